@@ -1,0 +1,2 @@
+//! The `ruwsgi` binary. To be filled.
+fn main() {}

@@ -1,0 +1,2 @@
+//! ruwsgi-config: (to be filled).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! ruwsgi-process: (to be filled).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! ruwsgi-shm: (to be filled).
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! ruwsgi-wsgi: (to be filled).
+#![deny(missing_docs)]

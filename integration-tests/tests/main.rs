@@ -1,0 +1,8 @@
+//! ruwsgi's end-to-end tests: one test binary, a module per area (see `ruwsgi_integration_tests`
+//! for the harness). Run with `just test`, which builds the `ruwsgi` binary and the test venv
+//! first.
+
+mod config;
+mod process;
+mod serving;
+mod wsgi;

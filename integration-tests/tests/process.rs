@@ -1,0 +1,1 @@
+//! End-to-end tests: process. (Filled by its issue.)

@@ -1,0 +1,1 @@
+//! End-to-end tests: serving. (Filled by its issue.)

@@ -1,0 +1,40 @@
+# ruwsgi's commands. `just --list` shows them all.
+
+# The Python the binary is built against and the test venv is made from. pyo3 reads
+# PYO3_PYTHON at build time; the binary's rpath then points at that Python's libpython.
+export PYO3_PYTHON := env_var_or_default("PYO3_PYTHON", `python3 -c 'import sys; print(sys.executable)'`)
+# The venv the tests serve Django and Flask from (`--home`), in the build tree.
+export RUWSGI_TEST_VENV := env_var_or_default("RUWSGI_TEST_VENV", justfile_directory() / "target" / "venv")
+
+# Build in release mode and serve the hello example on http://127.0.0.1:8000
+run *ARGS:
+    cargo build --release -p ruwsgi
+    ./target/release/ruwsgi --http 127.0.0.1:8000 --wsgi-file examples/hello.py {{ARGS}}
+
+# Build everything and run every test (unit, corpus, end-to-end)
+test: test-env
+    cargo build -p ruwsgi
+    cargo test --workspace
+
+# Create what the tests need on first use: the Python venv (Django, Flask) and a check for nginx
+test-env:
+    ./scripts/test-env.sh
+
+# rustfmt check, clippy with warnings as errors, rustdoc with warnings as errors
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Compare ruwsgi with nginx, uWSGI, Gunicorn and Granian (req/s, p99, CPU per request)
+bench *ARGS:
+    cargo build --release -p ruwsgi
+    ./bench/run.sh {{ARGS}}
+
+# Run each fuzz target for SECONDS (cargo-fuzz on stable via RUSTC_BOOTSTRAP=1)
+fuzz SECONDS="30":
+    ./scripts/fuzz.sh {{SECONDS}}
