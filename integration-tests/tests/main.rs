@@ -3,6 +3,7 @@
 //! first.
 
 mod config;
+mod nginx;
 mod process;
 mod serving;
 mod wsgi;

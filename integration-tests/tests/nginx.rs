@@ -1,0 +1,209 @@
+//! nginx in front, as every uWSGI deployment runs it: `uwsgi_pass` to ruwsgi's uwsgi socket
+//! with Debian's stock `uwsgi_params`. nginx is required: without it these tests fail, they
+//! never skip (`.ci/run` installs it).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use ruwsgi_integration_tests::{app, connect, free_port, read_response, wait_until, Server};
+
+/// A private nginx (its own prefix, config, pid and logs in a temp dir), killed on drop.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn nginx_bin() -> PathBuf {
+    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+        if Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join("nginx")).find(|p| p.exists())
+    });
+    found.expect("nginx is required by these tests and was not found: apt-get install nginx")
+}
+
+impl Nginx {
+    /// nginx on 127.0.0.1:PORT passing everything to the uwsgi socket `upstream`
+    /// (`unix:/path` or `127.0.0.1:port`).
+    fn start(upstream: &str) -> Nginx {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        // As root, nginx's workers would switch to an unprivileged user that cannot reach a
+        // socket inside our 0700 temp dir; keep them as root for the test.
+        let user = if root { "user root;" } else { "" };
+        let d = dir.path().display();
+        let conf = format!(
+            "{user}
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    client_max_body_size 64m;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name localhost;
+        location / {{
+            include /etc/nginx/uwsgi_params;
+            uwsgi_pass {upstream};
+        }}
+    }}
+}}
+"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let child = Command::new(nginx_bin())
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let nginx = Nginx { child, port, dir };
+        let addr = ([127, 0, 0, 1], port).into();
+        wait_until("nginx to listen", || {
+            std::net::TcpStream::connect(addr).ok().map(|_| ())
+        });
+        nginx
+    }
+
+    fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    fn request(&self, raw: &[u8]) -> ruwsgi_integration_tests::Response {
+        let mut s = connect(([127, 0, 0, 1], self.port).into());
+        s.write_all(raw).expect("write");
+        read_response(&mut s, false).expect("response through nginx")
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- nginx error.log ---\n{}", self.error_log());
+        }
+    }
+}
+
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in {text:?}"))
+}
+
+fn start_ruwsgi_unix() -> (Server, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("app.sock");
+    let mut server = Server::start([
+        "--socket",
+        sock.to_str().unwrap(),
+        "--wsgi-file",
+        &app("nginx_app.py"),
+    ]);
+    server.wait_for_unix(&sock);
+    (server, dir, sock)
+}
+
+#[test]
+fn nginx_uwsgi_pass_unix_socket_get() {
+    let (_server, _dir, sock) = start_ruwsgi_unix();
+    let nginx = Nginx::start(&format!("unix:{}", sock.display()));
+    let resp = nginx.request(
+        b"GET /hello/world?a=1&b=%20 HTTP/1.1\r\nHost: example.test\r\nX-Custom: yes\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(resp.status, 200, "{resp:?}\n{}", nginx.error_log());
+    assert_eq!(resp.header("x-app"), Some("ruwsgi-test"));
+    let text = resp.text();
+    assert_eq!(field(&text, "method"), "GET");
+    assert_eq!(field(&text, "path"), "/hello/world");
+    assert_eq!(field(&text, "query"), "a=1&b=%20");
+    assert_eq!(field(&text, "x-custom"), "yes");
+    assert_eq!(field(&text, "length"), "0");
+}
+
+#[test]
+fn nginx_uwsgi_pass_post_body_arrives_whole() {
+    let (_server, _dir, sock) = start_ruwsgi_unix();
+    let nginx = Nginx::start(&format!("unix:{}", sock.display()));
+    // 3 MiB: larger than ruwsgi's default post-buffering, so it goes through a temp file.
+    let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let resp = nginx.request(&raw);
+    assert_eq!(resp.status, 200, "{resp:?}\n{}", nginx.error_log());
+    let text = resp.text();
+    assert_eq!(field(&text, "method"), "POST");
+    assert_eq!(field(&text, "length"), body.len().to_string());
+    assert_eq!(field(&text, "crc32"), crc32(&body).to_string());
+}
+
+#[test]
+fn nginx_uwsgi_pass_large_response_and_keepalive_to_client() {
+    let (_server, _dir, sock) = start_ruwsgi_unix();
+    let nginx = Nginx::start(&format!("unix:{}", sock.display()));
+    // Two requests on one client connection: nginx keeps the client connection alive while
+    // each upstream uwsgi connection ends with its reply.
+    let mut s = connect(([127, 0, 0, 1], nginx.port).into());
+    for _ in 0..2 {
+        s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let resp = read_response(&mut s, false).expect("response");
+        assert_eq!(resp.status, 200, "{}", nginx.error_log());
+        assert_eq!(resp.body.len(), 4 * 1024 * 1024);
+        assert!(resp.body.iter().all(|&b| b == b'x'));
+    }
+}
+
+#[test]
+fn nginx_uwsgi_pass_tcp_socket() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = Server::start(["--socket", &addr, "--wsgi-file", &app("nginx_app.py")]);
+    server.wait_for_tcp(([127, 0, 0, 1], port).into());
+    let nginx = Nginx::start(&addr);
+    let resp = nginx.request(b"GET /tcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(resp.status, 200, "{}", nginx.error_log());
+    assert_eq!(field(&resp.text(), "path"), "/tcp");
+}
+
+/// CRC-32 (IEEE, as Python's `zlib.crc32`) of `data`.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn crc32_helper_matches_zlib() {
+    // zlib.crc32(b"123456789") == 0xCBF43926, the standard check value.
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+}
