@@ -78,7 +78,7 @@ http {{
             .spawn()
             .expect("start nginx");
         let nginx = Nginx { child, port, dir };
-        let addr = ([127, 0, 0, 1], port).into();
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         wait_until("nginx to listen", || {
             std::net::TcpStream::connect(addr).ok().map(|_| ())
         });

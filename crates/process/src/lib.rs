@@ -1,2 +1,229 @@
-//! ruwsgi-process: (to be filled).
+//! ruwsgi-process: the master and its prefork workers, as uWSGI runs them.
+//!
+//! # Running a server
+//! [`run`] takes the [`Options`] (plain values the cli maps from the configuration) and a
+//! [`Service`] (what the workers serve: the WSGI app on the event loop, or
+//! [`FixedService`]) and does, in uWSGI's order:
+//!
+//! 1. `daemonize` (fork, `setsid`, log to the file) or `logto`, with paths relative to the
+//!    directory ruwsgi started in; then `pidfile` (same);
+//! 2. `chdir`; bind every socket (relative unix paths now resolve in the new directory),
+//!    `chmod-socket`, `chown-socket`;
+//! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
+//!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`;
+//! 4. [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user;
+//! 5. with `master`: map the [`ruwsgi_shm::Scoreboard`], fork `processes` workers and
+//!    supervise them (respawn with back-off, signals); without it, serve in this process as
+//!    the single worker;
+//! 6. on exit, `vacuum` removes the unix sockets and pidfiles it created, nothing else.
+//!
+//! # Signals (as uWSGI 2.0, except TERM; see DESIGN.md)
+//! TERM: graceful stop, workers finish in-flight requests within `worker-reload-mercy`.
+//! INT, QUIT: immediate stop. HUP: restart the workers (the in-place reload comes later).
+//! USR1: the scoreboard to the log. TSTP: pause or resume the workers.
+//!
+//! [`stop`] and [`reload`] are `--stop PIDFILE` and `--reload PIDFILE`.
+
 #![deny(missing_docs)]
+
+mod bind;
+mod builtin;
+mod control;
+mod daemon;
+mod error;
+mod interim;
+mod interim_wsgi;
+mod master;
+mod options;
+mod privileges;
+mod service;
+mod sys;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use bind::{bind, is_unix, somaxconn, Bound};
+pub use builtin::FixedService;
+pub use control::ProcessControl;
+pub use error::{Error, ErrorKind};
+pub use interim_wsgi::{InterimWsgi, InterimWsgiOptions};
+pub use options::{Options, SocketSpec};
+pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+
+/// `--stop PIDFILE`: sends SIGINT to the pid in the file (as uWSGI).
+pub fn stop(pidfile: &Path) -> Result<u32, Error> {
+    daemon::signal_pidfile(pidfile, libc::SIGINT)
+}
+
+/// `--reload PIDFILE`: sends SIGHUP to the pid in the file.
+pub fn reload(pidfile: &Path) -> Result<u32, Error> {
+    daemon::signal_pidfile(pidfile, libc::SIGHUP)
+}
+
+/// Runs the server `opts` describes with `service` until it stops; returns the exit status
+/// (0 after a stop by signal, 22 when a worker could not load the app under `need-app`).
+pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
+    // Paths of the pidfiles and logs resolve against the starting directory, before chdir.
+    let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>, Error> {
+        p.as_ref()
+            .map(|p| {
+                std::path::absolute(p)
+                    .map_err(|e| Error::os(format!("bad path {}", p.display()), e))
+            })
+            .transpose()
+    };
+    let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
+    let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
+    let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
+
+    if let Some(log) = &daemonize {
+        daemon::daemonize(log)?;
+    } else if let Some(log) = &logto {
+        daemon::log_to(log)?;
+    }
+    let mut cleanup = Vacuum {
+        enabled: opts.vacuum,
+        paths: Vec::new(),
+    };
+    if daemonize2.is_none() {
+        if let Some(p) = &pidfile {
+            daemon::write_pidfile(p)?;
+            cleanup.paths.push(p.clone());
+        }
+    }
+    if let Some(dir) = &opts.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
+    }
+    let somax = somaxconn();
+    let mut sockets = Vec::new();
+    for spec in &opts.sockets {
+        if let Some(max) = somax.filter(|&m| spec.backlog > m) {
+            log::warn!(
+                "listen queue size {} of {} is greater than the system max net.core.somaxconn ({max}); \
+                 the kernel will use {max}",
+                spec.backlog,
+                spec.address
+            );
+        }
+        let b = bind(spec)?;
+        if let Some(path) = &b.unix_path {
+            cleanup.paths.push(path.clone());
+            if let Some(owner) = &opts.chown_socket {
+                privileges::chown_socket(path, owner)?;
+            }
+        }
+        match b.local_addr {
+            Some(local) => log::info!(
+                "{} socket bound to {} ({local})",
+                describe(spec),
+                spec.address
+            ),
+            None => log::info!("{} socket bound to {}", describe(spec), spec.address),
+        }
+        sockets.push(b);
+    }
+    let master = opts.master || opts.processes > 1;
+    if !opts.master && opts.processes > 1 {
+        log::warn!(
+            "processes = {} without master: running a master anyway \
+             (ruwsgi does not run unsupervised workers)",
+            opts.processes
+        );
+    }
+    let numproc = if master { opts.processes.max(1) } else { 1 };
+    // The runtime starts before the privileges drop (as uWSGI initializes its plugins),
+    // the app is imported after it.
+    service
+        .initialize(numproc)
+        .map_err(|e| Error::new(ErrorKind::Service(e.to_string())))?;
+    privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
+    if let Some(log) = &logto2 {
+        daemon::log_to(log)?;
+    }
+    if daemonize2.is_none() {
+        if let Some(p) = &pidfile2 {
+            daemon::write_pidfile(p)?;
+            cleanup.paths.push(p.clone());
+        }
+    }
+    let preload = !master || !opts.lazy_apps;
+    if preload {
+        if let Err(e) = service.load() {
+            if e.kind() == ServiceErrorKind::AppLoad && opts.need_app {
+                return Err(Error::new(ErrorKind::NoApp(e.to_string())));
+            }
+            log::warn!("no app loaded ({e}); serving without it (need-app is off)");
+        }
+    }
+    if let Some(log) = &daemonize2 {
+        service.before_fork();
+        daemon::daemonize(log)?;
+        service.after_fork_child();
+        for p in [&pidfile, &pidfile2].into_iter().flatten() {
+            daemon::write_pidfile(p)?;
+            cleanup.paths.push(p.clone());
+        }
+    }
+    let board = Arc::new(
+        ruwsgi_shm::Scoreboard::create(numproc, opts.threads.max(1))
+            .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e))?,
+    );
+    let code = if master {
+        let mut opts = opts.clone();
+        opts.processes = numproc;
+        master::Master::new(service, &opts, &sockets, board)?.run()?
+    } else {
+        let ctx = WorkerContext {
+            id: 1,
+            master_pid: None,
+            numproc: 1,
+            scoreboard: board,
+        };
+        board_reset(&ctx);
+        worker::run(
+            service,
+            &ctx,
+            &sockets,
+            false,
+            opts.need_app,
+            opts.worker_reload_mercy,
+        )
+    };
+    drop(sockets);
+    drop(cleanup);
+    Ok(code)
+}
+
+fn board_reset(ctx: &WorkerContext) {
+    ctx.scoreboard.worker(ctx.id).reset_for(std::process::id());
+}
+
+fn describe(spec: &SocketSpec) -> &'static str {
+    match spec.protocol {
+        ruwsgi_event_loop::Protocol::Http => "http",
+        ruwsgi_event_loop::Protocol::Uwsgi => "uwsgi",
+    }
+}
+
+/// Removes, on drop, the unix sockets and pidfiles this server created (`vacuum`).
+struct Vacuum {
+    enabled: bool,
+    paths: Vec<PathBuf>,
+}
+
+impl Drop for Vacuum {
+    fn drop(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        for p in &self.paths {
+            match std::fs::remove_file(p) {
+                Ok(()) => log::info!("vacuum: removed {}", p.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("vacuum: cannot remove {}: {e}", p.display()),
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Pidfiles, `--stop` / `--reload`, `daemonize` and `logto`.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::error::{Error, ErrorKind};
+use crate::sys::syscall;
+
+/// Writes this process's pid to `path` (as uWSGI: the pid and a newline).
+pub fn write_pidfile(path: &Path) -> Result<(), Error> {
+    let file_err = |e| {
+        Error::with(
+            ErrorKind::File {
+                path: path.to_path_buf(),
+            },
+            e,
+        )
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(file_err)?;
+    writeln!(f, "{}", std::process::id()).map_err(file_err)
+}
+
+/// Reads the pid in `path`.
+pub fn read_pidfile(path: &Path) -> Result<u32, Error> {
+    let text = fs::read_to_string(path).map_err(|e| {
+        Error::with(
+            ErrorKind::Pidfile {
+                path: path.to_path_buf(),
+            },
+            e,
+        )
+    })?;
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&pid| pid > 0)
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Pidfile {
+                path: path.to_path_buf(),
+            })
+        })
+}
+
+/// Sends `sig` to the pid in `path`: `--stop` (SIGINT, as uWSGI) and `--reload` (SIGHUP).
+pub fn signal_pidfile(path: &Path, sig: libc::c_int) -> Result<u32, Error> {
+    let pid = read_pidfile(path)?;
+    syscall!(kill(pid as libc::pid_t, sig))
+        .map_err(|e| Error::with(ErrorKind::Signal { pid }, e))?;
+    Ok(pid)
+}
+
+/// Points stdout and stderr at `path` (appending), as `logto` and `daemonize` do.
+pub fn log_to(path: &Path) -> Result<(), Error> {
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| {
+            Error::with(
+                ErrorKind::File {
+                    path: path.to_path_buf(),
+                },
+                e,
+            )
+        })?;
+    syscall!(dup2(f.as_raw_fd(), libc::STDOUT_FILENO)).map_err(|e| Error::os("dup2 stdout", e))?;
+    syscall!(dup2(f.as_raw_fd(), libc::STDERR_FILENO)).map_err(|e| Error::os("dup2 stderr", e))?;
+    Ok(())
+}
+
+/// Detaches from the terminal: fork (the parent exits 0, so the shell gets its prompt back),
+/// `setsid`, stdin from `/dev/null`, stdout and stderr to `log` (opened first, so an
+/// unwritable log is reported on the terminal).
+pub fn daemonize(log: &Path) -> Result<(), Error> {
+    // Open the log before detaching so the user sees the error if it fails.
+    let f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(log)
+        .map_err(|e| {
+            Error::with(
+                ErrorKind::File {
+                    path: log.to_path_buf(),
+                },
+                e,
+            )
+        })?;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    let pid = syscall!(fork()).map_err(|e| Error::os("cannot fork to daemonize", e))?;
+    if pid > 0 {
+        // SAFETY: _exit skips destructors and atexit handlers the child still owns.
+        unsafe { libc::_exit(0) };
+    }
+    syscall!(setsid()).map_err(|e| Error::os("setsid", e))?;
+    let null = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .map_err(|e| {
+            Error::with(
+                ErrorKind::File {
+                    path: "/dev/null".into(),
+                },
+                e,
+            )
+        })?;
+    syscall!(dup2(null.as_raw_fd(), libc::STDIN_FILENO)).map_err(|e| Error::os("dup2 stdin", e))?;
+    syscall!(dup2(f.as_raw_fd(), libc::STDOUT_FILENO)).map_err(|e| Error::os("dup2 stdout", e))?;
+    syscall!(dup2(f.as_raw_fd(), libc::STDERR_FILENO)).map_err(|e| Error::os("dup2 stderr", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pidfile_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.pid");
+        write_pidfile(&p).unwrap();
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert_eq!(read_pidfile(&p).unwrap(), std::process::id());
+    }
+
+    #[test]
+    fn a_missing_pidfile_is_named() {
+        let err = read_pidfile(Path::new("/nonexistent/uwsgi.pid")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read a pid from the pidfile /nonexistent/uwsgi.pid"
+        );
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    #[test]
+    fn garbage_in_a_pidfile_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.pid");
+        fs::write(&p, "hello\n").unwrap();
+        assert!(read_pidfile(&p).is_err());
+        fs::write(&p, "0\n").unwrap();
+        assert!(read_pidfile(&p).is_err());
+    }
+}

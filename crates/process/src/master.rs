@@ -1,0 +1,488 @@
+//! The master: forks the workers, watches them from a single-threaded mio loop (signals
+//! through signal-hook's self-pipe, a 1-second tick), respawns the dead with a back-off, and
+//! stops them on TERM (draining) or INT/QUIT (at once).
+//!
+//! The master never starts a thread (DESIGN.md: it forks again at every respawn, and a
+//! fork copies only the forking thread).
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use ruwsgi_shm::{Scoreboard, WorkerStatus};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1};
+use signal_hook::SigId;
+
+use crate::bind::Bound;
+use crate::error::Error;
+use crate::options::Options;
+use crate::service::{Service, WorkerContext};
+use crate::sys::{describe_status, kill, syscall};
+use crate::worker;
+
+const SIGNAL_TOKEN: Token = Token(0);
+const TICK: Duration = Duration::from_secs(1);
+/// A worker that dies sooner than this after its fork counts as a quick death.
+const QUICK_DEATH: Duration = Duration::from_secs(5);
+/// The longest pause between respawns of a crash-looping worker.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+const SIGNALS: [libc::c_int; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTSTP];
+
+/// Exit-at-once handlers a new worker holds until its loop's signal thread takes over.
+static EARLY_HANDLERS: Mutex<Vec<SigId>> = Mutex::new(Vec::new());
+
+/// Removes the exit-at-once handlers of a new worker (its signal thread handles signals now).
+pub(crate) fn clear_early_signal_handlers() {
+    if let Ok(mut ids) = EARLY_HANDLERS.lock() {
+        for id in ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    pid: Option<u32>,
+    spawned: Option<Instant>,
+    quick_deaths: u32,
+    respawn_at: Option<Instant>,
+    /// Told to stop by a restart (SIGHUP): respawn at once, no back-off.
+    restarting: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stopping {
+    deadline: Instant,
+    killed: bool,
+}
+
+/// The master process's state.
+pub(crate) struct Master<'a> {
+    service: &'a mut dyn Service,
+    opts: &'a Options,
+    sockets: &'a [Bound],
+    board: Arc<Scoreboard>,
+    workers: Vec<WorkerState>,
+    poll: Poll,
+    sig_read: mio::net::UnixStream,
+    _sig_write: OwnedFd,
+    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
+    sig_ids: Vec<SigId>,
+    stopping: Option<Stopping>,
+    exit_code: i32,
+    paused: bool,
+    pid: u32,
+    warned_threads: bool,
+}
+
+impl<'a> Master<'a> {
+    pub(crate) fn new(
+        service: &'a mut dyn Service,
+        opts: &'a Options,
+        sockets: &'a [Bound],
+        board: Arc<Scoreboard>,
+    ) -> Result<Master<'a>, Error> {
+        let poll = Poll::new().map_err(|e| Error::os("cannot create the master's poll", e))?;
+        let (read, write) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
+        read.set_nonblocking(true)
+            .map_err(|e| Error::os("set_nonblocking", e))?;
+        write
+            .set_nonblocking(true)
+            .map_err(|e| Error::os("set_nonblocking", e))?;
+        let mut sig_read = mio::net::UnixStream::from_std(read);
+        poll.registry()
+            .register(&mut sig_read, SIGNAL_TOKEN, Interest::READABLE)
+            .map_err(|e| Error::os("cannot register the signal pipe", e))?;
+        let mut flags = Vec::new();
+        let mut sig_ids = Vec::new();
+        for sig in SIGNALS {
+            let flag = Arc::new(AtomicBool::new(false));
+            let reg = |e: io::Error| Error::os(format!("cannot handle signal {sig}"), e);
+            sig_ids.push(signal_hook::flag::register(sig, flag.clone()).map_err(reg)?);
+            let w = write.try_clone().map_err(reg)?;
+            sig_ids.push(signal_hook::low_level::pipe::register(sig, w).map_err(reg)?);
+            flags.push((sig, flag));
+        }
+        let workers = (0..opts.processes)
+            .map(|_| WorkerState::default())
+            .collect();
+        Ok(Master {
+            service,
+            opts,
+            sockets,
+            board,
+            workers,
+            poll,
+            sig_read,
+            _sig_write: OwnedFd::from(write),
+            flags,
+            sig_ids,
+            stopping: None,
+            exit_code: 0,
+            paused: false,
+            pid: std::process::id(),
+            warned_threads: false,
+        })
+    }
+
+    /// Forks every worker, then watches them until the server stops; returns the exit status.
+    pub(crate) fn run(mut self) -> Result<i32, Error> {
+        log::info!(
+            "master process started with pid {}; spawning {} workers",
+            self.pid,
+            self.opts.processes
+        );
+        for id in 1..=self.opts.processes {
+            self.spawn(id)?;
+        }
+        let mut events = Events::with_capacity(8);
+        let mut last_tick = Instant::now();
+        loop {
+            let timeout = self.next_timeout();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(Error::os("the master's poll failed", e));
+                }
+            }
+            self.drain_signal_pipe();
+            self.handle_signals();
+            self.reap();
+            if let Some(stop) = self.stopping {
+                if self.workers.iter().all(|w| w.pid.is_none()) {
+                    log::info!("all workers stopped; goodbye");
+                    return Ok(self.exit_code);
+                }
+                if !stop.killed && Instant::now() >= stop.deadline {
+                    for (i, w) in self.workers.iter().enumerate() {
+                        if let Some(pid) = w.pid {
+                            log::warn!(
+                                "worker {} (pid {pid}) did not stop in time; killing it",
+                                i + 1
+                            );
+                            kill(pid, libc::SIGKILL);
+                        }
+                    }
+                    self.stopping = Some(Stopping {
+                        killed: true,
+                        ..stop
+                    });
+                }
+                continue;
+            }
+            self.respawn_due()?;
+            if last_tick.elapsed() >= TICK {
+                last_tick = Instant::now();
+                self.tick();
+            }
+        }
+    }
+
+    /// Once a second: refresh each worker's rss in the scoreboard (for stats; reload-on-rss
+    /// and harakiri read the board here in later issues).
+    fn tick(&self) {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+        for (i, w) in self.workers.iter().enumerate() {
+            let Some(pid) = w.pid else { continue };
+            let pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
+            if let Some(pages) = pages {
+                self.board
+                    .worker(i + 1)
+                    .rss
+                    .store(pages * page, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn next_timeout(&self) -> Duration {
+        let now = Instant::now();
+        let mut t = TICK;
+        for w in &self.workers {
+            if let Some(at) = w.respawn_at {
+                t = t.min(at.saturating_duration_since(now));
+            }
+        }
+        if let Some(stop) = self.stopping {
+            if !stop.killed {
+                t = t.min(stop.deadline.saturating_duration_since(now));
+            }
+        }
+        t
+    }
+
+    fn drain_signal_pipe(&mut self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = self.sig_read.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn take(&self, sig: libc::c_int) -> bool {
+        self.flags
+            .iter()
+            .any(|(s, f)| *s == sig && f.swap(false, Ordering::AcqRel))
+    }
+
+    fn handle_signals(&mut self) {
+        let _ = self.take(SIGCHLD); // reaping happens on every wake anyway
+        if self.take(SIGINT) || self.take(SIGQUIT) {
+            log::info!("SIGINT/SIGQUIT received: stopping workers at once");
+            self.begin_stop(false);
+        }
+        if self.take(SIGTERM) {
+            log::info!("SIGTERM received: stopping gracefully (finishing in-flight requests)");
+            self.begin_stop(true);
+        }
+        if self.take(SIGHUP) && self.stopping.is_none() {
+            // The in-place re-exec reload is part 2; until then HUP restarts the workers.
+            log::info!("SIGHUP received: restarting the workers");
+            for w in &mut self.workers {
+                if let Some(pid) = w.pid {
+                    w.restarting = true;
+                    kill(pid, libc::SIGTERM);
+                }
+            }
+        }
+        if self.take(SIGUSR1) {
+            self.log_stats();
+        }
+        if self.take(SIGTSTP) && self.stopping.is_none() {
+            self.paused = !self.paused;
+            let (sig, status, what) = if self.paused {
+                (libc::SIGSTOP, WorkerStatus::Paused, "paused")
+            } else {
+                (libc::SIGCONT, WorkerStatus::Ready, "resumed")
+            };
+            for (i, w) in self.workers.iter().enumerate() {
+                if let Some(pid) = w.pid {
+                    kill(pid, sig);
+                    self.board.worker(i + 1).set_status(status);
+                }
+            }
+            log::info!("SIGTSTP received: workers {what}");
+        }
+    }
+
+    fn begin_stop(&mut self, graceful: bool) {
+        let (sig, wait) = if graceful {
+            // A second of slack over the workers' own mercy, so they can exit cleanly.
+            (
+                libc::SIGTERM,
+                self.opts.worker_reload_mercy + Duration::from_secs(1),
+            )
+        } else {
+            (libc::SIGINT, self.opts.reload_mercy)
+        };
+        let deadline = Instant::now() + wait;
+        // An immediate stop during a graceful one shortens it; never lengthen.
+        let deadline = match self.stopping {
+            Some(s) => s.deadline.min(deadline),
+            None => deadline,
+        };
+        self.stopping = Some(Stopping {
+            deadline,
+            killed: false,
+        });
+        for (i, w) in self.workers.iter_mut().enumerate() {
+            w.respawn_at = None;
+            if let Some(pid) = w.pid {
+                if self.paused {
+                    kill(pid, libc::SIGCONT);
+                }
+                self.board.worker(i + 1).set_status(WorkerStatus::Stopping);
+                kill(pid, sig);
+            }
+        }
+        self.paused = false;
+    }
+
+    fn log_stats(&self) {
+        log::info!("stats of master pid {}:", self.pid);
+        for id in 1..=self.board.workers() {
+            let s = self.board.worker(id);
+            log::info!(
+                "worker {id} pid {} status {} requests {} bytes-out {} exceptions {} respawns {} rss {}",
+                s.pid.load(Ordering::Relaxed),
+                s.status().name(),
+                s.requests.load(Ordering::Relaxed),
+                s.bytes_out.load(Ordering::Relaxed),
+                s.exceptions.load(Ordering::Relaxed),
+                s.respawns.load(Ordering::Relaxed),
+                s.rss.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid out-pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            let pid = pid as u32;
+            let Some(idx) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
+                continue;
+            };
+            let id = idx + 1;
+            let slot = self.board.worker(id);
+            slot.pid.store(0, Ordering::Release);
+            slot.set_status(WorkerStatus::Empty);
+            let w = &mut self.workers[idx];
+            w.pid = None;
+            let lived = w.spawned.map(|s| s.elapsed()).unwrap_or_default();
+            if self.stopping.is_some() {
+                log::info!(
+                    "worker {id} (pid {pid}) stopped: {}",
+                    describe_status(status)
+                );
+                continue;
+            }
+            if libc::WIFEXITED(status)
+                && libc::WEXITSTATUS(status) == worker::EXIT_NO_APP
+                && self.opts.need_app
+            {
+                log::error!(
+                    "worker {id} (pid {pid}) could not load the app; need-app is on, stopping the server"
+                );
+                self.exit_code = worker::EXIT_NO_APP;
+                self.begin_stop(false);
+                continue;
+            }
+            if std::mem::take(&mut w.restarting) {
+                log::info!(
+                    "worker {id} (pid {pid}) restarted ({})",
+                    describe_status(status)
+                );
+                w.quick_deaths = 0;
+                w.respawn_at = Some(Instant::now());
+                continue;
+            }
+            if lived < QUICK_DEATH {
+                w.quick_deaths += 1;
+            } else {
+                w.quick_deaths = 0;
+            }
+            // First death: respawn at once. A crash loop: 125 ms, 250 ms, ... up to 8 s, so
+            // it cannot spin the CPU.
+            let delay = match w.quick_deaths {
+                0 | 1 => Duration::ZERO,
+                n => (Duration::from_millis(125) * 2u32.saturating_pow(n - 2)).min(MAX_BACKOFF),
+            };
+            log::warn!(
+                "worker {id} (pid {pid}) died after {:.1}s: {}; respawning{}",
+                lived.as_secs_f64(),
+                describe_status(status),
+                if delay.is_zero() {
+                    String::new()
+                } else {
+                    format!(
+                        " in {}ms ({} quick deaths in a row)",
+                        delay.as_millis(),
+                        w.quick_deaths
+                    )
+                }
+            );
+            w.respawn_at = Some(Instant::now() + delay);
+        }
+    }
+
+    fn respawn_due(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        for idx in 0..self.workers.len() {
+            if self.workers[idx].respawn_at.is_some_and(|at| at <= now) {
+                self.workers[idx].respawn_at = None;
+                self.spawn(idx + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, id: usize) -> Result<(), Error> {
+        let preload = !self.opts.lazy_apps;
+        if preload && !self.warned_threads {
+            self.warned_threads = true;
+            let threads = self.service.app_threads();
+            if !threads.is_empty() {
+                log::warn!(
+                    "the app started threads at import ({}); they do not exist in the forked workers. \
+                     Use --lazy-apps, a @postfork hook, a mule or a timer to run them in workers",
+                    threads.join(", ")
+                );
+            }
+        }
+        self.service.before_fork();
+        let pid = syscall!(fork()).map_err(|e| Error::os(format!("cannot fork worker {id}"), e))?;
+        if pid == 0 {
+            let code = self.become_worker(id);
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+            std::process::exit(code);
+        }
+        self.service.after_fork_parent();
+        let pid = pid as u32;
+        let slot = self.board.worker(id);
+        slot.reset_for(pid);
+        slot.respawns.fetch_add(1, Ordering::Relaxed);
+        let w = &mut self.workers[id - 1];
+        w.pid = Some(pid);
+        w.spawned = Some(Instant::now());
+        log::info!("spawned worker {id} (pid {pid})");
+        Ok(())
+    }
+
+    /// The child side of a fork: drop the master's signal handling, die with the master,
+    /// run the worker.
+    fn become_worker(&mut self, id: usize) -> i32 {
+        // Until the worker's own signal thread runs, TERM/INT/QUIT end it at once (nothing
+        // is in flight yet); registered before the master's handlers go so none is lost.
+        if let Ok(mut early) = EARLY_HANDLERS.lock() {
+            for sig in [SIGTERM, SIGINT, SIGQUIT] {
+                // SAFETY: the action only calls _exit, which is async-signal-safe.
+                let action = || unsafe { libc::_exit(0) };
+                // SAFETY: as above, the action is async-signal-safe.
+                if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
+                    early.push(sid);
+                }
+            }
+        }
+        for sid in self.sig_ids.drain(..) {
+            signal_hook::low_level::unregister(sid);
+        }
+        // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died
+        // between fork and prctl.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+        // SAFETY: getppid cannot fail.
+        if unsafe { libc::getppid() } as u32 != self.pid {
+            return 1;
+        }
+        let _ = self.sig_read.as_raw_fd();
+        self.service.after_fork_child();
+        let ctx = WorkerContext {
+            id,
+            master_pid: Some(self.pid),
+            numproc: self.opts.processes,
+            scoreboard: self.board.clone(),
+        };
+        worker::run(
+            self.service,
+            &ctx,
+            self.sockets,
+            self.opts.lazy_apps,
+            self.opts.need_app,
+            self.opts.worker_reload_mercy,
+        )
+    }
+}

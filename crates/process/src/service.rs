@@ -1,0 +1,122 @@
+//! [`Service`]: what the process manager runs in its processes. The cli implements it with
+//! the WSGI bridge on the event loop; tests and embedders can run anything.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ruwsgi_shm::Scoreboard;
+
+use crate::bind::Bound;
+
+/// The app side of the server, driven by the master (or the single foreground worker).
+///
+/// Call order in one server: [`Service::initialize`] once; then [`Service::load`] in the
+/// master (preload, the default) or in each worker after fork (`lazy-apps`); around each fork
+/// [`Service::before_fork`], then [`Service::after_fork_parent`] or
+/// [`Service::after_fork_child`]; in each worker [`Service::serve`].
+pub trait Service {
+    /// Sets up the runtime (the Python interpreter) once, in the main process, after
+    /// privileges are dropped and before any fork.
+    fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
+        let _ = numproc;
+        Ok(())
+    }
+
+    /// Loads the app. A [`ServiceErrorKind::AppLoad`] error with `need-app` stops the server
+    /// with status 22.
+    fn load(&mut self) -> Result<(), ServiceError>;
+
+    /// Called in the master right before `fork` (Python: `PyOS_BeforeFork`).
+    fn before_fork(&mut self) {}
+
+    /// Called in the master right after `fork`.
+    fn after_fork_parent(&mut self) {}
+
+    /// Called in the new worker right after `fork`.
+    fn after_fork_child(&mut self) {}
+
+    /// Names of threads the loaded app started (warned about under preload: they do not
+    /// exist in the forked workers).
+    fn app_threads(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Builds this worker's serving loop over the bound sockets (the loop may dup them).
+    fn serve(
+        &mut self,
+        worker: &WorkerContext,
+        sockets: &[Bound],
+    ) -> Result<Box<dyn Serving>, ServiceError>;
+}
+
+/// A worker's serving loop, built but not yet running.
+pub trait Serving {
+    /// A handle that stops the loop from another thread (the worker's signal thread).
+    fn stopper(&self) -> Box<dyn Stop>;
+
+    /// Runs until stopped.
+    fn run(self: Box<Self>) -> Result<(), ServiceError>;
+}
+
+/// Stops a running loop from another thread.
+pub trait Stop: Send {
+    /// Stop accepting, finish in-flight requests within `mercy`, then return from `run`.
+    fn graceful(&self, mercy: Duration);
+
+    /// Return from `run` now, closing every connection.
+    fn immediate(&self);
+}
+
+/// Who a worker is.
+#[derive(Debug, Clone)]
+pub struct WorkerContext {
+    /// The worker id, 1-based (`uwsgi.worker_id()`).
+    pub id: usize,
+    /// The master's pid (`uwsgi.masterpid()`), `None` without a master.
+    pub master_pid: Option<u32>,
+    /// The number of workers (`uwsgi.numproc`).
+    pub numproc: usize,
+    /// The shared scoreboard; this worker writes `scoreboard.worker(id)`.
+    pub scoreboard: Arc<Scoreboard>,
+}
+
+/// Why a [`Service`] call failed.
+#[derive(Debug)]
+pub struct ServiceError {
+    kind: ServiceErrorKind,
+    message: String,
+}
+
+/// Who failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceErrorKind {
+    /// The app could not be loaded (exit status 22 under `need-app`).
+    AppLoad,
+    /// Anything else (the loop, the runtime).
+    Internal,
+}
+
+impl ServiceError {
+    /// A new error of `kind`, described by `message`.
+    pub fn new(kind: ServiceErrorKind, message: impl Into<String>) -> ServiceError {
+        ServiceError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Who failed.
+    pub fn kind(&self) -> ServiceErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}

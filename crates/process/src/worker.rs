@@ -1,0 +1,88 @@
+//! One worker: load the app under `lazy-apps`, build the loop, stop it on signals, run it.
+
+use std::time::Duration;
+
+use ruwsgi_shm::WorkerStatus;
+use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::bind::Bound;
+use crate::service::{Service, ServiceErrorKind, WorkerContext};
+
+/// How a worker run ended: the process exit status.
+pub(crate) const EXIT_OK: i32 = 0;
+/// uWSGI's `UWSGI_FAILED_APP_CODE`.
+pub(crate) const EXIT_NO_APP: i32 = 22;
+
+/// Runs a worker to its end and returns its exit status. `load` says the app must be loaded
+/// here (lazy-apps); the caller has already loaded it otherwise.
+pub(crate) fn run(
+    service: &mut dyn Service,
+    ctx: &WorkerContext,
+    sockets: &[Bound],
+    load: bool,
+    need_app: bool,
+    mercy: Duration,
+) -> i32 {
+    let slot = ctx.scoreboard.worker(ctx.id);
+    if load {
+        if let Err(err) = service.load() {
+            if err.kind() == ServiceErrorKind::AppLoad && need_app {
+                log::error!("worker {}: cannot load the app: {err}", ctx.id);
+                return EXIT_NO_APP;
+            }
+            log::warn!(
+                "worker {}: no app loaded ({err}); serving without it",
+                ctx.id
+            );
+        }
+    }
+    let serving = match service.serve(ctx, sockets) {
+        Ok(s) => s,
+        Err(err) => {
+            log::error!("worker {}: cannot start serving: {err}", ctx.id);
+            return 1;
+        }
+    };
+    // A worker may have threads (the Python pool), so a thread of its own turns signals
+    // into calls on the loop's stopper. TERM drains (DESIGN.md "Stopping drains"); INT and
+    // QUIT stop at once.
+    let stopper = serving.stopper();
+    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT]) {
+        Ok(s) => s,
+        Err(err) => {
+            log::error!("worker {}: cannot handle signals: {err}", ctx.id);
+            return 1;
+        }
+    };
+    let handle = signals.handle();
+    let id = ctx.id;
+    let signal_thread = std::thread::Builder::new()
+        .name("ruwsgi-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGTERM {
+                    log::info!("worker {id}: SIGTERM, finishing in-flight requests");
+                    stopper.graceful(mercy);
+                } else {
+                    stopper.immediate();
+                }
+            }
+        });
+    if let Err(err) = signal_thread {
+        log::error!("worker {}: cannot start the signal thread: {err}", ctx.id);
+        return 1;
+    }
+    crate::master::clear_early_signal_handlers();
+    slot.set_status(WorkerStatus::Ready);
+    let result = serving.run();
+    slot.set_status(WorkerStatus::Stopping);
+    handle.close();
+    match result {
+        Ok(()) => EXIT_OK,
+        Err(err) => {
+            log::error!("worker {}: {err}", ctx.id);
+            1
+        }
+    }
+}
