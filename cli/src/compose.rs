@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ruwsgi_config::Config;
 use ruwsgi_event_loop::Protocol;
-use ruwsgi_process::{FixedService, InterimWsgi, InterimWsgiOptions, Options, Service, SocketSpec};
+use ruwsgi_process::{FixedService, Hooks, InterimWsgi, InterimWsgiOptions, Options, Service, SocketSpec};
 
 /// uWSGI's default `listen` backlog.
 const DEFAULT_LISTEN: u64 = 100;
@@ -149,5 +149,14 @@ fn process_options(config: &Config) -> anyhow::Result<Options> {
         chown_socket: config.str("chown-socket").map(str::to_string),
         worker_reload_mercy: secs("worker-reload-mercy", 60),
         reload_mercy: secs("reload-mercy", 60),
+        hooks: Hooks {
+            pre_app: strings(config.list("hook-pre-app")),
+            master_start: strings(config.list("hook-master-start")),
+            post_fork: strings(config.list("hook-post-fork")),
+        },
     })
+}
+
+fn strings(values: Vec<&str>) -> Vec<String> {
+    values.into_iter().map(str::to_string).collect()
 }

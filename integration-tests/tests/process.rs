@@ -874,3 +874,62 @@ fn seed_tutorial_long_command_line_end_to_end() {
     kids.iter().for_each(|&k| wait_dead(k));
     assert!(!pidfile.exists(), "vacuum removed the pidfile");
 }
+
+/// The lines of `path` once it has `n` of them.
+fn lines_of(path: &Path, n: usize) -> Vec<String> {
+    wait_until(&format!("{n} lines in {}", path.display()), || {
+        let text = std::fs::read_to_string(path).ok()?;
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        (lines.len() >= n).then_some(lines)
+    })
+}
+
+#[test]
+fn hooks_run_once_in_the_master_and_once_per_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hooks.log");
+    let record = |what: &str| format!("exec:echo {what} $PPID >> {}", log.display());
+    let (server, addr) = Server::http([
+        "--builtin-handler",
+        "--master",
+        "--processes",
+        "2",
+        "--hook-pre-app",
+        &record("pre-app"),
+        "--hook-master-start",
+        &record("master-start"),
+        "--hook-post-fork",
+        &record("post-fork"),
+    ]);
+    let kids = workers(&server, 2);
+    assert_eq!(get(addr, "/").status, 200);
+    let mut lines = lines_of(&log, 4);
+    lines.sort();
+    // `$PPID` of the shell is the process that ran the hook.
+    let master = server.pid;
+    let mut want = vec![
+        format!("master-start {master}"),
+        format!("pre-app {master}"),
+        format!("post-fork {}", kids[0]),
+        format!("post-fork {}", kids[1]),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+#[test]
+fn a_failing_pre_app_hook_stops_the_server_with_status_1() {
+    let out = run_ruwsgi(&[
+        "--http-socket",
+        &format!("127.0.0.1:{}", free_port()),
+        "--builtin-handler",
+        "--hook-pre-app",
+        "exec:exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pre-app hook \"exec:exit 7\" failed"),
+        "{stderr}"
+    );
+}

@@ -31,6 +31,7 @@ mod builtin;
 mod control;
 mod daemon;
 mod error;
+mod hooks;
 mod interim;
 mod interim_wsgi;
 mod master;
@@ -47,6 +48,7 @@ pub use bind::{bind, is_unix, somaxconn, Bound};
 pub use builtin::FixedService;
 pub use control::ProcessControl;
 pub use error::{Error, ErrorKind};
+pub use hooks::Hooks;
 pub use interim_wsgi::{InterimWsgi, InterimWsgiOptions};
 pub use options::{Options, SocketSpec};
 pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
@@ -73,6 +75,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
             })
             .transpose()
     };
+    opts.hooks.validate()?;
     let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
     let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
     let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
@@ -95,6 +98,9 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     if let Some(dir) = &opts.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
+    }
+    if !(opts.master || opts.processes > 1) {
+        master::remember_early_signals();
     }
     let somax = somaxconn();
     let mut sockets = Vec::new();
@@ -150,6 +156,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     }
     let preload = !master || !opts.lazy_apps;
     if preload {
+        hooks::run("pre-app", &opts.hooks.pre_app, true)?;
         if let Err(e) = service.load() {
             if e.kind() == ServiceErrorKind::AppLoad && opts.need_app {
                 return Err(Error::new(ErrorKind::NoApp(e.to_string())));
@@ -186,7 +193,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
             service,
             &ctx,
             &sockets,
-            false,
+            None,
             opts.need_app,
             opts.worker_reload_mercy,
         )

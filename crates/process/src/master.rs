@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,36 @@ const SIGNALS: [libc::c_int; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SI
 
 /// Exit-at-once handlers a new worker holds until its loop's signal thread takes over.
 static EARLY_HANDLERS: Mutex<Vec<SigId>> = Mutex::new(Vec::new());
+
+/// A stop signal that arrived before a foreground worker's own handlers were in place.
+static EARLY_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Without a master, the single worker binds its sockets before its signal thread exists; a
+/// TERM, INT or QUIT in that window (a supervisor that sees the socket and stops the server at
+/// once) is remembered here and replayed by [`replay_early_signal`], instead of killing the
+/// process with the default action (which would skip vacuum and report a signal death).
+pub(crate) fn remember_early_signals() {
+    let Ok(mut early) = EARLY_HANDLERS.lock() else {
+        return;
+    };
+    for sig in [SIGTERM, SIGINT, SIGQUIT] {
+        let action = move || EARLY_SIGNAL.store(sig, Ordering::SeqCst);
+        // SAFETY: the action only stores into an atomic, which is async-signal-safe.
+        if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
+            early.push(sid);
+        }
+    }
+}
+
+/// Raises again the stop signal [`remember_early_signals`] caught, now that the worker's
+/// signal thread handles it.
+pub(crate) fn replay_early_signal() {
+    let sig = EARLY_SIGNAL.swap(0, Ordering::SeqCst);
+    if sig != 0 {
+        // SAFETY: raise with a valid signal number has no preconditions.
+        unsafe { libc::raise(sig) };
+    }
+}
 
 /// Removes the exit-at-once handlers of a new worker (its signal thread handles signals now).
 pub(crate) fn clear_early_signal_handlers() {
@@ -137,6 +167,7 @@ impl<'a> Master<'a> {
             self.pid,
             self.opts.processes
         );
+        crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
         for id in 1..=self.opts.processes {
             self.spawn(id)?;
         }
@@ -470,6 +501,8 @@ impl<'a> Master<'a> {
         }
         let _ = self.sig_read.as_raw_fd();
         self.service.after_fork_child();
+        // Not fatal (logged), as in uWSGI.
+        let _ = crate::hooks::run("post-fork", &self.opts.hooks.post_fork, false);
         let ctx = WorkerContext {
             id,
             master_pid: Some(self.pid),
@@ -480,7 +513,7 @@ impl<'a> Master<'a> {
             self.service,
             &ctx,
             self.sockets,
-            self.opts.lazy_apps,
+            self.opts.lazy_apps.then_some(&self.opts.hooks.pre_app[..]),
             self.opts.need_app,
             self.opts.worker_reload_mercy,
         )

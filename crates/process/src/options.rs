@@ -68,6 +68,8 @@ pub struct Options {
     pub worker_reload_mercy: Duration,
     /// `reload-mercy`: how long the master waits for workers on an immediate stop.
     pub reload_mercy: Duration,
+    /// `hook-pre-app`, `hook-master-start`, `hook-post-fork`.
+    pub hooks: crate::Hooks,
 }
 
 impl Default for Options {
@@ -93,6 +95,7 @@ impl Default for Options {
             // uWSGI's defaults: worker-reload-mercy 60, reload-mercy 60.
             worker_reload_mercy: Duration::from_secs(60),
             reload_mercy: Duration::from_secs(60),
+            hooks: crate::Hooks::default(),
         }
     }
 }

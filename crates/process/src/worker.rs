@@ -15,17 +15,22 @@ pub(crate) const EXIT_OK: i32 = 0;
 pub(crate) const EXIT_NO_APP: i32 = 22;
 
 /// Runs a worker to its end and returns its exit status. `load` says the app must be loaded
-/// here (lazy-apps); the caller has already loaded it otherwise.
+/// here (lazy-apps), after the given `hook-pre-app` actions; the caller has already loaded it
+/// otherwise.
 pub(crate) fn run(
     service: &mut dyn Service,
     ctx: &WorkerContext,
     sockets: &[Bound],
-    load: bool,
+    load: Option<&[String]>,
     need_app: bool,
     mercy: Duration,
 ) -> i32 {
     let slot = ctx.scoreboard.worker(ctx.id);
-    if load {
+    if let Some(pre_app) = load {
+        if let Err(err) = crate::hooks::run("pre-app", pre_app, true) {
+            log::error!("worker {}: {err}", ctx.id);
+            return 1;
+        }
         if let Err(err) = service.load() {
             if err.kind() == ServiceErrorKind::AppLoad && need_app {
                 log::error!("worker {}: cannot load the app: {err}", ctx.id);
@@ -74,6 +79,7 @@ pub(crate) fn run(
         return 1;
     }
     crate::master::clear_early_signal_handlers();
+    crate::master::replay_early_signal();
     slot.set_status(WorkerStatus::Ready);
     let result = serving.run();
     slot.set_status(WorkerStatus::Stopping);

@@ -1,0 +1,127 @@
+//! uWSGI's hooks (`hook-pre-app`, `hook-master-start`, `hook-post-fork`): actions run at fixed
+//! points of a server's life, as uWSGI's `core/hooks.c` runs them.
+//!
+//! An action is `name:argument`. The actions ruwsgi runs:
+//! - `exec:COMMAND` runs `/bin/sh -c COMMAND` and waits for it;
+//! - `print:TEXT` / `log:TEXT` writes the text to the log;
+//! - `mkdir:PATH` creates a directory; `unlink:PATH` removes a file; `chdir:PATH` changes the
+//!   current directory.
+//!
+//! Any other action is refused when the server starts (so a typo is not found at the first
+//! fork). `pre-app` is fatal, as in uWSGI: a failing action stops the server with status 1.
+//! `master-start` and `post-fork` failures are logged and the server goes on.
+
+use std::process::Command;
+
+use crate::error::{Error, ErrorKind};
+
+/// The hooks of one server, each a list of `action:argument` strings in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// `hook-pre-app`: before the app is loaded (in the master under preload, in each worker
+    /// under `lazy-apps`). Fatal.
+    pub pre_app: Vec<String>,
+    /// `hook-master-start`: when the master starts, before it forks the workers.
+    pub master_start: Vec<String>,
+    /// `hook-post-fork`: in each new worker, right after the fork.
+    pub post_fork: Vec<String>,
+}
+
+/// The actions ruwsgi knows.
+const ACTIONS: &[&str] = &["exec", "print", "log", "mkdir", "unlink", "chdir"];
+
+impl Hooks {
+    /// Checks every action's name, so a bad hook stops the server before anything starts.
+    pub fn validate(&self) -> Result<(), Error> {
+        let phases = [
+            ("hook-pre-app", &self.pre_app),
+            ("hook-master-start", &self.master_start),
+            ("hook-post-fork", &self.post_fork),
+        ];
+        for (option, actions) in phases {
+            for action in actions {
+                let name = action.split_once(':').map_or(action.as_str(), |(n, _)| n);
+                if !ACTIONS.contains(&name) {
+                    return Err(Error::new(ErrorKind::Config(format!(
+                        "{option}: unknown hook action {action:?} (ruwsgi runs {})",
+                        ACTIONS.join(":, ") + ":"
+                    ))));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the actions of `phase` in order. With `fatal`, the first failure is returned;
+/// otherwise failures are logged and the rest still run.
+pub(crate) fn run(phase: &str, actions: &[String], fatal: bool) -> Result<(), Error> {
+    for action in actions {
+        log::info!("running {phase} hook {action:?}");
+        if let Err(why) = run_action(action) {
+            let msg = format!("{phase} hook {action:?} failed: {why}");
+            if fatal {
+                return Err(Error::new(ErrorKind::Config(msg)));
+            }
+            log::error!("{msg}");
+        }
+    }
+    Ok(())
+}
+
+fn run_action(action: &str) -> Result<(), String> {
+    let (name, arg) = action.split_once(':').unwrap_or((action, ""));
+    match name {
+        "exec" => {
+            let status = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(arg)
+                .status()
+                .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("the command ended with {status}"))
+            }
+        }
+        "print" | "log" => {
+            log::info!("{arg}");
+            Ok(())
+        }
+        "mkdir" => std::fs::create_dir(arg).map_err(|e| e.to_string()),
+        "unlink" => std::fs::remove_file(arg).map_err(|e| e.to_string()),
+        "chdir" => std::env::set_current_dir(arg).map_err(|e| e.to_string()),
+        _ => Err(format!("unknown action {name:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_runs_the_command_and_reports_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("mark");
+        let ok = format!("exec:echo hi > {}", mark.display());
+        run("pre-app", &[ok], true).unwrap();
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "hi\n");
+        let err = run("pre-app", &["exec:exit 3".to_string()], true).unwrap_err();
+        assert!(err.to_string().contains("exit status: 3"), "{err}");
+        // Not fatal: logged, and the next action still runs.
+        let again = format!("exec:echo again > {}", mark.display());
+        run("post-fork", &["exec:false".to_string(), again], false).unwrap();
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "again\n");
+    }
+
+    #[test]
+    fn unknown_actions_are_refused_up_front() {
+        let hooks = Hooks {
+            post_fork: vec!["callret:foo".to_string()],
+            ..Hooks::default()
+        };
+        let err = hooks.validate().unwrap_err().to_string();
+        assert!(err.contains("hook-post-fork") && err.contains("callret:foo"), "{err}");
+        assert!(Hooks::default().validate().is_ok());
+    }
+}
