@@ -1,0 +1,534 @@
+//! Response heads, body framing and chunk encoding (RFC 9112 §4, §6, §7; RFC 9110 §6.4.1).
+
+use crate::error::Error;
+use crate::request::{parse_decimal, trim_ows};
+use crate::Version;
+
+/// How a response body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// A `Content-Length` of this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// The body ends when the connection closes.
+    Close,
+    /// No body is sent.
+    NoBody,
+}
+
+/// What the server knows of the request a response answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseContext {
+    /// The version of the request.
+    pub version: Version,
+    /// Whether the request was `HEAD`.
+    pub head_request: bool,
+    /// The request allows keep-alive and the server is not closing.
+    pub keep_alive: bool,
+    /// A uwsgi socket: never chunked, always ends by close.
+    pub uwsgi: bool,
+}
+
+/// Decides the framing and whether the connection stays open.
+///
+/// - 1xx, 204, 304 and any answer to HEAD have no body (RFC 9110 §6.4.1): `NoBody`.
+/// - A valid `Content-Length` from the handler frames the body: `Length(n)`.
+/// - Otherwise HTTP/1.1 gets `Chunked`, HTTP/1.0 gets `Close`.
+/// - On a uwsgi socket the connection always closes after the response, and the body is
+///   never chunked (nginx reads to EOF): `Length(n)` if given, else `Close`.
+///
+/// The connection stays open only if `ctx.keep_alive`, the socket is HTTP, the body is
+/// not ended by closing, and the handler did not send `Connection: close`.
+pub fn response_framing(
+    status: u16,
+    headers: &[(String, Vec<u8>)],
+    ctx: &ResponseContext,
+) -> (ResponseFraming, bool) {
+    let mut content_length = None;
+    let mut handler_closes = false;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = match content_length {
+                // Two lengths: not one we can trust.
+                None => Some(parse_decimal(trim_ows(value))),
+                Some(_) => Some(None),
+            };
+        } else if name.eq_ignore_ascii_case("connection") {
+            handler_closes |= value
+                .split(|&b| b == b',')
+                .any(|t| trim_ows(t).eq_ignore_ascii_case(b"close"));
+        }
+    }
+    let no_body = (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = if no_body || ctx.head_request {
+        ResponseFraming::NoBody
+    } else {
+        match content_length {
+            Some(Some(n)) => ResponseFraming::Length(n),
+            _ if ctx.uwsgi || ctx.version == Version::Http10 => ResponseFraming::Close,
+            _ => ResponseFraming::Chunked,
+        }
+    };
+    let keep_alive =
+        ctx.keep_alive && !ctx.uwsgi && !handler_closes && framing != ResponseFraming::Close;
+    (framing, keep_alive)
+}
+
+/// Writes the response head to `out`: the status line in the request's version, the
+/// handler's headers, the framing and connection headers, and the empty line.
+///
+/// `status` is written as given if it starts with a three-digit code and holds no CR, LF
+/// or NUL; otherwise the line says `500 Internal Server Error`.
+///
+/// The handler's `Transfer-Encoding` and `Connection` fields are replaced by ours, which
+/// always agree with `framing` and `keep_alive`; a `Content-Length` is kept only where the
+/// framing allows one (Length, and HEAD / 304 answers, RFC 9110 §8.6). A header whose
+/// name is not a token or whose value holds CR, LF or NUL is left out (response splitting);
+/// the WSGI layer should refuse such headers before they get here.
+pub fn encode_response_head(
+    status: &str,
+    headers: &[(String, Vec<u8>)],
+    framing: &ResponseFraming,
+    keep_alive: bool,
+    ctx: &ResponseContext,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(match ctx.version {
+        Version::Http10 => b"HTTP/1.0 ",
+        Version::Http11 => b"HTTP/1.1 ",
+    });
+    // A status the WSGI layer should have refused is never written as given.
+    let code = match status_code(status) {
+        Some(code) if is_clean_value(status.as_bytes()) => {
+            out.extend_from_slice(status.as_bytes());
+            code
+        }
+        _ => {
+            out.extend_from_slice(b"500 Internal Server Error");
+            500
+        }
+    };
+    out.extend_from_slice(b"\r\n");
+    let keep_length = match framing {
+        ResponseFraming::Length(_) => true,
+        ResponseFraming::NoBody => code == 304 || (ctx.head_request && code >= 200 && code != 204),
+        ResponseFraming::Chunked | ResponseFraming::Close => false,
+    };
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("transfer-encoding") || name.eq_ignore_ascii_case("connection")
+        {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") && !keep_length {
+            continue;
+        }
+        if name.is_empty()
+            || !name.bytes().all(crate::chunked::is_token_byte)
+            || !is_clean_value(value)
+        {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if *framing == ResponseFraming::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if !ctx.uwsgi {
+        if !keep_alive {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if ctx.version == Version::Http10 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_clean_value(v: &[u8]) -> bool {
+    !v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// The numeric code of a WSGI status string such as `"200 OK"`: three digits, then a
+/// space or the end (PEP 3333).
+pub fn status_code(status: &str) -> Option<u16> {
+    match status.as_bytes() {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..]
+            if rest.is_empty() || rest[0] == b' ' =>
+        {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
+/// Appends one chunk holding `data` (nothing if `data` is empty, which would end the body).
+pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    let mut digits = [0u8; 16];
+    let mut n = data.len();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reserve(digits.len() - i + 4 + data.len());
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the last chunk and the empty trailer section (`0\r\n\r\n`).
+pub fn encode_last_chunk(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0\r\n\r\n");
+}
+
+/// The reason phrase of a status this crate answers with.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+/// Appends a complete error response for a rejected request: status line,
+/// `Content-Type: text/plain`, `Content-Length`, `Connection: close`, and a short body
+/// naming the problem.
+pub fn error_response(err: &Error, out: &mut Vec<u8>) {
+    let status = err.status();
+    let reason = reason(status);
+    let body = format!("{status} {reason}: {err}\n");
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    const HTTP11: ResponseContext = ResponseContext {
+        version: Version::Http11,
+        head_request: false,
+        keep_alive: true,
+        uwsgi: false,
+    };
+
+    fn hdrs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn framing_table() {
+        use ResponseFraming::*;
+        let http10 = ResponseContext {
+            version: Version::Http10,
+            ..HTTP11
+        };
+        let head = ResponseContext {
+            head_request: true,
+            ..HTTP11
+        };
+        let closing = ResponseContext {
+            keep_alive: false,
+            ..HTTP11
+        };
+        let uwsgi = ResponseContext {
+            uwsgi: true,
+            keep_alive: false,
+            ..HTTP11
+        };
+        let cl = hdrs(&[("Content-Length", "5")]);
+        let none = hdrs(&[("Content-Type", "text/plain")]);
+        let bad_cl = hdrs(&[("Content-Length", "5x")]);
+        let two_cl = hdrs(&[("Content-Length", "5"), ("content-length", "6")]);
+        let app_close = hdrs(&[("Content-Length", "5"), ("Connection", "close")]);
+        type Case<'a> = (
+            &'a str,
+            u16,
+            &'a [(String, Vec<u8>)],
+            ResponseContext,
+            ResponseFraming,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
+            ("1.1 length", 200, &cl, HTTP11, Length(5), true),
+            ("1.1 no length", 200, &none, HTTP11, Chunked, true),
+            ("1.1 bad length", 200, &bad_cl, HTTP11, Chunked, true),
+            ("1.1 two lengths", 200, &two_cl, HTTP11, Chunked, true),
+            ("1.1 closing", 200, &cl, closing, Length(5), false),
+            ("1.1 closing chunked", 200, &none, closing, Chunked, false),
+            ("app says close", 200, &app_close, HTTP11, Length(5), false),
+            ("1.0 length", 200, &cl, http10, Length(5), true),
+            ("1.0 no length", 200, &none, http10, Close, false),
+            ("head", 200, &cl, head, NoBody, true),
+            ("head no length", 200, &none, head, NoBody, true),
+            ("204", 204, &none, HTTP11, NoBody, true),
+            ("304", 304, &cl, HTTP11, NoBody, true),
+            ("101", 101, &none, HTTP11, NoBody, true),
+            ("uwsgi length", 200, &cl, uwsgi, Length(5), false),
+            ("uwsgi no length", 200, &none, uwsgi, Close, false),
+            (
+                "uwsgi kept",
+                200,
+                &none,
+                ResponseContext {
+                    keep_alive: true,
+                    ..uwsgi
+                },
+                Close,
+                false,
+            ),
+            (
+                "uwsgi head",
+                200,
+                &cl,
+                ResponseContext {
+                    head_request: true,
+                    ..uwsgi
+                },
+                NoBody,
+                false,
+            ),
+        ];
+        for (name, status, headers, ctx, framing, keep_alive) in cases {
+            assert_eq!(
+                response_framing(*status, headers, ctx),
+                (*framing, *keep_alive),
+                "{name}"
+            );
+        }
+    }
+
+    fn head(status: &str, list: &[(&str, &str)], ctx: ResponseContext) -> String {
+        let headers = hdrs(list);
+        let code = status_code(status).unwrap();
+        let (framing, keep_alive) = response_framing(code, &headers, &ctx);
+        let mut out = Vec::new();
+        encode_response_head(status, &headers, &framing, keep_alive, &ctx, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn heads_on_the_wire() {
+        let http10 = ResponseContext {
+            version: Version::Http10,
+            ..HTTP11
+        };
+        let cases: &[(&str, String, &str)] = &[
+            (
+                "1.1 length",
+                head(
+                    "200 OK",
+                    &[("Content-Type", "text/plain"), ("Content-Length", "2")],
+                    HTTP11,
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n",
+            ),
+            (
+                "1.1 chunked",
+                head("200 OK", &[("X-A", "b")], HTTP11),
+                "HTTP/1.1 200 OK\r\nX-A: b\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            (
+                "1.1 closing",
+                head(
+                    "200 OK",
+                    &[("Content-Length", "2")],
+                    ResponseContext {
+                        keep_alive: false,
+                        ..HTTP11
+                    },
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "1.0 keep-alive",
+                head("200 OK", &[("Content-Length", "2")], http10),
+                "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+            ),
+            (
+                "1.0 close-delimited",
+                head("200 OK", &[], http10),
+                "HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "head keeps length",
+                head(
+                    "200 OK",
+                    &[("Content-Length", "10")],
+                    ResponseContext {
+                        head_request: true,
+                        ..HTTP11
+                    },
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n",
+            ),
+            (
+                "204 drops length",
+                head("204 No Content", &[("Content-Length", "0")], HTTP11),
+                "HTTP/1.1 204 No Content\r\n\r\n",
+            ),
+            (
+                "304 keeps length",
+                head("304 Not Modified", &[("Content-Length", "10")], HTTP11),
+                "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+            ),
+            (
+                "app hop-by-hop replaced",
+                head(
+                    "200 OK",
+                    &[
+                        ("Transfer-Encoding", "chunked"),
+                        ("Connection", "close"),
+                        ("Content-Length", "1"),
+                    ],
+                    HTTP11,
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n",
+            ),
+            (
+                "bad length dropped",
+                head("200 OK", &[("Content-Length", "x")], HTTP11),
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            (
+                "response splitting refused",
+                head(
+                    "200 OK",
+                    &[
+                        ("X-A", "b\r\nSet-Cookie: x"),
+                        ("X B", "c"),
+                        ("Content-Length", "0"),
+                    ],
+                    HTTP11,
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            ),
+            (
+                "bad status",
+                {
+                    let ctx = HTTP11;
+                    let mut out = Vec::new();
+                    encode_response_head(
+                        "OK",
+                        &[],
+                        &ResponseFraming::Length(0),
+                        true,
+                        &ctx,
+                        &mut out,
+                    );
+                    String::from_utf8(out).unwrap()
+                },
+                "HTTP/1.1 500 Internal Server Error\r\n\r\n",
+            ),
+            (
+                "uwsgi: never chunked, no connection header",
+                head(
+                    "200 OK",
+                    &[("X-A", "b")],
+                    ResponseContext {
+                        uwsgi: true,
+                        keep_alive: false,
+                        ..HTTP11
+                    },
+                ),
+                "HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n",
+            ),
+        ];
+        for (name, got, want) in cases {
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn status_codes() {
+        let cases: &[(&str, Option<u16>)] = &[
+            ("200 OK", Some(200)),
+            ("404 Not Found", Some(404)),
+            ("599", Some(599)),
+            ("100 Continue", Some(100)),
+            ("20 OK", None),
+            ("2000 OK", None),
+            ("099 X", None),
+            ("OK 200", None),
+            ("", None),
+            ("２00 OK", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(status_code(s), *want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn chunks() {
+        let mut out = Vec::new();
+        encode_chunk(b"hello", &mut out);
+        encode_chunk(b"", &mut out);
+        encode_chunk(&[b'x'; 0x1a2], &mut out);
+        encode_last_chunk(&mut out);
+        let mut want = b"5\r\nhello\r\n1a2\r\n".to_vec();
+        want.extend_from_slice(&[b'x'; 0x1a2]);
+        want.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(out, want);
+        // What we encode, our decoder reads back.
+        let mut body = Vec::new();
+        let d = crate::ChunkedDecoder::new()
+            .decode(&out, &mut body)
+            .unwrap();
+        assert!(d.done);
+        assert_eq!(d.consumed, out.len());
+        assert_eq!(body.len(), 5 + 0x1a2);
+    }
+
+    #[test]
+    fn error_responses() {
+        for (kind, status) in [
+            (ErrorKind::MissingHost, 400),
+            (ErrorKind::RequestLineTooLong, 414),
+            (ErrorKind::HeadersTooLarge, 431),
+            (ErrorKind::TooManyHeaders, 431),
+            (ErrorKind::UnsupportedVersion, 505),
+            (ErrorKind::UnknownTransferEncoding, 501),
+            (ErrorKind::PayloadTooLarge, 413),
+        ] {
+            let err = Error::new(kind);
+            let mut out = Vec::new();
+            error_response(&err, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let mut lines = head.split("\r\n");
+            let status_line = lines.next().unwrap();
+            assert!(
+                status_line.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{status_line}"
+            );
+            let fields: Vec<&str> = lines.collect();
+            assert!(fields.contains(&"Content-Type: text/plain"));
+            assert!(fields.contains(&"Connection: close"));
+            assert!(fields.contains(&format!("Content-Length: {}", body.len()).as_str()));
+            assert!(body.contains(&err.to_string()), "{body}");
+        }
+    }
+}
