@@ -1,15 +1,52 @@
-//! The `ruwsgi` binary: parse and merge the configuration (ruwsgi-config), then hand each
-//! crate its options (`compose`). Nothing else lives here.
+//! The `ruwsgi` binary: load the configuration (ruwsgi-config: command line, `UWSGI_*`
+//! variables and config files), answer `--help`, `--version` and `--show-config`, then hand
+//! the merged configuration to `compose`. Nothing else lives here.
 //!
-//! INTERIM: the foundation issue replaces this file (clap from the option table, sources,
-//! `--show-config`, `--version`, exit codes).
+//! Exit statuses, as uWSGI's: 0 after `--help`, `--version`, `--show-config`; 1 for a
+//! configuration error (bad value, unknown option on the command line or under `strict`,
+//! unreadable config file); whatever `compose::run` returns otherwise (22 when no app loads
+//! under `need-app`).
 
 mod compose;
 
+use ruwsgi_config::Config;
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = ruwsgi_config::Config::from_args(&args);
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    let env = std::env::vars_os().map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    });
+    let config = match Config::load(args, env) {
+        Ok(config) => config,
+        Err(err) => {
+            if let Some(help) = err.help() {
+                print!("{help}");
+                std::process::exit(0);
+            }
+            eprintln!("ruwsgi: {err}");
+            std::process::exit(1);
+        }
+    };
+    if config.flag("version") {
+        println!("ruwsgi {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
+    // uWSGI's `print` option writes its text while the configuration is applied.
+    for text in config.list("print") {
+        println!("{text}");
+    }
+    if config.flag("show-config") {
+        // A config check, like `nginx -t`: print and exit without starting anything (uWSGI
+        // prints and goes on to start; a documented difference).
+        print!("{}", config.show());
+        std::process::exit(0);
+    }
     match compose::run(&config) {
         Ok(code) => std::process::exit(code),
         Err(err) => {

@@ -470,6 +470,7 @@ fn chown_socket_sets_the_owner_of_the_unix_socket() {
     let uid = if root {
         65534
     } else {
+        // SAFETY: getuid has no preconditions.
         unsafe { libc::getuid() }
     };
     let dir = tempfile::tempdir().unwrap();
@@ -578,6 +579,7 @@ fn workers_drop_to_uid_and_gid_when_root() {
     let (uid, gid) = if root {
         (65534, 65534)
     } else {
+        // SAFETY: getuid and getgid have no preconditions.
         unsafe { (libc::getuid(), libc::getgid()) }
     };
     let dir = tempfile::tempdir().unwrap();
@@ -919,7 +921,7 @@ fn hooks_run_once_in_the_master_and_once_per_worker() {
 
 #[test]
 fn a_failing_pre_app_hook_stops_the_server_with_status_1() {
-    let out = run_ruwsgi(&[
+    let out = run_ruwsgi([
         "--http-socket",
         &format!("127.0.0.1:{}", free_port()),
         "--builtin-handler",

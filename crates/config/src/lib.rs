@@ -1,68 +1,98 @@
 //! ruwsgi-config: uWSGI-compatible configuration.
 //!
-//! INTERIM STUB written so other crates can compile against the public API below; the
-//! foundation issue replaces the internals (option table, ini/env/json/yaml/toml sources,
-//! placeholders, errors with sources). The public API of [`Config`] stays.
+//! # The option table
+//!
+//! [`OPTIONS`] declares every option once: name, aliases (`processes`/`workers`), uWSGI's
+//! short flag (`-p`), [`Kind`], typed default, whether it works yet ([`Status`]) and a help
+//! line. The command line ([`command`], clap), the ini/yaml/json/toml/xml keys, the
+//! `UWSGI_*` variables, `--help` and the README's migration table all come from it.
+//!
+//! # Sources and precedence
+//!
+//! [`Config::load`] reads, as uWSGI 2.0 does: the `UWSGI_*` environment variables first,
+//! then the command line in order with each config file (`--ini file[:section]`, `--yaml`,
+//! `--json`, `--toml`, `--xml`, `ini = ...` inside a file, or a bare `x.ini` argument) spliced
+//! in where it is named; bare `app.py` / `x.wsgi` arguments set `wsgi-file`. Later scalars
+//! win, lists accumulate. Then `$(VAR)`, `@(file)` and `%(key)` substitutions (with `%(a + b)`
+//! arithmetic), after the magic variables (`%d %p %s %n %e %c %x %v %h %k %%` ...) were
+//! applied to each file's text. The config language (`if-env`, `if-not-env`, `if-exists`,
+//! `if-not-exists`, `if-file`, `if-not-file`, `if-dir`, `if-not-dir`, `if-opt`, `if-not-opt`,
+//! `endif`, `for`, `endfor`) acts as entries arrive.
+//!
+//! # Validation and errors
+//!
+//! Every value is checked against its option's kind: flags take `true/false`, `on/off`,
+//! `yes/no`, `1/0` or nothing; numbers are whole numbers; some options have a form
+//! (`chmod-socket` octal, `env` `NAME=VALUE`, hooks `ACTION:ARGS`). A bad value is an
+//! [`Error`] naming the option, the value, the expected form and the [`Origin`]. An unknown
+//! key is an error on the command line and under `strict`; in files and variables it is a
+//! warning naming the source and the closest option (uWSGI ignores it silently). Options that
+//! parse but are not implemented yet log one warning each.
+//!
+//! Values keep their origin: [`Config::show`] is `--show-config`.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
+mod cli;
+mod config;
+mod error;
+mod expand;
+mod loader;
+mod readers;
+mod source;
+mod table;
 
-/// The merged configuration: every option's values, by canonical option name
-/// (`processes`, not `workers`), defaults from the option table applied.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    values: BTreeMap<String, Vec<String>>,
-}
+pub use cli::command;
+pub use config::{Config, Value};
+pub use error::{Error, ErrorKind};
+pub use expand::Magic;
+pub use readers::{read as read_pairs, Format, Pair, SyntaxError};
+pub use source::Origin;
+pub use table::{
+    lookup, lookup_short, migration_table, suggest, Kind, OptionSpec, Status, OPTIONS,
+};
+
+use std::path::PathBuf;
 
 impl Config {
-    /// Whether a flag option is on (`master`, `vacuum`, ...). A flag set with a boolean
-    /// value (`true/false/on/off/yes/no/1/0`) takes the last one.
-    pub fn flag(&self, name: &str) -> bool {
-        self.last(name).is_some_and(|v| !matches!(v, "0" | "false" | "off" | "no"))
+    /// Loads the configuration from the command line (`args` without the program name) and
+    /// the environment (`UWSGI_*` variables, and what `$(VAR)` / `if-env` read), resolving
+    /// relative paths against the current directory.
+    pub fn load<A, E>(args: A, env: E) -> Result<Config, Error>
+    where
+        A: IntoIterator<Item = String>,
+        E: IntoIterator<Item = (String, String)>,
+    {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Config::load_in(args, env, cwd)
     }
 
-    /// The effective value of a scalar option (the last one given, or its default).
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.last(name)
-    }
-
-    /// A numeric option, validated at load time (so no error here).
-    pub fn u64(&self, name: &str) -> Option<u64> {
-        self.last(name).and_then(|v| v.parse().ok())
-    }
-
-    /// Every value of a list option (`socket`, `env`, `pythonpath`, ...), in order.
-    pub fn list(&self, name: &str) -> Vec<&str> {
-        self.values.get(name).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default()
-    }
-
-    /// Whether the option was set by any source (not just defaulted).
-    pub fn is_set(&self, name: &str) -> bool {
-        self.values.contains_key(name)
-    }
-
-    fn last(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
-    }
-
-    /// Interim: `--key value` / `--key=value` / `--flag` arguments only.
-    pub fn from_args(args: &[String]) -> Config {
-        let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut i = 0;
-        while i < args.len() {
-            let a = args[i].trim_start_matches('-');
-            if let Some((k, v)) = a.split_once('=') {
-                values.entry(k.to_string()).or_default().push(v.to_string());
-            } else if i + 1 < args.len() && !args[i + 1].starts_with("--") {
-                values.entry(a.to_string()).or_default().push(args[i + 1].clone());
-                i += 1;
-            } else {
-                values.entry(a.to_string()).or_default().push("1".to_string());
-            }
-            i += 1;
+    /// [`Config::load`] with relative paths resolved against `cwd`.
+    pub fn load_in<A, E>(args: A, env: E, cwd: PathBuf) -> Result<Config, Error>
+    where
+        A: IntoIterator<Item = String>,
+        E: IntoIterator<Item = (String, String)>,
+    {
+        let args: Vec<String> = args.into_iter().collect();
+        let mut loader = loader::Loader::new(env.into_iter().collect(), cwd);
+        loader.add_env()?;
+        let (entries, bare) = cli::parse(&args)?;
+        for e in entries {
+            loader.add(e.name, e.value, e.origin)?;
         }
-        Config { values }
+        for arg in bare {
+            let Some(option) = loader::bare_argument(&arg) else {
+                return Err(Error::new(ErrorKind::Usage(format!(
+                    "don't know what to do with the argument {arg:?}: give an app (.py, .wsgi) or a config file \
+                     (.ini, .yaml, .yml, .json, .toml, .xml)"
+                ))));
+            };
+            loader.add(option, Some(arg.clone()), Origin::Arg(arg))?;
+        }
+        loader.finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,9 +7,9 @@
 //! - `mkdir:PATH` creates a directory; `unlink:PATH` removes a file; `chdir:PATH` changes the
 //!   current directory.
 //!
-//! Any other action is refused when the server starts (so a typo is not found at the first
-//! fork). `pre-app` is fatal, as in uWSGI: a failing action stops the server with status 1.
-//! `master-start` and `post-fork` failures are logged and the server goes on.
+//! Any other action is skipped with a warning (the configuration loader already warned about
+//! it when it was read). `pre-app` is fatal, as in uWSGI: a failing action stops the server
+//! with status 1. `master-start` and `post-fork` failures are logged and the server goes on.
 
 use std::process::Command;
 
@@ -25,32 +25,6 @@ pub struct Hooks {
     pub master_start: Vec<String>,
     /// `hook-post-fork`: in each new worker, right after the fork.
     pub post_fork: Vec<String>,
-}
-
-/// The actions ruwsgi knows.
-const ACTIONS: &[&str] = &["exec", "print", "log", "mkdir", "unlink", "chdir"];
-
-impl Hooks {
-    /// Checks every action's name, so a bad hook stops the server before anything starts.
-    pub fn validate(&self) -> Result<(), Error> {
-        let phases = [
-            ("hook-pre-app", &self.pre_app),
-            ("hook-master-start", &self.master_start),
-            ("hook-post-fork", &self.post_fork),
-        ];
-        for (option, actions) in phases {
-            for action in actions {
-                let name = action.split_once(':').map_or(action.as_str(), |(n, _)| n);
-                if !ACTIONS.contains(&name) {
-                    return Err(Error::new(ErrorKind::Config(format!(
-                        "{option}: unknown hook action {action:?} (ruwsgi runs {})",
-                        ACTIONS.join(":, ") + ":"
-                    ))));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Runs the actions of `phase` in order. With `fatal`, the first failure is returned;
@@ -91,7 +65,10 @@ fn run_action(action: &str) -> Result<(), String> {
         "mkdir" => std::fs::create_dir(arg).map_err(|e| e.to_string()),
         "unlink" => std::fs::remove_file(arg).map_err(|e| e.to_string()),
         "chdir" => std::env::set_current_dir(arg).map_err(|e| e.to_string()),
-        _ => Err(format!("unknown action {name:?}")),
+        _ => {
+            log::warn!("skipping hook {action:?}: ruwsgi does not run {name:?} actions");
+            Ok(())
+        }
     }
 }
 
@@ -115,13 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_actions_are_refused_up_front() {
-        let hooks = Hooks {
-            post_fork: vec!["callret:foo".to_string()],
-            ..Hooks::default()
-        };
-        let err = hooks.validate().unwrap_err().to_string();
-        assert!(err.contains("hook-post-fork") && err.contains("callret:foo"), "{err}");
-        assert!(Hooks::default().validate().is_ok());
+    fn unknown_actions_are_skipped() {
+        run("pre-app", &["callret:foo".to_string()], true).unwrap();
     }
 }

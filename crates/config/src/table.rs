@@ -1,0 +1,723 @@
+//! The option table: every option ruwsgi knows, declared once. clap's arguments, the ini/env
+//! keys, `--help`, the unknown-key suggestions and the README's migration table all come from
+//! [`OPTIONS`].
+//!
+//! Names, aliases, short flags and kinds follow uWSGI 2.0's own table (`core/uwsgi.c`,
+//! `plugins/python/python_plugin.c`, `plugins/http/http.c`); the help lines are ours.
+
+/// How an option takes its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// On or off: alone (`--master`, a bare ini key) it is on; a value must be a boolean
+    /// (`true/false`, `on/off`, `yes/no`, `1/0`). The last one wins.
+    Flag,
+    /// One string; the last one given wins.
+    Str,
+    /// One unsigned integer; the last one given wins.
+    Int,
+    /// Every occurrence adds a value, in order (`socket`, `env`, `static-map`).
+    List,
+    /// Like [`Kind::List`], each value a `key=value[,key=value...]` set (`cron2`, `cache2`).
+    KeyValList,
+    /// Config-language keyword (`if-env`, `endif`, `for`, ...): steers the loader, stores nothing.
+    Logic,
+    /// Loads another config file where it appears (`ini`, `json`, `yaml`, `toml`, `xml`).
+    Include,
+}
+
+/// Whether ruwsgi acts on an option yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The option works.
+    Implemented,
+    /// Parsed and validated but without effect until the named later issue; setting it logs a
+    /// warning.
+    NotYet(&'static str),
+}
+
+/// One option of the table.
+#[derive(Debug)]
+pub struct OptionSpec {
+    /// The canonical name (`processes`).
+    pub name: &'static str,
+    /// Other names uWSGI accepts for it (`workers`).
+    pub aliases: &'static [&'static str],
+    /// uWSGI's one-letter flag (`-p`).
+    pub short: Option<char>,
+    /// How it takes values.
+    pub kind: Kind,
+    /// For options whose value is optional: the value they take when given alone
+    /// (`chmod-socket` alone is `666`).
+    pub implied: Option<&'static str>,
+    /// The value [`crate::Config`] reports when no source sets it.
+    pub default: Option<&'static str>,
+    /// Implemented, or which later issue brings it.
+    pub status: Status,
+    /// One line for `--help`.
+    pub help: &'static str,
+}
+
+impl OptionSpec {
+    /// Whether a value may be omitted (flags, and options with an implied value).
+    pub fn value_optional(&self) -> bool {
+        matches!(self.kind, Kind::Flag | Kind::Logic) || self.implied.is_some()
+    }
+
+    /// Whether repeated occurrences accumulate.
+    pub fn is_list(&self) -> bool {
+        matches!(self.kind, Kind::List | Kind::KeyValList | Kind::Include)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn opt(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    short: Option<char>,
+    kind: Kind,
+    implied: Option<&'static str>,
+    default: Option<&'static str>,
+    status: Status,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        aliases,
+        short,
+        kind,
+        implied,
+        default,
+        status,
+        help,
+    }
+}
+
+/// Every option, in `--help` order: sockets, app, processes, logging, static files, background
+/// tasks, config files, commands, then the rest of uWSGI 2.0 that real config files use.
+#[rustfmt::skip]
+pub static OPTIONS: &[OptionSpec] = &[
+    opt("socket", &[], Some('s'), Kind::List, None, None, Status::Implemented,
+        "bind a socket speaking the uwsgi protocol (TCP host:port or a unix path)"),
+    opt("uwsgi-socket", &[], None, Kind::List, None, None, Status::Implemented,
+        "bind a socket speaking the uwsgi protocol"),
+    opt("http-socket", &[], None, Kind::List, None, None, Status::Implemented,
+        "bind a socket speaking HTTP/1.1 directly"),
+    opt("http", &[], None, Kind::List, None, None, Status::Implemented,
+        "serve HTTP on this address (ruwsgi: the workers serve it, no router process)"),
+    opt("listen", &[], Some('l'), Kind::Int, None, Some("100"), Status::Implemented,
+        "listen queue (backlog) size of each socket"),
+    opt("buffer-size", &[], Some('b'), Kind::Int, None, Some("8192"), Status::Implemented,
+        "largest request head (uwsgi packet or HTTP head) in bytes"),
+    opt("chmod-socket", &["chmod"], Some('C'), Kind::Str, Some("666"), None, Status::Implemented,
+        "permissions of unix sockets (octal; alone: 666)"),
+    opt("chown-socket", &[], None, Kind::Str, None, None, Status::Implemented,
+        "owner of unix sockets (user or user:group)"),
+    opt("socket-timeout", &[], Some('z'), Kind::Int, None, Some("4"), Status::Implemented,
+        "longest wait in seconds between two reads or writes on a connection"),
+    opt("post-buffering", &[], None, Kind::Int, None, Some("1048576"), Status::Implemented,
+        "request bodies above this size in bytes are spooled to a temp file"),
+    opt("limit-post", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
+        "largest accepted request body in bytes (0: no limit; above: 413)"),
+    opt("reuse-port", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "set SO_REUSEPORT on TCP sockets"),
+    opt("tcp-nodelay", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "set TCP_NODELAY on accepted connections"),
+    opt("so-keepalive", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "set SO_KEEPALIVE on accepted connections"),
+    opt("thunder-lock", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "wake one worker per connection (EPOLLEXCLUSIVE in ruwsgi)"),
+    opt("module", &["wsgi"], Some('w'), Kind::Str, None, None, Status::Implemented,
+        "the WSGI module to load (module or module:callable)"),
+    opt("wsgi-file", &["file"], None, Kind::Str, None, None, Status::Implemented,
+        "the Python file holding the WSGI callable"),
+    opt("callable", &[], None, Kind::Str, None, Some("application"), Status::Implemented,
+        "name of the WSGI callable in the module or file"),
+    opt("chdir", &[], None, Kind::Str, None, None, Status::Implemented,
+        "change to this directory before loading the app"),
+    opt("chdir2", &[], None, Kind::Str, None, None, Status::Implemented,
+        "change to this directory after loading the app"),
+    opt("home", &["virtualenv", "venv", "pyhome"], Some('H'), Kind::Str, None, None, Status::Implemented,
+        "the Python virtualenv (PYTHONHOME) to use"),
+    opt("pythonpath", &["python-path", "pp"], None, Kind::List, None, None, Status::Implemented,
+        "add a directory (or glob) to sys.path"),
+    opt("env", &[], None, Kind::List, None, None, Status::Implemented,
+        "set an environment variable (NAME=VALUE)"),
+    opt("unenv", &[], None, Kind::List, None, None, Status::Implemented,
+        "unset an environment variable"),
+    opt("lazy-apps", &["lazy"], None, Kind::Flag, None, None, Status::Implemented,
+        "load the app in each worker after fork instead of once in the master"),
+    opt("need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "exit with status 22 if the app cannot be loaded (the ruwsgi default)"),
+    opt("no-need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "keep running when no app loads (uWSGI 2.0 dynamic mode)"),
+    opt("mount", &[], None, Kind::List, None, None, Status::Implemented,
+        "load an app under a mountpoint (/path=module-or-file)"),
+    opt("manage-script-name", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "rewrite SCRIPT_NAME and PATH_INFO for mounted apps"),
+    opt("import", &["pyimport", "py-import", "python-import"], None, Kind::List, None, None, Status::Implemented,
+        "import a Python module before loading the app"),
+    opt("single-interpreter", &[], Some('i'), Kind::Flag, None, None, Status::Implemented,
+        "use one Python interpreter (ruwsgi always does)"),
+    opt("wsgi-disable-file-wrapper", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "do not offer wsgi.file_wrapper to the app"),
+    opt("master", &[], Some('M'), Kind::Flag, None, None, Status::Implemented,
+        "run a master process that supervises the workers"),
+    opt("processes", &["workers"], Some('p'), Kind::Int, None, Some("1"), Status::Implemented,
+        "number of worker processes"),
+    opt("threads", &[], None, Kind::Int, None, Some("1"), Status::Implemented,
+        "number of Python threads per worker"),
+    opt("enable-threads", &[], Some('T'), Kind::Flag, None, None, Status::Implemented,
+        "allow Python threads (always on in ruwsgi)"),
+    opt("harakiri", &[], Some('t'), Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+        "kill a worker whose request runs longer than this many seconds"),
+    opt("harakiri-verbose", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+        "log details of each harakiri kill"),
+    opt("max-requests", &[], Some('R'), Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+        "recycle a worker after this many requests"),
+    opt("max-requests-delta", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "add worker id times this to max-requests, so workers recycle apart"),
+    opt("max-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+        "recycle a worker after this many seconds"),
+    opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+        "a worker must live this many seconds before it is recycled"),
+    opt("reload-on-rss", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "recycle a worker whose resident memory exceeds this many megabytes"),
+    opt("evil-reload-on-rss", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "kill a worker whose resident memory exceeds this many megabytes"),
+    opt("reload-mercy", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
+        "seconds to wait for workers when the whole server reloads or stops"),
+    opt("worker-reload-mercy", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
+        "seconds a worker may take to finish its requests on reload"),
+    opt("die-on-term", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "stop (not reload) on SIGTERM (ruwsgi always stops gracefully on SIGTERM)"),
+    opt("pidfile", &[], None, Kind::Str, None, None, Status::Implemented,
+        "write the master's pid here (before dropping privileges)"),
+    opt("pidfile2", &[], None, Kind::Str, None, None, Status::Implemented,
+        "write the master's pid here (after dropping privileges)"),
+    opt("daemonize", &[], Some('d'), Kind::Str, None, None, Status::Implemented,
+        "go to the background and log to this file"),
+    opt("daemonize2", &[], None, Kind::Str, None, None, Status::Implemented,
+        "go to the background after loading the app, logging to this file"),
+    opt("logto", &[], None, Kind::Str, None, None, Status::Implemented,
+        "log to this file"),
+    opt("logto2", &[], None, Kind::Str, None, None, Status::Implemented,
+        "log to this file after dropping privileges"),
+    opt("vacuum", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "remove unix sockets and pidfiles on exit"),
+    opt("uid", &[], None, Kind::Str, None, None, Status::Implemented,
+        "run as this user (name or id) after binding"),
+    opt("gid", &[], None, Kind::Str, None, None, Status::Implemented,
+        "run as this group (name or id) after binding"),
+    opt("touch-reload", &[], None, Kind::List, None, None, Status::NotYet("process manager part 2"),
+        "reload when this file is touched"),
+    opt("py-autoreload", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "reload when a Python module changes (check every N seconds)"),
+    opt("cheaper", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "adaptive process spawning: keep at least this many workers"),
+    opt("cheaper-initial", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "workers to start with in cheaper mode"),
+    opt("cheaper-step", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "workers to add at each overload in cheaper mode"),
+    opt("master-fifo", &[], None, Kind::List, None, None, Status::NotYet("process manager part 2"),
+        "control the master through this FIFO"),
+    opt("stats", &[], None, Kind::Str, None, None, Status::NotYet("stats"),
+        "serve the stats JSON on this address"),
+    opt("stats-http", &[], None, Kind::Flag, None, None, Status::NotYet("stats"),
+        "serve the stats JSON with HTTP headers"),
+    opt("disable-logging", &[], Some('L'), Kind::Flag, None, None, Status::Implemented,
+        "do not log requests (errors are still logged)"),
+    opt("log-format", &["logformat"], None, Kind::Str, None, None, Status::NotYet("static files and logging"),
+        "request log line format (%(var) placeholders)"),
+    opt("log-x-forwarded-for", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "log the address from X-Forwarded-For instead of REMOTE_ADDR"),
+    opt("log-date", &["logdate"], None, Kind::Str, Some(""), None, Status::NotYet("static files and logging"),
+        "prefix log lines with the date (optionally a strftime format)"),
+    opt("log-master", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "let the master write the workers' logs"),
+    opt("log-4xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "log requests answered with 4xx"),
+    opt("log-5xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "log requests answered with 5xx"),
+    opt("log-slow", &[], None, Kind::Int, None, None, Status::NotYet("static files and logging"),
+        "log requests slower than this many milliseconds"),
+    opt("memory-report", &[], Some('m'), Kind::Flag, None, None, Status::NotYet("stats"),
+        "add memory usage to the request log"),
+    opt("static-map", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "serve files: /mountpoint=directory"),
+    opt("static-map2", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "like static-map, appending the whole request path"),
+    opt("check-static", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "serve a file from this directory if it exists"),
+    opt("static-index", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "file to serve when a directory is requested"),
+    opt("static-expires", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "set Expires for files matching a regexp (REGEXP SECONDS)"),
+    opt("static-skip-ext", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "never serve files with this extension as static"),
+    opt("offload-threads", &[], None, Kind::Int, None, Some("0"), Status::NotYet("static files and logging"),
+        "threads per worker that send static files and big responses"),
+    opt("cron", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "run a command on a cron schedule (minute hour day month weekday command)"),
+    opt("cron2", &[], None, Kind::KeyValList, None, None, Status::NotYet("background tasks"),
+        "run a command on a schedule given as key=value pairs"),
+    opt("unique-cron", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "like cron, but never run two instances at once"),
+    opt("timer", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "raise a signal every N seconds (SIGNAL SECONDS)"),
+    opt("mule", &[], None, Kind::List, Some(""), None, Status::NotYet("background tasks"),
+        "add a mule (alone: a mule for signals; =FILE: a mule running FILE)"),
+    opt("mules", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+        "add this many mules"),
+    opt("attach-daemon", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "run and supervise a command beside the workers"),
+    opt("smart-attach-daemon", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "supervise a daemon that manages its own pidfile"),
+    opt("spooler", &[], Some('Q'), Kind::List, None, None, Status::NotYet("background tasks"),
+        "run a spooler on this directory"),
+    opt("add-header", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "add this header to every response"),
+    opt("ini", &[], None, Kind::Include, None, None, Status::Implemented,
+        "load options from an ini file (file[:section])"),
+    opt("json", &["js"], Some('j'), Kind::Include, None, None, Status::Implemented,
+        "load options from a JSON file (file[:section])"),
+    opt("yaml", &["yml"], Some('y'), Kind::Include, None, None, Status::Implemented,
+        "load options from a YAML file (file[:section])"),
+    opt("toml", &[], None, Kind::Include, None, None, Status::Implemented,
+        "load options from a TOML file (file[:section]; ruwsgi addition)"),
+    opt("xml", &["xmlconfig"], Some('x'), Kind::Include, None, None, Status::Implemented,
+        "load options from an XML file (children of <uwsgi>)"),
+    opt("strict", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "refuse unknown options in files and variables"),
+    opt("set-placeholder", &["set-ph"], None, Kind::List, None, None, Status::Implemented,
+        "define a placeholder: name=value"),
+    opt("show-config", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "print the merged configuration with each value's origin, then exit"),
+    opt("stop", &[], None, Kind::Str, None, None, Status::Implemented,
+        "stop the instance whose pidfile is given (SIGINT)"),
+    opt("reload", &[], None, Kind::Str, None, None, Status::Implemented,
+        "reload the instance whose pidfile is given (SIGHUP)"),
+    opt("version", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "print the version and exit"),
+    opt("builtin-handler", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "serve a fixed body from Rust, without Python (ruwsgi addition)"),
+    opt("hook-pre-app", &[], None, Kind::List, None, None, Status::Implemented,
+        "run an action (exec:COMMAND) before loading the app"),
+    opt("hook-master-start", &[], None, Kind::List, None, None, Status::Implemented,
+        "run an action (exec:COMMAND) when the master starts"),
+    opt("hook-post-fork", &[], None, Kind::List, None, None, Status::Implemented,
+        "run an action (exec:COMMAND) in each worker after fork"),
+    opt("cache2", &[], None, Kind::KeyValList, None, None, Status::NotYet("background tasks"),
+        "create a shared cache (key=value options)"),
+    opt("plugins", &["plugin"], None, Kind::List, None, None, Status::Implemented,
+        "load plugins (ruwsgi has Python and HTTP built in)"),
+    opt("plugins-dir", &[], None, Kind::List, None, None, Status::Implemented,
+        "add a directory to the plugin search path (ignored: all built in)"),
+    opt("disable-write-exception", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "do not raise an exception when a response write fails"),
+    opt("ignore-sigpipe", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "do not report SIGPIPE"),
+    opt("ignore-write-errors", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "do not report failed writes to clients"),
+    opt("auto-procname", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+        "give processes meaningful names"),
+    opt("protocol", &[], None, Kind::Str, None, None, Status::NotYet("no issue filed yet"),
+        "protocol of the sockets given with --socket (uwsgi, http)"),
+    opt("http-timeout", &[], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+        "timeout in seconds of the HTTP router"),
+    opt("logger", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "add a logger (e.g. file:PATH, syslog)"),
+    opt("procname-prefix-spaced", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+        "prefix process names with this text and a space"),
+    opt("procname-prefix", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+        "prefix process names with this text"),
+    opt("procname", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+        "name of the processes"),
+    opt("close-on-exec", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "set close-on-exec on connection sockets"),
+    opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, Status::NotYet("no issue filed yet"),
+        "keep-alive for the HTTP router"),
+    opt("no-default-app", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "do not fall back to the default app for unknown SCRIPT_NAME"),
+    opt("cheaper-algo", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+        "algorithm of cheaper mode"),
+    opt("cheaper-busyness-backlog-alert", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "busyness: spawn emergency workers above this listen queue"),
+    opt("cheaper-busyness-max", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "busyness: add workers above this percent"),
+    opt("cheaper-busyness-min", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "busyness: remove workers below this percent"),
+    opt("cheaper-busyness-multiplier", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "busyness: idle cycles before a worker is removed"),
+    opt("cheaper-busyness-backlog-step", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "busyness: emergency workers to add at once"),
+    opt("cheaper-busyness-verbose", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+        "busyness: log its decisions"),
+    opt("cheaper-overload", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "cheaper: check load every this many seconds"),
+    opt("if-env", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the variable is set (NAME or NAME=VALUE)"),
+    opt("if-not-env", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the variable is not set"),
+    opt("if-exists", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path exists"),
+    opt("if-not-exists", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path does not exist"),
+    opt("if-file", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path is a file"),
+    opt("if-not-file", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path is not a file"),
+    opt("if-dir", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path is a directory"),
+    opt("if-not-dir", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the path is not a directory"),
+    opt("if-opt", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the option is set (NAME or NAME=VALUE)"),
+    opt("if-not-opt", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) apply the following lines if the option is not set"),
+    opt("endif", &["end-if"], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) end an if-* block"),
+    opt("for", &[], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) repeat the following lines for each space-separated item (%(_))"),
+    opt("endfor", &["end-for"], None, Kind::Logic, None, None, Status::Implemented,
+        "(config logic) end a for block"),
+    opt("max-fd", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "raise the open files limit to this number"),
+    opt("no-defer-accept", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "do not use TCP_DEFER_ACCEPT"),
+    opt("pull-header", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "move a response header into a request variable"),
+    opt("reload-on-as", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "recycle a worker whose address space exceeds this many megabytes"),
+    opt("req-logger", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "add a request logger"),
+    opt("safe-pidfile", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+        "write the pidfile atomically"),
+    opt("spooler-chdir", &[], None, Kind::Str, None, None, Status::NotYet("background tasks"),
+        "change to this directory before each spooler task"),
+    opt("spooler-import", &["spooler-py-import", "spooler-pyimport"], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "import a Python module in the spooler"),
+    opt("spooler-processes", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+        "number of processes per spooler"),
+    opt("catch-exceptions", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "show exceptions in the HTTP response (for development)"),
+    opt("collect-header", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "copy a response header into a request variable"),
+    opt("cpu-affinity", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "pin each worker to this many CPUs"),
+    opt("emperor", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "run the Emperor on this directory of vassal configs"),
+    opt("emperor-tyrant", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "run vassals as the owner of their config file"),
+    opt("exec-as-root", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+        "run a command before dropping privileges"),
+    opt("flock", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "lock this file at start, exit if it is locked"),
+    opt("gevent", &[], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+        "use the gevent loop engine with this many async cores"),
+    opt("honour-stdin", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "do not remap stdin to /dev/null"),
+    opt("http-auto-chunked", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "the HTTP router chunks responses without Content-Length"),
+    opt("https", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "serve HTTPS on this address (addr,cert,key)"),
+    opt("ksm", &[], None, Kind::Int, Some("1"), None, Status::NotYet("no issue filed yet"),
+        "enable Linux KSM (page merging)"),
+    opt("limit-as", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+        "limit the address space of processes to this many megabytes"),
+    opt("log-encoder", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "add an encoder to the log chain"),
+    opt("log-ioerror", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "log requests that hit I/O errors"),
+    opt("log-reopen", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "reopen log files after a reload"),
+    opt("log-zero", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "log responses without a body"),
+    opt("log-route", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "send log lines matching a regexp to a named logger"),
+    opt("mimefile", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "mime types file for static files"),
+    opt("no-orphans", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+        "kill workers if the master dies"),
+    opt("print", &[], None, Kind::List, None, None, Status::Implemented,
+        "print this text while loading the configuration"),
+    opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "run os.register_at_fork handlers in workers"),
+    opt("reaper", &[], Some('r'), Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "reap zombie children after each request"),
+    opt("reload-on-exception", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+        "recycle a worker when the app raises"),
+    opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+        "set SO_SNDTIMEO on sockets"),
+    opt("spooler-frequency", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+        "seconds between spooler scans"),
+    opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::NotYet("background tasks"),
+        "run spooler tasks in order"),
+    opt("spooler-quiet", &[], None, Kind::Flag, None, None, Status::NotYet("background tasks"),
+        "do not log spooler tasks"),
+    opt("static-cache-paths", &[], None, Kind::Int, None, None, Status::NotYet("static files and logging"),
+        "cache resolved static paths for this many seconds"),
+    opt("static-cache-paths-name", &[], None, Kind::Str, None, None, Status::NotYet("static files and logging"),
+        "the cache for resolved static paths"),
+    opt("static-expires-type-mtime", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "set Expires from content type and file mtime"),
+    opt("static-gzip-all", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+        "serve a .gz sibling of static files if it exists"),
+    opt("static-gzip-dir", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+        "serve .gz siblings of static files under this directory"),
+    opt("subscribe-to", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "subscribe to a subscription server"),
+    opt("umask", &[], None, Kind::Str, None, None, Status::NotYet("no issue filed yet"),
+        "set the umask"),
+    opt("unsubscribe-on-graceful-reload", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "unsubscribe even on a graceful reload"),
+    opt("vhost", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+        "virtual hosting by SERVER_NAME"),
+    opt("response-route-if", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "add a response route on a condition"),
+    opt("response-route-if-not", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+        "add a response route on a negated condition"),
+];
+
+/// The README's migration table (Markdown): every option with its aliases and short flag,
+/// and whether it works yet. A test keeps the README's copy in sync.
+pub fn migration_table() -> String {
+    let mut out = String::from("| option (aliases, short flag) | status in ruwsgi |\n|---|---|\n");
+    for o in OPTIONS {
+        let mut names: Vec<String> = o.aliases.iter().map(|a| format!("`--{a}`")).collect();
+        if let Some(s) = o.short {
+            names.push(format!("`-{s}`"));
+        }
+        let names = if names.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", names.join(", "))
+        };
+        let status = match o.status {
+            Status::Implemented => "works".to_string(),
+            Status::NotYet(issue) => format!("parsed, warns: not implemented yet ({issue})"),
+        };
+        out.push_str(&format!("| `--{}`{names} | {status} |\n", o.name));
+    }
+    out
+}
+
+/// Normalises an option name as written: leading dashes dropped, `_` read as `-` (uWSGI's
+/// environment variables and many hand-written files spell names with underscores).
+pub(crate) fn normalize(name: &str) -> String {
+    name.trim_start_matches('-').replace('_', "-")
+}
+
+/// The option a name (canonical or alias, `_` or `-`) refers to.
+pub fn lookup(name: &str) -> Option<&'static OptionSpec> {
+    let name = normalize(name);
+    OPTIONS
+        .iter()
+        .find(|o| o.name == name || o.aliases.contains(&name.as_str()))
+}
+
+/// The option a one-letter flag refers to.
+pub fn lookup_short(short: char) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.short == Some(short))
+}
+
+/// The closest known option name to an unknown one, if any is close: a small edit distance
+/// (`vaccum` → `vacuum`, `hunder-lock` → `thunder-lock`), ties going to the longer common
+/// prefix (`gui` → `gid`), else an option that contains the name (`timeout` →
+/// `socket-timeout`).
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let name = normalize(name).to_lowercase();
+    if name.is_empty() {
+        return None;
+    }
+    let len = name.chars().count();
+    // Short names need more room: `gui` is two edits from `gid`.
+    let limit = if len <= 4 { 2 } else { (len / 4).max(1) };
+    let mut best: Option<(usize, usize, &'static str)> = None;
+    for o in OPTIONS {
+        // Two-letter aliases (`pp`, `js`) are too short to suggest.
+        for candidate in std::iter::once(&o.name)
+            .chain(o.aliases.iter())
+            .filter(|c| c.len() > 2)
+        {
+            let d = distance(&name, candidate);
+            if d > limit {
+                continue;
+            }
+            let prefix = name
+                .chars()
+                .zip(candidate.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let better = match best {
+                None => true,
+                Some((bd, bp, _)) => d < bd || (d == bd && prefix > bp),
+            };
+            if better {
+                best = Some((d, prefix, o.name));
+            }
+        }
+    }
+    if let Some((_, _, n)) = best {
+        return Some(n);
+    }
+    if name.len() >= 4 {
+        return OPTIONS
+            .iter()
+            .find(|o| o.name.contains(name.as_str()))
+            .map(|o| o.name);
+    }
+    None
+}
+
+/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_aliases_and_shorts_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for o in OPTIONS {
+            for n in std::iter::once(&o.name).chain(o.aliases.iter()) {
+                assert!(seen.insert(*n), "{n} is declared twice");
+            }
+        }
+        let mut shorts = std::collections::HashSet::new();
+        for s in OPTIONS.iter().filter_map(|o| o.short) {
+            assert!(shorts.insert(s), "-{s} is declared twice");
+        }
+    }
+
+    #[test]
+    fn aliases_resolve_to_the_canonical_option() {
+        for (alias, canonical) in [
+            ("workers", "processes"),
+            ("wsgi", "module"),
+            ("virtualenv", "home"),
+            ("venv", "home"),
+            ("pyhome", "home"),
+            ("file", "wsgi-file"),
+            ("lazy", "lazy-apps"),
+            ("plugin", "plugins"),
+            ("python_path", "pythonpath"),
+            ("--http_socket", "http-socket"),
+        ] {
+            assert_eq!(lookup(alias).map(|o| o.name), Some(canonical), "{alias}");
+        }
+        assert_eq!(lookup_short('p').map(|o| o.name), Some("processes"));
+        assert_eq!(lookup_short('M').map(|o| o.name), Some("master"));
+        assert!(lookup("no-such-option").is_none());
+    }
+
+    #[test]
+    fn every_option_the_issue_names_is_in_the_table() {
+        let names = "socket http http-socket uwsgi-socket listen buffer-size chmod-socket \
+            chown-socket socket-timeout post-buffering limit-post reuse-port tcp-nodelay \
+            so-keepalive thunder-lock module wsgi-file callable chdir chdir2 home pythonpath env \
+            unenv lazy-apps need-app mount manage-script-name import single-interpreter \
+            wsgi-disable-file-wrapper master processes threads enable-threads harakiri \
+            harakiri-verbose max-requests max-requests-delta max-worker-lifetime \
+            min-worker-lifetime reload-on-rss evil-reload-on-rss reload-mercy worker-reload-mercy \
+            die-on-term pidfile pidfile2 daemonize daemonize2 logto logto2 vacuum uid gid \
+            touch-reload py-autoreload cheaper cheaper-initial cheaper-step master-fifo stats \
+            stats-http disable-logging log-format log-x-forwarded-for log-date log-master log-4xx \
+            log-5xx log-slow memory-report static-map static-map2 check-static static-index \
+            static-expires static-skip-ext offload-threads cron unique-cron timer mule mules \
+            attach-daemon smart-attach-daemon spooler add-header ini json yaml toml strict \
+            set-placeholder show-config stop reload version if-env if-not-env if-exists \
+            if-not-exists if-file if-not-file if-dir if-opt endif for endfor hook-pre-app \
+            hook-master-start hook-post-fork cron2 cache2 builtin-handler no-need-app";
+        for n in names.split_whitespace() {
+            let o = lookup(n).unwrap_or_else(|| panic!("{n} missing"));
+            assert_eq!(o.name, n, "{n} must be canonical");
+        }
+    }
+
+    #[test]
+    fn status_follows_the_brief() {
+        assert_eq!(
+            lookup("harakiri").unwrap().status,
+            Status::NotYet("process manager part 2")
+        );
+        assert_eq!(
+            lookup("static-map").unwrap().status,
+            Status::NotYet("static files and logging")
+        );
+        assert_eq!(
+            lookup("cron").unwrap().status,
+            Status::NotYet("background tasks")
+        );
+        assert_eq!(lookup("stats").unwrap().status, Status::NotYet("stats"));
+        assert_eq!(lookup("thunder-lock").unwrap().status, Status::Implemented);
+        assert_eq!(
+            lookup("enable-threads").unwrap().status,
+            Status::Implemented
+        );
+    }
+
+    #[test]
+    fn the_readme_migration_table_lists_every_option_with_its_status() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let section = readme
+            .split("\n## Migrating from uWSGI\n")
+            .nth(1)
+            .expect("README.md has a \"## Migrating from uWSGI\" section");
+        for row in migration_table().lines() {
+            assert!(
+                section.contains(row),
+                "README.md's migration table lacks or differs on:\n{row}"
+            );
+        }
+        let rows = section.lines().filter(|l| l.starts_with("| `--")).count();
+        assert_eq!(
+            rows,
+            OPTIONS.len(),
+            "the README table has options the table does not"
+        );
+    }
+
+    #[test]
+    #[ignore = "prints the README table: cargo test -p ruwsgi-config -- --ignored --nocapture print_migration_table"]
+    fn print_migration_table() {
+        print!("{}", migration_table());
+    }
+
+    #[test]
+    fn suggestions_find_the_typos_of_real_files() {
+        assert_eq!(suggest("vaccum"), Some("vacuum"));
+        assert_eq!(suggest("hunder-lock"), Some("thunder-lock"));
+        assert_eq!(suggest("py-callos-afterfork"), Some("py-call-osafterfork"));
+        assert_eq!(suggest("gui"), Some("gid"));
+        assert_eq!(suggest("timeout"), Some("socket-timeout"));
+        assert_eq!(suggest("procesess"), Some("processes"));
+        assert_eq!(suggest("completely-unrelated-words"), None);
+    }
+}
