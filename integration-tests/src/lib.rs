@@ -159,6 +159,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Caps the server's open files (soft and hard `RLIMIT_NOFILE`) at `n`, to test
+    /// running out of file descriptors.
+    pub fn limit_open_files(mut self, n: u64) -> ServerBuilder {
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // setrlimit(2), which is async-signal-safe.
+        unsafe {
+            self.cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n as libc::rlim_t,
+                    rlim_max: n as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+        self
+    }
+
     /// Starts the server. Its output goes to [`Server::log_path`].
     pub fn start(mut self) -> Server {
         let log_path = self.dir.path().join("server.log");

@@ -1,11 +1,55 @@
 //! ruwsgi-event-loop: the mio event loop of one ruwsgi worker.
 //!
-//! (Crate front page to be written with the implementation.)
+//! A worker runs one [`EventLoop`] on one thread. It accepts connections from its
+//! [`Listener`]s (inherited from the master with [`Listener::from_fd`], or bound with
+//! [`bind`]), reads and parses requests with `ruwsgi-proto` (HTTP/1.x with keep-alive and
+//! pipelining, or uwsgi packets as nginx's `uwsgi_pass` sends them), buffers each whole
+//! request — body in memory up to `post-buffering`, then in an unlinked temp file — and
+//! hands it to a [`Handler`] with a [`Reply`]. The handler answers at once or from another
+//! thread; the reply's messages come back over a channel that wakes the loop, which writes
+//! them with back-pressure (and `sendfile(2)` for files).
+//!
+//! # Central types
+//! - [`EventLoop`]: `new(options, listeners, handler)`, [`EventLoop::stopper`], `run`.
+//! - [`Stopper`]: `graceful(deadline)` (stop accepting, finish in-flight requests, close idle
+//!   keep-alive connections) or `immediate()`, from any thread.
+//! - [`Handler`] / [`Request`] / [`Reply`]: the contract with whatever answers requests;
+//!   [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
+//!   `socket-timeout`, ...); no option parsing here.
+//!
+//! # Behaviour
+//! - The loop accepts only while [`Handler::has_capacity`] says yes: a worker whose threads
+//!   are all busy leaves new connections to its idle siblings. EMFILE pauses accepting for
+//!   100 ms instead of spinning; [`raise_nofile_limit`] lifts the soft fd limit at start.
+//! - `socket-timeout` bounds every wait on the client: between two reads of a request,
+//!   between two writes of a response, and an idle keep-alive connection. A slowloris costs a
+//!   timer entry, not a thread.
+//! - A malformed request gets the status `ruwsgi-proto` assigns it (400, 413, 414, 431,
+//!   501, 505), then the connection closes; the worker lives.
+//! - Connections close gracefully: output written, write side shut down, input drained
+//!   briefly, so a response is never lost to an RST.
+//! - One request log line per request in uWSGI's default format, through `log` with target
+//!   [`REQUEST_LOG_TARGET`], unless [`Options::log_requests`] is off.
 
 #![deny(missing_docs)]
 
+mod body;
+mod conn;
+mod event_loop;
+mod fixed;
 mod handler;
+mod listen;
+mod options;
 mod reply;
+mod request_log;
+mod sys;
+mod timer;
 
+pub use event_loop::{EventLoop, Stopper};
+pub use fixed::FixedHandler;
 pub use handler::{Address, Body, Gone, Handler, Head, Protocol, Request, ResponseHead};
+pub use listen::{bind, raise_nofile_limit, Listener};
+pub use options::Options;
 pub use reply::Reply;
+pub use request_log::REQUEST_LOG_TARGET;

@@ -1,57 +1,353 @@
 //! [`Reply`]: the handle a handler answers one request through, from any thread.
 //!
-//! THE SIGNATURES HERE ARE THE CONTRACT WITH `ruwsgi-wsgi`; the internals are the event
-//! loop's to shape (channel of completions + `mio::Waker`, per-connection flow control).
+//! A reply's messages travel to the loop over one crossbeam channel shared by the whole
+//! loop, tagged with the connection's slab key and id, and wake it through a `mio::Waker`
+//! — at most once per batch (see [`Notify`]). Back-pressure is per connection: a [`Flow`]
+//! counts the response bytes not yet written to the socket; [`Reply::send`] parks the
+//! calling thread while that count is above the high-water mark, and the loop unparks it as
+//! the client drains.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_channel::Sender;
+use mio::Waker;
 
 use crate::handler::{Gone, ResponseHead};
+
+/// What a reply tells the loop.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    Start(ResponseHead),
+    Data(Vec<u8>),
+    File {
+        file: File,
+        offset: u64,
+        len: Option<u64>,
+    },
+    Respond(ResponseHead, Vec<u8>),
+    Finish,
+    Abort,
+}
+
+/// A message for the connection `key` (slab key) whose id is `id` (a reused slab slot has
+/// a new id, so a late message for a closed connection is dropped).
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub(crate) key: usize,
+    pub(crate) id: u64,
+    pub(crate) msg: Msg,
+}
+
+/// Wakes the loop at most once per batch: senders wake it only when it has not been told
+/// yet; the loop clears `pending` right before it sleeps.
+#[derive(Debug)]
+pub(crate) struct Notify {
+    waker: Waker,
+    pending: AtomicBool,
+}
+
+impl Notify {
+    pub(crate) fn new(waker: Waker) -> Notify {
+        Notify {
+            waker,
+            pending: AtomicBool::new(true),
+        }
+    }
+
+    pub(crate) fn notify(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Wakes the loop whatever it is doing (stop requests, which it checks after a poll).
+    pub(crate) fn wake_now(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// The loop is about to sleep: the next message must wake it.
+    pub(crate) fn arm(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    /// The loop is awake and will drain the channel before it sleeps again.
+    pub(crate) fn disarm(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Per-connection flow control shared by the loop and the connection's replies.
+#[derive(Debug)]
+pub(crate) struct Flow {
+    /// Response bytes queued (in the channel or the connection's output) and not written.
+    queued: AtomicUsize,
+    gone: AtomicBool,
+    high_water: usize,
+    lock: Mutex<()>,
+    cond: Condvar,
+}
+
+impl Flow {
+    pub(crate) fn new(high_water: usize) -> Flow {
+        Flow {
+            queued: AtomicUsize::new(0),
+            gone: AtomicBool::new(false),
+            high_water,
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// The client is gone: every waiting sender returns [`Gone`].
+    pub(crate) fn set_gone(&self) {
+        self.gone.store(true, Ordering::Release);
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.cond.notify_all();
+    }
+
+    /// `n` more bytes are queued.
+    pub(crate) fn queued(&self, n: usize) {
+        if n > 0 {
+            self.queued.fetch_add(n, Ordering::AcqRel);
+        }
+    }
+
+    /// `n` queued bytes were written (or dropped); wakes senders when the count falls to
+    /// the high-water mark.
+    pub(crate) fn written(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
+        if before > self.high_water && before - n <= self.high_water {
+            // Under the lock, so a sender between its check and its wait cannot miss it.
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cond.notify_all();
+        }
+    }
+
+    /// Bytes queued and not written.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Blocks while more than the high-water mark is queued.
+    pub(crate) fn wait_below(&self) -> Result<(), Gone> {
+        if self.queued.load(Ordering::Acquire) > self.high_water {
+            let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            while self.queued.load(Ordering::Acquire) > self.high_water && !self.is_gone() {
+                guard = self.cond.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        if self.is_gone() {
+            Err(Gone)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Where a [`Reply`] sends its messages.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) key: usize,
+    pub(crate) id: u64,
+    pub(crate) tx: Sender<Completion>,
+    pub(crate) notify: Arc<Notify>,
+    pub(crate) flow: Arc<Flow>,
+}
 
 /// Answers one request. `Send`, so it can move to the thread that runs the app.
 ///
 /// Messages are delivered in order. [`Reply::send`] applies back-pressure: it blocks the
 /// calling thread while the connection already has more than its high-water mark of
 /// unwritten output (the WSGI bridge releases the GIL around it), and returns [`Gone`] once
-/// the client has disconnected.
+/// the client has disconnected. A reply dropped before it is finished closes the
+/// connection (with a 500 if no head was sent).
 #[derive(Debug)]
 pub struct Reply {
-    _private: (),
+    link: Link,
+    done: bool,
 }
 
 impl Reply {
+    pub(crate) fn new(link: Link) -> Reply {
+        Reply { link, done: false }
+    }
+
+    fn post(&self, msg: Msg) -> Result<(), Gone> {
+        self.link
+            .tx
+            .send(Completion {
+                key: self.link.key,
+                id: self.link.id,
+                msg,
+            })
+            .map_err(|_| Gone)?;
+        self.link.notify.notify();
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), Gone> {
+        if self.done || self.link.flow.is_gone() {
+            Err(Gone)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Sends the status line and headers. Must come before any body.
     pub fn start(&mut self, head: ResponseHead) -> Result<(), Gone> {
-        let _ = head;
-        Err(Gone)
+        self.check()?;
+        self.post(Msg::Start(head))
     }
 
     /// Sends a piece of the body (blocks under back-pressure).
+    ///
+    /// Call it from a thread of the handler's own: on the loop thread, a response larger
+    /// than the high-water mark would wait for a loop that cannot run. Answer on the loop
+    /// thread with [`Reply::respond`] instead.
     pub fn send(&mut self, data: Vec<u8>) -> Result<(), Gone> {
-        let _ = data;
-        Err(Gone)
+        self.check()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.link.flow.queued(data.len());
+        self.post(Msg::Data(data))?;
+        self.link.flow.wait_below()
     }
 
     /// Sends `len` bytes of `file` from `offset` (all of the rest when `len` is `None`),
     /// with `sendfile(2)` where the socket allows it.
     pub fn send_file(&mut self, file: File, offset: u64, len: Option<u64>) -> Result<(), Gone> {
-        let _ = (file, offset, len);
-        Err(Gone)
+        self.check()?;
+        self.post(Msg::File { file, offset, len })?;
+        self.link.flow.wait_below()
     }
 
-    /// Head, whole body and end in one message: the fast path for small responses.
-    pub fn respond(self, head: ResponseHead, body: Vec<u8>) {
-        let _ = (head, body);
+    /// Head, whole body and end in one message: the fast path for small responses. A
+    /// `Content-Length` is added when the head has none.
+    pub fn respond(mut self, head: ResponseHead, body: Vec<u8>) {
+        self.done = true;
+        let _ = self.post(Msg::Respond(head, body));
     }
 
     /// Ends the response normally.
-    pub fn finish(self) {}
+    pub fn finish(mut self) {
+        self.done = true;
+        let _ = self.post(Msg::Finish);
+    }
 
     /// Ends the response abnormally: the connection is closed after what was already sent
     /// (and answered with a 500 if no head was sent yet).
-    pub fn abort(self) {}
+    pub fn abort(mut self) {
+        self.done = true;
+        let _ = self.post(Msg::Abort);
+    }
 
     /// Whether the client is already known to be gone.
     pub fn is_gone(&self) -> bool {
-        true
+        self.link.flow.is_gone()
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.post(Msg::Abort);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn send_blocks_above_high_water_until_written() {
+        let flow = Arc::new(Flow::new(100));
+        flow.queued(150);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f = flow.clone();
+        let t = std::thread::spawn(move || {
+            let r = f.wait_below();
+            tx.send(r).unwrap();
+        });
+        // Still above the mark: the sender stays parked.
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        flow.written(30);
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+        flow.written(30); // 90 <= 100
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), Ok(()));
+        t.join().unwrap();
+        assert_eq!(flow.pending(), 90);
+    }
+
+    #[test]
+    fn gone_unblocks_a_waiting_sender() {
+        let flow = Arc::new(Flow::new(10));
+        flow.queued(1000);
+        let f = flow.clone();
+        let t = std::thread::spawn(move || f.wait_below());
+        flow.set_gone();
+        assert_eq!(t.join().unwrap(), Err(Gone));
+    }
+
+    #[test]
+    fn below_high_water_does_not_block() {
+        let flow = Flow::new(10);
+        flow.queued(10);
+        assert_eq!(flow.wait_below(), Ok(()));
+    }
+
+    #[test]
+    fn a_dropped_reply_aborts_and_notifies_once() {
+        let mut poll = mio::Poll::new().unwrap();
+        let notify = Arc::new(Notify::new(
+            Waker::new(poll.registry(), mio::Token(0)).unwrap(),
+        ));
+        notify.arm();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let flow = Arc::new(Flow::new(10));
+        let link = |id| Link {
+            key: 3,
+            id,
+            tx: tx.clone(),
+            notify: notify.clone(),
+            flow: flow.clone(),
+        };
+        drop(Reply::new(link(7)));
+        Reply::new(link(8)).finish();
+        let a = rx.try_recv().unwrap();
+        assert!(matches!(
+            a,
+            Completion {
+                key: 3,
+                id: 7,
+                msg: Msg::Abort
+            }
+        ));
+        let b = rx.try_recv().unwrap();
+        assert!(matches!(
+            b,
+            Completion {
+                id: 8,
+                msg: Msg::Finish,
+                ..
+            }
+        ));
+        assert!(rx.try_recv().is_err());
+        let mut events = mio::Events::with_capacity(4);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(events.iter().count(), 1, "one wake for the batch");
     }
 }

@@ -1,0 +1,672 @@
+//! [`EventLoop`]: one worker's mio loop, shaped like mio's `examples/tcp_server.rs`:
+//! constant tokens for the listeners and the waker, the slab key as a connection's token,
+//! `poll` retried on `Interrupted`, accept drained until `WouldBlock`, unknown tokens
+//! ignored, deregistration before drop.
+//!
+//! One iteration: poll; handle readiness (accept, read, parse, dispatch, write); drain every
+//! completion the handler's replies sent (writing each response directly, since the socket
+//! usually accepts it); expire timers; hand waiting requests to the handler while it has
+//! capacity; listen only while the handler could start another request.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::{Events, Interest, Poll, Token, Waker};
+use ruwsgi_proto::Limits;
+use slab::Slab;
+
+use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
+use crate::handler::{Address, Handler};
+use crate::listen::Listener;
+use crate::options::Options;
+use crate::reply::{Completion, Flow, Link, Notify, Reply};
+use crate::request_log::{LogEntry, RequestLog, REQUEST_LOG_TARGET};
+use crate::timer::Timers;
+
+const WAKER: Token = Token(usize::MAX);
+/// Listener `i` has token `LISTENER_BASE - i`; connections have their slab key.
+const LISTENER_BASE: usize = usize::MAX - 1;
+/// Connection keys stay below this, far from the listener tokens.
+const MAX_KEY: usize = usize::MAX / 2;
+/// How long to stop accepting after EMFILE/ENFILE.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How long a closing connection's input is drained after its write side is shut down.
+const LINGER: Duration = Duration::from_secs(1);
+/// The read buffer shared by every connection of the loop.
+const SCRATCH: usize = 64 * 1024;
+
+const RUNNING: u8 = 0;
+const GRACEFUL: u8 = 1;
+const IMMEDIATE: u8 = 2;
+
+#[derive(Debug)]
+struct Control {
+    state: AtomicU8,
+    grace: Mutex<Duration>,
+}
+
+/// Stops a running [`EventLoop`] from another thread (`Send + Clone`).
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    control: Arc<Control>,
+    notify: Arc<Notify>,
+}
+
+impl Stopper {
+    /// Stop accepting, finish in-flight requests for up to `deadline`, close idle
+    /// keep-alive connections, then return from [`EventLoop::run`].
+    pub fn graceful(&self, deadline: Duration) {
+        *self.control.grace.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+        let _ = self.control.state.compare_exchange(
+            RUNNING,
+            GRACEFUL,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.notify.wake_now();
+    }
+
+    /// Return from [`EventLoop::run`] at once, closing every connection.
+    pub fn immediate(&self) {
+        self.control.state.store(IMMEDIATE, Ordering::Release);
+        self.notify.wake_now();
+    }
+}
+
+/// The event loop of one worker, generic over the [`Handler`] that answers requests.
+pub struct EventLoop<H> {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(Token, bool)>,
+    listeners: Vec<Listener>,
+    listening: bool,
+    conns: Slab<Conn>,
+    handler: H,
+    options: Options,
+    limits: Limits,
+    notify: Arc<Notify>,
+    tx: Sender<Completion>,
+    rx: Receiver<Completion>,
+    control: Arc<Control>,
+    timers: Timers,
+    scratch: Vec<u8>,
+    next_id: u64,
+    paused_until: Option<Instant>,
+    /// EMFILE was seen and not yet followed by a successful accept (logged once).
+    fd_starved: bool,
+    stalled: VecDeque<usize>,
+    touched: Vec<usize>,
+    stopping: Option<Instant>,
+    requests: u64,
+    now: Instant,
+    log: RequestLog,
+}
+
+impl<H> fmt::Debug for EventLoop<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("listeners", &self.listeners)
+            .field("connections", &self.conns.len())
+            .field("options", &self.options)
+            .field("requests", &self.requests)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> EventLoop<H> {
+    /// A loop serving `listeners` with `handler`. Create it in the worker, after fork.
+    pub fn new(options: Options, listeners: Vec<Listener>, handler: H) -> io::Result<EventLoop<H>> {
+        let poll = Poll::new()?;
+        let notify = Arc::new(Notify::new(Waker::new(poll.registry(), WAKER)?));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let limits = Limits {
+            buffer_size: options.buffer_size,
+            max_headers: options.max_headers,
+        };
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            listeners,
+            listening: false,
+            conns: Slab::with_capacity(64),
+            handler,
+            options,
+            limits,
+            notify,
+            tx,
+            rx,
+            control: Arc::new(Control {
+                state: AtomicU8::new(RUNNING),
+                grace: Mutex::new(Duration::ZERO),
+            }),
+            timers: Timers::default(),
+            scratch: vec![0; SCRATCH],
+            next_id: 0,
+            paused_until: None,
+            fd_starved: false,
+            stalled: VecDeque::new(),
+            touched: Vec::new(),
+            stopping: None,
+            requests: 0,
+            now: Instant::now(),
+            log: RequestLog::new(),
+        })
+    }
+
+    /// A handle that stops [`EventLoop::run`] from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            control: self.control.clone(),
+            notify: self.notify.clone(),
+        }
+    }
+
+    /// Serves until stopped.
+    pub fn run(mut self) -> io::Result<()> {
+        self.sync_listening();
+        loop {
+            let timeout = self.poll_timeout();
+            self.notify.arm();
+            // A reply that posted while we were awake did not wake us: do not sleep on it.
+            let timeout = if self.rx.is_empty() {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            self.notify.disarm();
+            self.now = Instant::now();
+            match self.control.state.load(Ordering::Acquire) {
+                IMMEDIATE => return Ok(()),
+                GRACEFUL if self.stopping.is_none() => self.begin_stop(),
+                _ => {}
+            }
+
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.extend(self.events.iter().map(|e| {
+                let readable = e.is_readable() || e.is_read_closed() || e.is_error();
+                (e.token(), readable)
+            }));
+            for &(token, readable) in &ready {
+                match token {
+                    WAKER => {}
+                    Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
+                        self.accept(LISTENER_BASE - t)
+                    }
+                    Token(key) => {
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            conn.readable |= readable;
+                            self.drive(key);
+                        }
+                    }
+                }
+            }
+            ready.clear();
+            self.ready = ready;
+
+            self.drain_completions();
+            self.expire_timers();
+            self.drain_completions();
+            self.sync_listening();
+
+            if let Some(deadline) = self.stopping {
+                if self.conns.is_empty() {
+                    return Ok(());
+                }
+                if self.now >= deadline {
+                    log::warn!(
+                        "graceful stop: {} connection(s) still open at the deadline, closing them",
+                        self.conns.len()
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        [self.timers.next(), self.paused_until, self.stopping]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Listens only while the loop could start another request (DESIGN.md: "a worker
+    /// accepts only what it can start", so the kernel hands connections to idle siblings).
+    ///
+    /// Stopping, an EMFILE pause and the connection limit deregister the listeners at once.
+    /// A handler without capacity deregisters them lazily — only when a connection arrives
+    /// while it is busy ([`EventLoop::accept`]) — so a worker with one thread does not pay
+    /// two `epoll_ctl` per request while its clients keep their connections alive.
+    fn sync_listening(&mut self) {
+        if self.paused_until.is_some_and(|t| self.now >= t) {
+            self.paused_until = None;
+        }
+        let blocked = self.stopping.is_some()
+            || self.paused_until.is_some()
+            || self.conns.len() >= self.options.max_connections;
+        if blocked {
+            self.set_listening(false);
+        } else if !self.listening && self.handler.has_capacity() {
+            self.set_listening(true);
+        }
+    }
+
+    fn set_listening(&mut self, want: bool) {
+        if want == self.listening {
+            return;
+        }
+        for (i, l) in self.listeners.iter_mut().enumerate() {
+            let r = if want {
+                // Registering reports connections already queued, so none is missed.
+                self.poll.registry().register(
+                    l.source(),
+                    Token(LISTENER_BASE - i),
+                    Interest::READABLE,
+                )
+            } else {
+                self.poll.registry().deregister(l.source())
+            };
+            if let Err(e) = r {
+                log::error!("cannot (de)register a listener: {e}");
+            }
+        }
+        self.listening = want;
+    }
+
+    fn accept(&mut self, i: usize) {
+        while self.stopping.is_none() || self.listening {
+            if self.conns.len() >= self.options.max_connections || !self.handler.has_capacity() {
+                // Leave the rest to idle siblings; re-registering reports what is left.
+                if self.stopping.is_none() {
+                    self.set_listening(false);
+                }
+                return;
+            }
+            let listener = &self.listeners[i];
+            let (stream, peer) = match listener.accept() {
+                Ok(v) => v,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    ) {
+                        if !self.fd_starved {
+                            log::warn!("accept: {e}; pausing accepts for {ACCEPT_PAUSE:?} at a time until connections close");
+                            self.fd_starved = true;
+                        }
+                        self.paused_until = Some(self.now + ACCEPT_PAUSE);
+                        self.set_listening(false);
+                    } else {
+                        log::warn!("accept: {e}");
+                    }
+                    return;
+                }
+            };
+            if self.fd_starved {
+                log::info!("accepting again");
+                self.fd_starved = false;
+            }
+            stream.configure(self.options.tcp_nodelay, self.options.so_keepalive);
+            let local = match stream.local_addr() {
+                Some(a) if listener.is_unspecified() => Address::Inet(a),
+                _ => listener.local_addr().clone(),
+            };
+            let protocol = listener.protocol();
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            if key >= MAX_KEY {
+                return;
+            }
+            let mut stream = stream;
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::error!("cannot register a connection: {e}");
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let conn = entry.insert(Conn::new(
+                id,
+                stream,
+                protocol,
+                i,
+                peer,
+                local,
+                self.options.high_water,
+            ));
+            // The registration reports input already there; no read that would only
+            // return EAGAIN.
+            conn.readable = false;
+            let at = self.now + self.options.socket_timeout;
+            arm(&mut self.timers, conn, key, Some(at));
+        }
+    }
+
+    /// Advances one connection as far as it can go without waiting.
+    fn drive(&mut self, key: usize) {
+        loop {
+            let stopping = self.stopping.is_some();
+            let now = self.now;
+            let timeout = self.options.socket_timeout;
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if conn.has_output() {
+                match conn.flush() {
+                    Ok(true) => arm(&mut self.timers, conn, key, Some(now + timeout)),
+                    Ok(false) => {}
+                    Err(e) => {
+                        log::debug!("write failed: {e}");
+                        self.close(key);
+                        return;
+                    }
+                }
+            }
+            match conn.state {
+                State::Closing { shut } => {
+                    if conn.has_output() {
+                        if conn.deadline.is_none() {
+                            arm(&mut self.timers, conn, key, Some(now + timeout));
+                        }
+                        return;
+                    }
+                    if !shut {
+                        conn.stream.shutdown_write();
+                        conn.state = State::Closing { shut: true };
+                        arm(&mut self.timers, conn, key, Some(now + LINGER.min(timeout)));
+                        conn.readable = true;
+                    }
+                    if !conn.readable {
+                        return;
+                    }
+                    // Drain what the client still sends, so closing does not RST.
+                    loop {
+                        match io::Read::read(&mut conn.stream, &mut self.scratch) {
+                            Ok(0) => {
+                                self.close(key);
+                                return;
+                            }
+                            Ok(_) => continue,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                conn.readable = false;
+                                return;
+                            }
+                            Err(_) => {
+                                self.close(key);
+                                return;
+                            }
+                        }
+                    }
+                }
+                State::Handling => {
+                    let ended = conn.exchange.as_ref().is_none_or(|e| e.ended);
+                    if ended && !conn.has_output() {
+                        self.end_exchange(key);
+                        continue;
+                    }
+                    // Waiting for the client to drain is bounded; waiting for the app is not
+                    // (harakiri's business).
+                    if conn.has_output() {
+                        if conn.deadline.is_none() {
+                            arm(&mut self.timers, conn, key, Some(now + timeout));
+                        }
+                    } else {
+                        conn.deadline = None;
+                    }
+                    return;
+                }
+                State::Ready(_) => {
+                    if self.handler.has_capacity() {
+                        let State::Ready(req) = std::mem::replace(&mut conn.state, State::Handling)
+                        else {
+                            unreachable!()
+                        };
+                        self.dispatch(key, *req);
+                        continue;
+                    }
+                    conn.deadline = None;
+                    if !conn.stalled {
+                        conn.stalled = true;
+                        self.stalled.push_back(key);
+                    }
+                    return;
+                }
+                State::Head | State::Body(_) => {
+                    match conn.parse(&self.options, &self.limits, now) {
+                        Ok(Progress::Advanced) => continue,
+                        Ok(Progress::Request(req)) => {
+                            if self.handler.has_capacity() {
+                                self.dispatch(key, *req);
+                            } else {
+                                conn.state = State::Ready(req);
+                            }
+                            continue;
+                        }
+                        Ok(Progress::NeedMore) => {}
+                        Err(ParseError::Client(e)) => {
+                            log::info!("bad request from {}: {e}", describe(&conn.peer));
+                            conn.reject(&e);
+                            continue;
+                        }
+                        Err(ParseError::Io(e)) => {
+                            log::error!("cannot buffer a request body: {e}");
+                            self.close(key);
+                            return;
+                        }
+                    }
+                    if stopping && conn.is_idle() && conn.requests > 0 {
+                        self.close(key);
+                        return;
+                    }
+                    if !conn.readable {
+                        if conn.deadline.is_none() {
+                            arm(&mut self.timers, conn, key, Some(now + timeout));
+                        }
+                        return;
+                    }
+                    match conn.read(&mut self.scratch, &self.options) {
+                        Ok(ReadOutcome::Data { drained }) => {
+                            // A short read emptied the socket: skip the read that would
+                            // only return EAGAIN; the next edge says when more arrives.
+                            if drained {
+                                conn.readable = false;
+                            }
+                            arm(&mut self.timers, conn, key, Some(now + timeout));
+                        }
+                        Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+                        Ok(ReadOutcome::Eof | ReadOutcome::Error) => {
+                            self.close(key);
+                            return;
+                        }
+                        Err(ParseError::Client(e)) => {
+                            log::info!("bad request from {}: {e}", describe(&conn.peer));
+                            conn.reject(&e);
+                        }
+                        Err(ParseError::Io(e)) => {
+                            log::error!("cannot buffer a request body: {e}");
+                            self.close(key);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, key: usize, req: crate::handler::Request) {
+        let conn = &mut self.conns[key];
+        conn.state = State::Handling;
+        conn.deadline = None;
+        let reply = Reply::new(Link {
+            key,
+            id: conn.id,
+            tx: self.tx.clone(),
+            notify: self.notify.clone(),
+            flow: Arc::<Flow>::clone(&conn.flow),
+        });
+        self.handler.handle(req, reply);
+    }
+
+    fn end_exchange(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        let Some(ex) = conn.exchange.take() else {
+            conn.state = State::Closing { shut: false };
+            return;
+        };
+        conn.requests += 1;
+        self.requests += 1;
+        if let Some(f) = &ex.log {
+            let line = self.log.line(&LogEntry {
+                requests: self.requests,
+                remote: &f.remote,
+                vars: f.vars,
+                vars_bytes: f.vars_bytes,
+                method: &f.method,
+                uri: &f.uri,
+                body_bytes: ex.body_bytes,
+                elapsed: self.now.saturating_duration_since(ex.started),
+                sendfile: ex.sendfile,
+                protocol: f.protocol,
+                status: ex.status,
+                headers: ex.headers,
+                headers_bytes: ex.headers_bytes,
+            });
+            log::info!(target: REQUEST_LOG_TARGET, "{line}");
+        }
+        if ex.keep && self.stopping.is_none() {
+            conn.state = State::Head;
+            if conn.buf.is_empty() && conn.buf.capacity() > SCRATCH {
+                conn.buf = Vec::new();
+            }
+            let at = self.now + self.options.socket_timeout;
+            arm(&mut self.timers, conn, key, Some(at));
+        } else {
+            conn.state = State::Closing { shut: false };
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        // Dropping the connection marks its flow gone: a blocked Reply::send returns.
+    }
+
+    fn drain_completions(&mut self) {
+        loop {
+            while !self.stalled.is_empty() && self.handler.has_capacity() {
+                let key = self.stalled.pop_front().expect("not empty");
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.stalled = false;
+                    self.drive(key);
+                }
+            }
+            let stopping = self.stopping.is_some();
+            let mut any = false;
+            while let Ok(c) = self.rx.try_recv() {
+                any = true;
+                if let Some(conn) = self.conns.get_mut(c.key) {
+                    if conn.id == c.id {
+                        conn.apply(c.msg, stopping);
+                        if self.touched.last() != Some(&c.key) {
+                            self.touched.push(c.key);
+                        }
+                    }
+                }
+            }
+            if !any {
+                return;
+            }
+            let mut touched = std::mem::take(&mut self.touched);
+            for &key in &touched {
+                self.drive(key);
+            }
+            touched.clear();
+            self.touched = touched;
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        while let Some(e) = self.timers.pop_due(self.now) {
+            let Some(conn) = self.conns.get_mut(e.key) else {
+                continue;
+            };
+            if conn.id != e.id || conn.armed != Some(e.at) {
+                continue; // stale
+            }
+            conn.armed = None;
+            match conn.deadline {
+                None => {}
+                Some(d) if d > self.now => {
+                    self.timers.push(d, e.key, e.id);
+                    conn.armed = Some(d);
+                }
+                Some(_) => {
+                    log::debug!("connection from {} timed out", describe(&conn.peer));
+                    self.close(e.key);
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        let grace = *self.control.grace.lock().unwrap_or_else(|e| e.into_inner());
+        self.stopping = Some(self.now + grace);
+        // Take what the kernel already queued for us (DESIGN.md "stopping drains"), then
+        // close the listeners.
+        if self.listening {
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+        self.sync_listening();
+        self.listeners.clear();
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_idle() && c.requests > 0)
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+    }
+}
+
+/// Sets a connection's deadline, pushing a timer entry only when none is pending at or
+/// before it (see [`Timers`]).
+fn arm(timers: &mut Timers, conn: &mut Conn, key: usize, at: Option<Instant>) {
+    conn.deadline = at;
+    if let Some(at) = at {
+        if conn.armed.is_none_or(|a| at < a) {
+            timers.push(at, key, conn.id);
+            conn.armed = Some(at);
+        }
+    }
+}
+
+fn describe(a: &Address) -> String {
+    match a {
+        Address::Inet(a) => a.to_string(),
+        Address::Unix(p) if p.is_empty() => "a unix socket".to_string(),
+        Address::Unix(p) => p.clone(),
+    }
+}

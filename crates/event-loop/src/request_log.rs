@@ -1,0 +1,144 @@
+//! The request log line, in uWSGI's default format (`core/logging.c`,
+//! `uwsgi_logit_simple`), through `log` with target `ruwsgi::request`:
+//!
+//! ```text
+//! [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {28 vars in 312 bytes} [Tue Nov 24 22:01:02 2026] GET /path => generated 12 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 64 bytes (1 switches on core 0)
+//! ```
+
+use std::fmt::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The `log` target of request lines.
+pub const REQUEST_LOG_TARGET: &str = "ruwsgi::request";
+
+/// What one request line says.
+#[derive(Debug)]
+pub(crate) struct LogEntry<'a> {
+    pub(crate) requests: u64,
+    pub(crate) remote: &'a str,
+    pub(crate) vars: usize,
+    pub(crate) vars_bytes: usize,
+    pub(crate) method: &'a str,
+    pub(crate) uri: &'a str,
+    pub(crate) body_bytes: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) sendfile: bool,
+    pub(crate) protocol: &'a str,
+    pub(crate) status: u16,
+    pub(crate) headers: usize,
+    pub(crate) headers_bytes: usize,
+}
+
+/// Formats request lines; caches the timestamp text for the current second.
+#[derive(Debug)]
+pub(crate) struct RequestLog {
+    pid: u32,
+    second: u64,
+    stamp: String,
+}
+
+impl RequestLog {
+    pub(crate) fn new() -> RequestLog {
+        RequestLog {
+            pid: std::process::id(),
+            second: u64::MAX,
+            stamp: String::new(),
+        }
+    }
+
+    pub(crate) fn line(&mut self, e: &LogEntry<'_>) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if now != self.second {
+            self.second = now;
+            self.stamp = ctime(now as i64);
+        }
+        let mut s = String::with_capacity(200);
+        let _ = write!(
+            s,
+            "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs{} ({} {}) {} headers in {} bytes (1 switches on core 0)",
+            self.pid,
+            e.requests,
+            e.requests,
+            e.remote,
+            e.vars,
+            e.vars_bytes,
+            self.stamp,
+            e.method,
+            e.uri,
+            e.body_bytes,
+            e.elapsed.as_millis(),
+            if e.sendfile { " via sendfile()" } else { "" },
+            e.protocol,
+            e.status,
+            e.headers,
+            e.headers_bytes,
+        );
+        s
+    }
+}
+
+/// `ctime(3)` without its newline, in local time: `Tue Nov 24 22:01:02 2026`.
+fn ctime(secs: i64) -> String {
+    // SAFETY: tm is plain data; all-zero is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: both pointers are valid for the call; localtime_r is the thread-safe form.
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return secs.to_string();
+    }
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        DAYS[tm.tm_wday.clamp(0, 6) as usize],
+        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        tm.tm_year + 1900
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_has_uwsgi_default_shape() {
+        let mut log = RequestLog::new();
+        let line = log.line(&LogEntry {
+            requests: 3,
+            remote: "127.0.0.1",
+            vars: 28,
+            vars_bytes: 312,
+            method: "GET",
+            uri: "/path?x=1",
+            body_bytes: 12,
+            elapsed: Duration::from_micros(1500),
+            sendfile: false,
+            protocol: "HTTP/1.1",
+            status: 200,
+            headers: 2,
+            headers_bytes: 64,
+        });
+        let pid = std::process::id();
+        let prefix =
+            format!("[pid: {pid}|app: 0|req: 3/3] 127.0.0.1 () {{28 vars in 312 bytes}} [");
+        assert!(line.starts_with(&prefix), "{line}");
+        assert!(
+            line.ends_with("] GET /path?x=1 => generated 12 bytes in 1 msecs (HTTP/1.1 200) 2 headers in 64 bytes (1 switches on core 0)"),
+            "{line}"
+        );
+        // [Www Mmm dd hh:mm:ss yyyy]
+        let stamp = &line[prefix.len()..line.find("] GET").unwrap()];
+        assert_eq!(stamp.len(), 24, "{stamp:?}");
+        assert_eq!(stamp.split_whitespace().count(), 5, "{stamp:?}");
+    }
+}
