@@ -10,25 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use ruwsgi_config::Config;
 use ruwsgi_event_loop::Protocol;
-use ruwsgi_process::{FixedService, Hooks, InterimWsgi, InterimWsgiOptions, Options, Service, SocketSpec};
+use ruwsgi_process::{
+    FixedService, Hooks, Options, Service, SocketSpec, WsgiService, WsgiServiceOptions,
+};
 
 /// uWSGI's default `listen` backlog.
 const DEFAULT_LISTEN: u64 = 100;
 
-/// Process-manager options that parse but are not implemented yet (later issues); each
-/// draws a warning so nothing is silently ignored.
-const NOT_YET: &[&str] = &[
-    "py-autoreload",
-    "harakiri",
-    "max-requests",
-    "max-worker-lifetime",
-    "reload-on-rss",
-    "evil-reload-on-rss",
-    "touch-reload",
-    "master-fifo",
-    "cheaper",
-    "stats",
-];
 
 /// Runs the server the configuration describes; returns the process exit code.
 pub fn run(config: &Config) -> anyhow::Result<i32> {
@@ -41,11 +29,6 @@ pub fn run(config: &Config) -> anyhow::Result<i32> {
         let pid = ruwsgi_process::reload(pidfile.as_ref())?;
         log::info!("sent SIGHUP to {pid} (from {pidfile})");
         return Ok(0);
-    }
-    for name in NOT_YET {
-        if config.is_set(name) {
-            log::warn!("option {name} is not implemented yet and has no effect");
-        }
     }
     let opts = process_options(config)?;
     if opts.sockets.is_empty() {
@@ -65,25 +48,115 @@ pub fn run(config: &Config) -> anyhow::Result<i32> {
 /// The service the workers run: the built-in fixed handler, or the WSGI app.
 fn service(config: &Config) -> anyhow::Result<Box<dyn Service>> {
     if config.flag("builtin-handler") {
-        return Ok(Box::new(FixedService::new("Hello World\n")));
+        let event_loop = wsgi_service_options(config)?.event_loop;
+        return Ok(Box::new(FixedService::with_options(
+            "Hello World\n",
+            event_loop,
+        )));
     }
-    if config.str("module").is_none() && config.str("wsgi-file").is_none() {
-        anyhow::bail!("no app to serve: give --module or --wsgi-file (or --builtin-handler)");
+    if config.str("module").is_none()
+        && config.str("wsgi-file").is_none()
+        && config.list("mount").is_empty()
+    {
+        anyhow::bail!(
+            "no app to serve: give --module, --wsgi-file or --mount (or --builtin-handler)"
+        );
     }
-    // INTERIM: until the WSGI bridge (ruwsgi-wsgi) and the event loop land, the process
-    // crate's interim WSGI service serves the app.
-    Ok(Box::new(InterimWsgi::new(InterimWsgiOptions {
+    Ok(Box::new(WsgiService::new(wsgi_service_options(config)?)))
+}
+
+/// Options `uwsgi.opt` shows the app (those apps and APM agents probe), when set.
+const OPT_NAMES: &[&str] = &[
+    "master",
+    "processes",
+    "threads",
+    "enable-threads",
+    "lazy-apps",
+    "socket",
+    "uwsgi-socket",
+    "http",
+    "http-socket",
+    "module",
+    "wsgi-file",
+    "callable",
+    "chdir",
+    "chdir2",
+    "home",
+    "pythonpath",
+    "env",
+    "mount",
+    "manage-script-name",
+    "import",
+    "buffer-size",
+    "post-buffering",
+    "harakiri",
+    "max-requests",
+    "vacuum",
+    "pidfile",
+    "daemonize",
+    "py-autoreload",
+    "thunder-lock",
+    "single-interpreter",
+    "need-app",
+    "die-on-term",
+    "disable-logging",
+    "logto",
+    "uid",
+    "gid",
+    "stats",
+];
+
+/// The WSGI bridge's and the event loop's options, from the configuration.
+fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
+    let strings =
+        |name: &str| -> Vec<String> { config.list(name).into_iter().map(str::to_string).collect() };
+    let flag_like = |v: &str| matches!(v, "true" | "1" | "");
+    let mut opt = Vec::new();
+    for name in OPT_NAMES {
+        for v in config.list(name) {
+            let value = if flag_like(v) && config.flag(name) {
+                None
+            } else {
+                Some(v.to_string())
+            };
+            opt.push((name.to_string(), value));
+        }
+    }
+    let buffer_size = config.u64("buffer-size").unwrap_or(8192) as usize;
+    let wsgi = ruwsgi_wsgi::Options {
         module: config.str("module").map(str::to_string),
         wsgi_file: config.str("wsgi-file").map(PathBuf::from),
         callable: config.str("callable").map(str::to_string),
-        pythonpath: config
-            .list("pythonpath")
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
+        chdir2: config.str("chdir2").map(PathBuf::from),
+        pythonpath: strings("pythonpath"),
+        env: strings("env"),
+        unenv: strings("unenv"),
         home: config.str("home").map(PathBuf::from),
-        env: config.list("env").into_iter().map(str::to_string).collect(),
-    })))
+        mounts: strings("mount"),
+        manage_script_name: config.flag("manage-script-name"),
+        imports: strings("import"),
+        threads: config.u64("threads").unwrap_or(1).max(1) as usize,
+        file_wrapper: !config.flag("wsgi-disable-file-wrapper"),
+        buffer_size,
+        numproc: config.u64("processes").unwrap_or(1).max(1) as usize,
+        opt,
+    };
+    let defaults = ruwsgi_event_loop::Options::default();
+    let event_loop = ruwsgi_event_loop::Options {
+        buffer_size,
+        post_buffering: config
+            .u64("post-buffering")
+            .map_or(defaults.post_buffering, |v| v as usize),
+        limit_post: config.u64("limit-post").unwrap_or(defaults.limit_post),
+        socket_timeout: config
+            .u64("socket-timeout")
+            .map_or(defaults.socket_timeout, Duration::from_secs),
+        tcp_nodelay: config.flag("tcp-nodelay"),
+        so_keepalive: config.flag("so-keepalive"),
+        log_requests: !config.flag("disable-logging"),
+        ..defaults
+    };
+    Ok(WsgiServiceOptions { wsgi, event_loop })
 }
 
 fn sockets(config: &Config) -> anyhow::Result<Vec<SocketSpec>> {

@@ -1,1 +1,775 @@
-//! End-to-end tests: wsgi. (Filled by its issue.)
+//! End-to-end tests of the WSGI bridge (issue 4): the real `ruwsgi` binary serving Python
+//! apps from `integration-tests/apps/wsgi_*.py`, Django and Flask from `examples/`.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ruwsgi_integration_tests::*;
+
+fn example(rel: &str) -> String {
+    workspace_root()
+        .join("examples")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Starts `ruwsgi --http-socket 127.0.0.1:PORT --wsgi-file APP ARGS...`.
+fn serve(app_file: &str, args: &[&str]) -> (Server, SocketAddr) {
+    let file = app(app_file);
+    let mut all = vec!["--wsgi-file", file.as_str()];
+    all.extend_from_slice(args);
+    Server::http(all)
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> Response {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    exchange(addr, &req)
+}
+
+fn chunked(body: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in body.chunks(piece) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for chunk in data.chunks(5552) {
+        for &x in chunk {
+            a += x as u32;
+            b += a;
+        }
+        a %= 65521;
+        b %= 65521;
+    }
+    (b << 16) | a
+}
+
+fn json(resp: &Response) -> serde_json::Value {
+    serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", resp.text()))
+}
+
+// ---------------------------------------------------------------------------------------
+// PEP 3333 compliance under wsgiref.validate
+
+fn validator_paths(addr: SocketAddr) {
+    let r = get(addr, "/hello");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello from python 45"));
+    let r = exchange(
+        addr,
+        b"HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("20"));
+    let r = request(
+        addr,
+        "POST",
+        "/echo",
+        "Content-Type: text/plain\r\n",
+        b"posted body",
+    );
+    assert_eq!(r.text(), "got:posted body");
+    let mut req =
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    req.extend_from_slice(&chunked(b"a chunked upload body", 4));
+    let r = exchange(addr, &req);
+    assert_eq!(r.text(), "got:a chunked upload body");
+    let r = request(
+        addr,
+        "POST",
+        "/lines",
+        "",
+        b"first line\nsecond\nthird\nfourth",
+    );
+    assert_eq!(r.text(), "11|first line|sec|3");
+    let r = request(addr, "POST", "/iter", "", b"a\nb\nc\n");
+    assert_eq!(r.text(), "3 lines");
+    let r = get(addr, "/write");
+    assert_eq!(r.text(), "written-and-returned");
+    let r = get(addr, "/gen");
+    assert_eq!(r.text(), "chunk0;chunk1;chunk2;chunk3;chunk4;");
+    let r = get(addr, "/file");
+    assert_eq!(r.body, b"file-wrapper-body\n".repeat(100));
+    let r = get(addr, "/exc_info");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (500, "error page from the app")
+    );
+    let r = get(addr, "/empty");
+    assert_eq!(r.status, 204);
+}
+
+#[test]
+fn wsgiref_validator_passes_every_path_and_catches_a_noncompliant_app() {
+    let (server, addr) = serve("wsgi_validate.py", &[]);
+    validator_paths(addr);
+    // The same paths over the uwsgi protocol, as nginx sends them.
+    let port = free_port();
+    let uaddr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let file = app("wsgi_validate.py");
+    let mut userver = Server::start(["--socket", &uaddr.to_string(), "--wsgi-file", &file]);
+    userver.wait_for_tcp(uaddr);
+    let r = uwsgi_tcp_request(uaddr, &uwsgi_packet(&uwsgi_vars("GET", "/hello"), b""));
+    assert_eq!((r.status, r.text().as_str()), (200, "hello from python 45"));
+    let mut vars = uwsgi_vars("POST", "/echo");
+    vars.retain(|(k, _)| *k != "CONTENT_LENGTH");
+    vars.push(("CONTENT_LENGTH", "4"));
+    let r = uwsgi_tcp_request(uaddr, &uwsgi_packet(&vars, b"abcd"));
+    assert_eq!(r.text(), "got:abcd");
+
+    // wsgi.errors reached the log, line by line.
+    server.wait_for_log("lines read");
+    // The validator found nothing wrong with the server's side of any path (its failures
+    // are AssertionErrors, raised or printed from __del__ when close() was not called).
+    for log in [server.log(), userver.log()] {
+        assert!(
+            !log.contains("AssertionError"),
+            "validator complained:\n{log}"
+        );
+        assert!(
+            !log.contains("Exception ignored"),
+            "validator complained:\n{log}"
+        );
+        assert!(!log.contains("WSGIWarning"), "validator warned:\n{log}");
+    }
+
+    // A non-compliant app through the same validator is caught: 500 and the reason logged.
+    let r = get(addr, "/noncompliant");
+    assert_eq!(r.status, 500);
+    assert!(!r.text().contains("should never be seen"));
+    let log = server.wait_for_log("AssertionError");
+    assert!(log.contains("No Content-Type header found"), "{log}");
+    // ... and the worker keeps serving.
+    assert_eq!(get(addr, "/hello").status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// environ
+
+fn env_value<'a>(env: &'a serde_json::Value, key: &str) -> (&'a str, &'a str) {
+    let v = env
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} missing from environ: {env}"));
+    (v[0].as_str().unwrap(), v[1].as_str().unwrap())
+}
+
+#[test]
+fn environ_keys_have_the_values_and_types_pep_3333_and_uwsgi_give_them() {
+    let (_server, addr) = serve(
+        "wsgi_environ.py",
+        &["--master", "--processes", "2", "--threads", "2"],
+    );
+    let req = b"POST /caf%C3%A9/x%20y?a=1&b=%20 HTTP/1.1\r\nHost: example.com:8080\r\n\
+        Connection: close\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\
+        X-Multi: one\r\nX-Multi: two\r\nCookie: a=1\r\nCookie: b=2\r\n\
+        X-Forwarded-Proto: https\r\n\r\nhello";
+    let r = exchange(addr, req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let env = json(&r);
+    let s = |k: &str, v: &str| assert_eq!(env_value(&env, k), ("str", v), "{k}");
+    s("REQUEST_METHOD", "POST");
+    s("SCRIPT_NAME", "");
+    s("PATH_INFO", "/caf\u{c3}\u{a9}/x y");
+    s("QUERY_STRING", "a=1&b=%20");
+    s("REQUEST_URI", "/caf%C3%A9/x%20y?a=1&b=%20");
+    s("SERVER_PROTOCOL", "HTTP/1.1");
+    s("SERVER_PORT", &addr.port().to_string());
+    s("REMOTE_ADDR", "127.0.0.1");
+    s("CONTENT_TYPE", "text/plain");
+    s("CONTENT_LENGTH", "5");
+    s("HTTP_HOST", "example.com:8080");
+    s("HTTP_X_MULTI", "one, two");
+    s("HTTP_COOKIE", "a=1; b=2");
+    s("wsgi.url_scheme", "https");
+    assert_eq!(env_value(&env, "SERVER_NAME").0, "str");
+    assert!(env_value(&env, "REMOTE_PORT").1.parse::<u16>().is_ok());
+    assert!(env.get("HTTP_CONTENT_TYPE").is_none() && env.get("HTTP_CONTENT_LENGTH").is_none());
+    assert_eq!(env_value(&env, "wsgi.version"), ("tuple", "(1, 0)"));
+    assert_eq!(env_value(&env, "wsgi.multithread"), ("bool", "True"));
+    assert_eq!(env_value(&env, "wsgi.multiprocess"), ("bool", "True"));
+    assert_eq!(env_value(&env, "wsgi.run_once"), ("bool", "False"));
+    assert_eq!(env_value(&env, "wsgi.input_terminated"), ("bool", "True"));
+    assert_eq!(env_value(&env, "wsgi.input").0, "Input");
+    assert_eq!(env_value(&env, "wsgi.errors").0, "ErrorStream");
+    assert_eq!(env_value(&env, "wsgi.file_wrapper").0, "type");
+    assert_eq!(env_value(&env, "uwsgi.version").0, "bytes");
+    assert_eq!(env_value(&env, "uwsgi.node").0, "bytes");
+    assert_eq!(env_value(&env, "wsgi.input.read"), ("bytes", "hello"));
+    let worker: usize = env_value(&env, "uwsgi.worker_id()").1.parse().unwrap();
+    assert!((1..=2).contains(&worker), "worker id {worker}");
+    assert_eq!(env_value(&env, "uwsgi.numproc").1, "2");
+    assert!(env_value(&env, "uwsgi.opt").1.contains("'master'"), "{env}");
+    // Every CGI key is a native str (PEP 3333 "environ Variables").
+    for (k, v) in env.as_object().unwrap() {
+        if !k.contains('.') && !k.contains('(') {
+            assert_eq!(v[0], "str", "{k} is not a str");
+        }
+    }
+
+    // A plain HTTP/1.0 GET: no body, so no CONTENT_LENGTH; scheme http.
+    let r = exchange(addr, b"GET /plain HTTP/1.0\r\nHost: h\r\n\r\n");
+    let env = json(&r);
+    assert_eq!(env_value(&env, "SERVER_PROTOCOL"), ("str", "HTTP/1.0"));
+    assert_eq!(env_value(&env, "wsgi.url_scheme"), ("str", "http"));
+    assert_eq!(env_value(&env, "QUERY_STRING"), ("str", ""));
+    assert!(env.get("CONTENT_LENGTH").is_none(), "{env}");
+}
+
+#[test]
+fn environ_from_nginx_uwsgi_params() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let file = app("wsgi_environ.py");
+    let mut server = Server::start([
+        "--socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &file,
+        "--wsgi-disable-file-wrapper",
+    ]);
+    server.wait_for_tcp(addr);
+    let mut vars = uwsgi_vars("GET", "/some/path?x=1");
+    vars.push(("HTTPS", "on"));
+    vars.push(("HTTP_USER_AGENT", "curl/8"));
+    let r = uwsgi_tcp_request(addr, &uwsgi_packet(&vars, b""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let env = json(&r);
+    let s = |k: &str, v: &str| assert_eq!(env_value(&env, k), ("str", v), "{k}");
+    s("PATH_INFO", "/some/path");
+    s("QUERY_STRING", "x=1");
+    s("REQUEST_URI", "/some/path?x=1");
+    s("DOCUMENT_ROOT", "/usr/share/nginx/html");
+    s("REQUEST_SCHEME", "http");
+    s("REMOTE_ADDR", "127.0.0.1");
+    s("REMOTE_PORT", "40000");
+    s("SERVER_NAME", "localhost");
+    s("SERVER_PORT", "80");
+    s("HTTP_USER_AGENT", "curl/8");
+    s("SCRIPT_NAME", "");
+    s("wsgi.url_scheme", "https");
+    assert_eq!(env_value(&env, "wsgi.multiprocess"), ("bool", "False"));
+    assert_eq!(env_value(&env, "wsgi.multithread"), ("bool", "False"));
+    assert!(env.get("wsgi.file_wrapper").is_none(), "disabled: {env}");
+}
+
+#[test]
+fn mount_and_manage_script_name_split_the_path() {
+    let echo = format!("/echo={}", app("wsgi_echo.py"));
+    let env = format!("/env={}", app("wsgi_environ.py"));
+    let (_server, addr) = Server::http([
+        "--mount",
+        echo.as_str(),
+        "--mount",
+        env.as_str(),
+        "--manage-script-name",
+    ]);
+    let r = get(addr, "/env/deeper/path?q=1");
+    let e = json(&r);
+    assert_eq!(env_value(&e, "SCRIPT_NAME"), ("str", "/env"));
+    assert_eq!(env_value(&e, "PATH_INFO"), ("str", "/deeper/path"));
+    let r = get(addr, "/echo/other");
+    assert_eq!(r.text(), "hello /other 4950");
+}
+
+// ---------------------------------------------------------------------------------------
+// The serving shapes again, through a Python app
+
+#[test]
+fn keep_alive_and_pipelining_through_python() {
+    let (_server, addr) = serve("wsgi_echo.py", &[]);
+    let mut s = connect(addr);
+    for i in 0..3 {
+        let body = format!("body number {i}");
+        write!(
+            s,
+            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.text(), body, "request {i} on one connection");
+    }
+    // Three requests in one write; three responses, in order.
+    let mut batch = Vec::new();
+    for i in 0..3 {
+        batch.extend_from_slice(format!("GET /p{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+    }
+    s.write_all(&batch).unwrap();
+    for i in 0..3 {
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.text(), format!("hello /p{i} 4950"));
+    }
+}
+
+#[test]
+fn chunked_and_50_mib_uploads_and_downloads_through_python() {
+    let (_server, addr) = serve("wsgi_echo.py", &[]);
+    // A chunked upload, de-chunked for wsgi.input.
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut req =
+        b"POST /digest HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    req.extend_from_slice(&chunked(&body, 7000));
+    let r = exchange(addr, &req);
+    assert_eq!(r.text(), format!("{} {}", body.len(), adler32(&body)));
+
+    // 50 MiB up (spooled to a file by the loop, read by Python in blocks).
+    let big: Vec<u8> = (0..50u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let r = request(addr, "POST", "/digest", "", &big);
+    assert_eq!(r.text(), format!("{} {}", big.len(), adler32(&big)));
+
+    // 50 MiB down, generated in Python under back-pressure.
+    let r = get(addr, "/stream?n=800&size=65536");
+    assert_eq!(r.body.len(), 50 << 20);
+    for (i, chunk) in r.body.chunks(65536).enumerate() {
+        assert!(chunk.iter().all(|&b| b == 97 + (i % 26) as u8), "chunk {i}");
+    }
+}
+
+#[test]
+fn slow_clients_do_not_hold_the_python_thread() {
+    let (_server, addr) = serve("wsgi_echo.py", &["--threads", "2"]);
+    // A client trickling its request: the loop buffers it, no Python thread waits for it.
+    let mut slow = connect(addr);
+    slow.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf")
+        .unwrap();
+    // A client not reading a big streamed response.
+    let mut lazy = connect(addr);
+    lazy.write_all(
+        b"GET /stream?n=400&size=65536 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    // Meanwhile others are served.
+    for i in 0..5 {
+        let r = get(addr, &format!("/meanwhile{i}"));
+        assert_eq!(r.text(), format!("hello /meanwhile{i} 4950"));
+    }
+    slow.write_all(b"-rest!").unwrap();
+    let r = read_response(&mut slow, false).unwrap();
+    assert_eq!(r.text(), "half-rest!");
+    let r = read_response(&mut lazy, false).unwrap();
+    assert_eq!(r.body.len(), 400 * 65536);
+}
+
+// ---------------------------------------------------------------------------------------
+// Threads
+
+#[test]
+fn four_threads_serve_four_one_second_requests_concurrently() {
+    let (server, addr) = serve("wsgi_threads.py", &["--threads", "4"]);
+    let clients: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || json(&get(addr, "/sleep"))))
+        .collect();
+    let results: Vec<serde_json::Value> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let starts: Vec<f64> = results
+        .iter()
+        .map(|r| r["start"].as_f64().unwrap())
+        .collect();
+    let ends: Vec<f64> = results.iter().map(|r| r["end"].as_f64().unwrap()).collect();
+    let last_start = starts.iter().cloned().fold(f64::MIN, f64::max);
+    let first_end = ends.iter().cloned().fold(f64::MAX, f64::min);
+    // All four were running at the same moment, by the app's own clock.
+    assert!(
+        last_start < first_end,
+        "requests did not overlap: starts {starts:?} ends {ends:?}\n{}",
+        server.log()
+    );
+    let mut threads: Vec<&str> = results
+        .iter()
+        .map(|r| r["thread"].as_str().unwrap())
+        .collect();
+    threads.sort_unstable();
+    threads.dedup();
+    assert_eq!(threads.len(), 4, "{threads:?}");
+    // One worker process served them all.
+    assert!(children_of(server.pid).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+#[test]
+fn app_errors_answer_500_log_the_traceback_and_the_worker_keeps_serving() {
+    let (server, addr) = serve("wsgi_crash.py", &[]);
+    let r = get(addr, "/crash");
+    assert_eq!(r.status, 500);
+    let log = server.wait_for_log("ValueError: boom-before-start");
+    assert!(log.contains("Traceback (most recent call last)"), "{log}");
+    assert_eq!(get(addr, "/ok").text(), "ok 4");
+
+    // An error after the head went out: the connection closes, the traceback is logged and
+    // the iterable's close() was called.
+    let raw = exchange_raw(addr, b"GET /crash-after-head HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("partial-") && !text.contains("never"),
+        "{text}"
+    );
+    server.wait_for_log("RuntimeError: boom-in-iteration");
+    assert_eq!(get(addr, "/closed").text(), "1");
+
+    // exc_info after the head went out: start_response re-raises it, the connection closes.
+    let raw = exchange_raw(addr, b"GET /exc-after-head HTTP/1.1\r\nHost: t\r\n\r\n");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("head-is-out"),
+        "{text}"
+    );
+    assert!(!text.contains("never"), "{text}");
+    server.wait_for_log("KeyError: 'reraised-by-start-response'");
+
+    // SystemExit from the app is logged, answered 500, and does not end the worker.
+    let r = get(addr, "/exit");
+    assert_eq!(r.status, 500);
+    server.wait_for_log("SystemExit");
+    assert_eq!(get(addr, "/ok").text(), "ok 4");
+
+    // Invalid headers are refused with a 500 and a log line naming the header.
+    assert_eq!(get(addr, "/bad-header").status, 500);
+    server.wait_for_log("X-Evil");
+    assert_eq!(get(addr, "/hop").status, 500);
+    server.wait_for_log("\"Connection\" is hop-by-hop");
+    assert_eq!(get(addr, "/not-bytes").status, 500);
+    assert_eq!(get(addr, "/no-start").status, 500);
+    server.wait_for_log("without calling start_response");
+
+    // Never more than Content-Length; fewer closes the connection.
+    let r = get(addr, "/too-long");
+    assert_eq!(
+        (r.header("content-length"), r.text().as_str()),
+        (Some("5"), "12345")
+    );
+    server.wait_for_log("more than its Content-Length");
+    let raw = exchange_raw(addr, b"GET /too-short HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        String::from_utf8_lossy(&raw).ends_with("\r\n\r\n12345"),
+        "{raw:?}"
+    );
+    server.wait_for_log("closing the connection");
+    assert_eq!(get(addr, "/closed").text(), "3");
+
+    // A client that goes away mid-stream: the generator stops and close() is called.
+    {
+        let mut s = connect(addr);
+        s.write_all(b"GET /endless HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut buf = vec![0u8; 200_000];
+        s.read_exact(&mut buf).unwrap();
+    }
+    wait_until("close() after the client left", || {
+        (get(addr, "/closed").text() == "4").then_some(())
+    });
+    assert_eq!(get(addr, "/ok").text(), "ok 4");
+    // A bare bytes object as the body (uWSGI sends it whole).
+    let r = get(addr, "/bytes");
+    assert_eq!(
+        (r.header("content-length"), r.text().as_str()),
+        (Some("14"), "raw bytes body")
+    );
+}
+
+#[test]
+fn need_app_exits_22_with_the_traceback_and_a_hint() {
+    let file = app("wsgi_broken.py");
+    let port = free_port().to_string();
+    let out = run_ruwsgi([
+        "--http-socket",
+        &format!("127.0.0.1:{port}"),
+        "--wsgi-file",
+        &file,
+    ]);
+    let err = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(22), "{err}");
+    assert!(err.contains("Traceback (most recent call last)"), "{err}");
+    assert!(
+        err.contains("No module named 'wsgi_no_such_dependency'"),
+        "{err}"
+    );
+    assert!(err.contains("hint:") && err.contains("sys.path"), "{err}");
+
+    let out = run_ruwsgi([
+        "--http-socket",
+        &format!("127.0.0.1:{port}"),
+        "--module",
+        "wsgi_no_such_module",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(22), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// file_wrapper
+
+#[test]
+fn file_wrapper_sends_real_files_and_reads_file_likes() {
+    let (_server, addr) = serve("wsgi_files.py", &[]);
+    let size = 5_000_000usize;
+    let r = get(addr, &format!("/real?{size}"));
+    assert_eq!(r.status, 200);
+    // From the file's position (10) to its end, with a computed Content-Length.
+    assert_eq!(
+        r.header("content-length"),
+        Some((size - 10).to_string().as_str())
+    );
+    let expected: Vec<u8> = (0..size).map(|i| (i % 256) as u8).skip(10).collect();
+    assert!(r.body == expected, "sendfile body differs");
+    let r = get(addr, "/like?100000");
+    let expected: Vec<u8> = (0..100_000usize).map(|i| (i % 256) as u8).collect();
+    assert!(r.body == expected, "file-like body differs");
+}
+
+// ---------------------------------------------------------------------------------------
+// Django and Flask from the test venv
+
+fn django_args(venv: &str, how: &[&'static str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--home".into(),
+        venv.into(),
+        "--chdir".into(),
+        example("django/mysite"),
+    ];
+    args.extend(how.iter().map(|s| s.to_string()));
+    args
+}
+
+fn cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| {
+            let first = v.split(';').next()?;
+            let (k, val) = first.split_once('=')?;
+            (k.trim() == name).then(|| val.to_string())
+        })
+}
+
+fn check_django(addr: SocketAddr) {
+    let r = get(addr, "/hello/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Hello from Django, 45\n")
+    );
+    let r = get(addr, "/admin/login/");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Django administration"), "{}", r.text());
+    // A POST with Django's CSRF protection: cookie from the form page, token in the body.
+    let page = get(addr, "/form/");
+    let token = cookie(&page, "csrftoken").expect("csrftoken cookie");
+    let text = page.text();
+    let form_token = text
+        .split("name=\"csrfmiddlewaretoken\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("token in the form");
+    let body = format!("csrfmiddlewaretoken={form_token}&name=ruwsgi");
+    let headers = format!(
+        "Cookie: csrftoken={token}\r\nContent-Type: application/x-www-form-urlencoded\r\nReferer: http://test/form/\r\n"
+    );
+    let r = request(addr, "POST", "/form/", &headers, body.as_bytes());
+    assert_eq!((r.status, r.text().as_str()), (200, "posted: ruwsgi\n"));
+    // Without the token Django refuses it.
+    let r = request(
+        addr,
+        "POST",
+        "/form/",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        b"name=x",
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn django_served_from_the_venv_with_module_and_wsgi_file() {
+    let venv = test_venv().to_string_lossy().into_owned();
+    let db = tempfile::tempdir().unwrap();
+    let db_path: PathBuf = db.path().join("db.sqlite3");
+    for how in [
+        &["--module", "mysite.wsgi"][..],
+        &["--wsgi-file", "mysite/wsgi.py"][..],
+    ] {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut args = vec!["--http-socket".to_string(), addr.to_string()];
+        args.extend(django_args(&venv, how));
+        let mut server = ServerBuilder::new(args)
+            .env("DJANGO_DB", &db_path)
+            .env("DJANGO_ALLOWED_HOSTS", "test")
+            .start();
+        server.wait_for_tcp(addr);
+        check_django(addr);
+    }
+}
+
+#[test]
+fn flask_served_from_the_venv_with_wsgi_file_module_and_callable() {
+    let venv = test_venv().to_string_lossy().into_owned();
+    let file = example("flask/app.py");
+    let dir = example("flask");
+    let ways: [Vec<&str>; 3] = [
+        vec!["--wsgi-file", &file, "--callable", "app"],
+        vec!["--pythonpath", &dir, "--module", "app:app"],
+        vec!["--chdir", &dir, "--module", "app", "--callable", "app"],
+    ];
+    for how in ways {
+        let mut args = vec!["--home", venv.as_str()];
+        args.extend(how.iter());
+        let (_server, addr) = Server::http(args);
+        let r = get(addr, "/");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "Hello from Flask, 45\n"),
+            "{how:?}"
+        );
+        let r = request(
+            addr,
+            "POST",
+            "/echo",
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            b"a=1&b=two",
+        );
+        let v = json(&r);
+        assert_eq!(v["form"]["b"], "two", "{how:?}");
+        assert_eq!(v["length"], 9);
+    }
+}
+
+#[test]
+fn uwsgi_module_reload_and_stop_signal_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.py");
+    std::fs::write(
+        &path,
+        "import os, uwsgi\n\
+         def application(e, s):\n\
+         \x20   p = e['PATH_INFO']\n\
+         \x20   if p == '/reload':\n\
+         \x20       uwsgi.reload()\n\
+         \x20   elif p == '/stop':\n\
+         \x20       uwsgi.stop()\n\
+         \x20   s('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [b'%d %d %d' % (uwsgi.worker_id(), os.getpid(), uwsgi.masterpid())]\n",
+    )
+    .unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let (mut server, addr) = Server::http(["--master", "--wsgi-file", file.as_str()]);
+    let first = get(addr, "/").text();
+    let parts: Vec<u32> = first.split(' ').map(|p| p.parse().unwrap()).collect();
+    assert_eq!(parts[0], 1, "worker id");
+    assert_eq!(parts[2], server.pid, "uwsgi.masterpid()");
+    let worker = parts[1];
+    // uwsgi.reload(): SIGHUP to the master, which replaces the worker.
+    get(addr, "/reload");
+    wait_until("a new worker after uwsgi.reload()", || {
+        let kids = children_of(server.pid);
+        (kids.len() == 1 && kids[0] != worker).then_some(())
+    });
+    wait_until("the new worker to answer", || {
+        let r = get(addr, "/");
+        (r.status == 200 && !r.text().contains(&format!(" {worker} "))).then_some(())
+    });
+    // uwsgi.stop(): SIGQUIT to the master (as uWSGI): the whole server exits by itself
+    // (wait_exit fails the test after the deadline otherwise).
+    let mut s = connect(addr);
+    s.write_all(b"GET /stop HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    server.wait_exit();
+    assert!(!pid_alive(server.pid));
+}
+
+#[test]
+fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let libs = dir.path().join("libs_a");
+    std::fs::create_dir(&libs).unwrap();
+    std::fs::write(libs.join("wsgi_imported_mod.py"), "VALUE = 1\n").unwrap();
+    let glob = dir.path().join("libs_*").to_string_lossy().into_owned();
+    let chdir2 = dir.path().canonicalize().unwrap();
+    let chdir2 = chdir2.to_string_lossy().into_owned();
+    let file = app("wsgi_options.py");
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--master",
+        "--wsgi-file",
+        &file,
+        "--env",
+        "RUWSGI_T_FOO=bar=baz",
+        "--unenv",
+        "RUWSGI_T_GONE",
+        "--pythonpath",
+        &glob,
+        "--import",
+        "wsgi_imported_mod",
+        "--chdir2",
+        &chdir2,
+    ])
+    .env("RUWSGI_T_GONE", "1")
+    .start();
+    server.wait_for_tcp(addr);
+    let v = json(&get(addr, "/"));
+    assert_eq!(v["foo"], "bar=baz");
+    assert_eq!(v["gone"], false);
+    assert_eq!(v["imported"], true);
+    assert_eq!(v["cwd"], chdir2.as_str());
+    assert_eq!(
+        v["post_fork"], true,
+        "uwsgi.post_fork_hook ran in the worker"
+    );
+}
+
+#[test]
+fn a_worker_busy_with_a_slow_request_leaves_new_connections_to_its_sibling() {
+    let (server, addr) = serve("wsgi_echo.py", &["--master", "--processes", "2"]);
+    // Occupy one worker's only Python thread; the app logs which worker it is.
+    let mut slow = connect(addr);
+    slow.write_all(b"GET /sleep?s=4 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let log = server.wait_for_log("sleep started in ");
+    let busy: String = log
+        .split("sleep started in ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // New connections meanwhile are served by the idle sibling, not queued behind it.
+    for _ in 0..6 {
+        assert_ne!(
+            get(addr, "/pid").text(),
+            busy,
+            "a new connection went to the busy worker"
+        );
+    }
+    slow.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        matches!(slow.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the slow request finished before the fast ones: the test proved nothing"
+    );
+    slow.set_nonblocking(false).unwrap();
+    let r = read_response(&mut slow, false).unwrap();
+    assert_eq!(r.text(), busy);
+}

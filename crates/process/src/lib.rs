@@ -40,6 +40,7 @@ mod privileges;
 mod service;
 mod sys;
 mod worker;
+mod wsgi_service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use hooks::Hooks;
 pub use interim_wsgi::{InterimWsgi, InterimWsgiOptions};
 pub use options::{Options, SocketSpec};
 pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+pub use wsgi_service::{WsgiService, WsgiServiceOptions};
 
 /// `--stop PIDFILE`: sends SIGINT to the pid in the file (as uWSGI).
 pub fn stop(pidfile: &Path) -> Result<u32, Error> {
@@ -75,7 +77,6 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
             })
             .transpose()
     };
-    opts.hooks.validate()?;
     let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
     let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
     let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);

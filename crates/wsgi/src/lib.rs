@@ -1,2 +1,52 @@
-//! ruwsgi-wsgi: (to be filled).
+//! ruwsgi-wsgi: the embedded-Python WSGI bridge (PEP 3333 on pyo3).
+//!
+//! # The interpreter
+//! [`initialize`] starts Python once, on the main thread of the master, after registering the
+//! `uwsgi` compatibility module and applying `env`/`unenv`, and sets up `sys.path` (`home`
+//! virtualenv, `pythonpath`). Around every `fork` the process manager calls [`before_fork`]
+//! and [`after_fork_parent`] / [`after_fork_child`] (`PyOS_*` with the GIL held);
+//! [`app_threads`] names the threads a preloaded app started, which a fork loses.
+//!
+//! # Apps
+//! [`load_apps`] imports the `import` modules and loads what `wsgi-file`, `module` and
+//! `mount` name (with `chdir2` and `callable`), into [`Apps`]. A failure logs the traceback
+//! and a hint naming the searched paths, and is an [`ErrorKind::AppLoad`] error (exit status
+//! 22 under `need-app`).
+//!
+//! # Serving
+//! [`WsgiHandler`] implements the event loop's `Handler`: the loop hands it a complete request
+//! and a `Reply`; a pool of `threads` Python threads builds `environ` (PEP 3333 and uWSGI's
+//! keys, for HTTP heads and nginx's uwsgi vars alike), calls the app, validates
+//! `start_response`, and sends the response through the `Reply` with the GIL released around
+//! every call that may wait for the client: a one-element list in one message with a
+//! computed Content-Length, iterables chunk by chunk under back-pressure, a
+//! `wsgi.file_wrapper` over a real file with `sendfile`. The iterable's `close()` is always
+//! called. App errors answer 500 (or close the connection once the head is out) with the
+//! traceback in the log, and the worker keeps serving.
+//!
+//! # The `uwsgi` module
+//! `opt`, `worker_id()`, `numproc`, `version`, `version_info`, `hostname`, `buffer_size`,
+//! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `post_fork_hook`. What only the
+//! process manager knows reaches it through [`ProcessHooks`], installed with
+//! [`set_process_hooks`].
+
 #![deny(missing_docs)]
+
+mod environ;
+mod error;
+mod file_wrapper;
+mod handler;
+mod input;
+mod interp;
+mod load;
+mod log_stream;
+mod options;
+mod response;
+mod uwsgi_module;
+
+pub use error::{Error, ErrorKind};
+pub use handler::WsgiHandler;
+pub use interp::{after_fork_child, after_fork_parent, app_threads, before_fork, initialize};
+pub use load::{load_apps, Apps};
+pub use options::Options;
+pub use uwsgi_module::{set_process_hooks, ProcessHooks};

@@ -1,0 +1,159 @@
+//! [`WsgiService`]: the WSGI bridge (`ruwsgi-wsgi`) served by the event loop
+//! (`ruwsgi-event-loop`) in every worker — what `ruwsgi --module/--wsgi-file` runs.
+//!
+//! The master starts the interpreter ([`Service::initialize`]), imports the app unless
+//! `lazy-apps` ([`Service::load`]), and wraps every fork in the interpreter's fork hooks.
+//! Each worker installs the `uwsgi` module's process hooks (its worker id, the master's
+//! pid, reload and stop as signals to the master, as uWSGI's `uwsgi.reload()` and
+//! `uwsgi.stop()` do), starts its pool of Python threads and runs its loop.
+
+use std::time::Duration;
+
+use ruwsgi_event_loop::{EventLoop, Listener, Stopper};
+use ruwsgi_wsgi::{Apps, ProcessHooks, WsgiHandler};
+
+use crate::bind::Bound;
+use crate::control::ProcessControl;
+use crate::service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+
+/// The options of a [`WsgiService`]: the bridge's and the loop's.
+#[derive(Debug, Clone, Default)]
+pub struct WsgiServiceOptions {
+    /// What to load and how to call it.
+    pub wsgi: ruwsgi_wsgi::Options,
+    /// How each worker's loop serves connections (`worker_id` is set per worker).
+    pub event_loop: ruwsgi_event_loop::Options,
+}
+
+/// Serves a WSGI app (see the module doc).
+#[derive(Debug)]
+pub struct WsgiService {
+    opts: WsgiServiceOptions,
+    apps: Option<Apps>,
+}
+
+impl WsgiService {
+    /// A service that will load and serve what `opts.wsgi` names.
+    pub fn new(opts: WsgiServiceOptions) -> WsgiService {
+        WsgiService { opts, apps: None }
+    }
+}
+
+/// The `uwsgi` module's view of this process, through [`ProcessControl`].
+struct Hooks(ProcessControl);
+
+impl ProcessHooks for Hooks {
+    fn worker_id(&self) -> usize {
+        self.0.worker_id()
+    }
+
+    fn masterpid(&self) -> u32 {
+        self.0.masterpid()
+    }
+
+    fn numproc(&self) -> usize {
+        self.0.numproc()
+    }
+
+    fn reload(&self) -> bool {
+        self.0.reload()
+    }
+
+    fn stop(&self) -> bool {
+        self.0.stop()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(ServiceErrorKind::Internal, e.to_string())
+}
+
+impl Service for WsgiService {
+    fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
+        self.opts.wsgi.numproc = numproc;
+        ruwsgi_wsgi::initialize(&self.opts.wsgi).map_err(internal)?;
+        ruwsgi_wsgi::set_process_hooks(Box::new(Hooks(ProcessControl::master(numproc))));
+        Ok(())
+    }
+
+    fn load(&mut self) -> Result<(), ServiceError> {
+        match ruwsgi_wsgi::load_apps(&self.opts.wsgi) {
+            Ok(apps) => {
+                self.apps = Some(apps);
+                Ok(())
+            }
+            Err(e) if e.is_app_load() => {
+                Err(ServiceError::new(ServiceErrorKind::AppLoad, e.to_string()))
+            }
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    fn before_fork(&mut self) {
+        ruwsgi_wsgi::before_fork();
+    }
+
+    fn after_fork_parent(&mut self) {
+        ruwsgi_wsgi::after_fork_parent();
+    }
+
+    fn after_fork_child(&mut self) {
+        ruwsgi_wsgi::after_fork_child();
+    }
+
+    fn app_threads(&self) -> Vec<String> {
+        ruwsgi_wsgi::app_threads()
+    }
+
+    fn serve(
+        &mut self,
+        worker: &WorkerContext,
+        sockets: &[Bound],
+    ) -> Result<Box<dyn Serving>, ServiceError> {
+        ruwsgi_wsgi::set_process_hooks(Box::new(Hooks(ProcessControl::new(worker))));
+        let mut listeners = Vec::with_capacity(sockets.len());
+        for bound in sockets {
+            let fd = bound
+                .fd
+                .try_clone()
+                .map_err(|e| internal(format!("cannot use socket {}: {e}", bound.spec.address)))?;
+            let l = Listener::from_fd(fd, bound.spec.protocol)
+                .map_err(|e| internal(format!("cannot use socket {}: {e}", bound.spec.address)))?;
+            listeners.push(l);
+        }
+        let mut wsgi = self.opts.wsgi.clone();
+        wsgi.numproc = worker.numproc;
+        let apps = self.apps.take().unwrap_or_default();
+        let handler = WsgiHandler::new(apps, &wsgi).map_err(internal)?;
+        let mut loop_opts = self.opts.event_loop.clone();
+        loop_opts.worker_id = worker.id;
+        let event_loop = EventLoop::new(loop_opts, listeners, handler).map_err(internal)?;
+        Ok(Box::new(WsgiServing { event_loop }))
+    }
+}
+
+struct WsgiServing {
+    event_loop: EventLoop<WsgiHandler>,
+}
+
+struct LoopStop(Stopper);
+
+impl Stop for LoopStop {
+    fn graceful(&self, mercy: Duration) {
+        self.0.graceful(mercy);
+    }
+
+    fn immediate(&self) {
+        self.0.immediate();
+    }
+}
+
+impl Serving for WsgiServing {
+    fn stopper(&self) -> Box<dyn Stop> {
+        Box::new(LoopStop(self.event_loop.stopper()))
+    }
+
+    fn run(self: Box<Self>) -> Result<(), ServiceError> {
+        self.event_loop.run().map_err(internal)
+    }
+}

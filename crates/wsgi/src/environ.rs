@@ -1,0 +1,545 @@
+//! Building `environ` (PEP 3333 "environ Variables") from an HTTP head or from the uwsgi
+//! vars nginx sends (Debian's `uwsgi_params`), the way uWSGI fills it.
+//!
+//! Speed: the constant entries live in a per-worker template dict copied once per request;
+//! keys are interned; each value string is built once.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use ruwsgi_event_loop::{Address, Head, Request};
+use ruwsgi_proto::{RequestHead, UwsgiPacket, Version};
+
+use crate::file_wrapper::FileWrapper;
+use crate::load::{App, Apps};
+use crate::log_stream::LogStream;
+
+/// A `str` from bytes decoded as latin-1 (PEP 3333: "native strings" carry bytes 1:1).
+pub(crate) fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
+    if b.is_ascii() {
+        if let Ok(s) = std::str::from_utf8(b) {
+            return PyString::new(py, s);
+        }
+    }
+    let s: String = b.iter().map(|&c| c as char).collect();
+    PyString::new(py, &s)
+}
+
+fn latin1_string(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) if b.is_ascii() => Cow::Borrowed(s),
+        _ => Cow::Owned(b.iter().map(|&c| c as char).collect()),
+    }
+}
+
+/// Percent-decodes a path (RFC 3986 §2.1); malformed escapes stay as they are.
+pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, [u8]> {
+    if !b.contains(&b'%') {
+        return Cow::Borrowed(b);
+    }
+    let hex = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// The path and query of a request-target (origin-form, or absolute-form whose
+/// scheme and authority are dropped, RFC 9112 §3.2).
+pub(crate) fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
+    let mut t = target;
+    for scheme in [&b"http://"[..], &b"https://"[..]] {
+        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &t[scheme.len()..];
+            let slash = rest
+                .iter()
+                .position(|&c| c == b'/' || c == b'?')
+                .unwrap_or(rest.len());
+            t = &rest[slash..];
+            break;
+        }
+    }
+    match t.iter().position(|&c| c == b'?') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[]),
+    }
+}
+
+/// Per-worker constants for building environs.
+pub(crate) struct EnvironTemplate {
+    base: Py<PyDict>,
+    manage_script_name: bool,
+}
+
+impl EnvironTemplate {
+    pub(crate) fn new(
+        py: Python<'_>,
+        multithread: bool,
+        multiprocess: bool,
+        file_wrapper: bool,
+        manage_script_name: bool,
+    ) -> PyResult<EnvironTemplate> {
+        let d = PyDict::new(py);
+        let host = crate::interp::hostname();
+        d.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+        d.set_item(intern!(py, "wsgi.multithread"), multithread)?;
+        d.set_item(intern!(py, "wsgi.multiprocess"), multiprocess)?;
+        d.set_item(intern!(py, "wsgi.run_once"), false)?;
+        d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+        d.set_item(
+            intern!(py, "wsgi.errors"),
+            Bound::new(py, LogStream::new())?,
+        )?;
+        if file_wrapper {
+            d.set_item(
+                intern!(py, "wsgi.file_wrapper"),
+                py.get_type::<FileWrapper>(),
+            )?;
+        }
+        d.set_item(
+            intern!(py, "uwsgi.version"),
+            PyBytes::new(py, crate::uwsgi_module::UWSGI_VERSION.as_bytes()),
+        )?;
+        d.set_item(intern!(py, "uwsgi.node"), PyBytes::new(py, host.as_bytes()))?;
+        d.set_item(intern!(py, "SCRIPT_NAME"), intern!(py, ""))?;
+        d.set_item(intern!(py, "SERVER_NAME"), PyString::intern(py, host))?;
+        Ok(EnvironTemplate {
+            base: d.unbind(),
+            manage_script_name,
+        })
+    }
+
+    /// The environ of `req` (without `wsgi.input`, which the caller adds) and the app that
+    /// serves it (`None` when no app is loaded).
+    pub(crate) fn build<'py, 'a>(
+        &self,
+        py: Python<'py>,
+        req: &Request,
+        apps: &'a Apps,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<&'a App>)> {
+        let env = self.base.bind(py).copy()?;
+        let app = match &req.head {
+            Head::Http(h) => self.http(py, &env, h, req, apps)?,
+            Head::Uwsgi(p) => self.uwsgi(py, &env, p, req, apps)?,
+        };
+        Ok((env, app))
+    }
+
+    fn http<'a>(
+        &self,
+        py: Python<'_>,
+        env: &Bound<'_, PyDict>,
+        h: &RequestHead,
+        req: &Request,
+        apps: &'a Apps,
+    ) -> PyResult<Option<&'a App>> {
+        let method = match h.method.as_str() {
+            "GET" => intern!(py, "GET").clone(),
+            "POST" => intern!(py, "POST").clone(),
+            "HEAD" => intern!(py, "HEAD").clone(),
+            m => PyString::new(py, m),
+        };
+        env.set_item(intern!(py, "REQUEST_METHOD"), method)?;
+        let protocol = match h.version {
+            Version::Http11 => intern!(py, "HTTP/1.1"),
+            Version::Http10 => intern!(py, "HTTP/1.0"),
+        };
+        env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
+        env.set_item(intern!(py, "REQUEST_URI"), latin1(py, &h.target))?;
+        let (path, query) = split_target(&h.target);
+        env.set_item(intern!(py, "QUERY_STRING"), latin1(py, query))?;
+        let decoded = percent_decode(path);
+        let path_info = latin1_string(&decoded);
+        let app = self.place(py, env, None, &path_info, apps)?;
+
+        let mut num = String::new();
+        set_addresses(py, env, &req.peer, &req.local, &mut num)?;
+
+        let mut key = String::with_capacity(64);
+        let mut forwarded_proto: Option<&[u8]> = None;
+        let mut have_length = false;
+        for (name, value) in &h.headers {
+            let k = if name.eq_ignore_ascii_case("content-type") {
+                intern!(py, "CONTENT_TYPE").clone()
+            } else if name.eq_ignore_ascii_case("content-length") {
+                have_length = true;
+                intern!(py, "CONTENT_LENGTH").clone()
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // The loop de-chunked the body: CONTENT_LENGTH below tells its size.
+                continue;
+            } else {
+                if name.eq_ignore_ascii_case("x-forwarded-proto") {
+                    forwarded_proto = Some(value);
+                }
+                header_key(py, name, &mut key)
+            };
+            let v = latin1(py, value);
+            match env.get_item(&k)? {
+                None => env.set_item(k, v)?,
+                Some(prev) => {
+                    // RFC 9110 §5.3: repeats combine with ", "; Cookie with "; " (RFC 6265).
+                    let sep = if name.eq_ignore_ascii_case("cookie") {
+                        "; "
+                    } else {
+                        ", "
+                    };
+                    let joined =
+                        format!("{}{sep}{}", prev.cast::<PyString>()?.to_str()?, v.to_str()?);
+                    env.set_item(k, joined)?;
+                }
+            }
+        }
+        if !have_length && !req.body.is_empty() {
+            num.clear();
+            let _ = write!(num, "{}", req.body.len());
+            env.set_item(intern!(py, "CONTENT_LENGTH"), num.as_str())?;
+        }
+        let https = matches!(forwarded_proto, Some(p) if p.eq_ignore_ascii_case(b"https"));
+        env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, https))?;
+        Ok(app)
+    }
+
+    fn uwsgi<'a>(
+        &self,
+        py: Python<'_>,
+        env: &Bound<'_, PyDict>,
+        p: &UwsgiPacket,
+        req: &Request,
+        apps: &'a Apps,
+    ) -> PyResult<Option<&'a App>> {
+        let mut script_name: Option<&[u8]> = None;
+        let mut path_info: &[u8] = b"";
+        let mut uwsgi_scheme: Option<&[u8]> = None;
+        let mut https: Option<&[u8]> = None;
+        let mut forwarded: Option<&[u8]> = None;
+        let (mut have_port, mut have_remote) = (false, false);
+        for (k, v) in &p.vars {
+            match k.as_slice() {
+                b"SCRIPT_NAME" => script_name = Some(v),
+                b"PATH_INFO" => path_info = v,
+                b"UWSGI_SCHEME" => uwsgi_scheme = Some(v),
+                b"HTTPS" => https = Some(v),
+                b"HTTP_X_FORWARDED_PROTO" => forwarded = Some(v),
+                b"SERVER_PORT" => have_port = true,
+                b"REMOTE_ADDR" => have_remote = true,
+                _ => {}
+            }
+            let key = match std::str::from_utf8(k) {
+                Ok(s) => PyString::intern(py, s),
+                Err(_) => latin1(py, k),
+            };
+            env.set_item(key, latin1(py, v))?;
+        }
+        for key in [intern!(py, "PATH_INFO"), intern!(py, "QUERY_STRING")] {
+            if !env.contains(key)? {
+                env.set_item(key, intern!(py, ""))?;
+            }
+        }
+        if !have_port || !have_remote {
+            let mut num = String::new();
+            let tmp = PyDict::new(py);
+            set_addresses(py, &tmp, &req.peer, &req.local, &mut num)?;
+            for (k, v) in tmp.iter() {
+                if !env.contains(&k)? {
+                    env.set_item(k, v)?;
+                }
+            }
+        }
+        let is_https = if let Some(s) = uwsgi_scheme {
+            s.eq_ignore_ascii_case(b"https")
+        } else if let Some(p) = forwarded {
+            p.eq_ignore_ascii_case(b"https")
+        } else if let Some(h) = https {
+            h.eq_ignore_ascii_case(b"on") || h.first() == Some(&b'1')
+        } else {
+            false
+        };
+        env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, is_https))?;
+        let path = latin1_string(path_info);
+        let sn = script_name.map(latin1_string);
+        self.place(py, env, sn.as_deref(), &path, apps)
+    }
+
+    /// Picks the app and sets SCRIPT_NAME / PATH_INFO (`manage-script-name` moves the
+    /// mount prefix from PATH_INFO to SCRIPT_NAME, as uWSGI).
+    fn place<'a>(
+        &self,
+        py: Python<'_>,
+        env: &Bound<'_, PyDict>,
+        script_name: Option<&str>,
+        path_info: &str,
+        apps: &'a Apps,
+    ) -> PyResult<Option<&'a App>> {
+        let chosen = apps.select(script_name, path_info, self.manage_script_name);
+        match chosen {
+            Some((app, cut)) if cut > 0 => {
+                env.set_item(intern!(py, "SCRIPT_NAME"), &app.mount)?;
+                env.set_item(intern!(py, "PATH_INFO"), &path_info[cut..])?;
+            }
+            _ => env.set_item(intern!(py, "PATH_INFO"), path_info)?,
+        }
+        Ok(chosen.map(|(a, _)| a))
+    }
+}
+
+fn scheme(py: Python<'_>, https: bool) -> &Bound<'_, PyString> {
+    if https {
+        intern!(py, "https")
+    } else {
+        intern!(py, "http")
+    }
+}
+
+fn set_addresses(
+    py: Python<'_>,
+    env: &Bound<'_, PyDict>,
+    peer: &Address,
+    local: &Address,
+    num: &mut String,
+) -> PyResult<()> {
+    match peer {
+        Address::Inet(a) => {
+            num.clear();
+            let _ = write!(num, "{}", a.ip());
+            env.set_item(intern!(py, "REMOTE_ADDR"), num.as_str())?;
+            num.clear();
+            let _ = write!(num, "{}", a.port());
+            env.set_item(intern!(py, "REMOTE_PORT"), num.as_str())?;
+        }
+        Address::Unix(_) => {
+            env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
+            env.set_item(intern!(py, "REMOTE_PORT"), intern!(py, ""))?;
+        }
+    }
+    match local {
+        Address::Inet(a) => {
+            num.clear();
+            let _ = write!(num, "{}", a.port());
+            env.set_item(intern!(py, "SERVER_PORT"), num.as_str())?;
+        }
+        Address::Unix(_) => env.set_item(intern!(py, "SERVER_PORT"), intern!(py, ""))?,
+    }
+    Ok(())
+}
+
+/// `HTTP_` + the header name upper-cased with `-` as `_` (CGI, RFC 3875 §4.1.18);
+/// the common names are interned once.
+fn header_key<'py>(py: Python<'py>, name: &str, buf: &mut String) -> Bound<'py, PyString> {
+    macro_rules! known {
+        ($($h:literal => $k:literal),* $(,)?) => {
+            $( if name.eq_ignore_ascii_case($h) { return intern!(py, $k).clone(); } )*
+        };
+    }
+    known!(
+        "host" => "HTTP_HOST",
+        "user-agent" => "HTTP_USER_AGENT",
+        "accept" => "HTTP_ACCEPT",
+        "accept-encoding" => "HTTP_ACCEPT_ENCODING",
+        "accept-language" => "HTTP_ACCEPT_LANGUAGE",
+        "connection" => "HTTP_CONNECTION",
+        "cookie" => "HTTP_COOKIE",
+        "referer" => "HTTP_REFERER",
+        "cache-control" => "HTTP_CACHE_CONTROL",
+        "origin" => "HTTP_ORIGIN",
+        "x-forwarded-for" => "HTTP_X_FORWARDED_FOR",
+        "x-forwarded-proto" => "HTTP_X_FORWARDED_PROTO",
+        "x-requested-with" => "HTTP_X_REQUESTED_WITH",
+    );
+    buf.clear();
+    buf.push_str("HTTP_");
+    buf.extend(name.chars().map(|c| match c {
+        '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    PyString::new(py, buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(&*percent_decode(b"/a%20b"), b"/a b");
+        assert_eq!(&*percent_decode(b"/caf%C3%A9"), b"/caf\xc3\xa9");
+        assert_eq!(&*percent_decode(b"/bad%zz%4"), b"/bad%zz%4");
+        assert_eq!(&*percent_decode(b"/end%"), b"/end%");
+        assert_eq!(&*percent_decode(b"/plain"), b"/plain");
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(split_target(b"/p?q=1"), (&b"/p"[..], &b"q=1"[..]));
+        assert_eq!(split_target(b"/p"), (&b"/p"[..], &b""[..]));
+        assert_eq!(
+            split_target(b"http://example.com/x/y?z"),
+            (&b"/x/y"[..], &b"z"[..])
+        );
+        assert_eq!(split_target(b"*"), (&b"*"[..], &b""[..]));
+    }
+
+    fn request(head: Head, body: ruwsgi_event_loop::Body) -> Request {
+        Request {
+            protocol: match head {
+                Head::Http(_) => ruwsgi_event_loop::Protocol::Http,
+                Head::Uwsgi(_) => ruwsgi_event_loop::Protocol::Uwsgi,
+            },
+            head,
+            body,
+            peer: Address::Inet("10.1.2.3:5555".parse().unwrap()),
+            local: Address::Inet("127.0.0.1:8080".parse().unwrap()),
+            listener: 0,
+        }
+    }
+
+    fn apps(py: Python<'_>) -> Apps {
+        let f = py.eval(c"lambda e, s: None", None, None).unwrap().unbind();
+        let g = py.eval(c"lambda e, s: None", None, None).unwrap().unbind();
+        Apps {
+            list: vec![
+                App {
+                    mount: String::new(),
+                    callable: f,
+                },
+                App {
+                    mount: "/sub".into(),
+                    callable: g,
+                },
+            ],
+        }
+    }
+
+    fn check(py: Python<'_>, env: &Bound<'_, PyDict>, code: &std::ffi::CStr) {
+        let locals = PyDict::new(py);
+        locals.set_item("env", env).unwrap();
+        if let Err(e) = py.run(code, None, Some(&locals)) {
+            panic!("{e}: {env}");
+        }
+    }
+
+    #[test]
+    fn http_head_environ() {
+        crate::interp::test_init();
+        Python::attach(|py| {
+            let t = EnvironTemplate::new(py, true, false, true, true).unwrap();
+            let head = RequestHead {
+                method: "POST".into(),
+                target: b"/sub/caf%C3%A9%20x?a=1&b=%20".to_vec(),
+                version: Version::Http11,
+                headers: vec![
+                    ("Host".into(), b"example.com".to_vec()),
+                    ("Content-Type".into(), b"text/plain".to_vec()),
+                    ("Transfer-Encoding".into(), b"chunked".to_vec()),
+                    ("X-Many".into(), b"1".to_vec()),
+                    ("x-many".into(), b"2".to_vec()),
+                    ("Cookie".into(), b"a=1".to_vec()),
+                    ("Cookie".into(), b"b=2".to_vec()),
+                    ("X-Forwarded-Proto".into(), b"https".to_vec()),
+                    ("X-Latin".into(), b"\xe9".to_vec()),
+                ],
+                keep_alive: true,
+                expect_continue: false,
+            };
+            let apps = apps(py);
+            let req = request(
+                Head::Http(head),
+                ruwsgi_event_loop::Body::Memory(b"hello".to_vec()),
+            );
+            let (env, app) = t.build(py, &req, &apps).unwrap();
+            assert_eq!(app.unwrap().mount, "/sub");
+            check(
+                py,
+                &env,
+                c"assert env['REQUEST_METHOD'] == 'POST'\n\
+                  assert env['SCRIPT_NAME'] == '/sub'\n\
+                  assert env['PATH_INFO'] == '/caf\\xc3\\xa9 x', env['PATH_INFO']\n\
+                  assert env['QUERY_STRING'] == 'a=1&b=%20'\n\
+                  assert env['REQUEST_URI'] == '/sub/caf%C3%A9%20x?a=1&b=%20'\n\
+                  assert env['SERVER_PROTOCOL'] == 'HTTP/1.1'\n\
+                  assert env['SERVER_PORT'] == '8080'\n\
+                  assert env['REMOTE_ADDR'] == '10.1.2.3' and env['REMOTE_PORT'] == '5555'\n\
+                  assert env['CONTENT_TYPE'] == 'text/plain' and 'HTTP_CONTENT_TYPE' not in env\n\
+                  assert env['CONTENT_LENGTH'] == '5'\n\
+                  assert 'HTTP_TRANSFER_ENCODING' not in env\n\
+                  assert env['HTTP_HOST'] == 'example.com'\n\
+                  assert env['HTTP_X_MANY'] == '1, 2'\n\
+                  assert env['HTTP_COOKIE'] == 'a=1; b=2'\n\
+                  assert env['HTTP_X_LATIN'] == '\\xe9'\n\
+                  assert env['wsgi.url_scheme'] == 'https'\n\
+                  assert env['wsgi.version'] == (1, 0)\n\
+                  assert env['wsgi.multithread'] is True and env['wsgi.multiprocess'] is False\n\
+                  assert env['wsgi.run_once'] is False and env['wsgi.input_terminated'] is True\n\
+                  assert isinstance(env['uwsgi.version'], bytes) and isinstance(env['uwsgi.node'], bytes)\n\
+                  assert callable(env['wsgi.file_wrapper'])\n\
+                  assert all(type(v) is str for k, v in env.items() if '.' not in k), env\n",
+            );
+        });
+    }
+
+    #[test]
+    fn uwsgi_vars_environ() {
+        crate::interp::test_init();
+        Python::attach(|py| {
+            let t = EnvironTemplate::new(py, false, true, true, false).unwrap();
+            let vars: Vec<(Vec<u8>, Vec<u8>)> = [
+                ("QUERY_STRING", "x=1"),
+                ("REQUEST_METHOD", "GET"),
+                ("CONTENT_TYPE", ""),
+                ("CONTENT_LENGTH", ""),
+                ("REQUEST_URI", "/sub/p?x=1"),
+                ("PATH_INFO", "/sub/p"),
+                ("DOCUMENT_ROOT", "/usr/share/nginx/html"),
+                ("SERVER_PROTOCOL", "HTTP/1.1"),
+                ("REQUEST_SCHEME", "https"),
+                ("HTTPS", "on"),
+                ("REMOTE_ADDR", "192.0.2.1"),
+                ("REMOTE_PORT", "4242"),
+                ("SERVER_PORT", "443"),
+                ("SERVER_NAME", "example.org"),
+                ("SCRIPT_NAME", "/sub"),
+                ("HTTP_HOST", "example.org"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+            let packet = UwsgiPacket {
+                modifier1: 0,
+                modifier2: 0,
+                vars,
+            };
+            let apps = apps(py);
+            let req = request(Head::Uwsgi(packet), ruwsgi_event_loop::Body::Empty);
+            let (env, app) = t.build(py, &req, &apps).unwrap();
+            assert_eq!(app.unwrap().mount, "/sub", "SCRIPT_NAME selects the mount");
+            check(
+                py,
+                &env,
+                c"assert env['wsgi.url_scheme'] == 'https'\n\
+                  assert env['SERVER_NAME'] == 'example.org' and env['SERVER_PORT'] == '443'\n\
+                  assert env['REMOTE_ADDR'] == '192.0.2.1'\n\
+                  assert env['DOCUMENT_ROOT'] == '/usr/share/nginx/html'\n\
+                  assert env['SCRIPT_NAME'] == '/sub' and env['PATH_INFO'] == '/sub/p'\n\
+                  assert env['wsgi.multiprocess'] is True\n\
+                  assert all(type(v) is str for k, v in env.items() if '.' not in k), env\n",
+            );
+        });
+    }
+}

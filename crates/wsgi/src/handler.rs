@@ -1,0 +1,433 @@
+//! [`WsgiHandler`]: the event loop's [`Handler`] for WSGI apps, and its pool of Python
+//! threads.
+//!
+//! The loop thread never runs Python: `handle` only queues the request. Each pool thread
+//! attaches to the interpreter once and detaches while it waits for work (granian's
+//! `blocking.rs` shape); it drains every queued job before it sleeps, so a busy worker pays
+//! for the GIL handoff once per batch, not per request (DESIGN.md "the handoff is cheap if it
+//! is batched").
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use ruwsgi_event_loop::{Handler, Head, Reply, Request};
+
+use crate::environ::EnvironTemplate;
+use crate::error::Error;
+use crate::file_wrapper::FileWrapper;
+use crate::input::Input;
+use crate::load::Apps;
+use crate::options::Options;
+use crate::response::{log_exception, StartResponse};
+
+/// Requests a worker queues beyond one per Python thread while its threads keep finishing
+/// requests: a thread that finishes then finds its next request already queued instead of
+/// sleeping until the loop hands it one (the batching DESIGN.md asks of the handoff).
+const QUEUED_PER_WORKER: usize = 8;
+
+/// How recently some thread must have finished a request for the worker to queue more than
+/// it can start: past this, a thread may be stuck on a slow request, and the worker takes
+/// only what it can start at once, leaving connections to idle siblings (DESIGN.md "a worker
+/// accepts only what it can start").
+const FLOWING: Duration = Duration::from_millis(5);
+
+/// How busy the pool is: shared by the handler (on the loop thread) and the requests.
+#[derive(Debug)]
+pub(crate) struct Load {
+    busy: AtomicUsize,
+    /// When a request last finished, in µs since `epoch`.
+    last_done: AtomicU64,
+    epoch: Instant,
+}
+
+impl Load {
+    fn new() -> Load {
+        Load {
+            busy: AtomicUsize::new(0),
+            last_done: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// A request ended (called right before its reply's last message).
+    pub(crate) fn done(&self) {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        self.last_done.store(now, Ordering::Release);
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn flowing(&self) -> bool {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        now.saturating_sub(self.last_done.load(Ordering::Acquire)) < FLOWING.as_micros() as u64
+    }
+}
+
+struct Job {
+    request: Request,
+    reply: Reply,
+}
+
+/// What every pool thread of a worker shares.
+struct Worker {
+    template: EnvironTemplate,
+    apps: Apps,
+    load: Arc<Load>,
+    sendfile: bool,
+}
+
+/// The jobs waiting for a Python thread. A mutex and a condition variable rather than a
+/// channel: a thread with nothing to do parks at once (a futex wait) instead of spinning on
+/// `sched_yield` first, which on a small machine takes the CPU from the loop thread that is
+/// about to hand it work; and the loop wakes a thread only when one is parked.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Job>,
+    parked: usize,
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, job: Job) {
+        let mut st = self.lock();
+        st.jobs.push_back(job);
+        // Each parked thread is woken once: jobs queued while it wakes up wait for it
+        // instead of costing another futex call each.
+        let wake = st.parked > 0;
+        if wake {
+            st.parked -= 1;
+        }
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    fn try_pop(&self) -> Option<Job> {
+        self.lock().jobs.pop_front()
+    }
+
+    /// Waits for a job; `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<Job> {
+        let mut st = self.lock();
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                return Some(job);
+            }
+            if st.closed {
+                return None;
+            }
+            // `push` takes this thread off the count when it wakes it (a spurious wakeup
+            // only leaves the count one high, which costs one needless notify).
+            st.parked += 1;
+            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Serves requests by calling the WSGI app on a pool of Python threads.
+pub struct WsgiHandler {
+    queue: Arc<Queue>,
+    load: Arc<Load>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for WsgiHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsgiHandler")
+            .field("threads", &self.threads)
+            .field("busy", &self.busy())
+            .finish()
+    }
+}
+
+impl WsgiHandler {
+    /// Starts `opts.threads` Python threads serving `apps` (in the worker, after fork).
+    pub fn new(apps: Apps, opts: &Options) -> Result<WsgiHandler, Error> {
+        let threads = opts.threads.max(1);
+        let template = Python::attach(|py| {
+            EnvironTemplate::new(
+                py,
+                threads > 1,
+                opts.numproc > 1,
+                opts.file_wrapper,
+                opts.manage_script_name,
+            )
+        })
+        .map_err(Error::python)?;
+        let load = Arc::new(Load::new());
+        let worker = Arc::new(Worker {
+            template,
+            apps,
+            load: load.clone(),
+            sendfile: opts.file_wrapper,
+        });
+        let queue = Arc::new(Queue::default());
+        for i in 0..threads {
+            let (w, q) = (worker.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name(format!("ruwsgi-py-{i}"))
+                .spawn(move || pool_thread(w, q))
+                .map_err(|e| Error::python(format!("cannot start a python thread: {e}")))?;
+        }
+        Ok(WsgiHandler {
+            queue,
+            load,
+            threads,
+        })
+    }
+
+    /// How many requests are being served or queued right now.
+    pub fn busy(&self) -> usize {
+        self.load.busy.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for WsgiHandler {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+impl Handler for WsgiHandler {
+    fn handle(&mut self, request: Request, reply: Reply) {
+        self.load.busy.fetch_add(1, Ordering::AcqRel);
+        self.queue.push(Job { request, reply });
+    }
+
+    fn has_capacity(&self) -> bool {
+        let busy = self.busy();
+        busy < self.threads || (busy < self.threads + QUEUED_PER_WORKER && self.load.flowing())
+    }
+}
+
+fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>) {
+    Python::attach(|py| loop {
+        // Drain what is queued while attached; detach only to wait.
+        let job = match queue.try_pop() {
+            Some(job) => job,
+            None => match py.detach(|| queue.pop()) {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        // A bug of ours must not take the thread (and the worker's capacity) with it: the
+        // request's reply is dropped, which answers 500 or closes the connection.
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve(py, &w, job)));
+        if served.is_err() {
+            log::error!(
+                "internal error while serving a request (see the panic above); the thread goes on"
+            );
+        }
+    });
+}
+
+fn is_head_request(req: &Request) -> bool {
+    match &req.head {
+        Head::Http(h) => h.method == "HEAD",
+        Head::Uwsgi(p) => p
+            .vars
+            .iter()
+            .any(|(k, v)| k == b"REQUEST_METHOD" && v == b"HEAD"),
+    }
+}
+
+fn serve(py: Python<'_>, w: &Worker, job: Job) {
+    crate::uwsgi_module::clear_logvars();
+    let Job { request, reply } = job;
+    let sr = StartResponse::new(reply, is_head_request(&request), w.load.clone());
+    let (env, app) = match w.template.build(py, &request, &w.apps) {
+        Ok(x) => x,
+        Err(e) => {
+            sr.fail(py, &e);
+            return;
+        }
+    };
+    let Some(app) = app else {
+        let e = pyo3::exceptions::PyRuntimeError::new_err(
+            "no WSGI app is loaded (dynamic mode): see the startup log",
+        );
+        sr.fail(py, &e);
+        return;
+    };
+    let input = match Bound::new(py, Input::new(request.body)) {
+        Ok(i) => i,
+        Err(e) => return sr.fail(py, &e),
+    };
+    if let Err(e) = env.set_item(intern!(py, "wsgi.input"), input) {
+        return sr.fail(py, &e);
+    }
+    let sr = match Bound::new(py, sr) {
+        Ok(sr) => sr,
+        Err(e) => {
+            log_exception(py, &e, "cannot build start_response");
+            return;
+        }
+    };
+    match app.callable.bind(py).call1((env, &sr)) {
+        Err(e) => sr.get().fail(py, &e),
+        Ok(result) => {
+            drive(py, w, sr.get(), &result);
+            close(py, &result);
+        }
+    }
+    // Whatever happened, this thread is free again.
+    sr.get().release();
+}
+
+/// Sends what the app returned.
+fn drive(py: Python<'_>, w: &Worker, sr: &StartResponse, result: &Bound<'_, PyAny>) {
+    if let Ok(list) = result.cast_exact::<PyList>() {
+        if sr.head_pending() {
+            match join_list(list) {
+                Ok(body) => sr.respond_whole(body),
+                Err(e) => sr.fail(py, &e),
+            }
+            return;
+        }
+    }
+    // Not an iterable of bytes but bytes itself: uWSGI sends it as the body (iterating it
+    // would yield ints), and so do we.
+    if let Ok(b) = result.cast_exact::<PyBytes>() {
+        if sr.head_pending() {
+            sr.respond_whole(b.as_bytes().to_vec());
+        } else {
+            match sr.send(py, b.as_bytes()) {
+                Ok(_) => sr.complete(py),
+                Err(e) => sr.fail(py, &e),
+            }
+        }
+        return;
+    }
+    if w.sendfile {
+        if let Ok(fw) = result.cast::<FileWrapper>() {
+            if let Some((file, offset, len)) = real_file(py, fw.get()) {
+                match sr.send_file(py, file, offset, len) {
+                    Ok(()) => sr.complete(py),
+                    Err(e) => sr.fail(py, &e),
+                }
+                return;
+            }
+        }
+    }
+    let iter = match result.try_iter() {
+        Ok(it) => it,
+        Err(e) => return sr.fail(py, &e),
+    };
+    for item in iter {
+        let chunk = match item {
+            Ok(c) => c,
+            Err(e) => return sr.fail(py, &e),
+        };
+        let Ok(bytes) = chunk.cast::<PyBytes>() else {
+            let e = pyo3::exceptions::PyTypeError::new_err(format!(
+                "the app yielded {} where bytes are required (PEP 3333)",
+                chunk
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ));
+            return sr.fail(py, &e);
+        };
+        match sr.send(py, bytes.as_bytes()) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return sr.fail(py, &e),
+        }
+    }
+    sr.complete(py);
+}
+
+/// A list of bytes as one buffer (no copy beyond the one into the reply).
+fn join_list(list: &Bound<'_, PyList>) -> PyResult<Vec<u8>> {
+    if list.len() == 1 {
+        let item = list.get_item(0)?;
+        return match item.cast::<PyBytes>() {
+            Ok(b) => Ok(b.as_bytes().to_vec()),
+            Err(_) => Err(not_bytes(&item)),
+        };
+    }
+    let mut total = 0;
+    for item in list.iter() {
+        match item.cast::<PyBytes>() {
+            Ok(b) => total += b.as_bytes().len(),
+            Err(_) => return Err(not_bytes(&item)),
+        }
+    }
+    let mut body = Vec::with_capacity(total);
+    for item in list.iter() {
+        if let Ok(b) = item.cast::<PyBytes>() {
+            body.extend_from_slice(b.as_bytes());
+        }
+    }
+    Ok(body)
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    pyo3::exceptions::PyTypeError::new_err(format!(
+        "the response list holds {} where bytes are required (PEP 3333)",
+        item.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    ))
+}
+
+/// The file behind a file_wrapper, if it is a regular file with a real descriptor: a
+/// duplicate of it, the current position and the bytes left.
+fn real_file(py: Python<'_>, fw: &FileWrapper) -> Option<(File, u64, u64)> {
+    let f = fw.filelike.bind(py);
+    let fd: i32 = f.call_method0(intern!(py, "fileno")).ok()?.extract().ok()?;
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor belongs to `filelike`, which the wrapper keeps open for the
+    // duration of this borrow; it is duplicated before the borrow ends.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let file = File::from(borrowed.try_clone_to_owned().ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let offset: u64 = f
+        .call_method0(intern!(py, "tell"))
+        .ok()
+        .and_then(|t| t.extract().ok())
+        .unwrap_or(0);
+    Some((file, offset, meta.len().saturating_sub(offset)))
+}
+
+/// PEP 3333: the server calls the iterable's `close()` when the request ends, however it
+/// ends (also on error and on client disconnect).
+fn close(py: Python<'_>, result: &Bound<'_, PyAny>) {
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyBytes>() {
+        return;
+    }
+    if let Ok(close) = result.getattr(intern!(py, "close")) {
+        if let Err(e) = close.call0() {
+            log_exception(py, &e, "the response's close() failed");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The interpreter's life in a ruwsgi process: start it once on the main thread, keep it
+//! consistent across `fork`, and tell the master which threads the app started.
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyModule;
+
+use crate::error::Error;
+use crate::options::Options;
+
+/// Python code for the slow, rare paths (path setup, app loading): clearer in Python and
+/// never on the request path.
+const HELPER: &str = r#"
+import glob, importlib, importlib.util, os, site, sys, threading
+
+def setup(pythonpath, home, argv):
+    sys.argv = list(argv) or ["ruwsgi"]
+    front = []
+    if home:
+        # A venv's site-packages (and its .pth files) go before the base install's, as the
+        # venv's own python would order them. PYTHONHOME is not used: pointing it at a venv
+        # aborts the interpreter (a venv has no standard library).
+        ver = "python%d.%d" % sys.version_info[:2]
+        dirs = glob.glob(os.path.join(home, "lib", ver, "site-packages"))
+        if not dirs:
+            dirs = glob.glob(os.path.join(home, "lib", "python*", "site-packages"))
+            if dirs:
+                sys.stderr.write(
+                    "ruwsgi: home %r was made for another Python than %s (%s): its compiled "
+                    "packages may not import\n" % (home, ver, ", ".join(dirs))
+                )
+        if not dirs:
+            raise RuntimeError("home %r has no lib/python*/site-packages: is it a virtualenv?" % home)
+        before = list(sys.path)
+        for d in dirs:
+            site.addsitedir(d)
+        front += [p for p in sys.path if p not in before]
+        sys.path[:] = [p for p in sys.path if p in before]
+        os.environ.setdefault("VIRTUAL_ENV", home)
+    paths = []
+    for p in pythonpath:
+        found = sorted(glob.glob(p)) if glob.has_magic(p) else [p]
+        paths += found
+    sys.path[:0] = paths + front
+
+def add_cwd():
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+def import_module(name):
+    importlib.import_module(name)
+
+def load_file(path, callable):
+    name = "uwsgi_file_" + "".join(c if c.isalnum() else "_" for c in path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise ImportError("cannot load %r as a python file" % path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return get_callable(mod, callable, path)
+
+def load_module(spec, callable):
+    factory = False
+    if ":" in spec:
+        spec, callable = spec.split(":", 1)
+    if callable.endswith("()"):
+        callable, factory = callable[:-2], True
+    mod = importlib.import_module(spec)
+    app = get_callable(mod, callable, spec)
+    if factory:
+        app = app()
+    return app
+
+def get_callable(mod, name, where):
+    obj = mod
+    for part in name.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError("%s has no callable named %r (set --callable)" % (where, name)) from None
+    if not callable(obj):
+        raise TypeError("%s.%s is not callable" % (where, name))
+    return obj
+
+def search_path():
+    return list(sys.path)
+
+def threads():
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+"#;
+
+static INIT: Once = Once::new();
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+static HELPER_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// The GIL state taken in [`before_fork`], given back in `after_fork_*`.
+static FORK_GIL: Mutex<Option<pyo3::ffi::PyGILState_STATE>> = Mutex::new(None);
+
+pub(crate) fn is_initialized() -> bool {
+    INITIALIZED.load(Ordering::Acquire)
+}
+
+/// The host name (`uwsgi.hostname`, `uwsgi.node`, `SERVER_NAME` on HTTP sockets).
+pub(crate) fn hostname() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc != 0 {
+            return "localhost".to_string();
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    })
+}
+
+/// Starts the interpreter: applies `env`/`unenv`, registers the `uwsgi` module, runs
+/// `Python::initialize()` and sets up `sys.path` (`home`, `pythonpath`).
+///
+/// Call it once, on the main thread, while the process is still single-threaded (it changes
+/// the environment); later calls do nothing.
+pub fn initialize(opts: &Options) -> Result<(), Error> {
+    let mut result = Ok(());
+    INIT.call_once(|| result = start(opts));
+    result
+}
+
+fn start(opts: &Options) -> Result<(), Error> {
+    for kv in &opts.env {
+        match kv.split_once('=') {
+            // The process is single-threaded here (see the doc of `initialize`).
+            Some((k, v)) if !k.is_empty() => std::env::set_var(k, v),
+            _ => log::warn!("env {kv:?} is not KEY=VALUE; ignored"),
+        }
+    }
+    for k in &opts.unenv {
+        std::env::remove_var(k);
+    }
+    pyo3::append_to_inittab!(uwsgi_module_init);
+    Python::initialize();
+    INITIALIZED.store(true, Ordering::Release);
+    Python::attach(|py| -> PyResult<()> {
+        let code = CString::new(HELPER).expect("the helper has no NUL");
+        let m = PyModule::from_code(py, &code, c"ruwsgi_loader.py", c"ruwsgi_loader")?;
+        let home = opts.home.as_ref().map(|h| {
+            std::path::absolute(h)
+                .unwrap_or_else(|_| h.clone())
+                .to_string_lossy()
+                .into_owned()
+        });
+        let argv: Vec<String> = std::env::args().collect();
+        m.getattr("setup")?
+            .call1((opts.pythonpath.clone(), home, argv))?;
+        crate::uwsgi_module::configure(py, opts)?;
+        let _ = HELPER_MODULE.set(py, m.unbind());
+        Ok(())
+    })
+    .map_err(|e| {
+        Python::attach(|py| crate::response::log_exception(py, &e, "cannot set up python"));
+        Error::python(e)
+    })
+}
+
+use crate::uwsgi_module::uwsgi_module as uwsgi_module_init;
+
+pub(crate) fn helper(py: Python<'_>) -> Result<&Bound<'_, PyModule>, Error> {
+    HELPER_MODULE
+        .get(py)
+        .map(|m| m.bind(py))
+        .ok_or_else(|| Error::python("the interpreter is not initialized (call initialize first)"))
+}
+
+/// Call in the master right before `fork(2)`: takes the GIL and runs `PyOS_BeforeFork`, so
+/// no other thread holds an interpreter lock across the fork.
+pub fn before_fork() {
+    if !is_initialized() {
+        return;
+    }
+    let mut slot = FORK_GIL.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: the interpreter is initialized; the GIL state is released by after_fork_*
+    // on this same thread, which the fork sequence guarantees.
+    unsafe {
+        *slot = Some(pyo3::ffi::PyGILState_Ensure());
+        pyo3::ffi::PyOS_BeforeFork();
+    }
+}
+
+/// Call in the master right after `fork(2)` (pairs with [`before_fork`]).
+pub fn after_fork_parent() {
+    let state = FORK_GIL.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(g) = state {
+        // SAFETY: paired with before_fork on this thread, which holds the GIL.
+        unsafe {
+            pyo3::ffi::PyOS_AfterFork_Parent();
+            pyo3::ffi::PyGILState_Release(g);
+        }
+    }
+}
+
+/// Call in the new worker right after `fork(2)` (pairs with [`before_fork`]); then runs the
+/// app's `uwsgi.post_fork_hook`, if any.
+pub fn after_fork_child() {
+    let state = FORK_GIL.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(g) = state {
+        // SAFETY: paired with before_fork; the child's only thread holds the GIL.
+        unsafe {
+            pyo3::ffi::PyOS_AfterFork_Child();
+            pyo3::ffi::PyGILState_Release(g);
+        }
+        Python::attach(crate::uwsgi_module::run_post_fork_hook);
+    }
+}
+
+/// Names of the Python threads other than the main one (a preloaded app's scheduler or
+/// agent threads, which do not survive `fork`).
+pub fn app_threads() -> Vec<String> {
+    if !is_initialized() {
+        return Vec::new();
+    }
+    Python::attach(|py| {
+        helper(py)
+            .ok()
+            .and_then(|h| h.getattr("threads").ok())
+            .and_then(|f| f.call0().ok())
+            .and_then(|v| v.extract().ok())
+            .unwrap_or_default()
+    })
+}
+
+/// Starts the interpreter once for the unit tests of every module.
+#[cfg(test)]
+pub(crate) fn test_init() {
+    initialize(&Options {
+        opt: vec![
+            ("master".into(), None),
+            ("socket".into(), Some("/tmp/a.sock".into())),
+            ("socket".into(), Some("/tmp/b.sock".into())),
+        ],
+        ..Options::default()
+    })
+    .expect("python starts");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uwsgi_module_is_importable_with_its_opt() {
+        test_init();
+        Python::attach(|py| {
+            let m = py.import("uwsgi").unwrap();
+            let ok: bool = py
+                .eval(
+                    c"__import__('uwsgi').opt == {'master': True, 'socket': [b'/tmp/a.sock', b'/tmp/b.sock']}",
+                    None,
+                    None,
+                )
+                .unwrap()
+                .extract()
+                .unwrap();
+            assert!(ok, "uwsgi.opt: {}", m.getattr("opt").unwrap());
+            let version: Vec<u8> = m.getattr("version").unwrap().extract().unwrap();
+            assert_eq!(version, b"2.0.28");
+            assert_eq!(
+                m.getattr("worker_id")
+                    .unwrap()
+                    .call0()
+                    .unwrap()
+                    .extract::<usize>()
+                    .unwrap(),
+                0
+            );
+            assert_eq!(m.getattr("numproc").unwrap().extract::<usize>().unwrap(), 1);
+        });
+    }
+
+    #[test]
+    fn app_threads_names_threads_the_app_started() {
+        test_init();
+        Python::attach(|py| {
+            py.run(
+                c"import threading, time\n\
+                  ev = threading.Event()\n\
+                  t = threading.Thread(target=ev.wait, name='scheduler-test', daemon=True)\n\
+                  t.start()\n\
+                  import builtins; builtins._ruwsgi_test_ev = ev\n",
+                None,
+                None,
+            )
+            .unwrap();
+        });
+        assert!(app_threads().contains(&"scheduler-test".to_string()));
+        Python::attach(|py| {
+            py.run(
+                c"import builtins; builtins._ruwsgi_test_ev.set()",
+                None,
+                None,
+            )
+            .unwrap();
+        });
+    }
+}

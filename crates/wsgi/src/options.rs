@@ -1,0 +1,66 @@
+//! [`Options`]: the plain values the cli maps from the configuration for this crate.
+
+use std::path::PathBuf;
+
+/// What to load and how to serve it. Every field mirrors a uWSGI option of the same name.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `module`: `pkg.mod`, `pkg.mod:callable` or `pkg.mod:factory()`.
+    pub module: Option<String>,
+    /// `wsgi-file` (also a bare `app.py` argument).
+    pub wsgi_file: Option<PathBuf>,
+    /// `callable`: the name of the WSGI callable in the module (default `application`).
+    pub callable: Option<String>,
+    /// `chdir2`: the directory to change to right before loading the apps.
+    pub chdir2: Option<PathBuf>,
+    /// `pythonpath` entries (globs allowed), prepended to `sys.path` in order.
+    pub pythonpath: Vec<String>,
+    /// `env` entries, `KEY=VALUE`, set before the interpreter starts.
+    pub env: Vec<String>,
+    /// `unenv` names, removed from the environment before the interpreter starts.
+    pub unenv: Vec<String>,
+    /// `home` / `virtualenv`: a `python -m venv` directory whose site-packages become
+    /// importable.
+    pub home: Option<PathBuf>,
+    /// `mount` entries, `/prefix=app` where app is a file path or a module spec.
+    pub mounts: Vec<String>,
+    /// `manage-script-name`: pick the mounted app by the longest prefix of PATH_INFO and
+    /// move that prefix to SCRIPT_NAME.
+    pub manage_script_name: bool,
+    /// `import` entries: modules imported before the apps load.
+    pub imports: Vec<String>,
+    /// `threads`: Python threads per worker (at least 1).
+    pub threads: usize,
+    /// Whether `wsgi.file_wrapper` may use `sendfile` (off with `wsgi-disable-file-wrapper`).
+    pub file_wrapper: bool,
+    /// `buffer-size` (exposed as `uwsgi.buffer_size`).
+    pub buffer_size: usize,
+    /// The number of worker processes (`uwsgi.numproc`, `wsgi.multiprocess`).
+    pub numproc: usize,
+    /// The options as given, for `uwsgi.opt`: name and every value (`None` for a bare
+    /// flag, which Python sees as `True`).
+    pub opt: Vec<(String, Option<String>)>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            module: None,
+            wsgi_file: None,
+            callable: None,
+            chdir2: None,
+            pythonpath: Vec::new(),
+            env: Vec::new(),
+            unenv: Vec::new(),
+            home: None,
+            mounts: Vec::new(),
+            manage_script_name: false,
+            imports: Vec::new(),
+            threads: 1,
+            file_wrapper: true,
+            buffer_size: 8192,
+            numproc: 1,
+            opt: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The `uwsgi` Python module, first part: what apps, Sentry and ddtrace probe.
+//!
+//! Registered with `PyImport_AppendInittab` before the interpreter starts (as uWSGI's python
+//! plugin does), so `import uwsgi` works from the first line of the app. Its values that
+//! depend on the options (`opt`, `numproc`, `buffer_size`) are set by [`crate::initialize`];
+//! what only the process manager knows (worker id, master pid, reload, stop) comes through the
+//! [`ProcessHooks`] it installs with [`set_process_hooks`].
+
+use std::cell::RefCell;
+use std::sync::RwLock;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use crate::options::Options;
+
+/// The uWSGI version this module answers to: apps gate features on `uwsgi.version_info`, so
+/// ruwsgi reports the uWSGI release whose behaviour it follows.
+pub(crate) const UWSGI_VERSION: &str = "2.0.28";
+const UWSGI_VERSION_INFO: (u32, u32, u32, u32, &str) = (2, 0, 28, 0, "");
+
+/// What the `uwsgi` module asks of the process manager. Implemented by `ruwsgi-process`.
+pub trait ProcessHooks: Send + Sync {
+    /// This worker's id, 1-based (`uwsgi.worker_id()`); 0 outside a worker.
+    fn worker_id(&self) -> usize;
+    /// The master's pid (`uwsgi.masterpid()`), 0 without a master.
+    fn masterpid(&self) -> u32;
+    /// The number of workers (`uwsgi.numproc`).
+    fn numproc(&self) -> usize;
+    /// Asks for a graceful reload (`uwsgi.reload()`); whether the request was sent.
+    fn reload(&self) -> bool;
+    /// Asks the server to stop (`uwsgi.stop()`); whether the request was sent.
+    fn stop(&self) -> bool;
+}
+
+static HOOKS: RwLock<Option<Box<dyn ProcessHooks>>> = RwLock::new(None);
+
+/// Installs the process manager's side of the `uwsgi` module (called in each worker after
+/// fork, and in the master). Replaces any earlier hooks.
+pub fn set_process_hooks(hooks: Box<dyn ProcessHooks>) {
+    let numproc = hooks.numproc();
+    *HOOKS.write().unwrap_or_else(|e| e.into_inner()) = Some(hooks);
+    if crate::interp::is_initialized() {
+        Python::attach(|py| {
+            if let Ok(m) = py.import("uwsgi") {
+                let _ = m.setattr("numproc", numproc);
+            }
+        });
+    }
+}
+
+fn with_hooks<T>(default: T, f: impl FnOnce(&dyn ProcessHooks) -> T) -> T {
+    match HOOKS.read() {
+        Ok(g) => g.as_deref().map(f).unwrap_or(default),
+        Err(_) => default,
+    }
+}
+
+thread_local! {
+    /// `uwsgi.set_logvar` values of the request this thread is serving.
+    static LOGVARS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Forgets the log variables of the previous request on this thread.
+pub(crate) fn clear_logvars() {
+    LOGVARS.with(|v| {
+        if let Ok(mut v) = v.try_borrow_mut() {
+            v.clear();
+        }
+    });
+}
+
+#[pyfunction]
+fn worker_id() -> usize {
+    with_hooks(0, |h| h.worker_id())
+}
+
+#[pyfunction]
+fn masterpid() -> u32 {
+    with_hooks(0, |h| h.masterpid())
+}
+
+#[pyfunction]
+fn reload() -> bool {
+    with_hooks(false, |h| h.reload())
+}
+
+#[pyfunction]
+fn stop() -> bool {
+    with_hooks(false, |h| h.stop())
+}
+
+#[pyfunction]
+fn set_logvar(key: String, value: String) {
+    LOGVARS.with(|v| {
+        let mut v = v.borrow_mut();
+        match v.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => v.push((key, value)),
+        }
+    });
+}
+
+#[pyfunction]
+fn get_logvar(key: &str) -> Option<String> {
+    LOGVARS.with(|v| {
+        v.borrow()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    })
+}
+
+/// The module as the interpreter builds it at `import uwsgi`.
+#[pymodule]
+#[pyo3(name = "uwsgi")]
+pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(worker_id, m)?)?;
+    m.add_function(wrap_pyfunction!(masterpid, m)?)?;
+    m.add_function(wrap_pyfunction!(reload, m)?)?;
+    m.add_function(wrap_pyfunction!(stop, m)?)?;
+    m.add_function(wrap_pyfunction!(set_logvar, m)?)?;
+    m.add_function(wrap_pyfunction!(get_logvar, m)?)?;
+    m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
+    m.add("version_info", UWSGI_VERSION_INFO)?;
+    m.add(
+        "hostname",
+        PyBytes::new(py, crate::interp::hostname().as_bytes()),
+    )?;
+    m.add("numproc", 1)?;
+    m.add("buffer_size", 8192)?;
+    m.add("opt", PyDict::new(py))?;
+    m.add("post_fork_hook", py.None())?;
+    m.add("SPOOL_OK", -2)?;
+    m.add("SPOOL_RETRY", -1)?;
+    m.add("SPOOL_IGNORE", 0)?;
+    Ok(())
+}
+
+/// Fills the option-dependent attributes once the interpreter runs.
+pub(crate) fn configure(py: Python<'_>, opts: &Options) -> PyResult<()> {
+    let m = py.import("uwsgi")?;
+    m.setattr("numproc", opts.numproc)?;
+    m.setattr("buffer_size", opts.buffer_size)?;
+    m.setattr("opt", opt_dict(py, &opts.opt)?)?;
+    Ok(())
+}
+
+/// `uwsgi.opt` as uWSGI builds it: str keys; bytes values, or True for a bare flag; a list
+/// when the option was given more than once.
+fn opt_dict<'py>(
+    py: Python<'py>,
+    opt: &[(String, Option<String>)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in opt {
+        let value: Bound<'py, PyAny> = match v {
+            Some(v) => PyBytes::new(py, v.as_bytes()).into_any(),
+            None => pyo3::types::PyBool::new(py, true).to_owned().into_any(),
+        };
+        match d.get_item(k)? {
+            None => d.set_item(k, value)?,
+            Some(prev) => {
+                if let Ok(list) = prev.cast::<PyList>() {
+                    list.append(value)?;
+                } else {
+                    d.set_item(k, PyList::new(py, [prev, value])?)?;
+                }
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// Runs `uwsgi.post_fork_hook` if the app set one (uWSGI calls it in each new worker).
+pub(crate) fn run_post_fork_hook(py: Python<'_>) {
+    let Ok(m) = py.import("uwsgi") else { return };
+    let Ok(hook) = m.getattr("post_fork_hook") else {
+        return;
+    };
+    if hook.is_none() {
+        return;
+    }
+    if let Err(e) = hook.call0() {
+        crate::response::log_exception(py, &e, "uwsgi.post_fork_hook failed");
+    }
+}

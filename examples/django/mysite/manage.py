@@ -1,0 +1,16 @@
+# target/venv/bin/python examples/django/mysite/manage.py check
+# Django's command-line utility, as startproject writes it (ruwsgi serves mysite/wsgi.py).
+"""Django's command-line utility for administrative tasks."""
+import os
+import sys
+
+
+def main():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+# Echo and stream app for the serving tests run through Python: every response carries
+# something computed in Python.
+import os
+import time
+import zlib
+from urllib.parse import parse_qs
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    q = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return [body]
+    if path == "/digest":
+        checksum, total = 1, 0
+        while True:
+            block = environ["wsgi.input"].read(65536)
+            if not block:
+                break
+            total += len(block)
+            checksum = zlib.adler32(block, checksum)
+        body = ("%d %d" % (total, checksum)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+    if path == "/stream":
+        n, size = int(q.get("n", "10")), int(q.get("size", "1024"))
+        delay = float(q.get("delay", "0"))
+
+        def gen():
+            for i in range(n):
+                if delay:
+                    time.sleep(delay)
+                yield bytes([97 + i % 26]) * size
+
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return gen()
+    if path == "/sleep":
+        environ["wsgi.errors"].write("sleep started in %d\n" % os.getpid())
+        time.sleep(float(q.get("s", "1")))
+    if path in ("/sleep", "/pid"):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
+    body = ("hello %s %d" % (path, sum(range(100)))).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
