@@ -134,6 +134,12 @@ pub trait Handler {
     fn has_capacity(&self) -> bool {
         true
     }
+
+    /// Called once per loop iteration, after every ready event and completion has been
+    /// handled. A handler that hands requests to other threads may queue them quietly in
+    /// `handle` and wake its threads here, once per batch instead of once per request
+    /// (DESIGN.md: "the handoff is cheap if it is batched"). The default does nothing.
+    fn flush(&mut self) {}
 }
 
 pub use crate::reply::Reply;

@@ -95,7 +95,11 @@ struct Queue {
 #[derive(Default)]
 struct QueueState {
     jobs: VecDeque<Job>,
+    /// Threads waiting in `pop`.
     parked: usize,
+    /// Wakeups `wake` has handed out that no parked thread has taken yet (so a spurious
+    /// wakeup neither loses one nor makes a thread run twice).
+    wakeups: usize,
     closed: bool,
 }
 
@@ -104,17 +108,20 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queues a job without waking anyone: [`Queue::wake`] does, once per loop iteration.
     fn push(&self, job: Job) {
+        self.lock().jobs.push_back(job);
+    }
+
+    /// Wakes as many parked threads as there are queued jobs. The loop calls it (through
+    /// `Handler::flush`) after each batch of events, so a burst of requests costs one wake
+    /// per idle thread rather than one per request.
+    fn wake(&self) {
         let mut st = self.lock();
-        st.jobs.push_back(job);
-        // Each parked thread is woken once: jobs queued while it wakes up wait for it
-        // instead of costing another futex call each.
-        let wake = st.parked > 0;
-        if wake {
-            st.parked -= 1;
-        }
+        let n = st.jobs.len().min(st.parked - st.wakeups);
+        st.wakeups += n;
         drop(st);
-        if wake {
+        for _ in 0..n {
             self.ready.notify_one();
         }
     }
@@ -133,10 +140,18 @@ impl Queue {
             if st.closed {
                 return None;
             }
-            // `push` takes this thread off the count when it wakes it (a spurious wakeup
-            // only leaves the count one high, which costs one needless notify).
             st.parked += 1;
-            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+            loop {
+                st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+                if st.wakeups > 0 {
+                    st.wakeups -= 1;
+                    break;
+                }
+                if st.closed {
+                    break;
+                }
+            }
+            st.parked -= 1;
         }
     }
 
@@ -214,6 +229,10 @@ impl Handler for WsgiHandler {
     fn handle(&mut self, request: Request, reply: Reply) {
         self.load.busy.fetch_add(1, Ordering::AcqRel);
         self.queue.push(Job { request, reply });
+    }
+
+    fn flush(&mut self) {
+        self.queue.wake();
     }
 
     fn has_capacity(&self) -> bool {
