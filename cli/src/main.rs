@@ -12,7 +12,7 @@ mod compose;
 use ruwsgi_config::Config;
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    init_logging();
     let args = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned());
@@ -54,4 +54,28 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// The log sink of every process: stderr (or the `logto`/`daemonize` file the process
+/// manager points stderr at). Request lines (target `ruwsgi::request`) are written bare, in
+/// uWSGI's format, so tools that parse uWSGI's request log keep working; server messages
+/// carry their level and the pid of the process that wrote them (a master and its workers
+/// share one log). `RUST_LOG` filters as usual (default `info`).
+fn init_logging() {
+    use std::io::Write;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            if record.target() == "ruwsgi::request" {
+                writeln!(buf, "{}", record.args())
+            } else {
+                writeln!(
+                    buf,
+                    "{} [pid {}] {}",
+                    record.level(),
+                    std::process::id(),
+                    record.args()
+                )
+            }
+        })
+        .init();
 }
