@@ -17,7 +17,6 @@ use ruwsgi_process::{
 /// uWSGI's default `listen` backlog.
 const DEFAULT_LISTEN: u64 = 100;
 
-
 /// Runs the server the configuration describes; returns the process exit code.
 pub fn run(config: &Config) -> anyhow::Result<i32> {
     if let Some(pidfile) = config.str("stop") {

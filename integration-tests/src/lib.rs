@@ -244,7 +244,11 @@ impl Server {
                 return;
             }
             self.check_alive(&what);
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}:\n{}", self.log());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -258,7 +262,11 @@ impl Server {
                 return;
             }
             self.check_alive(&what);
-            assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}:\n{}", self.log());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "timed out waiting for {what}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -266,7 +274,10 @@ impl Server {
     fn check_alive(&mut self, what: &str) {
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("ruwsgi exited ({status}) while waiting for {what}:\n{}", self.log());
+                panic!(
+                    "ruwsgi exited ({status}) while waiting for {what}:\n{}",
+                    self.log()
+                );
             }
         }
     }
@@ -305,7 +316,11 @@ impl Drop for Server {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("--- ruwsgi log ({}) ---\n{}", self.log_path.display(), self.log());
+            eprintln!(
+                "--- ruwsgi log ({}) ---\n{}",
+                self.log_path.display(),
+                self.log()
+            );
         }
     }
 }
@@ -413,7 +428,12 @@ pub fn read_response<R: Read>(stream: &mut R, head_request: bool) -> io::Result<
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, line.clone()))?;
         headers.push((k.to_string(), v.trim().to_string()));
     }
-    let mut resp = Response { status, status_line, headers, body: Vec::new() };
+    let mut resp = Response {
+        status,
+        status_line,
+        headers,
+        body: Vec::new(),
+    };
     let no_body = head_request || status == 204 || status == 304 || (100..200).contains(&status);
     if no_body {
         return Ok(resp);
@@ -436,7 +456,10 @@ pub fn read_response<R: Read>(stream: &mut R, head_request: bool) -> io::Result<
             resp.body.extend_from_slice(&chunk);
             let crlf = reader.line()?;
             if !crlf.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "chunk without CRLF"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "chunk without CRLF",
+                ));
             }
         }
     } else if let Some(len) = resp.header("content-length") {
@@ -564,20 +587,32 @@ pub fn pid_alive(pid: u32) -> bool {
         Err(_) => return false,
     };
     // The state is the field after the parenthesised command name.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
     !matches!(state, Some("Z") | Some("X") | None)
 }
 
 /// The pids of the live children of `pid` (a master's workers), from /proc.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let mut kids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return kids };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return kids;
+    };
     for entry in entries.flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // fields[0] = state, fields[1] = ppid
         if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid)
@@ -588,4 +623,21 @@ pub fn children_of(pid: u32) -> Vec<u32> {
     }
     kids.sort_unstable();
     kids
+}
+
+/// Whether the main thread of `pid` is blocked in `epoll_wait` (from `/proc/PID/syscall`):
+/// a worker whose event loop sleeps, waiting for a connection.
+pub fn sleeps_in_epoll_wait(pid: u32) -> bool {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/syscall")) else {
+        return false;
+    };
+    let nr = s
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok());
+    #[cfg(target_arch = "x86_64")]
+    let waits = [libc::SYS_epoll_wait, libc::SYS_epoll_pwait];
+    #[cfg(not(target_arch = "x86_64"))]
+    let waits = [libc::SYS_epoll_pwait];
+    nr.is_some_and(|n| waits.contains(&n))
 }
