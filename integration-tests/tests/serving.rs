@@ -577,3 +577,103 @@ fn buffer_size_bounds_the_request_head() {
         String::from_utf8_lossy(&raw)
     );
 }
+
+/// How long process `pid` has run (from its start time in /proc, in clock ticks).
+fn process_age(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let start = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19)?.parse::<f64>().ok());
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    match (start, uptime) {
+        (Some(start), Some(up)) => Duration::from_secs_f64((up - start / hz).max(0.0)),
+        _ => Duration::ZERO,
+    }
+}
+
+/// The pid in the request log line of `path` (`[pid: N|app: ...] ... GET path =>`).
+fn served_by(log: &str, path: &str) -> u32 {
+    let needle = format!(" {path} =>");
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET") && l.contains(&needle))
+        .unwrap_or_else(|| panic!("no request line for {path} in:\n{log}"));
+    let pid = line
+        .split("[pid: ")
+        .nth(1)
+        .and_then(|r| r.split('|').next());
+    pid.and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line}"))
+}
+
+#[test]
+fn thunder_lock_with_two_workers_serves_concurrent_keep_alive_clients() {
+    let (_server, addr) = Server::http([
+        "--builtin-handler",
+        "--master",
+        "--processes",
+        "2",
+        "--thunder-lock",
+    ]);
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = connect(addr);
+                for _ in 0..25 {
+                    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+                    assert_eq!(read_response(&mut s, false).unwrap().text(), HELLO);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(get(addr, "/").text(), HELLO);
+}
+
+#[test]
+fn thunder_lock_leaves_a_new_connection_to_the_idle_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
+    let mut server = ruwsgi_integration_tests::ServerBuilder::new([
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--wsgi-file".into(),
+        ruwsgi_integration_tests::app("process_slow.py"),
+        "--master".into(),
+        "--processes".into(),
+        "2".into(),
+        "--thunder-lock".into(),
+    ])
+    .env("PROCESS_SLOW_MARK", &mark)
+    .start();
+    server.wait_for_tcp(addr);
+    // Both workers must be up and asleep on the listener before the race is fair, and past
+    // their first few ms: the WSGI handler counts a fresh worker as "flowing" then and would
+    // queue a second request behind the first (reported to the WSGI bridge's owner).
+    ruwsgi_integration_tests::wait_until("2 settled workers asleep in epoll_wait", || {
+        let kids = ruwsgi_integration_tests::children_of(server.pid);
+        (kids.len() == 2
+            && kids.iter().all(|&k| {
+                process_age(k) >= Duration::from_millis(100)
+                    && ruwsgi_integration_tests::sleeps_in_epoll_wait(k)
+            }))
+        .then_some(())
+    });
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    ruwsgi_integration_tests::wait_until("the slow request to be in flight", || {
+        mark.exists().then_some(())
+    });
+    // One worker (one thread) is busy for a second: the other must take this connection.
+    assert_eq!(get(addr, "/fast").text(), "fast");
+    assert_eq!(slow.join().unwrap().text(), "slow done");
+    let log = server.wait_for_log("GET /slow =>");
+    let (busy, idle) = (served_by(&log, "/slow"), served_by(&log, "/fast"));
+    assert_ne!(busy, idle, "both requests went to worker {busy}:\n{log}");
+}

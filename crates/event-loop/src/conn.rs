@@ -101,8 +101,16 @@ pub(crate) struct LogFields {
 
 #[derive(Debug)]
 enum Chunk {
-    Bytes { buf: Vec<u8>, pos: usize },
-    File { file: File, offset: u64, left: u64 },
+    Bytes {
+        buf: Vec<u8>,
+        pos: usize,
+    },
+    /// A range of a file: one the app sent, or the reply's spill file (shared by its chunks).
+    File {
+        file: Arc<File>,
+        offset: u64,
+        left: u64,
+    },
 }
 
 /// Why the connection cannot go on parsing.
@@ -182,7 +190,7 @@ impl Conn {
         listener: usize,
         peer: Address,
         local: Address,
-        high_water: usize,
+        flow: Flow,
     ) -> Conn {
         Conn {
             id,
@@ -194,7 +202,7 @@ impl Conn {
             buf: Vec::new(),
             state: State::Head,
             out: VecDeque::new(),
-            flow: Arc::new(Flow::new(high_water)),
+            flow: Arc::new(flow),
             readable: true,
             exchange: None,
             requests: 0,
@@ -472,7 +480,14 @@ impl Conn {
             }
             Msg::File { file, offset, len } => {
                 if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    self.file(file, offset, len);
+                    self.file(Arc::new(file), offset, len);
+                } else {
+                    self.abort();
+                }
+            }
+            Msg::Spill { file, offset, len } => {
+                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
+                    self.file(file, offset, Some(len));
                 } else {
                     self.abort();
                 }
@@ -597,7 +612,7 @@ impl Conn {
         }
     }
 
-    fn file(&mut self, file: File, offset: u64, len: Option<u64>) {
+    fn file(&mut self, file: Arc<File>, offset: u64, len: Option<u64>) {
         let ex = self.exchange.as_mut().expect("an exchange");
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut len = len.unwrap_or(size.saturating_sub(offset));

@@ -39,6 +39,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const LINGER: Duration = Duration::from_secs(1);
 /// The read buffer shared by every connection of the loop.
 const SCRATCH: usize = 64 * 1024;
+/// The most pipelined bytes read ahead while a connection's request is being served.
+const PIPELINE_MAX: usize = 64 * 1024;
 
 const RUNNING: u8 = 0;
 const GRACEFUL: u8 = 1;
@@ -217,6 +219,7 @@ impl<H: Handler> EventLoop<H> {
             self.drain_completions();
             self.expire_timers();
             self.drain_completions();
+            self.handler.flush();
             self.sync_listening();
 
             if let Some(deadline) = self.stopping {
@@ -248,14 +251,19 @@ impl<H: Handler> EventLoop<H> {
     /// Stopping, an EMFILE pause and the connection limit deregister the listeners at once.
     /// A handler without capacity deregisters them lazily — only when a connection arrives
     /// while it is busy ([`EventLoop::accept`]) — so a worker with one thread does not pay
-    /// two `epoll_ctl` per request while its clients keep their connections alive.
+    /// two `epoll_ctl` per request while its clients keep their connections alive. Not so
+    /// with `thunder-lock`, where a busy worker that slept registered would swallow the one
+    /// wake-up a new connection gives.
     fn sync_listening(&mut self) {
         if self.paused_until.is_some_and(|t| self.now >= t) {
             self.paused_until = None;
         }
+        // With thunder-lock a connection wakes one sleeping worker, so a busy worker must
+        // not sleep registered: it would take the wake-up and leave an idle sibling asleep.
         let blocked = self.stopping.is_some()
             || self.paused_until.is_some()
-            || self.conns.len() >= self.options.max_connections;
+            || self.conns.len() >= self.options.max_connections
+            || (self.options.thunder_lock && !self.handler.has_capacity());
         if blocked {
             self.set_listening(false);
         } else if !self.listening && self.handler.has_capacity() {
@@ -268,15 +276,12 @@ impl<H: Handler> EventLoop<H> {
             return;
         }
         for (i, l) in self.listeners.iter_mut().enumerate() {
+            let exclusive = self.options.thunder_lock;
             let r = if want {
                 // Registering reports connections already queued, so none is missed.
-                self.poll.registry().register(
-                    l.source(),
-                    Token(LISTENER_BASE - i),
-                    Interest::READABLE,
-                )
+                l.register(self.poll.registry(), Token(LISTENER_BASE - i), exclusive)
             } else {
-                self.poll.registry().deregister(l.source())
+                l.deregister(self.poll.registry(), exclusive)
             };
             if let Err(e) = r {
                 log::error!("cannot (de)register a listener: {e}");
@@ -350,7 +355,7 @@ impl<H: Handler> EventLoop<H> {
                 i,
                 peer,
                 local,
-                self.options.high_water,
+                Flow::new(self.options.high_water).with_spill(self.options.spill_max),
             ));
             // The registration reports input already there; no read that would only
             // return EAGAIN.
@@ -423,6 +428,12 @@ impl<H: Handler> EventLoop<H> {
                         self.end_exchange(key);
                         continue;
                     }
+                    if !ended && self.watch_client(key) {
+                        return;
+                    }
+                    let Some(conn) = self.conns.get_mut(key) else {
+                        return;
+                    };
                     // Waiting for the client to drain is bounded; waiting for the app is not
                     // (harakiri's business).
                     if conn.has_output() {
@@ -448,6 +459,7 @@ impl<H: Handler> EventLoop<H> {
                         conn.stalled = true;
                         self.stalled.push_back(key);
                     }
+                    self.watch_client(key);
                     return;
                 }
                 State::Head | State::Body(_) => {
@@ -510,6 +522,36 @@ impl<H: Handler> EventLoop<H> {
                 }
             }
         }
+    }
+
+    /// While a request waits for the handler or is with it, keeps reading, so a client that
+    /// leaves is seen at once: EOF or a read error closes the connection, which marks its
+    /// reply gone ([`Reply::send`] and [`Reply::is_gone`] then say [`crate::Gone`]; an app
+    /// can stop computing). Bytes that arrive are pipelined requests, not a close: they are
+    /// kept, up to [`PIPELINE_MAX`]; past it reading stops until the request is answered.
+    ///
+    /// A client that half-closes (shutdown(SHUT_WR)) after its request looks the same as
+    /// one that left; as with Go's net/http, it is taken for gone. Returns whether the
+    /// connection was closed.
+    fn watch_client(&mut self, key: usize) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return true;
+        };
+        while conn.readable && conn.buf.len() < PIPELINE_MAX {
+            match conn.read(&mut self.scratch, &self.options) {
+                Ok(ReadOutcome::Data { drained }) => conn.readable = !drained,
+                Ok(ReadOutcome::WouldBlock) => conn.readable = false,
+                Ok(ReadOutcome::Eof | ReadOutcome::Error) | Err(_) => {
+                    log::info!(
+                        "client {} went away while its request was being served",
+                        describe(&conn.peer)
+                    );
+                    self.close(key);
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     fn dispatch(&mut self, key: usize, req: crate::handler::Request) {

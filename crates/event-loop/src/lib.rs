@@ -15,6 +15,10 @@
 //!   keep-alive connections) or `immediate()`, from any thread.
 //! - [`Handler`] / [`Request`] / [`Reply`]: the contract with whatever answers requests;
 //!   [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`bind_socket`] / [`BindOptions`] / [`BoundSocket`]: the one place ruwsgi binds a
+//!   socket, in every uWSGI address form (`host:port`, `:port`, `[::]:port`, a unix path,
+//!   `@abstract`) with `listen`, `reuse-port` and `chmod-socket`; the master calls it before
+//!   forking. [`cvt`] is the workspace's one check of a libc call's `-1`.
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
 //!   `socket-timeout`, ...); no option parsing here.
 //!
@@ -29,11 +33,22 @@
 //!   501, 505), then the connection closes; the worker lives.
 //! - Connections close gracefully: output written, write side shut down, input drained
 //!   briefly, so a response is never lost to an RST.
+//! - Back-pressure: a reply's unwritten output stays in memory up to
+//!   [`Options::high_water`], then spills to an unlinked temp file up to
+//!   [`Options::spill_max`] (sent with `sendfile(2)`), so a slow reader does not hold an app
+//!   thread; past that [`Reply::send`] blocks until the client drains.
+//! - A client that leaves while its request is being computed (EOF or RST) is seen at once:
+//!   the connection closes and [`Reply::is_gone`] / [`Reply::send`] report [`Gone`].
+//!   Pipelined bytes are kept (up to 64 KiB read ahead), not taken for a close.
+//! - `thunder-lock` ([`Options::thunder_lock`]): listeners are added to mio's epoll with
+//!   EPOLLEXCLUSIVE, so a new connection wakes one sleeping worker instead of all, and a
+//!   worker without capacity stops listening at once.
 //! - One request log line per request in uWSGI's default format, through `log` with target
 //!   [`REQUEST_LOG_TARGET`], unless [`Options::log_requests`] is off.
 
 #![deny(missing_docs)]
 
+mod bind;
 mod body;
 mod conn;
 mod event_loop;
@@ -46,6 +61,7 @@ mod request_log;
 mod sys;
 mod timer;
 
+pub use bind::{bind_socket, is_unix, somaxconn, BindOptions, BoundSocket};
 pub use event_loop::{EventLoop, Stopper};
 pub use fixed::FixedHandler;
 pub use handler::{Address, Body, Gone, Handler, Head, Protocol, Request, ResponseHead};
@@ -53,3 +69,4 @@ pub use listen::{bind, raise_nofile_limit, Listener};
 pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
+pub use sys::{cvt, SyscallReturn};

@@ -2,11 +2,10 @@
 //!
 //! The master binds every socket (the process crate) and each worker inherits them, so the
 //! loop usually starts from a bound fd: [`Listener::from_fd`]. [`bind`] is for embedders
-//! and tests; it understands uWSGI's address forms: `host:port`, `:port` (every
-//! interface), `[v6]:port`, a unix path (anything without a `:`), `@name` (abstract).
+//! and tests (over [`bind_socket`], which understands every uWSGI address form).
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 
@@ -14,6 +13,7 @@ use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
+use crate::bind::{bind_socket, BindOptions};
 use crate::handler::{Address, Protocol};
 use crate::sys;
 
@@ -101,10 +101,55 @@ impl Listener {
         matches!(&self.local, Address::Inet(a) if a.ip().is_unspecified())
     }
 
-    pub(crate) fn source(&mut self) -> &mut dyn Source {
-        match &mut self.inner {
-            Inner::Tcp(l) => l,
-            Inner::Unix(l) => l,
+    fn raw_fd(&self) -> RawFd {
+        match &self.inner {
+            Inner::Tcp(l) => l.as_raw_fd(),
+            Inner::Unix(l) => l.as_raw_fd(),
+        }
+    }
+
+    #[cfg(test)]
+    fn try_clone_fd(&self) -> io::Result<OwnedFd> {
+        use std::os::fd::AsFd;
+        match &self.inner {
+            Inner::Tcp(l) => l.as_fd().try_clone_to_owned(),
+            Inner::Unix(l) => l.as_fd().try_clone_to_owned(),
+        }
+    }
+
+    /// Registers the listener for READABLE with `token`. With `exclusive` (`thunder-lock`)
+    /// it is added to mio's epoll by hand with EPOLLEXCLUSIVE, which mio cannot set: of the
+    /// workers sleeping on this listener, a new connection then wakes one, not all.
+    ///
+    /// That relies on mio's epoll selector storing the token as the event's `u64` (mio 1.x,
+    /// `sys/unix/selector/epoll.rs`); the test `exclusive_registration_wakes_one_poll`
+    /// checks it. Such a registration must be removed with [`Listener::deregister`] with the
+    /// same `exclusive` (mio's own deregister would refuse a source it did not register).
+    pub(crate) fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        exclusive: bool,
+    ) -> io::Result<()> {
+        if exclusive {
+            sys::epoll_add_exclusive(registry.as_raw_fd(), self.raw_fd(), token.0)
+        } else {
+            match &mut self.inner {
+                Inner::Tcp(l) => registry.register(l, token, Interest::READABLE),
+                Inner::Unix(l) => registry.register(l, token, Interest::READABLE),
+            }
+        }
+    }
+
+    /// Undoes [`Listener::register`].
+    pub(crate) fn deregister(&mut self, registry: &Registry, exclusive: bool) -> io::Result<()> {
+        if exclusive {
+            sys::epoll_del(registry.as_raw_fd(), self.raw_fd())
+        } else {
+            match &mut self.inner {
+                Inner::Tcp(l) => registry.deregister(l),
+                Inner::Unix(l) => registry.deregister(l),
+            }
         }
     }
 }
@@ -119,44 +164,14 @@ fn unix_name(addr: &std::os::unix::net::SocketAddr) -> String {
     }
 }
 
-/// Binds and listens on `address` in one of uWSGI's forms, with a `listen` backlog.
-///
-/// A unix path left by an unclean stop is replaced when it is a socket (as uWSGI does).
-/// `chmod-socket`, `chown-socket` and `reuse-port` are the process crate's business.
+/// Binds and listens on `address` in one of uWSGI's forms, with a `listen` backlog: a
+/// [`bind_socket`] for embedders and tests that want a [`Listener`] at once.
 pub fn bind(address: &str, protocol: Protocol, backlog: u32) -> io::Result<Listener> {
-    let fd: OwnedFd = if let Some(name) = address.strip_prefix('@') {
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-        std::os::unix::net::UnixListener::bind_addr(&addr)?.into()
-    } else if is_unix(address) {
-        use std::os::unix::fs::FileTypeExt;
-        if std::fs::symlink_metadata(address).is_ok_and(|m| m.file_type().is_socket()) {
-            let _ = std::fs::remove_file(address);
-        }
-        std::os::unix::net::UnixListener::bind(address)?.into()
-    } else {
-        std::net::TcpListener::bind(resolve(address)?)?.into()
+    let options = BindOptions {
+        backlog,
+        ..BindOptions::default()
     };
-    sys::listen(fd.as_raw_fd(), backlog)?;
-    Listener::from_fd(fd, protocol)
-}
-
-/// Whether `address` names a unix socket (a path, or `@abstract`).
-fn is_unix(address: &str) -> bool {
-    !address.contains(':') || address.starts_with('/') || address.starts_with("./")
-}
-
-fn resolve(address: &str) -> io::Result<SocketAddr> {
-    let full = if address.starts_with(':') {
-        format!("0.0.0.0{address}")
-    } else {
-        address.to_string()
-    };
-    full.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{address} resolves to no address"),
-        )
-    })
+    Listener::from_fd(bind_socket(address, &options)?.fd, protocol)
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a worker can hold as many
@@ -275,17 +290,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn address_forms() {
-        assert!(is_unix("./uwsgi/uwsgi.sock"));
-        assert!(is_unix("/tmp/x.sock"));
-        assert!(is_unix("@abstract"));
-        assert!(!is_unix("127.0.0.1:8000"));
-        assert!(!is_unix(":8000"));
-        assert!(!is_unix("[::1]:8000"));
-        assert_eq!(resolve(":80").unwrap(), "0.0.0.0:80".parse().unwrap());
-    }
-
-    #[test]
     fn binds_tcp_unix_and_abstract_and_detects_the_family() {
         let l = bind("127.0.0.1:0", Protocol::Http, 16).unwrap();
         let Address::Inet(addr) = l.local_addr().clone() else {
@@ -307,6 +311,66 @@ mod tests {
         let name = format!("ruwsgi-test-{}", std::process::id());
         let l = bind(&format!("@{name}"), Protocol::Http, 16).unwrap();
         assert_eq!(l.local_addr(), &Address::Unix(format!("@{name}")));
+    }
+
+    /// The state letter of thread `tid` of this process (`S` while it sleeps).
+    fn thread_state(tid: libc::pid_t) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+        // "tid (comm) S ...": the state follows the last ')'.
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[test]
+    fn exclusive_registration_wakes_one_poll() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        let l = bind("127.0.0.1:0", Protocol::Http, 16).unwrap();
+        let Address::Inet(addr) = *l.local_addr() else {
+            panic!("not inet")
+        };
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (woke_tx, woke_rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for n in 0..2 {
+            let fd = l.try_clone_fd().unwrap();
+            let (ready_tx, woke_tx) = (ready_tx.clone(), woke_tx.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut listener = Listener::from_fd(fd, Protocol::Http).unwrap();
+                let mut poll = mio::Poll::new().unwrap();
+                listener.register(poll.registry(), Token(7), true).unwrap();
+                let mut events = mio::Events::with_capacity(8);
+                // SAFETY: gettid(2) has no preconditions.
+                ready_tx.send(unsafe { libc::gettid() }).unwrap();
+                poll.poll(&mut events, Some(Duration::from_secs(10)))
+                    .unwrap();
+                let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
+                listener.deregister(poll.registry(), true).unwrap();
+                woke_tx.send((n, tokens)).unwrap();
+            }));
+        }
+        let tids: Vec<libc::pid_t> = (0..2).map(|_| ready_rx.recv().unwrap()).collect();
+        // Both threads must sleep in epoll_wait (nothing else after `ready` can sleep).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !tids.iter().all(|&t| thread_state(t) == Some('S')) {
+            assert!(Instant::now() < deadline, "the pollers never slept");
+            std::thread::yield_now();
+        }
+
+        let _c1 = std::net::TcpStream::connect(addr).unwrap();
+        let (first, tokens) = woke_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(tokens, vec![Token(7)], "mio decodes our token");
+        // The other poller stays asleep: one connection, one wake-up.
+        assert!(woke_rx.recv_timeout(Duration::from_millis(300)).is_err());
+
+        // The first poller is gone; the next connection wakes the other.
+        let _c2 = std::net::TcpStream::connect(addr).unwrap();
+        let (second, tokens) = woke_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(tokens, vec![Token(7)]);
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 
     #[test]

@@ -21,12 +21,22 @@ pub struct Options {
     pub tcp_nodelay: bool,
     /// `so-keepalive` on accepted TCP connections.
     pub so_keepalive: bool,
-    /// Unwritten response bytes per connection above which [`crate::Reply::send`] blocks.
+    /// Unwritten response bytes per connection held in memory; above it
+    /// [`crate::Reply::send`] spills to a temp file (see `spill_max`), then blocks.
     pub high_water: usize,
+    /// The most response bytes one reply writes to its unlinked temp file while the client
+    /// reads slower than the app writes (DESIGN.md "Back-pressure is explicit", as nginx's
+    /// proxy buffering), so a slow reader does not hold an app thread; past it
+    /// [`crate::Reply::send`] blocks until the client drains. 0 never spills (default
+    /// 16 MiB).
+    pub spill_max: u64,
     /// The most connections open at once; the loop stops accepting at this count.
     pub max_connections: usize,
     /// Whether to log one line per request (`disable-logging` turns it off).
     pub log_requests: bool,
+    /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
+    /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).
+    pub thunder_lock: bool,
     /// The worker id, 1-based (the process crate sets it per worker; the default request
     /// line names the pid, as uWSGI's does).
     pub worker_id: usize,
@@ -43,8 +53,10 @@ impl Default for Options {
             tcp_nodelay: false,
             so_keepalive: false,
             high_water: 256 * 1024,
+            spill_max: 16 << 20,
             max_connections: 10_000,
             log_requests: true,
+            thunder_lock: false,
             worker_id: 1,
         }
     }

@@ -3,11 +3,13 @@
 //! A reply's messages travel to the loop over one crossbeam channel shared by the whole
 //! loop, tagged with the connection's slab key and id, and wake it through a `mio::Waker`
 //! — at most once per batch (see [`Notify`]). Back-pressure is per connection: a [`Flow`]
-//! counts the response bytes not yet written to the socket; [`Reply::send`] parks the
-//! calling thread while that count is above the high-water mark, and the loop unparks it as
-//! the client drains.
+//! counts the response bytes held in memory and not yet written to the socket; above the
+//! high-water mark [`Reply::send`] appends to the reply's spill file (up to `spill_max`)
+//! and queues that range, and past it parks the calling thread until the loop, as the
+//! client drains, brings the count back down.
 
 use std::fs::File;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -25,6 +27,12 @@ pub(crate) enum Msg {
         file: File,
         offset: u64,
         len: Option<u64>,
+    },
+    /// `len` bytes of the reply's spill file from `offset`.
+    Spill {
+        file: Arc<File>,
+        offset: u64,
+        len: u64,
     },
     Respond(ResponseHead, Vec<u8>),
     Finish,
@@ -85,6 +93,8 @@ pub(crate) struct Flow {
     queued: AtomicUsize,
     gone: AtomicBool,
     high_water: usize,
+    /// Bytes a reply may spill to its temp file above the high-water mark.
+    spill_max: u64,
     lock: Mutex<()>,
     cond: Condvar,
 }
@@ -95,13 +105,24 @@ impl Flow {
             queued: AtomicUsize::new(0),
             gone: AtomicBool::new(false),
             high_water,
+            spill_max: 0,
             lock: Mutex::new(()),
             cond: Condvar::new(),
         }
     }
 
+    /// Lets replies spill up to `spill_max` bytes to a temp file above the high-water mark.
+    pub(crate) fn with_spill(mut self, spill_max: u64) -> Flow {
+        self.spill_max = spill_max;
+        self
+    }
+
     pub(crate) fn is_gone(&self) -> bool {
         self.gone.load(Ordering::Acquire)
+    }
+
+    fn above_high_water(&self) -> bool {
+        self.queued.load(Ordering::Acquire) > self.high_water
     }
 
     /// The client is gone: every waiting sender returns [`Gone`].
@@ -166,20 +187,65 @@ pub(crate) struct Link {
 
 /// Answers one request. `Send`, so it can move to the thread that runs the app.
 ///
-/// Messages are delivered in order. [`Reply::send`] applies back-pressure: it blocks the
-/// calling thread while the connection already has more than its high-water mark of
-/// unwritten output (the WSGI bridge releases the GIL around it), and returns [`Gone`] once
-/// the client has disconnected. A reply dropped before it is finished closes the
+/// Messages are delivered in order. [`Reply::send`] applies back-pressure: above the
+/// connection's high-water mark of unwritten output it spills to a temp file, and once that
+/// reaches `spill_max` it blocks the calling thread (the WSGI bridge releases the GIL around
+/// it); it returns [`Gone`] once the client has disconnected. A reply dropped before it is finished closes the
 /// connection (with a 500 if no head was sent).
 #[derive(Debug)]
 pub struct Reply {
     link: Link,
     done: bool,
+    /// The unlinked temp file the body spills to while the client lags, once needed.
+    spill: Option<Arc<File>>,
+    /// Bytes written to `spill` so far.
+    spilled: u64,
 }
 
 impl Reply {
     pub(crate) fn new(link: Link) -> Reply {
-        Reply { link, done: false }
+        Reply {
+            link,
+            done: false,
+            spill: None,
+            spilled: 0,
+        }
+    }
+
+    /// Above the high-water mark and within `spill_max`: appends `data` to the spill file
+    /// and queues that range (sendfile(2) sends it), instead of waiting for the client.
+    /// Returns `data` back when it must take the memory path (no room, or the disk failed).
+    fn try_spill(&mut self, data: Vec<u8>) -> Result<Result<(), Gone>, Vec<u8>> {
+        let flow = &self.link.flow;
+        let room = flow.spill_max.saturating_sub(self.spilled);
+        if !flow.above_high_water() || (data.len() as u64) > room {
+            return Err(data);
+        }
+        if self.spill.is_none() {
+            match tempfile::tempfile() {
+                Ok(f) => self.spill = Some(Arc::new(f)),
+                Err(e) => {
+                    log::warn!("cannot create a response spill file: {e}; waiting for the client");
+                    self.spilled = flow.spill_max; // no more tries for this reply
+                    return Err(data);
+                }
+            }
+        }
+        let file = self.spill.clone().expect("created above");
+        // Writes go to the end (the file position); sendfile reads ranges by offset and
+        // leaves the position alone.
+        if let Err(e) = (&*file).write_all(&data) {
+            log::warn!("cannot write the response spill file: {e}; waiting for the client");
+            self.spilled = self.link.flow.spill_max; // what was written is never sent
+            return Err(data);
+        }
+        let offset = self.spilled;
+        self.spilled += data.len() as u64;
+        Ok(self.post(Msg::Spill {
+            file,
+            offset,
+            len: data.len() as u64,
+        }))
     }
 
     fn post(&self, msg: Msg) -> Result<(), Gone> {
@@ -209,7 +275,9 @@ impl Reply {
         self.post(Msg::Start(head))
     }
 
-    /// Sends a piece of the body (blocks under back-pressure).
+    /// Sends a piece of the body. Above the connection's high-water mark of unwritten
+    /// output the piece goes to the reply's temp file, up to `spill_max` bytes; past that it
+    /// blocks until the client drains.
     ///
     /// Call it from a thread of the handler's own: on the loop thread, a response larger
     /// than the high-water mark would wait for a loop that cannot run. Answer on the loop
@@ -219,8 +287,18 @@ impl Reply {
         if data.is_empty() {
             return Ok(());
         }
+        let was_above = self.link.flow.above_high_water();
+        let data = match self.try_spill(data) {
+            Ok(posted) => return posted,
+            Err(data) => data,
+        };
         self.link.flow.queued(data.len());
         self.post(Msg::Data(data))?;
+        if !was_above && self.spilled < self.link.flow.spill_max {
+            // Memory was below the mark: if this piece took it over, the next one spills
+            // (while there is room), so there is no need to wait for the client now.
+            return Ok(());
+        }
         self.link.flow.wait_below()
     }
 

@@ -177,6 +177,18 @@ impl Handler for Streamer {
     }
 }
 
+/// Waits until the producer's count of bytes sent stops moving (for 200 ms); returns it.
+fn wait_stalled(sent: &AtomicU64) -> u64 {
+    let mut last = 0;
+    wait_until("the producer to stall", || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = sent.load(Ordering::SeqCst);
+        let r = (now > 0 && now == last).then_some(now);
+        last = now;
+        r
+    })
+}
+
 #[test]
 fn a_large_streamed_response_is_paced_by_the_client() {
     for with_length in [true, false] {
@@ -192,16 +204,10 @@ fn a_large_streamed_response_is_paced_by_the_client() {
         );
         let mut s = connect(server.addr);
         s.write_all(b"GET /64 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        // The client reads nothing: the producer must stop once the high-water mark and
-        // the kernel's socket buffers are full, far short of 64 MiB.
-        let mut last = 0;
-        let stalled = wait_until("the producer to stall", || {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = sent.load(Ordering::SeqCst);
-            let r = (now > 0 && now == last).then_some(now);
-            last = now;
-            r
-        });
+        // The client reads nothing: the producer must stop once the high-water mark, the
+        // spill file (16 MiB by default) and the kernel's socket buffers are full, short of
+        // 64 MiB.
+        let stalled = wait_stalled(&sent);
         assert!(stalled < 32 << 20, "producer ran ahead to {stalled} bytes");
         let (status, headers, body) = read_response(&mut s);
         assert_eq!(status, "HTTP/1.1 200 OK");
@@ -384,6 +390,16 @@ mod gate {
             self.0 .1.notify_all();
         }
 
+        /// Passes if the gate is open, without waiting.
+        pub fn try_pass(&self) -> bool {
+            let mut n = self.0 .0.lock().unwrap();
+            let open = *n > 0;
+            if open {
+                *n -= 1;
+            }
+            open
+        }
+
         pub fn pass(&self) {
             let mut n = self.0 .0.lock().unwrap();
             while *n == 0 {
@@ -498,4 +514,171 @@ fn a_uwsgi_request_body_arrives_whole_and_the_reply_ends_by_closing() {
     );
     stopper.immediate();
     thread.join().unwrap().unwrap();
+}
+
+/// A request's path and how its reply went.
+type Outcome = (String, Result<(), Gone>);
+
+/// Keeps each request on a thread of its own until the client is gone (then records
+/// `Gone`) or the gate opens (then answers with the path and records whether it could).
+#[derive(Clone, Default)]
+struct Computing {
+    started: Arc<Mutex<Vec<String>>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    release: gate::Gate,
+}
+
+impl Handler for Computing {
+    fn handle(&mut self, req: Request, mut reply: Reply) {
+        let path = target(&req);
+        self.started.lock().unwrap().push(path.clone());
+        let this = self.clone();
+        std::thread::spawn(move || {
+            // The app "computes": it looks at the connection now and then, as an app polling
+            // uwsgi.is_connected() would, until released or abandoned.
+            let start = Instant::now();
+            let outcome = loop {
+                if reply.is_gone() {
+                    break Err(Gone);
+                }
+                if this.release.try_pass() {
+                    reply
+                        .start(head(
+                            "200 OK",
+                            &[("Content-Length", &path.len().to_string())],
+                        ))
+                        .and_then(|()| reply.send(path.clone().into_bytes()))
+                        .map(|()| reply.finish())
+                        .unwrap_or(());
+                    break Ok(());
+                }
+                assert!(start.elapsed() < DEADLINE, "never released nor gone");
+                std::thread::sleep(Duration::from_millis(2));
+            };
+            this.outcomes.lock().unwrap().push((path, outcome));
+        });
+    }
+}
+
+/// SO_LINGER with a zero timeout: closing `s` sends an RST instead of a FIN.
+fn reset_on_close(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the pointer and length describe `linger`, which outlives the call; the fd is
+    // open while `s` lives.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// A loop with a [`Computing`] handler and a connection whose request for `path` has started.
+fn computing(path: &str) -> (Computing, Running, TcpStream) {
+    let handler = Computing::default();
+    let server = start(Options::default(), handler.clone());
+    let mut s = connect(server.addr);
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    wait_until("the request to start", || {
+        (handler.started.lock().unwrap().len() == 1).then_some(())
+    });
+    (handler, server, s)
+}
+
+#[test]
+fn a_client_that_leaves_while_the_app_computes_makes_the_reply_gone() {
+    // FIN (a plain close) and RST (SO_LINGER 0) both count as leaving.
+    for rst in [false, true] {
+        let (handler, server, s) = computing("/long");
+        if rst {
+            reset_on_close(&s);
+        }
+        drop(s);
+        // Nothing is sent to the client, so only the loop's watching can tell.
+        let outcomes = wait_until("the app to see the client gone", || {
+            let o = handler.outcomes.lock().unwrap();
+            (!o.is_empty()).then(|| o.clone())
+        });
+        assert_eq!(
+            outcomes,
+            vec![("/long".to_string(), Err(Gone))],
+            "rst={rst}"
+        );
+        // The loop lives.
+        handler.release.open_one();
+        let mut s = connect(server.addr);
+        s.write_all(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut s).2, b"/next");
+    }
+}
+
+#[test]
+fn pipelined_bytes_during_a_request_are_not_a_close() {
+    let (handler, _server, mut s) = computing("/first");
+    // The next request arrives while the first is computing, and more than the loop reads
+    // ahead: it must wait, whole, behind the first.
+    let filler = "x".repeat(100 * 1024);
+    let second = format!("GET /second HTTP/1.1\r\nHost: t\r\nX-Filler: {filler}\r\n\r\n");
+    let mut writer = s.try_clone().unwrap();
+    let w = std::thread::spawn(move || writer.write_all(second.as_bytes()));
+    handler.release.open_one();
+    handler.release.open_one();
+    assert_eq!(read_response(&mut s).2, b"/first");
+    w.join().unwrap().unwrap();
+    // A 100 KiB header is past buffer-size: the second request is refused, not mistaken
+    // for a close or cut short.
+    let (status, _, _) = read_response(&mut s);
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert_eq!(
+        *handler.outcomes.lock().unwrap(),
+        vec![("/first".to_string(), Ok(()))]
+    );
+}
+
+#[test]
+fn a_slow_reader_does_not_hold_the_app_thread_until_the_spill_bound() {
+    // (spill_max, MiB streamed, whether the app finishes before the client reads a byte).
+    // 24 MiB is more than the loopback socket buffers hold, so only the spill file lets the
+    // app finish; past a 4 MiB bound it stalls again, and the client still gets every byte.
+    for (spill_max, mib, finishes_unread) in [(32u64 << 20, 24, true), (4 << 20, 64, false)] {
+        let sent = Arc::new(AtomicU64::new(0));
+        let outcome = Arc::new(Mutex::new(None));
+        let options = Options {
+            spill_max,
+            ..Options::default()
+        };
+        let streamer = Streamer {
+            sent: sent.clone(),
+            outcome: outcome.clone(),
+            with_length: true,
+        };
+        let server = start(options, streamer);
+        let mut s = connect(server.addr);
+        write!(s, "GET /{mib} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        if finishes_unread {
+            let r = wait_until("the app to finish", || *outcome.lock().unwrap());
+            assert_eq!(r, Ok(()));
+        } else {
+            let stalled = wait_stalled(&sent);
+            assert!(stalled < 24 << 20, "producer ran ahead to {stalled} bytes");
+            assert_eq!(*outcome.lock().unwrap(), None);
+        }
+        let (status, _, body) = read_response(&mut s);
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body.len(), mib << 20);
+        assert!(body.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        assert_eq!(
+            wait_until("the outcome", || *outcome.lock().unwrap()),
+            Ok(())
+        );
+    }
 }

@@ -1,16 +1,12 @@
-//! The one place libc calls turn `-1` into `io::Error` (mio's `syscall!`).
+//! Small libc helpers of the process manager.
 
-/// Calls a libc function, mapping a `-1` result to `io::Error::last_os_error()`.
+/// Calls a libc function, mapping a `-1` result to `io::Error::last_os_error()` through
+/// [`ruwsgi_event_loop::cvt`], the workspace's one such check.
 macro_rules! syscall {
     ($fn: ident ( $($arg: expr),* $(,)* ) ) => {{
         #[allow(unused_unsafe)]
         // SAFETY: every caller passes valid arguments for this libc call (see its call site).
-        let res = unsafe { libc::$fn($($arg, )*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
+        ruwsgi_event_loop::cvt(unsafe { libc::$fn($($arg, )*) })
     }};
 }
 
