@@ -153,6 +153,7 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
         tcp_nodelay: config.flag("tcp-nodelay"),
         so_keepalive: config.flag("so-keepalive"),
         log_requests: !config.flag("disable-logging"),
+        thunder_lock: config.flag("thunder-lock"),
         ..defaults
     };
     Ok(WsgiServiceOptions { wsgi, event_loop })
