@@ -453,14 +453,23 @@ impl<'a> Master<'a> {
             }
         }
         self.service.before_fork();
-        let pid = syscall!(fork()).map_err(|e| Error::os(format!("cannot fork worker {id}"), e))?;
+        // Signals stay blocked across the fork until the child has its own handlers: a
+        // SIGINT that reached the child while it still had the master's (which only set a
+        // flag in the master's loop) would be lost, and the worker would not stop.
+        let mask = SignalMask::block_all();
+        let pid = syscall!(fork()).map_err(|e| Error::os(format!("cannot fork worker {id}"), e));
+        if pid.is_err() {
+            mask.restore();
+        }
+        let pid = pid?;
         if pid == 0 {
-            let code = self.become_worker(id);
+            let code = self.become_worker(id, mask);
             use std::io::Write;
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
             std::process::exit(code);
         }
+        mask.restore();
         self.service.after_fork_parent();
         let pid = pid as u32;
         let slot = self.board.worker(id);
@@ -475,7 +484,7 @@ impl<'a> Master<'a> {
 
     /// The child side of a fork: drop the master's signal handling, die with the master,
     /// run the worker.
-    fn become_worker(&mut self, id: usize) -> i32 {
+    fn become_worker(&mut self, id: usize, mask: SignalMask) -> i32 {
         // Until the worker's own signal thread runs, TERM/INT/QUIT end it at once (nothing
         // is in flight yet); registered before the master's handlers go so none is lost.
         if let Ok(mut early) = EARLY_HANDLERS.lock() {
@@ -491,6 +500,8 @@ impl<'a> Master<'a> {
         for sid in self.sig_ids.drain(..) {
             signal_hook::low_level::unregister(sid);
         }
+        // A stop signal sent since the fork is delivered now, to the early handlers.
+        mask.restore();
         // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died
         // between fork and prctl.
         // SAFETY: prctl with integer arguments.
@@ -517,5 +528,30 @@ impl<'a> Master<'a> {
             self.opts.need_app,
             self.opts.worker_reload_mercy,
         )
+    }
+}
+
+/// The signal mask of the calling thread before [`SignalMask::block_all`] blocked everything.
+#[derive(Clone, Copy)]
+struct SignalMask(libc::sigset_t);
+
+impl SignalMask {
+    /// Blocks every signal in the calling thread; returns the mask to restore.
+    fn block_all() -> SignalMask {
+        // SAFETY: sigset_t is plain data; an all-zero value is a valid starting point that
+        // sigfillset/pthread_sigmask overwrite.
+        let (mut all, mut old) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+        // SAFETY: both pointers are to valid, writable sigset_t values.
+        unsafe {
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        }
+        SignalMask(old)
+    }
+
+    /// Restores the mask; pending signals are delivered.
+    fn restore(self) {
+        // SAFETY: a valid sigset_t; a null old-set pointer is allowed.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
