@@ -1,11 +1,14 @@
 //! Building `environ` (PEP 3333 "environ Variables") from an HTTP head or from the uwsgi
 //! vars nginx sends (Debian's `uwsgi_params`), the way uWSGI fills it.
 //!
-//! Speed: the constant entries live in a per-worker template dict copied once per request;
-//! keys are interned; each value string is built once.
+//! Speed: the constant entries live in a per-worker template dict copied once per request
+//! (for HTTP requests with a placeholder for every key always set, and room for the headers,
+//! so filling it never resizes it); keys are interned; each value string is built once, by
+//! CPython's latin-1 decoder in one pass; the client's address and port and the server port
+//! come from a per-thread [`AddrCache`] instead of being formatted per request.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -17,15 +20,28 @@ use crate::file_wrapper::FileWrapper;
 use crate::load::{App, Apps};
 use crate::log_stream::LogStream;
 
-/// A `str` from bytes decoded as latin-1 (PEP 3333: "native strings" carry bytes 1:1).
+/// A `str` from bytes decoded as latin-1 (PEP 3333: "native strings" carry bytes 1:1), in
+/// one pass: CPython's own decoder, which builds a compact ASCII string when it can.
 pub(crate) fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    if b.is_ascii() {
-        if let Ok(s) = std::str::from_utf8(b) {
-            return PyString::new(py, s);
-        }
+    // SAFETY: `b` is a valid slice for the duration of the call (CPython copies it) and its
+    // length fits a Py_ssize_t (it is a Rust allocation); the GIL is held (`py`). Latin-1
+    // decoding cannot fail, so a null result means only out-of-memory, which `from_owned_ptr`
+    // would turn into a panic; `from_owned_ptr_or_err` reports it as the pending MemoryError
+    // instead, and we fall back to building the string the slow way.
+    let decoded = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyUnicode_DecodeLatin1(
+                b.as_ptr().cast(),
+                b.len() as pyo3::ffi::Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
+    };
+    match decoded.map(|o| o.cast_into::<PyString>()) {
+        Ok(Ok(s)) => s,
+        _ => PyString::new(py, &latin1_string(b)),
     }
-    let s: String = b.iter().map(|&c| c as char).collect();
-    PyString::new(py, &s)
 }
 
 fn latin1_string(b: &[u8]) -> Cow<'_, str> {
@@ -83,9 +99,18 @@ pub(crate) fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// How many keys the HTTP template's table is grown to hold before it is copied per request
+/// (see [`EnvironTemplate::new`]): past the 21 a 32-slot CPython dict holds, and few enough
+/// that the deleted spares keep `dict.copy()` on its fast path (at most a third unused).
+const SIZED_FOR: usize = 24;
+
 /// Per-worker constants for building environs.
 pub(crate) struct EnvironTemplate {
     base: Py<PyDict>,
+    /// `base` plus a placeholder for every key an HTTP request always sets, so the copy
+    /// made per request is already sized for them and filling it replaces values instead
+    /// of inserting keys (no dict resize per request).
+    http_base: Py<PyDict>,
     manage_script_name: bool,
 }
 
@@ -121,8 +146,41 @@ impl EnvironTemplate {
         d.set_item(intern!(py, "uwsgi.node"), PyBytes::new(py, host.as_bytes()))?;
         d.set_item(intern!(py, "SCRIPT_NAME"), intern!(py, ""))?;
         d.set_item(intern!(py, "SERVER_NAME"), PyString::intern(py, host))?;
+        let http = d.copy()?;
+        // Every one of these is overwritten by `http` (and wsgi.input by the handler) before
+        // the app sees the dict.
+        for key in [
+            intern!(py, "REQUEST_METHOD"),
+            intern!(py, "SERVER_PROTOCOL"),
+            intern!(py, "REQUEST_URI"),
+            intern!(py, "QUERY_STRING"),
+            intern!(py, "PATH_INFO"),
+            intern!(py, "REMOTE_ADDR"),
+            intern!(py, "REMOTE_PORT"),
+            intern!(py, "SERVER_PORT"),
+            intern!(py, "wsgi.url_scheme"),
+            intern!(py, "wsgi.input"),
+        ] {
+            http.set_item(key, py.None())?;
+        }
+        // Room for the request's own keys (HTTP_HOST and the other headers): CPython copies
+        // a dict's key table at its size, and the keys above nearly fill a 32-slot table, so
+        // each request's first header would resize its copy. Growing the template's table once
+        // (an insert past its capacity, then removing the extra keys again) gives every copy
+        // that room. Only speed depends on this; the contents are the same either way.
+        let keys = http.len();
+        let spares: Vec<String> = (keys..SIZED_FOR)
+            .map(|i| format!("ruwsgi.spare{i}"))
+            .collect();
+        for k in &spares {
+            http.set_item(k, py.None())?;
+        }
+        for k in &spares {
+            http.del_item(k)?;
+        }
         Ok(EnvironTemplate {
             base: d.unbind(),
+            http_base: http.unbind(),
             manage_script_name,
         })
     }
@@ -134,13 +192,20 @@ impl EnvironTemplate {
         py: Python<'py>,
         req: &Request,
         apps: &'a Apps,
+        cache: &mut AddrCache,
     ) -> PyResult<(Bound<'py, PyDict>, Option<&'a App>)> {
-        let env = self.base.bind(py).copy()?;
-        let app = match &req.head {
-            Head::Http(h) => self.http(py, &env, h, req, apps)?,
-            Head::Uwsgi(p) => self.uwsgi(py, &env, p, req, apps)?,
-        };
-        Ok((env, app))
+        match &req.head {
+            Head::Http(h) => {
+                let env = self.http_base.bind(py).copy()?;
+                let app = self.http(py, &env, h, req, apps, cache)?;
+                Ok((env, app))
+            }
+            Head::Uwsgi(p) => {
+                let env = self.base.bind(py).copy()?;
+                let app = self.uwsgi(py, &env, p, req, apps, cache)?;
+                Ok((env, app))
+            }
+        }
     }
 
     fn http<'a>(
@@ -150,6 +215,7 @@ impl EnvironTemplate {
         h: &RequestHead,
         req: &Request,
         apps: &'a Apps,
+        cache: &mut AddrCache,
     ) -> PyResult<Option<&'a App>> {
         let method = match h.method.as_str() {
             "GET" => intern!(py, "GET").clone(),
@@ -170,8 +236,7 @@ impl EnvironTemplate {
         let path_info = latin1_string(&decoded);
         let app = self.place(py, env, None, &path_info, apps)?;
 
-        let mut num = String::new();
-        set_addresses(py, env, &req.peer, &req.local, &mut num)?;
+        set_addresses(py, env, &req.peer, &req.local, cache)?;
 
         let mut key = String::with_capacity(64);
         let mut forwarded_proto: Option<&[u8]> = None;
@@ -208,9 +273,7 @@ impl EnvironTemplate {
             }
         }
         if !have_length && !req.body.is_empty() {
-            num.clear();
-            let _ = write!(num, "{}", req.body.len());
-            env.set_item(intern!(py, "CONTENT_LENGTH"), num.as_str())?;
+            env.set_item(intern!(py, "CONTENT_LENGTH"), req.body.len().to_string())?;
         }
         let https = matches!(forwarded_proto, Some(p) if p.eq_ignore_ascii_case(b"https"));
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, https))?;
@@ -224,6 +287,7 @@ impl EnvironTemplate {
         p: &UwsgiPacket,
         req: &Request,
         apps: &'a Apps,
+        cache: &mut AddrCache,
     ) -> PyResult<Option<&'a App>> {
         let mut script_name: Option<&[u8]> = None;
         let mut path_info: &[u8] = b"";
@@ -254,9 +318,8 @@ impl EnvironTemplate {
             }
         }
         if !have_port || !have_remote {
-            let mut num = String::new();
             let tmp = PyDict::new(py);
-            set_addresses(py, &tmp, &req.peer, &req.local, &mut num)?;
+            set_addresses(py, &tmp, &req.peer, &req.local, cache)?;
             for (k, v) in tmp.iter() {
                 if !env.contains(&k)? {
                     env.set_item(k, v)?;
@@ -308,21 +371,93 @@ fn scheme(py: Python<'_>, https: bool) -> &Bound<'_, PyString> {
     }
 }
 
+/// Direct-mapped slots of [`AddrCache`] for client ports.
+const PORT_SLOTS: usize = 256;
+
+/// Strings one Python thread reuses from request to request: the client's address and
+/// port and the local port. Keep-alive clients, and nginx in front, send request after
+/// request from the same address and port, so formatting and allocating them anew each time
+/// is wasted work. Lives inside the thread's `Python::attach`, so its strings are released
+/// with the GIL held.
+pub(crate) struct AddrCache {
+    remote_ip: Option<(IpAddr, Py<PyString>)>,
+    server_port: Option<(u16, Py<PyString>)>,
+    remote_ports: Vec<Option<(u16, Py<PyString>)>>,
+}
+
+impl Default for AddrCache {
+    fn default() -> AddrCache {
+        AddrCache {
+            remote_ip: None,
+            server_port: None,
+            remote_ports: std::iter::repeat_with(|| None).take(PORT_SLOTS).collect(),
+        }
+    }
+}
+
+/// A port number as a `str`, without the formatting machinery.
+fn port_str(py: Python<'_>, port: u16) -> Bound<'_, PyString> {
+    let mut buf = [0u8; 5];
+    let mut i = buf.len();
+    let mut n = port;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    latin1(py, &buf[i..])
+}
+
+impl AddrCache {
+    fn remote_ip<'py>(&mut self, py: Python<'py>, ip: IpAddr) -> Bound<'py, PyString> {
+        match &self.remote_ip {
+            Some((cached, s)) if *cached == ip => s.bind(py).clone(),
+            _ => {
+                let s = PyString::new(py, &ip.to_string());
+                self.remote_ip = Some((ip, s.clone().unbind()));
+                s
+            }
+        }
+    }
+
+    fn remote_port<'py>(&mut self, py: Python<'py>, port: u16) -> Bound<'py, PyString> {
+        let slot = &mut self.remote_ports[usize::from(port) % PORT_SLOTS];
+        match slot {
+            Some((cached, s)) if *cached == port => s.bind(py).clone(),
+            _ => {
+                let s = port_str(py, port);
+                *slot = Some((port, s.clone().unbind()));
+                s
+            }
+        }
+    }
+
+    fn server_port<'py>(&mut self, py: Python<'py>, port: u16) -> Bound<'py, PyString> {
+        match &self.server_port {
+            Some((cached, s)) if *cached == port => s.bind(py).clone(),
+            _ => {
+                let s = port_str(py, port);
+                self.server_port = Some((port, s.clone().unbind()));
+                s
+            }
+        }
+    }
+}
+
 fn set_addresses(
     py: Python<'_>,
     env: &Bound<'_, PyDict>,
     peer: &Address,
     local: &Address,
-    num: &mut String,
+    cache: &mut AddrCache,
 ) -> PyResult<()> {
     match peer {
         Address::Inet(a) => {
-            num.clear();
-            let _ = write!(num, "{}", a.ip());
-            env.set_item(intern!(py, "REMOTE_ADDR"), num.as_str())?;
-            num.clear();
-            let _ = write!(num, "{}", a.port());
-            env.set_item(intern!(py, "REMOTE_PORT"), num.as_str())?;
+            env.set_item(intern!(py, "REMOTE_ADDR"), cache.remote_ip(py, a.ip()))?;
+            env.set_item(intern!(py, "REMOTE_PORT"), cache.remote_port(py, a.port()))?;
         }
         Address::Unix(_) => {
             env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
@@ -331,9 +466,7 @@ fn set_addresses(
     }
     match local {
         Address::Inet(a) => {
-            num.clear();
-            let _ = write!(num, "{}", a.port());
-            env.set_item(intern!(py, "SERVER_PORT"), num.as_str())?;
+            env.set_item(intern!(py, "SERVER_PORT"), cache.server_port(py, a.port()))?
         }
         Address::Unix(_) => env.set_item(intern!(py, "SERVER_PORT"), intern!(py, ""))?,
     }
@@ -463,7 +596,7 @@ mod tests {
                 Head::Http(head),
                 ruwsgi_event_loop::Body::Memory(b"hello".to_vec()),
             );
-            let (env, app) = t.build(py, &req, &apps).unwrap();
+            let (env, app) = t.build(py, &req, &apps, &mut AddrCache::default()).unwrap();
             assert_eq!(app.unwrap().mount, "/sub");
             check(
                 py,
@@ -489,8 +622,53 @@ mod tests {
                   assert env['wsgi.run_once'] is False and env['wsgi.input_terminated'] is True\n\
                   assert isinstance(env['uwsgi.version'], bytes) and isinstance(env['uwsgi.node'], bytes)\n\
                   assert callable(env['wsgi.file_wrapper'])\n\
+                  assert not any(k.startswith('ruwsgi.') for k in env), env\n\
+                  assert env['wsgi.input'] is None, 'the handler sets wsgi.input'\n\
                   assert all(type(v) is str for k, v in env.items() if '.' not in k), env\n",
             );
+        });
+    }
+
+    /// The per-thread address cache must never hand one client's address or port to
+    /// another: the same cache serves requests from different peers in turn.
+    #[test]
+    fn address_cache_follows_the_peer() {
+        crate::interp::test_init();
+        Python::attach(|py| {
+            let t = EnvironTemplate::new(py, false, false, false, false).unwrap();
+            let apps = apps(py);
+            let mut cache = AddrCache::default();
+            let peers = [
+                ("10.1.2.3:5555", "127.0.0.1:8080"),
+                ("10.1.2.3:5555", "127.0.0.1:8080"),
+                ("10.9.9.9:5555", "127.0.0.1:8080"),
+                // 5555 + 256: the same slot of the port cache, another port.
+                ("10.9.9.9:5811", "127.0.0.1:9090"),
+                ("[::1]:7", "[::1]:80"),
+                ("10.1.2.3:65535", "127.0.0.1:0"),
+            ];
+            for (peer, local) in peers {
+                let head = RequestHead {
+                    method: "GET".into(),
+                    target: b"/".to_vec(),
+                    version: Version::Http10,
+                    headers: vec![],
+                    keep_alive: false,
+                    expect_continue: false,
+                };
+                let mut req = request(Head::Http(head), ruwsgi_event_loop::Body::Empty);
+                let (peer, local): (std::net::SocketAddr, std::net::SocketAddr) =
+                    (peer.parse().unwrap(), local.parse().unwrap());
+                req.peer = Address::Inet(peer);
+                req.local = Address::Inet(local);
+                let (env, _) = t.build(py, &req, &apps, &mut cache).unwrap();
+                let get =
+                    |k: &str| -> String { env.get_item(k).unwrap().unwrap().extract().unwrap() };
+                assert_eq!(get("REMOTE_ADDR"), peer.ip().to_string());
+                assert_eq!(get("REMOTE_PORT"), peer.port().to_string());
+                assert_eq!(get("SERVER_PORT"), local.port().to_string());
+                assert!(env.get_item("HTTP_HOST").unwrap().is_none());
+            }
         });
     }
 
@@ -527,7 +705,7 @@ mod tests {
             };
             let apps = apps(py);
             let req = request(Head::Uwsgi(packet), ruwsgi_event_loop::Body::Empty);
-            let (env, app) = t.build(py, &req, &apps).unwrap();
+            let (env, app) = t.build(py, &req, &apps, &mut AddrCache::default()).unwrap();
             assert_eq!(app.unwrap().mount, "/sub", "SCRIPT_NAME selects the mount");
             check(
                 py,

@@ -55,14 +55,6 @@ impl State {
         self.body.len()
     }
 
-    /// Up to `n` bytes from the current position.
-    fn read(&mut self, n: u64) -> PyResult<Vec<u8>> {
-        let n = n.min(self.len().saturating_sub(self.pos));
-        let out = self.read_at(self.pos, n as usize)?;
-        self.pos += out.len() as u64;
-        Ok(out)
-    }
-
     fn read_at(&self, at: u64, n: usize) -> PyResult<Vec<u8>> {
         match &self.body {
             Body::Empty => Ok(Vec::new()),

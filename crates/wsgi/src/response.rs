@@ -52,9 +52,34 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-}
+/// `tchar` of RFC 9110 §5.6.2, by byte (a non-ASCII byte is never one).
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
 
 fn bad(msg: String) -> PyErr {
     log::error!("start_response: {msg}");
@@ -91,6 +116,12 @@ fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(s.to_string())
 }
 
+fn bad_value(name: &str, value: &str) -> PyErr {
+    bad(format!(
+        "invalid value {value:?} of header {name:?}: latin-1 only, no CR, LF or NUL"
+    ))
+}
+
 /// What [`check_headers`] found.
 struct Checked {
     headers: Vec<(String, Vec<u8>)>,
@@ -121,7 +152,7 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
         };
         let name = name.to_str()?;
         let value = value.to_str()?;
-        if name.is_empty() || !name.chars().all(is_tchar) {
+        if name.is_empty() || !name.bytes().all(|b| TCHAR[usize::from(b)]) {
             return Err(bad(format!("invalid header name {name:?}")));
         }
         if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
@@ -129,16 +160,23 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
                 "header {name:?} is hop-by-hop; a WSGI app must not set it (PEP 3333)"
             )));
         }
-        let mut bytes = Vec::with_capacity(value.len());
-        for c in value.chars() {
-            let n = c as u32;
-            if n > 0xff || matches!(c, '\r' | '\n' | '\0') {
-                return Err(bad(format!(
-                    "invalid value {value:?} of header {name:?}: latin-1 only, no CR, LF or NUL"
-                )));
+        // An ASCII value is its own latin-1 encoding: check it bytewise and copy it whole.
+        let bytes = if value.is_ascii() {
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+                return Err(bad_value(name, value));
             }
-            bytes.push(n as u8);
-        }
+            value.as_bytes().to_vec()
+        } else {
+            let mut bytes = Vec::with_capacity(value.len());
+            for c in value.chars() {
+                let n = c as u32;
+                if n > 0xff || matches!(c, '\r' | '\n' | '\0') {
+                    return Err(bad_value(name, value));
+                }
+                bytes.push(n as u8);
+            }
+            bytes
+        };
         if name.eq_ignore_ascii_case("content-length") {
             let n = value.trim().parse::<u64>().ok().filter(|_| {
                 !value.trim().is_empty() && value.trim().bytes().all(|b| b.is_ascii_digit())
