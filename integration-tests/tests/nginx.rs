@@ -16,13 +16,19 @@ struct Nginx {
 }
 
 fn nginx_bin() -> PathBuf {
-    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+    for candidate in [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ] {
         if Path::new(candidate).exists() {
             return PathBuf::from(candidate);
         }
     }
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join("nginx")).find(|p| p.exists())
+        std::env::split_paths(&paths)
+            .map(|p| p.join("nginx"))
+            .find(|p| p.exists())
     });
     found.expect("nginx is required by these tests and was not found: apt-get install nginx")
 }
@@ -170,7 +176,8 @@ fn nginx_uwsgi_pass_large_response_and_keepalive_to_client() {
     // each upstream uwsgi connection ends with its reply.
     let mut s = connect(([127, 0, 0, 1], nginx.port).into());
     for _ in 0..2 {
-        s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
         let resp = read_response(&mut s, false).expect("response");
         assert_eq!(resp.status, 200, "{}", nginx.error_log());
         assert_eq!(resp.body.len(), 4 * 1024 * 1024);
@@ -196,7 +203,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
