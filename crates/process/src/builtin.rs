@@ -5,16 +5,13 @@
 //! way the IO core and the process manager are tested without an app.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ruwsgi_event_loop::{
-    raise_nofile_limit, EventLoop, FixedHandler, Handler, Listener, Options as LoopOptions, Reply,
-    Request, Stopper,
-};
+use ruwsgi_event_loop::{FixedHandler, Handler, Options as LoopOptions, Reply, Request};
 use ruwsgi_shm::Scoreboard;
 
 use crate::bind::Bound;
-use crate::service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+use crate::on_loop::serve_on_loop;
+use crate::service::{Service, ServiceError, Serving, WorkerContext};
 
 /// Answers every request with `200 OK` and a fixed `text/plain` body.
 #[derive(Debug, Clone)]
@@ -49,27 +46,13 @@ impl Service for FixedService {
         worker: &WorkerContext,
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
-        let err = |e: std::io::Error| ServiceError::new(ServiceErrorKind::Internal, e.to_string());
-        if let Err(e) = raise_nofile_limit() {
-            log::warn!("cannot raise the open-files limit: {e}");
-        }
-        let mut listeners = Vec::with_capacity(sockets.len());
-        let mut options = self.options.clone();
-        options.worker_id = worker.id;
-        for b in sockets {
-            let fd = b.fd.try_clone().map_err(err)?;
-            listeners.push(Listener::from_fd(fd, b.spec.protocol).map_err(err)?);
-            options.tcp_nodelay |= b.spec.tcp_nodelay;
-            options.so_keepalive |= b.spec.so_keepalive;
-        }
         let handler = Scored {
             inner: FixedHandler::new(self.body.clone()),
             board: worker.scoreboard.clone(),
             id: worker.id,
             bytes: self.body.len() as u64,
         };
-        let event_loop = EventLoop::new(options, listeners, handler).map_err(err)?;
-        Ok(Box::new(FixedServing { event_loop }))
+        serve_on_loop(worker, sockets, self.options.clone(), handler)
     }
 }
 
@@ -91,33 +74,5 @@ impl Handler for Scored {
 
     fn has_capacity(&self) -> bool {
         self.inner.has_capacity()
-    }
-}
-
-struct FixedServing {
-    event_loop: EventLoop<Scored>,
-}
-
-struct FixedStop(Stopper);
-
-impl Stop for FixedStop {
-    fn graceful(&self, mercy: Duration) {
-        self.0.graceful(mercy);
-    }
-
-    fn immediate(&self) {
-        self.0.immediate();
-    }
-}
-
-impl Serving for FixedServing {
-    fn stopper(&self) -> Box<dyn Stop> {
-        Box::new(FixedStop(self.event_loop.stopper()))
-    }
-
-    fn run(self: Box<Self>) -> Result<(), ServiceError> {
-        self.event_loop
-            .run()
-            .map_err(|e| ServiceError::new(ServiceErrorKind::Internal, e.to_string()))
     }
 }

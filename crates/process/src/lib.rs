@@ -33,6 +33,7 @@ mod daemon;
 mod error;
 mod hooks;
 mod master;
+mod on_loop;
 mod options;
 mod privileges;
 mod service;

@@ -7,14 +7,12 @@
 //! pid, reload and stop as signals to the master, as uWSGI's `uwsgi.reload()` and
 //! `uwsgi.stop()` do), starts its pool of Python threads and runs its loop.
 
-use std::time::Duration;
-
-use ruwsgi_event_loop::{EventLoop, Listener, Stopper};
 use ruwsgi_wsgi::{Apps, ProcessHooks, WsgiHandler};
 
 use crate::bind::Bound;
 use crate::control::ProcessControl;
-use crate::service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+use crate::on_loop::{internal, serve_on_loop};
+use crate::service::{Service, ServiceError, ServiceErrorKind, Serving, WorkerContext};
 
 /// The options of a [`WsgiService`]: the bridge's and the loop's.
 #[derive(Debug, Clone, Default)]
@@ -64,10 +62,6 @@ impl ProcessHooks for Hooks {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::new(ServiceErrorKind::Internal, e.to_string())
-}
-
 impl Service for WsgiService {
     fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
         self.opts.wsgi.numproc = numproc;
@@ -111,49 +105,10 @@ impl Service for WsgiService {
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
         ruwsgi_wsgi::set_process_hooks(Box::new(Hooks(ProcessControl::new(worker))));
-        let mut listeners = Vec::with_capacity(sockets.len());
-        for bound in sockets {
-            let fd = bound
-                .fd
-                .try_clone()
-                .map_err(|e| internal(format!("cannot use socket {}: {e}", bound.spec.address)))?;
-            let l = Listener::from_fd(fd, bound.spec.protocol)
-                .map_err(|e| internal(format!("cannot use socket {}: {e}", bound.spec.address)))?;
-            listeners.push(l);
-        }
         let mut wsgi = self.opts.wsgi.clone();
         wsgi.numproc = worker.numproc;
         let apps = self.apps.take().unwrap_or_default();
         let handler = WsgiHandler::new(apps, &wsgi).map_err(internal)?;
-        let mut loop_opts = self.opts.event_loop.clone();
-        loop_opts.worker_id = worker.id;
-        let event_loop = EventLoop::new(loop_opts, listeners, handler).map_err(internal)?;
-        Ok(Box::new(WsgiServing { event_loop }))
-    }
-}
-
-struct WsgiServing {
-    event_loop: EventLoop<WsgiHandler>,
-}
-
-struct LoopStop(Stopper);
-
-impl Stop for LoopStop {
-    fn graceful(&self, mercy: Duration) {
-        self.0.graceful(mercy);
-    }
-
-    fn immediate(&self) {
-        self.0.immediate();
-    }
-}
-
-impl Serving for WsgiServing {
-    fn stopper(&self) -> Box<dyn Stop> {
-        Box::new(LoopStop(self.event_loop.stopper()))
-    }
-
-    fn run(self: Box<Self>) -> Result<(), ServiceError> {
-        self.event_loop.run().map_err(internal)
+        serve_on_loop(worker, sockets, self.opts.event_loop.clone(), handler)
     }
 }

@@ -202,7 +202,9 @@ fn is_field_byte(b: u8) -> bool {
     b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
 }
 
-pub(crate) fn is_token_byte(b: u8) -> bool {
+/// Whether `b` is a `tchar` of RFC 9110 §5.6.2: a byte allowed in a token (a method, a
+/// header name, a chunk-extension name). A `const fn`, so callers can build lookup tables.
+pub const fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -66,7 +66,7 @@ mod request;
 mod response;
 mod uwsgi;
 
-pub use chunked::{ChunkedDecoder, Decoded};
+pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use request::{parse_request, BodyFraming, Limits, Parsed};
 pub use response::{

@@ -56,26 +56,8 @@ const HOP_BY_HOP: &[&str] = &[
 const TCHAR: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+    while b < 256 {
+        t[b] = ruwsgi_proto::is_token_byte(b as u8);
         b += 1;
     }
     t

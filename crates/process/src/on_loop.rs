@@ -1,0 +1,65 @@
+//! What every built-in [`Service`](crate::Service) shares: serving a worker's sockets with
+//! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`].
+
+use std::time::Duration;
+
+use ruwsgi_event_loop::{
+    raise_nofile_limit, EventLoop, Handler, Listener, Options as LoopOptions, Stopper,
+};
+
+use crate::bind::Bound;
+use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+
+/// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
+/// `handler`. The open-files limit is raised first (one fd per connection).
+pub(crate) fn serve_on_loop<H: Handler + 'static>(
+    worker: &WorkerContext,
+    sockets: &[Bound],
+    mut options: LoopOptions,
+    handler: H,
+) -> Result<Box<dyn Serving>, ServiceError> {
+    if let Err(e) = raise_nofile_limit() {
+        log::warn!("cannot raise the open-files limit: {e}");
+    }
+    options.worker_id = worker.id;
+    let mut listeners = Vec::with_capacity(sockets.len());
+    for bound in sockets {
+        let failed =
+            |e: std::io::Error| internal(format!("cannot use socket {}: {e}", bound.spec.address));
+        let fd = bound.fd.try_clone().map_err(failed)?;
+        listeners.push(Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?);
+        options.tcp_nodelay |= bound.spec.tcp_nodelay;
+        options.so_keepalive |= bound.spec.so_keepalive;
+    }
+    let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
+    Ok(Box::new(LoopServing { event_loop }))
+}
+
+/// An internal (not app-load) service error.
+pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(ServiceErrorKind::Internal, e.to_string())
+}
+
+struct LoopServing<H: Handler> {
+    event_loop: EventLoop<H>,
+}
+
+impl<H: Handler> Serving for LoopServing<H> {
+    fn stopper(&self) -> Box<dyn Stop> {
+        Box::new(self.event_loop.stopper())
+    }
+
+    fn run(self: Box<Self>) -> Result<(), ServiceError> {
+        self.event_loop.run().map_err(internal)
+    }
+}
+
+impl Stop for Stopper {
+    fn graceful(&self, mercy: Duration) {
+        Stopper::graceful(self, mercy);
+    }
+
+    fn immediate(&self) {
+        Stopper::immediate(self);
+    }
+}
