@@ -57,15 +57,16 @@ fn main() {
 }
 
 /// The log sink of every process: stderr (or the `logto`/`daemonize` file the process
-/// manager points stderr at). Request lines (target `ruwsgi::request`) are written bare, in
-/// uWSGI's format, so tools that parse uWSGI's request log keep working; server messages
-/// carry their level and the pid of the process that wrote them (a master and its workers
-/// share one log). `RUST_LOG` filters as usual (default `info`).
+/// manager points stderr at). Request lines (target
+/// [`ruwsgi_event_loop::REQUEST_LOG_TARGET`]) are written bare, in uWSGI's format, so tools
+/// that parse uWSGI's request log keep working; server messages carry their level and the
+/// pid of the process that wrote them (a master and its workers share one log). `RUST_LOG`
+/// filters as usual (default `info`).
 fn init_logging() {
     use std::io::Write;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(|buf, record| {
-            if record.target() == "ruwsgi::request" {
+            if record.target() == ruwsgi_event_loop::REQUEST_LOG_TARGET {
                 writeln!(buf, "{}", record.args())
             } else {
                 writeln!(

@@ -59,7 +59,8 @@ pub enum ErrorKind {
         /// The parser's own message, with line and column when it has them.
         message: String,
     },
-    /// Config-language misuse: `endif` without `if-*`, an include loop, a bad placeholder.
+    /// Config-language misuse: an include loop, `ini = :section` outside a file, an unreadable
+    /// `@(file)`, a `%(key)` that refers to itself, an undeclared placeholder under `strict`.
     Logic {
         /// What is wrong and what to do.
         message: String,

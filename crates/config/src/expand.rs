@@ -280,20 +280,13 @@ pub(crate) fn placeholder(key: &str, lookup: &dyn Fn(&str) -> Option<String>) ->
     let mut current: Option<String> = None;
     for token in key.split(' ').filter(|t| !t.is_empty()) {
         let value = match token {
-            "+" => {
-                op = Op::Add;
-                continue;
-            }
-            "-" => {
-                op = Op::Sub;
-                continue;
-            }
-            "*" => {
-                op = Op::Mul;
-                continue;
-            }
-            "/" => {
-                op = Op::Div;
+            "+" | "-" | "*" | "/" => {
+                op = match token {
+                    "+" => Op::Add,
+                    "-" => Op::Sub,
+                    "*" => Op::Mul,
+                    _ => Op::Div,
+                };
                 continue;
             }
             "++" | "--" => {

@@ -49,9 +49,7 @@ pub use error::{Error, ErrorKind};
 pub use expand::Magic;
 pub use readers::{read as read_pairs, Format, Pair, SyntaxError};
 pub use source::Origin;
-pub use table::{
-    lookup, lookup_short, migration_table, suggest, Kind, OptionSpec, Status, OPTIONS,
-};
+pub use table::{lookup, migration_table, suggest, Kind, OptionSpec, Status, OPTIONS};
 
 use std::path::PathBuf;
 

@@ -21,8 +21,12 @@ use crate::readers::{self, Format};
 use crate::source::Origin;
 use crate::table::{self, Kind, OptionSpec, Status};
 
-/// The hook actions ruwsgi runs (`ruwsgi_process::Hooks`); any other is a bad value.
+/// The hook actions ruwsgi runs (the match in `ruwsgi-process` `hooks.rs`, which config cannot
+/// depend on); any other draws a warning that it has no effect.
 const HOOK_ACTIONS: &[&str] = &["exec", "print", "log", "mkdir", "unlink", "chdir"];
+
+/// The hook options, whose values are `ACTION:ARGUMENTS` with an action of [`HOOK_ACTIONS`].
+const HOOK_OPTIONS: &[&str] = &["hook-pre-app", "hook-master-start", "hook-post-fork"];
 
 /// uWSGI's internal variables, which are not options (`core/utils.c` `parse_sys_envs`).
 const INTERNAL_ENV: &[&str] = &[
@@ -429,7 +433,6 @@ impl Loader {
         let mut warned_not_yet: BTreeSet<&'static str> = BTreeSet::new();
         let entries = std::mem::take(&mut self.entries);
         for e in &entries {
-            let strict = e.strict;
             if e.placeholder_only {
                 config.lines.push(Line::placeholder(
                     &e.key,
@@ -439,7 +442,7 @@ impl Loader {
                 continue;
             }
             let Some(spec) = table::lookup(&e.key) else {
-                self.unknown(e, strict, placeholders.contains(&e.key), &mut config)?;
+                self.unknown(e, placeholders.contains(&e.key), &mut config)?;
                 continue;
             };
             if spec.kind == Kind::Logic {
@@ -461,13 +464,8 @@ impl Loader {
         Ok(config)
     }
 
-    fn unknown(
-        &mut self,
-        e: &Entry,
-        strict: bool,
-        placeholder: bool,
-        config: &mut Config,
-    ) -> Result<(), Error> {
+    fn unknown(&mut self, e: &Entry, placeholder: bool, config: &mut Config) -> Result<(), Error> {
+        let strict = e.strict;
         if placeholder && !strict {
             config.lines.push(Line::placeholder(
                 &e.key,
@@ -531,10 +529,7 @@ impl Loader {
                 let Some((word, b)) = word else {
                     return Err(Error::bad_value(spec.name, raw, EXPECTED, origin));
                 };
-                self.warn(format!(
-                    "{}: reading {word:?} out of {raw:?} ({origin}): text after a value is not a comment in uWSGI config files",
-                    spec.name
-                ));
+                self.warn_trailing_text(spec, word, raw, origin);
                 Ok(b.to_string())
             }
             Kind::Int => {
@@ -546,10 +541,7 @@ impl Loader {
                 }
                 match leading_word(trimmed).filter(|w| w.parse::<u64>().is_ok()) {
                     Some(word) => {
-                        self.warn(format!(
-                            "{}: reading {word} out of {raw:?} ({origin}): text after a value is not a comment in uWSGI config files",
-                            spec.name
-                        ));
+                        self.warn_trailing_text(spec, word, raw, origin);
                         Ok(word.to_string())
                     }
                     None => {
@@ -574,6 +566,14 @@ impl Loader {
         }
     }
 
+    /// The warning for a value read out of `60   ; comment` (see [`leading_word`]).
+    fn warn_trailing_text(&mut self, spec: &OptionSpec, word: &str, raw: &str, origin: &Origin) {
+        self.warn(format!(
+            "{}: reading {word} out of {raw:?} ({origin}): text after a value is not a comment in uWSGI config files",
+            spec.name
+        ));
+    }
+
     /// Forms some options must have.
     fn check_form(&self, spec: &OptionSpec, v: &str, origin: &Origin) -> Result<(), Error> {
         let bad = |expected: &str| Err(Error::bad_value(spec.name, v, expected, origin));
@@ -594,7 +594,7 @@ impl Loader {
             "static-map" | "static-map2" if !v.contains('=') => {
                 return bad("MOUNTPOINT=PATH such as /static=./static")
             }
-            "hook-pre-app" | "hook-master-start" | "hook-post-fork" if !v.contains(':') => {
+            name if HOOK_OPTIONS.contains(&name) && !v.contains(':') => {
                 return bad("ACTION:ARGUMENTS such as exec:./manage.py migrate");
             }
             _ if spec.kind == Kind::KeyValList => {
@@ -622,7 +622,7 @@ impl Loader {
                     }
                 }
             }
-            "hook-pre-app" | "hook-master-start" | "hook-post-fork" => {
+            name if HOOK_OPTIONS.contains(&name) => {
                 let action = value.split(':').next().unwrap_or("");
                 // uWSGI 2.0 users remap SIGTERM to a graceful stop this way (the popular
                 // tiangolo/uwsgi-nginx image does); ruwsgi's SIGTERM already is one.
@@ -643,48 +643,36 @@ impl Loader {
 
     /// The `$(VAR)`, `@(file)` and `%(key)` passes, in uWSGI's order.
     fn substitute(&mut self) -> Result<(), Error> {
+        self.substitute_pass('$', |l, k| Ok(l.getenv(k).map(str::to_string)))?;
+        self.substitute_pass('@', |l, k| {
+            let text = std::fs::read_to_string(l.cwd.join(k))
+                .map_err(|e| format!("@({k}): cannot read {k:?}: {e}"))?;
+            let text = text
+                .strip_suffix('\n')
+                .or_else(|| text.strip_suffix('\r'))
+                .unwrap_or(&text);
+            Ok(Some(text.to_string()))
+        })?;
+        self.substitute_pass('%', |l, k| {
+            Ok(expand::placeholder(k, &|k: &str| l.exported(k)))
+        })
+    }
+
+    /// One `symbol(...)` pass over every substitutable value, in order: a later entry's
+    /// lookups see the earlier entries' values already rewritten by this pass.
+    fn substitute_pass(
+        &mut self,
+        symbol: char,
+        lookup: impl Fn(&Self, &str) -> Result<Option<String>, String>,
+    ) -> Result<(), Error> {
         for i in 0..self.entries.len() {
             if !self.substitutable(i) {
                 continue;
             }
-            let Some(v) = self.entries[i].value.clone() else {
+            let Some(v) = self.entries[i].value.as_deref() else {
                 continue;
             };
-            let env = |k: &str| Ok(self.getenv(k).map(str::to_string));
-            let v =
-                expand::pass(&v, '$', env).map_err(|m| Error::logic(m, &self.entries[i].origin))?;
-            self.entries[i].value = Some(v);
-        }
-        for i in 0..self.entries.len() {
-            if !self.substitutable(i) {
-                continue;
-            }
-            let Some(v) = self.entries[i].value.clone() else {
-                continue;
-            };
-            let cwd = self.cwd.clone();
-            let read = |k: &str| {
-                let text = std::fs::read_to_string(cwd.join(k))
-                    .map_err(|e| format!("@({k}): cannot read {k:?}: {e}"))?;
-                let text = text
-                    .strip_suffix('\n')
-                    .or_else(|| text.strip_suffix('\r'))
-                    .unwrap_or(&text);
-                Ok(Some(text.to_string()))
-            };
-            let v = expand::pass(&v, '@', read)
-                .map_err(|m| Error::logic(m, &self.entries[i].origin))?;
-            self.entries[i].value = Some(v);
-        }
-        for i in 0..self.entries.len() {
-            if !self.substitutable(i) {
-                continue;
-            }
-            let Some(v) = self.entries[i].value.clone() else {
-                continue;
-            };
-            let lookup = |k: &str| self.exported(k);
-            let v = expand::pass(&v, '%', |k| Ok(expand::placeholder(k, &lookup)))
+            let v = expand::pass(v, symbol, |k| lookup(self, k))
                 .map_err(|m| Error::logic(m, &self.entries[i].origin))?;
             self.entries[i].value = Some(v);
         }

@@ -362,27 +362,23 @@ pub fn xml(text: &str, section: &str) -> Result<(Vec<Pair>, bool), SyntaxError> 
             return Ok((Vec::new(), false));
         };
         let at = pos + lt;
-        if text[at..].starts_with("<?") {
-            pos = at
-                + text[at..]
-                    .find("?>")
-                    .ok_or_else(|| err(line_of(at), "unclosed <?"))?
-                + 2;
-        } else if text[at..].starts_with("<!--") {
-            pos = at
-                + text[at..]
-                    .find("-->")
-                    .ok_or_else(|| err(line_of(at), "unclosed comment"))?
-                + 3;
-        } else if text[at..].starts_with("<!") {
-            pos = at
-                + text[at..]
-                    .find('>')
-                    .ok_or_else(|| err(line_of(at), "unclosed <!"))?
-                + 1;
-        } else {
+        // What may precede the root: (opening, closing, error), `<!--` before `<!`.
+        let skipped = [
+            ("<?", "?>", "unclosed <?"),
+            ("<!--", "-->", "unclosed comment"),
+            ("<!", ">", "unclosed <!"),
+        ];
+        let Some((_, close, what)) = skipped
+            .iter()
+            .find(|(open, ..)| text[at..].starts_with(open))
+        else {
             break at;
-        }
+        };
+        pos = at
+            + text[at..]
+                .find(close)
+                .ok_or_else(|| err(line_of(at), what))?
+            + close.len();
     };
     let tag_end = root_start
         + text[root_start..]
@@ -556,6 +552,24 @@ mod tests {
         assert!(xml(text, "app").unwrap().1);
         assert!(!xml(text, "other").unwrap().1);
         assert!(xml("<uwsgi><a>1</b></uwsgi>", "uwsgi").is_err());
+    }
+
+    #[test]
+    fn xml_prolog_comments_and_doctype_before_the_root() {
+        let text =
+            "<?xml version=\"1.0\"?>\n<!-- <uwsgi><bad/></uwsgi> -->\n<!DOCTYPE uwsgi>\n<uwsgi><master/></uwsgi>\n";
+        let (pairs, found) = xml(text, "uwsgi").unwrap();
+        assert!(found);
+        assert_eq!(kv(&pairs), [("master", Some("1"))]);
+        assert_eq!(pairs[0].line, 4);
+        for (text, what) in [
+            ("<?xml version=\"1.0\"\n<uwsgi/>", "line 1: unclosed <?"),
+            ("\n<!-- no end <uwsgi/>", "line 2: unclosed comment"),
+            ("<!DOCTYPE uwsgi", "line 1: unclosed <!"),
+        ] {
+            let err = xml(text, "uwsgi").unwrap_err().0;
+            assert!(err.ends_with(what), "{text:?}: {err}");
+        }
     }
 
     #[test]

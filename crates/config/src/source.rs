@@ -11,7 +11,8 @@ pub enum Origin {
     Default,
     /// An environment variable (`UWSGI_HTTP_SOCKET`).
     Env(String),
-    /// The command line: the argument as written (`--http`, `-p`, `app.py`).
+    /// The command line: the option's long name (`--processes`, also for `-p` and
+    /// `--workers`); a bare argument or an unknown option as written (`app.py`, `–http`).
     Arg(String),
     /// A config file and line (line 0 when the format does not give lines: JSON, TOML).
     File {

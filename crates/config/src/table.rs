@@ -59,11 +59,6 @@ pub struct OptionSpec {
 }
 
 impl OptionSpec {
-    /// Whether a value may be omitted (flags, and options with an implied value).
-    pub fn value_optional(&self) -> bool {
-        matches!(self.kind, Kind::Flag | Kind::Logic) || self.implied.is_some()
-    }
-
     /// Whether repeated occurrences accumulate.
     pub fn is_list(&self) -> bool {
         matches!(self.kind, Kind::List | Kind::KeyValList | Kind::Include)
@@ -516,11 +511,6 @@ pub fn lookup(name: &str) -> Option<&'static OptionSpec> {
         .find(|o| o.name == name || o.aliases.contains(&name.as_str()))
 }
 
-/// The option a one-letter flag refers to.
-pub fn lookup_short(short: char) -> Option<&'static OptionSpec> {
-    OPTIONS.iter().find(|o| o.short == Some(short))
-}
-
 /// The closest known option name to an unknown one, if any is close: a small edit distance
 /// (`vaccum` → `vacuum`, `hunder-lock` → `thunder-lock`), ties going to the longer common
 /// prefix (`gui` → `gid`), else an option that contains the name (`timeout` →
@@ -630,8 +620,9 @@ mod tests {
         ] {
             assert_eq!(lookup(alias).map(|o| o.name), Some(canonical), "{alias}");
         }
-        assert_eq!(lookup_short('p').map(|o| o.name), Some("processes"));
-        assert_eq!(lookup_short('M').map(|o| o.name), Some("master"));
+        let short = |c| OPTIONS.iter().find(|o| o.short == Some(c)).map(|o| o.name);
+        assert_eq!(short('p'), Some("processes"));
+        assert_eq!(short('M'), Some("master"));
         assert!(lookup("no-such-option").is_none());
     }
 
