@@ -137,7 +137,8 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
         threads: config.u64("threads").unwrap_or(1).max(1) as usize,
         file_wrapper: !config.flag("wsgi-disable-file-wrapper"),
         buffer_size,
-        numproc: config.u64("processes").unwrap_or(1).max(1) as usize,
+        // WsgiService sets it: the master's worker count at initialize, each worker's at serve.
+        numproc: 1,
         opt,
     };
     let defaults = ruwsgi_event_loop::Options::default();
@@ -186,8 +187,6 @@ fn sockets(config: &Config) -> anyhow::Result<Vec<SocketSpec>> {
                 backlog,
                 chmod,
                 reuse_port: config.flag("reuse-port"),
-                tcp_nodelay: config.flag("tcp-nodelay"),
-                so_keepalive: config.flag("so-keepalive"),
             });
         }
     }
@@ -207,7 +206,8 @@ fn process_options(config: &Config) -> anyhow::Result<Options> {
         master: config.flag("master"),
         processes: config.u64("processes").unwrap_or(1).max(1) as usize,
         threads: config.u64("threads").unwrap_or(1).max(1) as usize,
-        lazy_apps: config.flag("lazy-apps") || config.flag("lazy"),
+        // `lazy` is an alias: the config resolves it to `lazy-apps`.
+        lazy_apps: config.flag("lazy-apps"),
         need_app,
         chdir: path("chdir"),
         pidfile: path("pidfile"),

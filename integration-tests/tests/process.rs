@@ -24,6 +24,29 @@ impl Drop for DaemonGuard {
     }
 }
 
+/// The daemon a detaching run of ruwsgi (`out`) left behind: asserts the run returned 0 to
+/// the shell, then reads the daemon's pid from `pidfile` and guards it.
+fn daemon_from(out: &std::process::Output, pidfile: &Path) -> (u32, DaemonGuard) {
+    assert!(
+        out.status.success(),
+        "ruwsgi did not return 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = read_pid(pidfile);
+    (pid, DaemonGuard(pid))
+}
+
+/// `ruwsgi --stop PIDFILE` succeeds and the daemon `pid` exits.
+fn stop_daemon(pidfile: &Path, pid: u32) {
+    let stop = run_ruwsgi(["--stop".as_ref(), pidfile.as_os_str()]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    wait_dead(pid);
+}
+
 /// Starts `ruwsgi --http-socket ADDR ARGS...` with `PROCESS_IMPORT_LOG` set for the
 /// `process_imports.py` app, and waits until it accepts.
 fn start_http(args: &[&str], import_log: &Path) -> (Server, std::net::SocketAddr) {
@@ -218,10 +241,10 @@ fn sighup_and_reload_restart_the_workers_under_the_same_master() {
     );
 }
 
-#[test]
-fn sigusr1_logs_the_scoreboard() {
-    let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);
-    let kids = workers(&server, 2);
+/// Sends SIGUSR1 to a 2-worker master `server` after 3 requests and asserts the logged
+/// scoreboard names the workers and counts the 3 requests.
+fn sigusr1_counts_requests(server: &Server, addr: std::net::SocketAddr) {
+    let kids = workers(server, 2);
     for _ in 0..3 {
         assert_eq!(get(addr, "/").status, 200);
     }
@@ -244,6 +267,19 @@ fn sigusr1_logs_the_scoreboard() {
         })
         .sum();
     assert_eq!(served, 3, "{log}");
+}
+
+#[test]
+fn sigusr1_logs_the_scoreboard() {
+    let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);
+    sigusr1_counts_requests(&server, addr);
+}
+
+#[test]
+fn sigusr1_counts_the_requests_of_a_wsgi_app() {
+    let app = app("process_slow.py");
+    let (server, addr) = Server::http(["--wsgi-file", &app, "--master", "--processes", "2"]);
+    sigusr1_counts_requests(&server, addr);
 }
 
 #[test]
@@ -444,21 +480,12 @@ fn daemonize2_detaches_after_loading_the_app() {
         "--pidfile".as_ref(),
         pidfile.as_os_str(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid = read_pid(&pidfile);
-    let _guard = DaemonGuard(pid);
+    let (pid, _guard) = daemon_from(&out, &pidfile);
     wait_until("the daemon to answer", || {
         std::net::TcpStream::connect(addr).ok()
     });
     assert_eq!(get(addr, "/").text(), "fast");
-    assert!(run_ruwsgi(["--stop".as_ref(), pidfile.as_os_str()])
-        .status
-        .success());
-    wait_dead(pid);
+    stop_daemon(&pidfile, pid);
 }
 
 #[test]
@@ -507,13 +534,7 @@ fn daemonize_returns_to_the_shell_and_logs_to_the_file() {
         "--pidfile".as_ref(),
         pidfile.as_os_str(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid = read_pid(&pidfile);
-    let _guard = DaemonGuard(pid);
+    let (pid, _guard) = daemon_from(&out, &pidfile);
     assert!(pid_alive(pid));
     wait_until("the daemon to answer", || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())
@@ -522,9 +543,7 @@ fn daemonize_returns_to_the_shell_and_logs_to_the_file() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("spawned worker 1"), "{text}");
     assert!(out.stdout.is_empty() && !String::from_utf8_lossy(&out.stderr).contains("spawned"));
-    let stop = run_ruwsgi(["--stop".as_ref(), pidfile.as_os_str()]);
-    assert!(stop.status.success());
-    wait_dead(pid);
+    stop_daemon(&pidfile, pid);
 }
 
 #[test]
@@ -751,15 +770,9 @@ fn seed_tutorial_ini_end_to_end() {
         .current_dir(&project)
         .env("PYTHONPATH", site_packages(&test_venv()));
     let out = run_command(cmd);
-    assert!(
-        out.status.success(),
-        "ruwsgi --ini: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let pidfile = project.join("uwsgi").join("uwsgi.pid");
     let sock = project.join("uwsgi").join("uwsgi.sock");
-    let pid = read_pid(&pidfile);
-    let _guard = DaemonGuard(pid);
+    let (pid, _guard) = daemon_from(&out, &pidfile);
     wait_until("the seed's unix socket", || {
         std::os::unix::net::UnixStream::connect(&sock)
             .ok()
@@ -848,13 +861,7 @@ fn seed_tutorial_long_command_line_end_to_end() {
     let mut cmd = Command::new(ruwsgi_bin());
     cmd.args(line.split_whitespace()).current_dir(tmp.path());
     let out = run_command(cmd);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pid = read_pid(&pidfile);
-    let _guard = DaemonGuard(pid);
+    let (pid, _guard) = daemon_from(&out, &pidfile);
     let kids = wait_until("5 workers", || {
         let k = children_of(pid);
         (k.len() == 5).then_some(k)
@@ -870,9 +877,7 @@ fn seed_tutorial_long_command_line_end_to_end() {
     if unsafe { libc::geteuid() } == 0 {
         kids.iter().for_each(|&k| assert_eq!(uid_of(k), uid));
     }
-    let stop = run_ruwsgi(["--stop".as_ref(), pidfile.as_os_str()]);
-    assert!(stop.status.success());
-    wait_dead(pid);
+    stop_daemon(&pidfile, pid);
     kids.iter().for_each(|&k| wait_dead(k));
     assert!(!pidfile.exists(), "vacuum removed the pidfile");
 }

@@ -10,8 +10,6 @@ use ruwsgi_event_loop::{bind_socket, BindOptions};
 use crate::error::{Error, ErrorKind};
 use crate::options::SocketSpec;
 
-pub use ruwsgi_event_loop::{is_unix, somaxconn};
-
 /// A bound, listening socket and what it was configured as.
 #[derive(Debug)]
 pub struct Bound {
@@ -27,7 +25,7 @@ pub struct Bound {
 
 /// Binds and listens on `spec` (relative unix paths resolve against the current directory,
 /// so call this after `chdir`).
-pub fn bind(spec: &SocketSpec) -> Result<Bound, Error> {
+pub(crate) fn bind(spec: &SocketSpec) -> Result<Bound, Error> {
     let options = BindOptions {
         backlog: spec.backlog,
         reuse_port: spec.reuse_port,
@@ -62,8 +60,6 @@ mod tests {
             backlog: 100,
             chmod: None,
             reuse_port: false,
-            tcp_nodelay: false,
-            so_keepalive: false,
         }
     }
 

@@ -4,10 +4,7 @@
 //! It is what `ruwsgi --builtin-handler` runs: the "no Python" row of `just bench` and the
 //! way the IO core and the process manager are tested without an app.
 
-use std::sync::Arc;
-
-use ruwsgi_event_loop::{FixedHandler, Handler, Options as LoopOptions, Reply, Request};
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_event_loop::{FixedHandler, Options as LoopOptions};
 
 use crate::bind::Bound;
 use crate::on_loop::serve_on_loop;
@@ -21,11 +18,6 @@ pub struct FixedService {
 }
 
 impl FixedService {
-    /// A service answering `body` as `text/plain`, with the loop's default options.
-    pub fn new(body: impl Into<Vec<u8>>) -> FixedService {
-        FixedService::with_options(body, LoopOptions::default())
-    }
-
     /// A service answering `body`, its loop configured by `options` (the worker id is
     /// filled in per worker).
     pub fn with_options(body: impl Into<Vec<u8>>, options: LoopOptions) -> FixedService {
@@ -46,33 +38,7 @@ impl Service for FixedService {
         worker: &WorkerContext,
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
-        let handler = Scored {
-            inner: FixedHandler::new(self.body.clone()),
-            board: worker.scoreboard.clone(),
-            id: worker.id,
-            bytes: self.body.len() as u64,
-        };
+        let handler = FixedHandler::new(self.body.clone());
         serve_on_loop(worker, sockets, self.options.clone(), handler)
-    }
-}
-
-/// The fixed handler, counting its requests in the worker's scoreboard slot.
-struct Scored {
-    inner: FixedHandler,
-    board: Arc<Scoreboard>,
-    id: usize,
-    bytes: u64,
-}
-
-impl Handler for Scored {
-    fn handle(&mut self, request: Request, reply: Reply) {
-        let slot = self.board.worker(self.id);
-        slot.request_started();
-        self.inner.handle(request, reply);
-        slot.request_finished(self.bytes, false);
-    }
-
-    fn has_capacity(&self) -> bool {
-        self.inner.has_capacity()
     }
 }

@@ -1,12 +1,15 @@
 //! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker
-//! (`worker_id()`, `masterpid()`, `numproc`, `reload()`, `stop()`).
+//! (`worker_id()`, `masterpid()`, `numproc`, `reload()`, `stop()`): the WSGI bridge's
+//! [`ProcessHooks`], as this crate implements them.
+
+use ruwsgi_wsgi::ProcessHooks;
 
 use crate::service::WorkerContext;
 use crate::sys::kill;
 
-/// The process calls of one worker, for the WSGI bridge's process hooks.
+/// The process calls of one worker (or of the master while it preloads the app).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessControl {
+pub(crate) struct ProcessControl {
     worker_id: usize,
     master_pid: Option<u32>,
     numproc: usize,
@@ -14,7 +17,7 @@ pub struct ProcessControl {
 
 impl ProcessControl {
     /// The control of the worker `ctx` describes.
-    pub fn new(ctx: &WorkerContext) -> ProcessControl {
+    pub(crate) fn new(ctx: &WorkerContext) -> ProcessControl {
         ProcessControl {
             worker_id: ctx.id,
             master_pid: ctx.master_pid,
@@ -24,31 +27,33 @@ impl ProcessControl {
 
     /// The control of a process that is not a worker (the master while it preloads the app):
     /// `worker_id()` is 0 there, as in uWSGI.
-    pub fn master(numproc: usize) -> ProcessControl {
+    pub(crate) fn master(numproc: usize) -> ProcessControl {
         ProcessControl {
             worker_id: 0,
             master_pid: Some(std::process::id()),
             numproc,
         }
     }
+}
 
+impl ProcessHooks for ProcessControl {
     /// `uwsgi.worker_id()`: 1-based, 0 outside a worker.
-    pub fn worker_id(&self) -> usize {
+    fn worker_id(&self) -> usize {
         self.worker_id
     }
 
     /// `uwsgi.masterpid()`: the master's pid, 0 without a master.
-    pub fn masterpid(&self) -> u32 {
+    fn masterpid(&self) -> u32 {
         self.master_pid.unwrap_or(0)
     }
 
     /// `uwsgi.numproc`.
-    pub fn numproc(&self) -> usize {
+    fn numproc(&self) -> usize {
         self.numproc
     }
 
     /// `uwsgi.reload()`: asks the master to reload (SIGHUP). False without a master.
-    pub fn reload(&self) -> bool {
+    fn reload(&self) -> bool {
         match self.master_pid {
             Some(pid) => {
                 kill(pid, libc::SIGHUP);
@@ -60,7 +65,7 @@ impl ProcessControl {
 
     /// `uwsgi.stop()`: asks the master to stop at once (SIGQUIT, as uWSGI); without a master
     /// the worker stops itself.
-    pub fn stop(&self) -> bool {
+    fn stop(&self) -> bool {
         let pid = self.master_pid.unwrap_or_else(std::process::id);
         kill(pid, libc::SIGQUIT);
         true

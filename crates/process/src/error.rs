@@ -41,7 +41,8 @@ pub enum ErrorKind {
     },
     /// An operating-system call failed (fork, setuid, chdir...).
     Os(String),
-    /// The serving loop failed.
+    /// The service could not set up its runtime ([`crate::Service::initialize`]: the
+    /// Python interpreter).
     Service(String),
 }
 
@@ -96,7 +97,7 @@ impl fmt::Display for Error {
             ErrorKind::Signal { pid } => write!(f, "cannot signal process {pid}"),
             ErrorKind::File { path } => write!(f, "cannot open {}", path.display()),
             ErrorKind::Os(what) => f.write_str(what),
-            ErrorKind::Service(what) => write!(f, "the worker's loop failed: {what}"),
+            ErrorKind::Service(what) => write!(f, "cannot start the app's runtime: {what}"),
         }
     }
 }

@@ -44,9 +44,8 @@ mod wsgi_service;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use bind::{bind, is_unix, somaxconn, Bound};
+pub use bind::Bound;
 pub use builtin::FixedService;
-pub use control::ProcessControl;
 pub use error::{Error, ErrorKind};
 pub use hooks::Hooks;
 pub use options::{Options, SocketSpec};
@@ -98,10 +97,11 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
     }
-    if !(opts.master || opts.processes > 1) {
+    let master = opts.master || opts.processes > 1;
+    if !master {
         master::remember_early_signals();
     }
-    let somax = somaxconn();
+    let somax = ruwsgi_event_loop::somaxconn();
     let mut sockets = Vec::new();
     for spec in &opts.sockets {
         if let Some(max) = somax.filter(|&m| spec.backlog > m) {
@@ -112,7 +112,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
                 spec.address
             );
         }
-        let b = bind(spec)?;
+        let b = bind::bind(spec)?;
         if let Some(path) = &b.unix_path {
             cleanup.paths.push(path.clone());
             if let Some(owner) = &opts.chown_socket {
@@ -129,7 +129,6 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
         }
         sockets.push(b);
     }
-    let master = opts.master || opts.processes > 1;
     if !opts.master && opts.processes > 1 {
         log::warn!(
             "processes = {} without master: running a master anyway \

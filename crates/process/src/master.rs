@@ -6,7 +6,7 @@
 //! fork copies only the forking thread).
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -340,13 +340,13 @@ impl<'a> Master<'a> {
         log::info!("stats of master pid {}:", self.pid);
         for id in 1..=self.board.workers() {
             let s = self.board.worker(id);
+            // Only what is measured: bytes and exceptions have no writer yet (the loop's
+            // Handler contract reports no completion), so they are not shown as zeros.
             log::info!(
-                "worker {id} pid {} status {} requests {} bytes-out {} exceptions {} respawns {} rss {}",
+                "worker {id} pid {} status {} requests {} respawns {} rss {}",
                 s.pid.load(Ordering::Relaxed),
                 s.status().name(),
                 s.requests.load(Ordering::Relaxed),
-                s.bytes_out.load(Ordering::Relaxed),
-                s.exceptions.load(Ordering::Relaxed),
                 s.respawns.load(Ordering::Relaxed),
                 s.rss.load(Ordering::Relaxed),
             );
@@ -510,7 +510,6 @@ impl<'a> Master<'a> {
         if unsafe { libc::getppid() } as u32 != self.pid {
             return 1;
         }
-        let _ = self.sig_read.as_raw_fd();
         self.service.after_fork_child();
         // Not fatal (logged), as in uWSGI.
         let _ = crate::hooks::run("post-fork", &self.opts.hooks.post_fork, false);

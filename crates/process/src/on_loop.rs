@@ -1,17 +1,23 @@
 //! What every built-in [`Service`](crate::Service) shares: serving a worker's sockets with
-//! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`].
+//! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`], counting each request in the
+//! worker's scoreboard slot.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_event_loop::{
-    raise_nofile_limit, EventLoop, Handler, Listener, Options as LoopOptions, Stopper,
+    raise_nofile_limit, EventLoop, Handler, Listener, Options as LoopOptions, Reply, Request,
+    Stopper,
 };
+use ruwsgi_shm::Scoreboard;
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
-/// `handler`. The open-files limit is raised first (one fd per connection).
+/// `handler` (wrapped in [`Counted`]). The open-files limit is raised first (one fd per
+/// connection).
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
@@ -28,9 +34,12 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
             |e: std::io::Error| internal(format!("cannot use socket {}: {e}", bound.spec.address));
         let fd = bound.fd.try_clone().map_err(failed)?;
         listeners.push(Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?);
-        options.tcp_nodelay |= bound.spec.tcp_nodelay;
-        options.so_keepalive |= bound.spec.so_keepalive;
     }
+    let handler = Counted {
+        inner: handler,
+        board: worker.scoreboard.clone(),
+        id: worker.id,
+    };
     let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
     Ok(Box::new(LoopServing { event_loop }))
 }
@@ -38,6 +47,33 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
 /// An internal (not app-load) service error.
 pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::new(ServiceErrorKind::Internal, e.to_string())
+}
+
+/// Counts every request the handler starts in the worker's scoreboard slot (`requests`,
+/// what SIGUSR1 logs), whatever the service. Counted at dispatch: the loop's [`Handler`]
+/// contract has no completion callback, so bytes and exceptions are not known here.
+struct Counted<H> {
+    inner: H,
+    board: Arc<Scoreboard>,
+    id: usize,
+}
+
+impl<H: Handler> Handler for Counted<H> {
+    fn handle(&mut self, request: Request, reply: Reply) {
+        self.board
+            .worker(self.id)
+            .requests
+            .fetch_add(1, Ordering::Relaxed);
+        self.inner.handle(request, reply);
+    }
+
+    fn has_capacity(&self) -> bool {
+        self.inner.has_capacity()
+    }
+
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
 }
 
 struct LoopServing<H: Handler> {

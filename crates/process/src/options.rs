@@ -20,10 +20,6 @@ pub struct SocketSpec {
     pub chmod: Option<u32>,
     /// `reuse-port`.
     pub reuse_port: bool,
-    /// `tcp-nodelay` (accepted sockets; the loop applies it).
-    pub tcp_nodelay: bool,
-    /// `so-keepalive` (accepted sockets; the loop applies it).
-    pub so_keepalive: bool,
 }
 
 /// How the master and its workers run.

@@ -83,18 +83,14 @@ pub fn chown_socket(path: &Path, owner: &str) -> Result<(), Error> {
         None => (owner, None),
     };
     let uid = resolve_uid(user)?;
-    let gid = match group {
-        Some(g) => resolve_gid(g)?,
-        None => libc::gid_t::MAX, // -1: leave the group
-    };
-    std::os::unix::fs::chown(path, Some(uid), (gid != libc::gid_t::MAX).then_some(gid)).map_err(
-        |e| {
-            Error::os(
-                format!("cannot chown-socket {} to {owner}", path.display()),
-                e,
-            )
-        },
-    )
+    // Without a group, the socket's group stays as it is.
+    let gid = group.map(resolve_gid).transpose()?;
+    std::os::unix::fs::chown(path, Some(uid), gid).map_err(|e| {
+        Error::os(
+            format!("cannot chown-socket {} to {owner}", path.display()),
+            e,
+        )
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! pid, reload and stop as signals to the master, as uWSGI's `uwsgi.reload()` and
 //! `uwsgi.stop()` do), starts its pool of Python threads and runs its loop.
 
-use ruwsgi_wsgi::{Apps, ProcessHooks, WsgiHandler};
+use ruwsgi_wsgi::{Apps, WsgiHandler};
 
 use crate::bind::Bound;
 use crate::control::ProcessControl;
@@ -37,36 +37,11 @@ impl WsgiService {
     }
 }
 
-/// The `uwsgi` module's view of this process, through [`ProcessControl`].
-struct Hooks(ProcessControl);
-
-impl ProcessHooks for Hooks {
-    fn worker_id(&self) -> usize {
-        self.0.worker_id()
-    }
-
-    fn masterpid(&self) -> u32 {
-        self.0.masterpid()
-    }
-
-    fn numproc(&self) -> usize {
-        self.0.numproc()
-    }
-
-    fn reload(&self) -> bool {
-        self.0.reload()
-    }
-
-    fn stop(&self) -> bool {
-        self.0.stop()
-    }
-}
-
 impl Service for WsgiService {
     fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
         self.opts.wsgi.numproc = numproc;
         ruwsgi_wsgi::initialize(&self.opts.wsgi).map_err(internal)?;
-        ruwsgi_wsgi::set_process_hooks(Box::new(Hooks(ProcessControl::master(numproc))));
+        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::master(numproc)));
         Ok(())
     }
 
@@ -104,7 +79,7 @@ impl Service for WsgiService {
         worker: &WorkerContext,
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
-        ruwsgi_wsgi::set_process_hooks(Box::new(Hooks(ProcessControl::new(worker))));
+        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::new(worker)));
         let mut wsgi = self.opts.wsgi.clone();
         wsgi.numproc = worker.numproc;
         let apps = self.apps.take().unwrap_or_default();
