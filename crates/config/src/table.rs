@@ -229,7 +229,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("log-date", &["logdate"], None, Kind::Str, Some(""), None, Status::NotYet("static files and logging"),
         "prefix log lines with the date (optionally a strftime format)"),
     opt("log-master", &[], None, Kind::Flag, None, None, Status::Implemented,
-        "let the master write the workers' logs"),
+        "accepted: master and workers already write to one log (stderr, logto or daemonize file)"),
     opt("log-4xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
         "log requests answered with 4xx"),
     opt("log-5xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
