@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ruwsgi_proto::{
-    encode_chunk, encode_last_chunk, encode_response_head, error_response, parse_request,
-    parse_uwsgi, response_framing, status_code, BodyFraming, ChunkedDecoder, Error as ProtoError,
-    ErrorKind, Limits, Parsed, ResponseContext, ResponseFraming, Version,
+    encode_chunk, encode_chunk_size, encode_last_chunk, encode_response_head, error_response,
+    parse_request, parse_uwsgi, response_framing, status_code, BodyFraming, ChunkedDecoder,
+    Error as ProtoError, ErrorKind, Limits, Parsed, ResponseContext, ResponseFraming, Version,
 };
 
 use crate::body::Sink;
@@ -30,10 +30,15 @@ use crate::sys;
 
 /// Bytes of output coalesced into one buffer (one write) before a new buffer is queued.
 const COALESCE: usize = 16 * 1024;
+/// An owned buffer up to this size is copied into the last queued one rather than queued
+/// as a buffer of its own.
+const COPY_MAX: usize = 4096;
 /// Largest sendfile(2) call, so one big file does not starve other connections.
 const SENDFILE_MAX: usize = 1 << 20;
 /// Buffers handed to one writev(2).
 const MAX_IOVECS: usize = 32;
+/// Room for a chunk's size line and CRLFs, or the last chunk (`0\r\n\r\n`).
+const CHUNK_FRAMING: usize = 16 + 4;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 const INTERNAL_ERROR: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 22\r\nConnection: close\r\n\r\nInternal Server Error\n";
@@ -141,8 +146,8 @@ pub(crate) enum Progress {
     NeedMore,
     /// The state advanced (a head was parsed); parse again.
     Advanced,
-    /// A complete request.
-    Request(Box<Request>),
+    /// A complete request (not boxed: it goes to the handler at once, usually).
+    Request(Request),
 }
 
 /// The result of one read.
@@ -317,7 +322,7 @@ impl Conn {
         };
         let reader = *reader;
         let body = reader.sink.finish()?;
-        Ok(Progress::Request(Box::new(self.request(reader.head, body))))
+        Ok(Progress::Request(self.request(reader.head, body)))
     }
 
     fn request(&self, head: Head, body: Body) -> Request {
@@ -423,7 +428,7 @@ impl Conn {
             }
             if n == 0 {
                 self.state = State::Handling;
-                return Ok(Progress::Request(Box::new(self.request(head, Body::Empty))));
+                return Ok(Progress::Request(self.request(head, Body::Empty)));
             }
         }
         // RFC 9110 §10.1.1: answer 100 only when the body is really awaited.
@@ -462,49 +467,29 @@ impl Conn {
         if ex.ended {
             return;
         }
+        let head_sent = ex.head_sent;
         match msg {
-            Msg::Start(head) => {
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    return;
-                }
-                self.start(head, None, stopping);
-            }
+            Msg::Start(head) if !head_sent => self.start(head, None, stopping),
+            Msg::Start(_) => {}
+            Msg::Data(data) if head_sent => self.body(data, true),
             Msg::Data(data) => {
-                let n = data.len();
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    self.body(data, true);
-                } else {
-                    self.flow.written(n);
-                    self.abort();
-                }
+                self.flow.written(data.len());
+                self.abort();
             }
-            Msg::File { file, offset, len } => {
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    self.file(Arc::new(file), offset, len);
-                } else {
-                    self.abort();
-                }
-            }
-            Msg::Spill { file, offset, len } => {
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    self.file(file, offset, Some(len));
-                } else {
-                    self.abort();
-                }
-            }
+            Msg::File { file, offset, len } if head_sent => self.file(Arc::new(file), offset, len),
+            Msg::Spill { file, offset, len } if head_sent => self.file(file, offset, Some(len)),
+            Msg::Finish if head_sent => self.end(),
+            // Body or end before any head.
+            Msg::File { .. } | Msg::Spill { .. } | Msg::Finish => self.abort(),
             Msg::Respond(head, body) => {
-                let len = body.len();
-                self.start(head, Some(len), stopping);
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
+                // After a head (Start) only the body counts, as a second head is ignored.
+                if !head_sent {
+                    self.start(head, Some(body.len()), stopping);
+                }
+                // `start` aborts (a 500) on a bad status.
+                if self.exchange.as_ref().is_some_and(|e| !e.ended) {
                     self.body(body, false);
                     self.end();
-                }
-            }
-            Msg::Finish => {
-                if self.exchange.as_ref().is_some_and(|e| e.head_sent) {
-                    self.end();
-                } else {
-                    self.abort();
                 }
             }
             Msg::Abort => self.abort(),
@@ -541,7 +526,7 @@ impl Conn {
                 .iter()
                 .map(|(k, v)| k.len() + v.len() + 4)
                 .sum::<usize>()
-            + body_len.filter(|&n| n <= COALESCE).unwrap_or(0);
+            + body_len.filter(|&n| n <= COPY_MAX).unwrap_or(0);
         let mut out = Vec::with_capacity(capacity);
         encode_response_head(&head.status, &headers, &framing, keep, &ctx, &mut out);
         ex.head_sent = true;
@@ -582,17 +567,17 @@ impl Conn {
             }
             ResponseFraming::Chunked => {
                 ex.body_bytes += n as u64;
-                let mut framed = Vec::with_capacity(n.min(COALESCE) + 16);
                 if n <= COALESCE {
-                    encode_chunk(&data, &mut framed);
+                    // Framed straight into the output buffer (`data` is counted again as
+                    // part of the framed bytes).
                     if counted {
                         self.flow.written(n);
                     }
-                    self.push_owned(framed);
+                    self.push_with(n + CHUNK_FRAMING, |out| encode_chunk(&data, out));
                 } else {
-                    // The chunk header and trailer CRLF around the data, without copying it.
-                    let header = format!("{n:x}\r\n");
-                    self.push_bytes(header.as_bytes());
+                    // The chunk's size line and trailing CRLF around the data, without
+                    // copying it.
+                    self.push_with(CHUNK_FRAMING, |out| encode_chunk_size(n as u64, out));
                     if counted {
                         self.push_counted(data);
                     } else {
@@ -614,8 +599,11 @@ impl Conn {
 
     fn file(&mut self, file: Arc<File>, offset: u64, len: Option<u64>) {
         let ex = self.exchange.as_mut().expect("an exchange");
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut len = len.unwrap_or(size.saturating_sub(offset));
+        // fstat(2) only for a file sent to its end (never for the spill file's ranges).
+        let mut len = len.unwrap_or_else(|| {
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            size.saturating_sub(offset)
+        });
         match ex.framing {
             ResponseFraming::NoBody => return,
             ResponseFraming::Length(_) => {
@@ -631,7 +619,7 @@ impl Conn {
         ex.sendfile = true;
         let chunked = matches!(ex.framing, ResponseFraming::Chunked);
         if chunked {
-            self.push_bytes(format!("{len:x}\r\n").as_bytes());
+            self.push_with(CHUNK_FRAMING, |out| encode_chunk_size(len, out));
         }
         self.out.push_back(Chunk::File {
             file,
@@ -647,11 +635,7 @@ impl Conn {
         let ex = self.exchange.as_mut().expect("an exchange");
         ex.ended = true;
         match ex.framing {
-            ResponseFraming::Chunked => {
-                let mut last = Vec::with_capacity(8);
-                encode_last_chunk(&mut last);
-                self.push_owned(last);
-            }
+            ResponseFraming::Chunked => self.push_with(CHUNK_FRAMING, encode_last_chunk),
             ResponseFraming::Length(_) if ex.remaining > 0 => {
                 // The body fell short of its Content-Length: the client can only tell by
                 // the connection closing.
@@ -680,17 +664,30 @@ impl Conn {
     }
 
     fn push_bytes(&mut self, data: &[u8]) {
-        self.flow.queued(data.len());
-        if let Some(Chunk::Bytes { buf, .. }) = self.out.back_mut() {
-            if buf.len() + data.len() <= COALESCE {
-                buf.extend_from_slice(data);
-                return;
-            }
+        self.push_with(data.len(), |out| out.extend_from_slice(data));
+    }
+
+    /// Queues (and counts) the bytes `encode` appends, at most `room` of them: in the last
+    /// output buffer when they fit within [`COALESCE`], else in a new one.
+    fn push_with(&mut self, room: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let fits = matches!(self.out.back(), Some(Chunk::Bytes { buf, .. }) if buf.len() + room <= COALESCE);
+        if !fits {
+            self.out.push_back(Chunk::Bytes {
+                buf: Vec::with_capacity(room),
+                pos: 0,
+            });
         }
-        self.out.push_back(Chunk::Bytes {
-            buf: data.to_vec(),
-            pos: 0,
-        });
+        let Some(Chunk::Bytes { buf, .. }) = self.out.back_mut() else {
+            unreachable!("a bytes buffer was just ensured");
+        };
+        let before = buf.len();
+        encode(buf);
+        let n = buf.len() - before;
+        if buf.is_empty() {
+            // Nothing was encoded: an empty buffer would make the next write return 0.
+            self.out.pop_back();
+        }
+        self.flow.queued(n);
     }
 
     fn push_owned(&mut self, data: Vec<u8>) {
@@ -703,7 +700,7 @@ impl Conn {
             return;
         }
         if let Some(Chunk::Bytes { buf, .. }) = self.out.back_mut() {
-            if data.len() <= 4096 && buf.len() + data.len() <= COALESCE {
+            if data.len() <= COPY_MAX && buf.len() + data.len() <= COALESCE {
                 buf.extend_from_slice(&data);
                 return;
             }

@@ -467,9 +467,9 @@ impl<H: Handler> EventLoop<H> {
                         Ok(Progress::Advanced) => continue,
                         Ok(Progress::Request(req)) => {
                             if self.handler.has_capacity() {
-                                self.dispatch(key, *req);
+                                self.dispatch(key, req);
                             } else {
-                                conn.state = State::Ready(req);
+                                conn.state = State::Ready(Box::new(req));
                             }
                             continue;
                         }

@@ -311,7 +311,8 @@ impl Reply {
     }
 
     /// Head, whole body and end in one message: the fast path for small responses. A
-    /// `Content-Length` is added when the head has none.
+    /// `Content-Length` is added when the head has none. After [`Reply::start`] the head
+    /// given here is ignored: the body and the end go out under the first one.
     pub fn respond(mut self, head: ResponseHead, body: Vec<u8>) {
         self.done = true;
         let _ = self.post(Msg::Respond(head, body));

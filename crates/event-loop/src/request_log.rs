@@ -29,12 +29,14 @@ pub(crate) struct LogEntry<'a> {
     pub(crate) headers_bytes: usize,
 }
 
-/// Formats request lines; caches the timestamp text for the current second.
+/// Formats request lines into one reused buffer; caches the timestamp text for the
+/// current second.
 #[derive(Debug)]
 pub(crate) struct RequestLog {
     pid: u32,
     second: u64,
     stamp: String,
+    line: String,
 }
 
 impl RequestLog {
@@ -43,10 +45,11 @@ impl RequestLog {
             pid: std::process::id(),
             second: u64::MAX,
             stamp: String::new(),
+            line: String::with_capacity(256),
         }
     }
 
-    pub(crate) fn line(&mut self, e: &LogEntry<'_>) -> String {
+    pub(crate) fn line(&mut self, e: &LogEntry<'_>) -> &str {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -55,9 +58,9 @@ impl RequestLog {
             self.second = now;
             self.stamp = ctime(now as i64);
         }
-        let mut s = String::with_capacity(200);
+        self.line.clear();
         let _ = write!(
-            s,
+            self.line,
             "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs{} ({} {}) {} headers in {} bytes (1 switches on core 0)",
             self.pid,
             e.requests,
@@ -76,7 +79,7 @@ impl RequestLog {
             e.headers,
             e.headers_bytes,
         );
-        s
+        &self.line
     }
 }
 

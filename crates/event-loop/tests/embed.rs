@@ -137,10 +137,13 @@ fn pattern(i: usize) -> u8 {
     (i % 251) as u8
 }
 
+/// How a [`Streamer`]'s producer ended, once it has.
+type StreamOutcome = Arc<Mutex<Option<Result<(), Gone>>>>;
+
 /// Streams `/N` mebibytes from a thread of its own (as the WSGI bridge does).
 struct Streamer {
     sent: Arc<AtomicU64>,
-    outcome: Arc<Mutex<Option<Result<(), Gone>>>>,
+    outcome: StreamOutcome,
     with_length: bool,
 }
 
@@ -177,6 +180,21 @@ impl Handler for Streamer {
     }
 }
 
+/// A loop serving a [`Streamer`]; returns it with the streamer's progress and outcome.
+fn start_streamer(with_length: bool) -> (Running, Arc<AtomicU64>, StreamOutcome) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let outcome = Arc::new(Mutex::new(None));
+    let server = start(
+        Options::default(),
+        Streamer {
+            sent: sent.clone(),
+            outcome: outcome.clone(),
+            with_length,
+        },
+    );
+    (server, sent, outcome)
+}
+
 /// Waits until the producer's count of bytes sent stops moving (for 200 ms); returns it.
 fn wait_stalled(sent: &AtomicU64) -> u64 {
     let mut last = 0;
@@ -192,16 +210,7 @@ fn wait_stalled(sent: &AtomicU64) -> u64 {
 #[test]
 fn a_large_streamed_response_is_paced_by_the_client() {
     for with_length in [true, false] {
-        let sent = Arc::new(AtomicU64::new(0));
-        let outcome = Arc::new(Mutex::new(None));
-        let server = start(
-            Options::default(),
-            Streamer {
-                sent: sent.clone(),
-                outcome: outcome.clone(),
-                with_length,
-            },
-        );
+        let (server, sent, outcome) = start_streamer(with_length);
         let mut s = connect(server.addr);
         s.write_all(b"GET /64 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         // The client reads nothing: the producer must stop once the high-water mark, the
@@ -222,16 +231,7 @@ fn a_large_streamed_response_is_paced_by_the_client() {
 
 #[test]
 fn a_client_that_leaves_mid_stream_makes_send_return_gone() {
-    let sent = Arc::new(AtomicU64::new(0));
-    let outcome = Arc::new(Mutex::new(None));
-    let server = start(
-        Options::default(),
-        Streamer {
-            sent: sent.clone(),
-            outcome: outcome.clone(),
-            with_length: false,
-        },
-    );
+    let (server, sent, outcome) = start_streamer(false);
     let mut s = connect(server.addr);
     s.write_all(b"GET /512 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
@@ -290,6 +290,76 @@ fn send_file_goes_out_chunked() {
 }
 
 #[test]
+fn small_large_and_file_pieces_are_framed_as_chunks_on_the_wire() {
+    // Small pieces are framed into the output buffer, a piece above 16 KiB goes out between
+    // its size line and CRLF uncopied, a file range between its own.
+    struct Pieces;
+    impl Handler for Pieces {
+        fn handle(&mut self, _req: Request, mut reply: Reply) {
+            std::thread::spawn(move || {
+                reply.start(head("200 OK", &[])).unwrap();
+                for n in [1usize, 4096, 5000, 20000] {
+                    reply.send((0..n).map(pattern).collect()).unwrap();
+                }
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(b"0123456789abcdef").unwrap();
+                reply.send_file(f, 4, Some(8)).unwrap();
+                reply.send(b"end".to_vec()).unwrap();
+                reply.finish();
+            });
+        }
+    }
+    let server = start(Options::default(), Pieces);
+    let mut s = connect(server.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (head_bytes, body) = raw.split_at(split);
+    let head_text = String::from_utf8_lossy(head_bytes);
+    assert!(
+        head_text.contains("Transfer-Encoding: chunked\r\n"),
+        "{head_text}"
+    );
+    let mut want = Vec::new();
+    for n in [1usize, 4096, 5000, 20000] {
+        want.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        want.extend((0..n).map(pattern));
+        want.extend_from_slice(b"\r\n");
+    }
+    want.extend_from_slice(b"8\r\n456789ab\r\n3\r\nend\r\n0\r\n\r\n");
+    assert!(body == want, "{:?}", String::from_utf8_lossy(body));
+}
+
+#[test]
+fn respond_after_start_sends_the_body_under_the_first_head_only() {
+    struct StartThenRespond;
+    impl Handler for StartThenRespond {
+        fn handle(&mut self, _req: Request, mut reply: Reply) {
+            reply
+                .start(head("200 OK", &[("Content-Length", "4")]))
+                .unwrap();
+            reply.respond(head("404 Not Found", &[]), b"body".to_vec());
+        }
+    }
+    let server = start(Options::default(), StartThenRespond);
+    let mut s = connect(server.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // Twice on one connection: the first answer left the connection in step.
+    for _ in 0..2 {
+        let (status, headers, body) = read_response(&mut s);
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(
+            !headers.iter().any(|(k, _)| k == "connection"),
+            "{headers:?}"
+        );
+        assert_eq!(body, b"body");
+    }
+}
+
+#[test]
 fn an_aborted_or_dropped_reply_is_a_500_and_the_loop_lives() {
     let server = start(Options::default(), Facts);
     for path in ["/abort", "/drop"] {
@@ -342,22 +412,27 @@ fn bodies_above_post_buffering_arrive_in_a_file_and_below_in_memory() {
 
 #[test]
 fn a_graceful_stop_finishes_the_request_in_flight() {
-    struct Slow;
+    struct Slow(Arc<std::sync::atomic::AtomicBool>);
     impl Handler for Slow {
         fn handle(&mut self, _req: Request, reply: Reply) {
+            self.0.store(true, Ordering::SeqCst);
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(300));
                 reply.respond(head("200 OK", &[]), b"late".to_vec());
             });
         }
     }
-    let mut server = start(Options::default(), Slow);
+    let in_flight = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut server = start(Options::default(), Slow(in_flight.clone()));
     let mut busy = connect(server.addr);
     busy.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let idle = connect(server.addr);
-    // Make sure both connections were accepted before stopping.
-    std::thread::sleep(Duration::from_millis(100));
+    // Stop while the request is in flight (the idle connection, accepted or still queued,
+    // is taken by the stop's drain either way).
+    wait_until("the request to reach the handler", || {
+        in_flight.load(Ordering::SeqCst).then_some(())
+    });
     server.stopper.graceful(Duration::from_secs(10));
     let (status, headers, body) = read_response(&mut busy);
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -484,21 +559,24 @@ fn a_uwsgi_request_body_arrives_whole_and_the_reply_ends_by_closing() {
     let thread = std::thread::spawn(move || el.run());
     let body: Vec<u8> = (0..1000).map(pattern).collect();
     let sum: u64 = body.iter().map(|&b| b as u64).sum();
-    let mut payload = Vec::new();
-    for (k, v) in [
+    let vars = [
         ("PATH_INFO", "/u"),
         ("REQUEST_METHOD", "POST"),
         ("CONTENT_LENGTH", "1000"),
-    ] {
-        payload.extend_from_slice(&(k.len() as u16).to_le_bytes());
-        payload.extend_from_slice(k.as_bytes());
-        payload.extend_from_slice(&(v.len() as u16).to_le_bytes());
-        payload.extend_from_slice(v.as_bytes());
-    }
-    let mut packet = vec![0u8];
-    packet.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    packet.push(0);
-    packet.extend_from_slice(&payload);
+    ];
+    let mut packet = Vec::new();
+    ruwsgi_proto::encode_uwsgi(
+        &ruwsgi_proto::UwsgiPacket {
+            modifier1: 0,
+            modifier2: 0,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+        },
+        &mut packet,
+    )
+    .unwrap();
     packet.extend_from_slice(&body);
     let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
     s.set_read_timeout(Some(DEADLINE)).unwrap();

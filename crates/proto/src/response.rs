@@ -169,21 +169,28 @@ pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
     if data.is_empty() {
         return;
     }
+    out.reserve(16 + 4 + data.len());
+    encode_chunk_size(data.len() as u64, out);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the size line (`<hex>\r\n`) of a chunk of `len` bytes whose data the caller
+/// sends separately (a large buffer or a file range), followed by `\r\n` after the data.
+/// `len` must not be 0, which would end the body.
+pub fn encode_chunk_size(len: u64, out: &mut Vec<u8>) {
     let mut digits = [0u8; 16];
-    let mut n = data.len();
+    let mut n = len;
     let mut i = digits.len();
     loop {
         i -= 1;
-        digits[i] = b"0123456789abcdef"[n & 0xf];
+        digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
         n >>= 4;
         if n == 0 {
             break;
         }
     }
-    out.reserve(digits.len() - i + 4 + data.len());
     out.extend_from_slice(&digits[i..]);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -500,6 +507,21 @@ mod tests {
         assert!(d.done);
         assert_eq!(d.consumed, out.len());
         assert_eq!(body.len(), 5 + 0x1a2);
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        for (len, want) in [
+            (1u64, "1\r\n"),
+            (0xf, "f\r\n"),
+            (0x10, "10\r\n"),
+            (1 << 20, "100000\r\n"),
+            (u64::MAX, "ffffffffffffffff\r\n"),
+        ] {
+            let mut out = b"x".to_vec();
+            encode_chunk_size(len, &mut out);
+            assert_eq!(out, format!("x{want}").into_bytes(), "{len}");
+        }
     }
 
     #[test]
