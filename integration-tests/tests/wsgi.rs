@@ -654,6 +654,50 @@ fn flask_served_from_the_venv_with_wsgi_file_module_and_callable() {
     }
 }
 
+/// The command an example's first line documents (`# ruwsgi ...`, run from the workspace
+/// root), with its port made free and `target/venv` the test venv.
+fn documented_command(rel: &str, port: u16) -> Vec<String> {
+    let text = std::fs::read_to_string(example(rel)).unwrap();
+    let line = text.lines().next().unwrap_or_default();
+    let Some(cmd) = line.strip_prefix("# ruwsgi ") else {
+        panic!("examples/{rel}: the first line is not `# ruwsgi ...`: {line:?}");
+    };
+    let venv = test_venv().to_string_lossy().into_owned();
+    cmd.split_whitespace()
+        .map(|w| match w {
+            "127.0.0.1:8000" => format!("127.0.0.1:{port}"),
+            "target/venv" => venv.clone(),
+            w => w.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn each_example_runs_with_the_command_its_first_line_gives() {
+    let db = tempfile::tempdir().unwrap();
+    for rel in ["flask/app.py", "django/mysite/mysite/wsgi.py"] {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let args = documented_command(rel, port);
+        let mut server = ServerBuilder::new(&args)
+            .cwd(workspace_root())
+            .env("DJANGO_DB", db.path().join("db.sqlite3"))
+            .env("DJANGO_ALLOWED_HOSTS", "test")
+            .start();
+        server.wait_for_tcp(addr);
+        if rel.starts_with("django") {
+            check_django(addr);
+        } else {
+            let r = get(addr, "/");
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (200, "Hello from Flask, 45\n"),
+                "{args:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn uwsgi_module_reload_and_stop_signal_the_master() {
     let dir = tempfile::tempdir().unwrap();

@@ -236,7 +236,9 @@ impl EnvironTemplate {
         let path_info = latin1_string(&decoded);
         let app = self.place(py, env, None, &path_info, apps)?;
 
-        set_addresses(py, env, &req.peer, &req.local, cache)?;
+        for (k, v) in addresses(py, &req.peer, &req.local, cache) {
+            env.set_item(k, v)?;
+        }
 
         let mut key = String::with_capacity(64);
         let mut forwarded_proto: Option<&[u8]> = None;
@@ -318,10 +320,8 @@ impl EnvironTemplate {
             }
         }
         if !have_port || !have_remote {
-            let tmp = PyDict::new(py);
-            set_addresses(py, &tmp, &req.peer, &req.local, cache)?;
-            for (k, v) in tmp.iter() {
-                if !env.contains(&k)? {
+            for (k, v) in addresses(py, &req.peer, &req.local, cache) {
+                if !env.contains(k)? {
                     env.set_item(k, v)?;
                 }
             }
@@ -447,30 +447,27 @@ impl AddrCache {
     }
 }
 
-fn set_addresses(
-    py: Python<'_>,
-    env: &Bound<'_, PyDict>,
+/// `REMOTE_ADDR`, `REMOTE_PORT` and `SERVER_PORT` of the connection (empty on a unix socket).
+fn addresses<'py>(
+    py: Python<'py>,
     peer: &Address,
     local: &Address,
     cache: &mut AddrCache,
-) -> PyResult<()> {
-    match peer {
-        Address::Inet(a) => {
-            env.set_item(intern!(py, "REMOTE_ADDR"), cache.remote_ip(py, a.ip()))?;
-            env.set_item(intern!(py, "REMOTE_PORT"), cache.remote_port(py, a.port()))?;
-        }
-        Address::Unix(_) => {
-            env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
-            env.set_item(intern!(py, "REMOTE_PORT"), intern!(py, ""))?;
-        }
-    }
-    match local {
-        Address::Inet(a) => {
-            env.set_item(intern!(py, "SERVER_PORT"), cache.server_port(py, a.port()))?
-        }
-        Address::Unix(_) => env.set_item(intern!(py, "SERVER_PORT"), intern!(py, ""))?,
-    }
-    Ok(())
+) -> [(&'py Bound<'py, PyString>, Bound<'py, PyString>); 3] {
+    let empty = || intern!(py, "").clone();
+    let (remote_addr, remote_port) = match peer {
+        Address::Inet(a) => (cache.remote_ip(py, a.ip()), cache.remote_port(py, a.port())),
+        Address::Unix(_) => (empty(), empty()),
+    };
+    let server_port = match local {
+        Address::Inet(a) => cache.server_port(py, a.port()),
+        Address::Unix(_) => empty(),
+    };
+    [
+        (intern!(py, "REMOTE_ADDR"), remote_addr),
+        (intern!(py, "REMOTE_PORT"), remote_port),
+        (intern!(py, "SERVER_PORT"), server_port),
+    ]
 }
 
 /// `HTTP_` + the header name upper-cased with `-` as `_` (CGI, RFC 3875 §4.1.18);

@@ -225,7 +225,7 @@ impl WsgiHandler {
     }
 
     /// How many requests are being served or queued right now.
-    pub fn busy(&self) -> usize {
+    fn busy(&self) -> usize {
         self.load.busy.load(Ordering::Acquire)
     }
 }

@@ -2,6 +2,7 @@
 //! file-like object (PEP 3333 "Input and Error Streams", plus `seek`/`tell` since the body is
 //! buffered, and iteration).
 
+use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
 use std::sync::Mutex;
 
@@ -72,8 +73,9 @@ impl State {
         }
     }
 
-    /// One line (through `\n`), at most `limit` bytes.
-    fn readline(&mut self, limit: Option<u64>) -> PyResult<Vec<u8>> {
+    /// One line (through `\n`), at most `limit` bytes; borrowed from an in-memory body, so
+    /// the only copy is the one into the `bytes` the app gets.
+    fn readline(&mut self, limit: Option<u64>) -> PyResult<Cow<'_, [u8]>> {
         let avail = self.len().saturating_sub(self.pos);
         let max = limit.unwrap_or(avail).min(avail);
         if let Body::Memory(v) = &self.body {
@@ -84,7 +86,7 @@ impl State {
                 .position(|&b| b == b'\n')
                 .map_or(window.len(), |i| i + 1);
             self.pos += n as u64;
-            return Ok(window[..n].to_vec());
+            return Ok(Cow::Borrowed(&window[..n]));
         }
         let mut line = Vec::new();
         while (line.len() as u64) < max {
@@ -97,7 +99,7 @@ impl State {
                 Some(i) => {
                     line.extend_from_slice(&block[..=i]);
                     self.pos += i as u64 + 1;
-                    return Ok(line);
+                    return Ok(Cow::Owned(line));
                 }
                 None => {
                     self.pos += block.len() as u64;
@@ -105,7 +107,7 @@ impl State {
                 }
             }
         }
-        Ok(line)
+        Ok(Cow::Owned(line))
     }
 }
 

@@ -16,7 +16,7 @@ use pyo3::exceptions::{
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use ruwsgi_event_loop::{Reply, ResponseHead};
+use ruwsgi_event_loop::{Gone, Reply, ResponseHead};
 
 use crate::handler::Load;
 
@@ -69,7 +69,8 @@ fn bad(msg: String) -> PyErr {
 }
 
 /// Validates a status line: a `str` such as `"200 OK"`, latin-1, no control characters.
-fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
+/// Returns it with its code.
+fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(String, u16)> {
     let Ok(s) = status.cast_exact::<PyString>() else {
         let msg = format!(
             "status must be a str, not {}",
@@ -83,19 +84,17 @@ fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
         return Err(PyTypeError::new_err(msg));
     };
     let s = s.to_str()?;
-    let b = s.as_bytes();
-    let ok = b.len() >= 4
-        && b[..3].iter().all(u8::is_ascii_digit)
-        && b[0] != b'0'
-        && b[3] == b' '
-        && s.chars()
-            .all(|c| (c as u32) <= 0xff && c != '\x7f' && (c >= ' ' || c == '\t'));
-    if !ok {
-        return Err(bad(format!(
+    // The code as the response encoder reads it, and a reason phrase after it.
+    let code = ruwsgi_proto::status_code(s).filter(|_| s.len() > 3);
+    let clean = s
+        .chars()
+        .all(|c| (c as u32) <= 0xff && c != '\x7f' && (c >= ' ' || c == '\t'));
+    match code {
+        Some(code) if clean => Ok((s.to_string(), code)),
+        _ => Err(bad(format!(
             "invalid status {s:?}: it must be three digits, a space and a reason phrase"
-        )));
+        ))),
     }
-    Ok(s.to_string())
 }
 
 fn bad_value(name: &str, value: &str) -> PyErr {
@@ -160,9 +159,12 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
             bytes
         };
         if name.eq_ignore_ascii_case("content-length") {
-            let n = value.trim().parse::<u64>().ok().filter(|_| {
-                !value.trim().is_empty() && value.trim().bytes().all(|b| b.is_ascii_digit())
-            });
+            // Digits only: `parse` alone would also take a leading `+`.
+            let digits = value.trim();
+            let n = digits
+                .parse::<u64>()
+                .ok()
+                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
             match n {
                 Some(n) => content_length = Some(n),
                 None => {
@@ -181,8 +183,8 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
 }
 
 /// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
-fn status_allows_body(status: &str) -> bool {
-    !(status.starts_with('1') || status.starts_with("204") || status.starts_with("304"))
+fn status_allows_body(code: u16) -> bool {
+    !matches!(code, 100..=199 | 204 | 304)
 }
 
 struct State {
@@ -200,6 +202,23 @@ struct State {
     truncated: bool,
 }
 
+impl State {
+    /// The head to send before the first piece of body (`None` once it went out); an error
+    /// when the app `did` something that needs one without calling `start_response`.
+    fn head_to_send(&mut self, did: &str) -> PyResult<Option<ResponseHead>> {
+        if self.head_sent {
+            return Ok(None);
+        }
+        let Some(head) = self.head.take() else {
+            return Err(PyRuntimeError::new_err(format!(
+                "the app {did} without calling start_response() first"
+            )));
+        };
+        self.head_sent = true;
+        Ok(Some(head))
+    }
+}
+
 /// The `start_response` callable of one request (its bound `write` is the `write` PEP
 /// 3333 returns).
 #[pyclass(module = "uwsgi", name = "StartResponse", frozen)]
@@ -214,7 +233,10 @@ fn internal_error_head() -> ResponseHead {
         status: "500 Internal Server Error".to_string(),
         headers: vec![
             ("Content-Type".to_string(), b"text/plain".to_vec()),
-            ("Content-Length".to_string(), b"22".to_vec()),
+            (
+                "Content-Length".to_string(),
+                INTERNAL_ERROR_BODY.len().to_string().into_bytes(),
+            ),
         ],
     }
 }
@@ -289,48 +311,53 @@ impl StartResponse {
             // PEP 3333: the head goes out with the first non-empty chunk.
             return Ok(!full);
         }
-        let start = if st.head_sent {
-            None
-        } else {
-            let Some(head) = st.head.take() else {
-                return Err(PyRuntimeError::new_err(
-                    "the app produced body without calling start_response() first",
-                ));
-            };
-            st.head_sent = true;
-            Some(head)
-        };
+        let start = st.head_to_send("produced body")?;
         st.sent += data.len() as u64;
         let payload = if st.bodyless || !st.status_allows_body {
             Vec::new()
         } else {
             data.to_vec()
         };
+        let delivered = self.transmit(py, st, start, move |reply| {
+            if payload.is_empty() {
+                Ok(())
+            } else {
+                reply.send(payload)
+            }
+        })?;
+        Ok(delivered && !full)
+    }
+
+    /// Sends `start` (the head, if it is still to go) and then what `body` sends, with the
+    /// GIL released: either may block on a slow client. False when the client is gone.
+    fn transmit<F>(
+        &self,
+        py: Python<'_>,
+        mut st: MutexGuard<'_, State>,
+        start: Option<ResponseHead>,
+        body: F,
+    ) -> PyResult<bool>
+    where
+        F: FnOnce(&mut Reply) -> Result<(), Gone> + Send,
+    {
         let Some(mut reply) = st.reply.take() else {
             return Err(PyRuntimeError::new_err(
-                "write() called from two threads at once",
+                "the response was written from two threads at once",
             ));
         };
         drop(st);
         let (reply, result) = py.detach(move || {
-            let r = (|| {
-                if let Some(h) = start {
-                    reply.start(h)?;
-                }
-                if !payload.is_empty() {
-                    reply.send(payload)?;
-                }
-                Ok::<(), ruwsgi_event_loop::Gone>(())
-            })();
+            let r = match start {
+                Some(h) => reply.start(h),
+                None => Ok(()),
+            }
+            .and_then(|()| body(&mut reply));
             (reply, r)
         });
         let mut st = self.lock();
         st.reply = Some(reply);
-        if result.is_err() {
-            st.gone = true;
-            return Ok(false);
-        }
-        Ok(!full)
+        st.gone |= result.is_err();
+        Ok(result.is_ok())
     }
 
     /// The whole body at once: head (with a computed Content-Length), body and end in one
@@ -400,40 +427,16 @@ impl StartResponse {
                 len
             }
         };
-        let start = if st.head_sent {
-            None
-        } else {
-            let Some(head) = st.head.take() else {
-                return Err(PyRuntimeError::new_err(
-                    "the app returned a file_wrapper without calling start_response() first",
-                ));
-            };
-            st.head_sent = true;
-            Some(head)
-        };
+        let start = st.head_to_send("returned a file_wrapper")?;
         st.sent += len;
         let skip_body = st.bodyless || !st.status_allows_body || len == 0;
-        let Some(mut reply) = st.reply.take() else {
-            return Ok(());
-        };
-        drop(st);
-        let (reply, result) = py.detach(move || {
-            let r = (|| {
-                if let Some(h) = start {
-                    reply.start(h)?;
-                }
-                if !skip_body {
-                    reply.send_file(file, offset, Some(len))?;
-                }
-                Ok::<(), ruwsgi_event_loop::Gone>(())
-            })();
-            (reply, r)
-        });
-        let mut st = self.lock();
-        st.reply = Some(reply);
-        if result.is_err() {
-            st.gone = true;
-        }
+        self.transmit(py, st, start, move |reply| {
+            if skip_body {
+                Ok(())
+            } else {
+                reply.send_file(file, offset, Some(len))
+            }
+        })?;
         Ok(())
     }
 
@@ -566,10 +569,10 @@ impl StartResponse {
                 ));
             }
         }
-        let status = check_status(status)?;
+        let (status, code) = check_status(status)?;
         let checked = check_headers(headers)?;
         let mut st = this.lock();
-        st.status_allows_body = status_allows_body(&status);
+        st.status_allows_body = status_allows_body(code);
         st.content_length = checked.content_length;
         st.head = Some(ResponseHead {
             status,
@@ -617,12 +620,33 @@ mod tests {
         crate::interp::test_init();
         Python::attach(|py| {
             let s = |v: &str| check_status(&PyString::new(py, v));
-            assert_eq!(s("200 OK").unwrap(), "200 OK");
-            assert_eq!(s("404 Not Found").unwrap(), "404 Not Found");
-            for bad in ["200", "20 OK", "abc OK", "200OK", "200 OK\r\nX: y", "099 x"] {
+            assert_eq!(s("200 OK").unwrap(), ("200 OK".to_string(), 200));
+            assert_eq!(
+                s("404 Not Found").unwrap(),
+                ("404 Not Found".to_string(), 404)
+            );
+            assert_eq!(s("304 Not Modified").unwrap().1, 304);
+            for bad in [
+                "200",
+                "20 OK",
+                "abc OK",
+                "200OK",
+                "2000 OK",
+                "200 OK\r\nX: y",
+                "099 x",
+            ] {
                 assert!(s(bad).is_err(), "{bad:?} accepted");
             }
             assert!(check_status(&PyBytes::new(py, b"200 OK")).is_err());
+            for (code, body) in [
+                (200, true),
+                (404, true),
+                (101, false),
+                (204, false),
+                (304, false),
+            ] {
+                assert_eq!(status_allows_body(code), body, "{code}");
+            }
         });
     }
 
@@ -645,6 +669,8 @@ mod tests {
                 (c"[('Transfer-Encoding', 'chunked')]", "Transfer-Encoding"),
                 (c"[('X-Wide', '\\u20ac')]", "X-Wide"),
                 (c"[('Content-Length', '-1')]", "Content-Length"),
+                (c"[('Content-Length', '+5')]", "Content-Length"),
+                (c"[('Content-Length', ' ')]", "Content-Length"),
                 (c"[('X-Bytes', b'v')]", "X-Bytes"),
                 (c"(('X-Tuple', 'v'),)", "list"),
                 (c"[['X-List', 'v']]", "X-List"),
