@@ -9,6 +9,8 @@ bench/README.md for what is measured and how to read it. Environment:
 - BENCH_WORKERS (default "1 2"): the worker counts to measure, one table each.
 - BENCH_ONLY (optional): comma-separated row names or name prefixes to run (e.g. "nginx,ruwsgi").
 - RUWSGI (default target/release/ruwsgi): the binary under test.
+- RUWSGI_BASELINE (optional): a second ruwsgi binary (an older build) measured as the row
+  "ruwsgi baseline" beside "ruwsgi", in the same interleaved rounds, to compare two builds.
 
 Exit status: 0 when every ruwsgi row was measured, 1 when one failed, 2 on a setup error.
 Missed targets are reported, not turned into a failure: on a shared 2-core box they are a
@@ -130,10 +132,30 @@ def ruwsgi_bin() -> Path:
     return Path(os.environ.get("RUWSGI", REPO / "target" / "release" / "ruwsgi"))
 
 
-def rows(ruwsgi: str) -> list[Row]:
-    """Every row; `ruwsgi` is the path of the binary the ruwsgi rows run."""
+def baseline_bin() -> Path | None:
+    raw = os.environ.get("RUWSGI_BASELINE", "").strip()
+    return Path(raw) if raw else None
+
+
+def python_row(name: str, ruwsgi: str) -> Row:
+    """ruwsgi serving the Python app: the row every target is about."""
+    app = str(APP)
+    return Row(
+        name,
+        "ruwsgi-python",
+        lambda p, n, t: [ruwsgi, "--http-socket", f"127.0.0.1:{p}", "--master",
+                         "--processes", str(n), "--disable-logging", "--wsgi-file", app],
+        expect_python=True,
+        is_ruwsgi=True,
+    )
+
+
+def rows(ruwsgi: str, baseline: str | None = None) -> list[Row]:
+    """Every row; `ruwsgi` is the path of the binary the ruwsgi rows run, `baseline` the
+    optional older binary of the "ruwsgi baseline" row."""
     venv = VENV_BIN
     app = str(APP)
+    extra = [python_row("ruwsgi baseline", baseline)] if baseline else []
     return [
         Row(
             "ruwsgi builtin",
@@ -150,14 +172,8 @@ def rows(ruwsgi: str) -> list[Row]:
                              "-c", str(nginx_conf(p, n, t))],
             expect_python=False,
         ),
-        Row(
-            "ruwsgi",
-            "ruwsgi-python",
-            lambda p, n, t: [ruwsgi, "--http-socket", f"127.0.0.1:{p}", "--master",
-                             "--processes", str(n), "--disable-logging", "--wsgi-file", app],
-            expect_python=True,
-            is_ruwsgi=True,
-        ),
+        python_row("ruwsgi", ruwsgi),
+        *extra,
         Row(
             "uWSGI",
             "peer-python",
@@ -625,6 +641,11 @@ class Result:
         values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
         return statistics.median(values) if values else None
 
+    def span(self, attr: str) -> tuple[float, float] | None:
+        """The lowest and highest value over the rounds."""
+        values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
+        return (min(values), max(values)) if values else None
+
 
 def selected(all_rows: list[Row]) -> list[Row]:
     only = os.environ.get("BENCH_ONLY", "").strip()
@@ -707,15 +728,16 @@ def table(results: list[Result]) -> tuple[str, list[tuple[str, str]]]:
     nginx_cpu = best(results, "nginx", "cpu_us_per_req", min)
     nginx_rps = best(results, "nginx", "rps")
     lines = [
-        "| server | req/s | p99 ms | CPU µs/req | RSS MiB | PSS MiB | errors | keep-alive | app ran per response | req/s ÷ Granian best | CPU/req ÷ nginx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | req/s | p99 ms | CPU µs/req | CPU range | RSS MiB | PSS MiB | errors | keep-alive | app ran per response | req/s ÷ Granian best | CPU/req ÷ nginx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if r.failure:
             reason = r.failure.splitlines()[0].replace("|", "\\|")
-            lines.append(f"| {r.row.name} | failed: {reason} | | | | | | | | | |")
+            lines.append(f"| {r.row.name} | failed: {reason} | | | | | | | | | | |")
             continue
         rps, cpu = r.median("rps"), r.median("cpu_us_per_req")
+        cpu_span = r.span("cpu_us_per_req")
         errors = sum(s.errors for s in r.samples)
         checks = [s.app_verified for s in r.samples]
         if not r.row.expect_python:
@@ -726,11 +748,12 @@ def table(results: list[Result]) -> tuple[str, list[tuple[str, str]]]:
             unchecked = sum(1 for c in checks if not c)
             app = f"unchecked in {unchecked}/{len(checks)} rounds"
         lines.append(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 r.row.name,
                 fmt(rps, ",.0f"),
                 fmt(r.median("p99_ms"), ".2f"),
                 fmt(cpu, ".1f"),
+                "–" if cpu_span is None else f"{cpu_span[0]:.1f}–{cpu_span[1]:.1f}",
                 fmt(r.median("rss_mib"), ".1f"),
                 fmt(r.median("pss_mib"), ".1f"),
                 errors,
@@ -772,14 +795,13 @@ def table(results: list[Result]) -> tuple[str, list[tuple[str, str]]]:
     return "\n".join(lines), targets
 
 
-def snapshot_ruwsgi(tmpdir: Path) -> Path:
-    """A private copy of the ruwsgi binary, so that a build finishing during the run (the
+def snapshot_ruwsgi(tmpdir: Path, source: Path, name: str = "ruwsgi") -> Path:
+    """A private copy of a ruwsgi binary, so that a build finishing during the run (the
     workspace is shared) cannot swap the binary between rows or rounds. The original path
     when it is missing (its rows then fail with the reason)."""
-    source = ruwsgi_bin()
     if not source.is_file():
         return source
-    copy = tmpdir / "ruwsgi"
+    copy = tmpdir / name
     shutil.copy2(source, copy)
     return copy
 
@@ -802,7 +824,7 @@ def binary_id(path: Path) -> str:
     return f"{described}, sha256 {digest}"
 
 
-def machine_info(ruwsgi: Path) -> list[str]:
+def machine_info(ruwsgi: Path, baseline: Path | None) -> list[str]:
     def version(argv: list[str]) -> str:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
@@ -825,6 +847,8 @@ def machine_info(ruwsgi: Path) -> list[str]:
         f"- host: {platform.node()}, {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}",
         f"- load average at start: {load}",
         f"- ruwsgi: `{ruwsgi_bin()}` ({binary_id(ruwsgi)}; tree at {commit}), run from a copy",
+        *([f"- ruwsgi baseline: `{baseline_bin()}` ({binary_id(baseline)}), run from a copy"]
+          if baseline else []),
         f"- uWSGI {version([str(VENV_BIN / 'uwsgi'), '--version'])}, "
         f"{version([str(VENV_BIN / 'gunicorn'), '--version'])}, "
         f"{version([str(VENV_BIN / 'granian'), '--version'])}, "
@@ -856,12 +880,14 @@ def main() -> int:
     any_ruwsgi_failed = False
     with tempfile.TemporaryDirectory(prefix="ruwsgi-bench-") as tmp:
         tmpdir = Path(tmp)
-        ruwsgi = snapshot_ruwsgi(tmpdir)
-        bench_rows = selected(rows(str(ruwsgi)))
+        ruwsgi = snapshot_ruwsgi(tmpdir, ruwsgi_bin())
+        base_src = baseline_bin()
+        baseline = snapshot_ruwsgi(tmpdir, base_src, "ruwsgi-baseline") if base_src else None
+        bench_rows = selected(rows(str(ruwsgi), str(baseline) if baseline else None))
         header = [
             f"# ruwsgi bench, {started:%Y-%m-%d %H:%M} UTC",
             "",
-            *machine_info(ruwsgi),
+            *machine_info(ruwsgi, baseline),
             f"- {seconds} s per run, {rounds} interleaved round(s), medians shown; "
             f"1 s unmeasured warm-up per server",
             "",
@@ -891,7 +917,8 @@ def main() -> int:
             sections.append("\n".join(text))
 
     commands = ["## Command lines", ""]
-    for row in selected(rows(str(ruwsgi_bin()))):
+    base_src = baseline_bin()
+    for row in selected(rows(str(ruwsgi_bin()), str(base_src) if base_src else None)):
         if row.kind == "nginx":
             argv = ["nginx", "-c", "$TMP/nginx.conf", "(daemon off; worker_processes N;",
                     "access_log off; keepalive_requests 1000000; return 200)"]
