@@ -1,13 +1,14 @@
 //! ruwsgi-event-loop: the mio event loop of one ruwsgi worker.
 //!
 //! A worker runs one [`EventLoop`] on one thread. It accepts connections from its
-//! [`Listener`]s (inherited from the master with [`Listener::from_fd`], or bound with
-//! [`bind`]), reads and parses requests with `ruwsgi-proto` (HTTP/1.x with keep-alive and
-//! pipelining, or uwsgi packets as nginx's `uwsgi_pass` sends them), buffers each whole
-//! request — body in memory up to `post-buffering`, then in an unlinked temp file — and
-//! hands it to a [`Handler`] with a [`Reply`]. The handler answers at once or from another
-//! thread; the reply's messages come back over a channel that wakes the loop, which writes
-//! them with back-pressure (and `sendfile(2)` for files).
+//! [`Listener`]s (over sockets the master bound and the worker inherited, or an embedder's
+//! std listener: [`Listener::from_fd`]; the loop binds nothing), reads and parses requests
+//! with `ruwsgi-proto` (HTTP/1.x with keep-alive and pipelining, or uwsgi packets as
+//! nginx's `uwsgi_pass` sends them), buffers each whole request — body in memory up to
+//! `post-buffering`, then in an unlinked temp file — and hands it to a [`Handler`] with a
+//! [`Reply`]. The handler answers at once or from another thread; the reply's messages come
+//! back over a channel that wakes the loop, which writes them with back-pressure (and
+//! `sendfile(2)` for files).
 //!
 //! # Central types
 //! - [`EventLoop`]: `new(options, listeners, handler)`, [`EventLoop::stopper`], `run`.
@@ -15,17 +16,16 @@
 //!   keep-alive connections) or `immediate()`, from any thread.
 //! - [`Handler`] / [`Request`] / [`Reply`]: the contract with whatever answers requests;
 //!   [`FixedHandler`] answers a fixed body on the loop thread.
-//! - [`bind_socket`] / [`BindOptions`] / [`BoundSocket`]: the one place ruwsgi binds a
-//!   socket, in every uWSGI address form (`host:port`, `:port`, `[::]:port`, a unix path,
-//!   `@abstract`) with `listen`, `reuse-port` and `chmod-socket`; the master calls it before
-//!   forking. [`cvt`] is the workspace's one check of a libc call's `-1`.
+//! - [`Listener`]: a bound, listening TCP or unix socket the loop accepts from (binding, in
+//!   every uWSGI address form, is the process crate's).
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
 //!   `socket-timeout`, ...); no option parsing here.
 //!
 //! # Behaviour
 //! - The loop accepts only while [`Handler::has_capacity`] says yes: a worker whose threads
 //!   are all busy leaves new connections to its idle siblings. EMFILE pauses accepting for
-//!   100 ms instead of spinning; [`raise_nofile_limit`] lifts the soft fd limit at start.
+//!   100 ms instead of spinning (the process crate lifts the soft fd limit before the loop
+//!   starts).
 //! - `socket-timeout` bounds every wait on the client: between two reads of a request,
 //!   between two writes of a response, and an idle keep-alive connection. A slowloris costs a
 //!   timer entry, not a thread.
@@ -48,7 +48,6 @@
 
 #![deny(missing_docs)]
 
-mod bind;
 mod body;
 mod conn;
 mod event_loop;
@@ -61,12 +60,10 @@ mod request_log;
 mod sys;
 mod timer;
 
-pub use bind::{bind_socket, is_unix, somaxconn, BindOptions, BoundSocket};
 pub use event_loop::{EventLoop, Stopper};
 pub use fixed::FixedHandler;
 pub use handler::{Address, Body, Gone, Handler, Head, Protocol, Request, ResponseHead};
-pub use listen::{bind, raise_nofile_limit, Listener};
+pub use listen::Listener;
 pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
-pub use sys::{cvt, SyscallReturn};

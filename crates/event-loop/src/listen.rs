@@ -1,8 +1,9 @@
 //! Listening sockets and the streams they accept.
 //!
-//! The master binds every socket (the process crate) and each worker inherits them, so the
-//! loop usually starts from a bound fd: [`Listener::from_fd`]. [`bind`] is for embedders
-//! and tests (over [`bind_socket`], which understands every uWSGI address form).
+//! The loop binds nothing: the master binds every socket (the process crate) and each
+//! worker inherits them, so a [`Listener`] starts from a bound, listening fd
+//! ([`Listener::from_fd`]); an embedder passes the fd of a std `TcpListener` or
+//! `UnixListener`. Socket checks and options go through socket2.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -12,8 +13,8 @@ use std::os::linux::net::SocketAddrExt;
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
+use socket2::{Domain, SockRef, Socket, Type};
 
-use crate::bind::{bind_socket, BindOptions};
 use crate::handler::{Address, Protocol};
 use crate::sys;
 
@@ -32,41 +33,41 @@ enum Inner {
 }
 
 impl Listener {
-    /// A listener over an already bound and listening socket (TCP or unix, found with
-    /// getsockname), made non-blocking. The fd is the listener's from now on.
+    /// A listener over an already bound and listening stream socket (TCP or unix, told
+    /// apart by its domain), made non-blocking. The fd is the listener's from now on: the
+    /// master's inherited socket, or an embedder's std listener
+    /// (`Listener::from_fd(std_listener.into(), protocol)`).
     pub fn from_fd(fd: OwnedFd, protocol: Protocol) -> io::Result<Listener> {
-        let raw = fd.as_raw_fd();
-        if !sys::is_listening(raw)? {
+        let socket = Socket::from(fd);
+        if socket.r#type()? != Type::STREAM || !socket.is_listener()? {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the socket is not listening",
+                "the socket is not a listening stream socket",
             ));
         }
-        match sys::socket_family(raw)? {
-            libc::AF_UNIX => {
-                let l = std::os::unix::net::UnixListener::from(fd);
-                l.set_nonblocking(true)?;
-                let local = unix_name(&l.local_addr()?);
-                Ok(Listener {
-                    inner: Inner::Unix(UnixListener::from_std(l)),
-                    protocol,
-                    local: Address::Unix(local),
-                })
-            }
-            libc::AF_INET | libc::AF_INET6 => {
-                let l = std::net::TcpListener::from(fd);
-                l.set_nonblocking(true)?;
-                let local = l.local_addr()?;
-                Ok(Listener {
-                    inner: Inner::Tcp(TcpListener::from_std(l)),
-                    protocol,
-                    local: Address::Inet(local),
-                })
-            }
-            family => Err(io::Error::new(
+        socket.set_nonblocking(true)?;
+        let domain = socket.domain()?;
+        if domain == Domain::UNIX {
+            let l = std::os::unix::net::UnixListener::from(socket);
+            let local = unix_name(&l.local_addr()?);
+            Ok(Listener {
+                inner: Inner::Unix(UnixListener::from_std(l)),
+                protocol,
+                local: Address::Unix(local),
+            })
+        } else if domain == Domain::IPV4 || domain == Domain::IPV6 {
+            let l = std::net::TcpListener::from(socket);
+            let local = l.local_addr()?;
+            Ok(Listener {
+                inner: Inner::Tcp(TcpListener::from_std(l)),
+                protocol,
+                local: Address::Inet(local),
+            })
+        } else {
+            Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("unsupported socket family {family}"),
-            )),
+                format!("unsupported socket domain {domain:?}"),
+            ))
         }
     }
 
@@ -164,33 +165,6 @@ fn unix_name(addr: &std::os::unix::net::SocketAddr) -> String {
     }
 }
 
-/// Binds and listens on `address` in one of uWSGI's forms, with a `listen` backlog: a
-/// [`bind_socket`] for embedders and tests that want a [`Listener`] at once.
-pub fn bind(address: &str, protocol: Protocol, backlog: u32) -> io::Result<Listener> {
-    let options = BindOptions {
-        backlog,
-        ..BindOptions::default()
-    };
-    Listener::from_fd(bind_socket(address, &options)?.fd, protocol)
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a worker can hold as many
-/// connections as the system lets it (DESIGN.md). Returns the new soft limit.
-pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // `lim` is a valid rlimit for the kernel to fill.
-    sys::syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
-        // `lim` is a valid rlimit.
-        sys::syscall!(setrlimit(libc::RLIMIT_NOFILE, &lim))?;
-    }
-    Ok(lim.rlim_cur)
-}
-
 /// An accepted connection.
 #[derive(Debug)]
 pub(crate) enum Stream {
@@ -221,13 +195,16 @@ impl Stream {
         }
     }
 
+    /// Sets `TCP_NODELAY` and `SO_KEEPALIVE` on a TCP connection, as asked; a failure
+    /// only loses the option, so it is ignored.
     pub(crate) fn configure(&self, nodelay: bool, keepalive: bool) {
         if let Stream::Tcp(s) = self {
+            let socket = SockRef::from(s);
             if nodelay {
-                let _ = s.set_nodelay(true);
+                let _ = socket.set_tcp_nodelay(true);
             }
             if keepalive {
-                let _ = sys::set_int_opt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+                let _ = socket.set_keepalive(true);
             }
         }
     }
@@ -289,9 +266,15 @@ impl Source for Stream {
 mod tests {
     use super::*;
 
+    /// A listener on a fresh TCP socket on the loopback.
+    fn tcp_listener() -> Listener {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Listener::from_fd(l.into(), Protocol::Http).unwrap()
+    }
+
     #[test]
-    fn binds_tcp_unix_and_abstract_and_detects_the_family() {
-        let l = bind("127.0.0.1:0", Protocol::Http, 16).unwrap();
+    fn wraps_tcp_unix_and_abstract_listeners_and_detects_the_domain() {
+        let l = tcp_listener();
         let Address::Inet(addr) = l.local_addr().clone() else {
             panic!("not inet")
         };
@@ -300,7 +283,8 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
-        let l = bind(path.to_str().unwrap(), Protocol::Uwsgi, 16).unwrap();
+        let std_l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let l = Listener::from_fd(std_l.into(), Protocol::Uwsgi).unwrap();
         assert_eq!(
             l.local_addr(),
             &Address::Unix(path.to_string_lossy().into_owned())
@@ -309,8 +293,37 @@ mod tests {
         std::os::unix::net::UnixStream::connect(&path).unwrap();
 
         let name = format!("ruwsgi-test-{}", std::process::id());
-        let l = bind(&format!("@{name}"), Protocol::Http, 16).unwrap();
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let std_l = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        let l = Listener::from_fd(std_l.into(), Protocol::Http).unwrap();
         assert_eq!(l.local_addr(), &Address::Unix(format!("@{name}")));
+    }
+
+    #[test]
+    fn accepted_tcp_connections_get_nodelay_and_keepalive() {
+        let l = tcp_listener();
+        let Address::Inet(addr) = *l.local_addr() else {
+            panic!("not inet")
+        };
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let (stream, _) = loop {
+            match l.accept() {
+                Ok(accepted) => break accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "no connection");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        stream.configure(true, true);
+        let Stream::Tcp(s) = &stream else {
+            panic!("not tcp")
+        };
+        let socket = SockRef::from(s);
+        assert!(socket.tcp_nodelay().unwrap());
+        assert!(socket.keepalive().unwrap());
     }
 
     /// The state letter of thread `tid` of this process (`S` while it sleeps).
@@ -325,7 +338,7 @@ mod tests {
         use std::sync::mpsc;
         use std::time::{Duration, Instant};
 
-        let l = bind("127.0.0.1:0", Protocol::Http, 16).unwrap();
+        let l = tcp_listener();
         let Address::Inet(addr) = *l.local_addr() else {
             panic!("not inet")
         };
@@ -377,18 +390,7 @@ mod tests {
     fn a_socket_that_is_not_listening_is_refused() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         assert!(Listener::from_fd(s.into(), Protocol::Http).is_err());
-    }
-
-    #[test]
-    fn nofile_limit_reaches_the_hard_limit() {
-        let soft = raise_nofile_limit().unwrap();
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `lim` is a valid rlimit for the kernel to fill.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        assert_eq!(soft, lim.rlim_max);
-        assert_eq!(lim.rlim_cur, lim.rlim_max);
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        assert!(Listener::from_fd(s.into(), Protocol::Http).is_err());
     }
 }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ruwsgi_event_loop::{
-    bind, Address, Body, EventLoop, Gone, Handler, Head, Options, Protocol, Reply, Request,
+    Address, Body, EventLoop, Gone, Handler, Head, Listener, Options, Protocol, Reply, Request,
     ResponseHead, Stopper,
 };
 
@@ -43,7 +43,8 @@ impl Drop for Running {
 }
 
 fn start<H: Handler + Send + 'static>(options: Options, handler: H) -> Running {
-    let listener = bind("127.0.0.1:0", Protocol::Http, 64).unwrap();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = Listener::from_fd(std_listener.into(), Protocol::Http).unwrap();
     let Address::Inet(addr) = listener.local_addr().clone() else {
         unreachable!()
     };
@@ -549,7 +550,8 @@ fn a_busy_handler_gets_no_new_request_until_it_has_capacity() {
 fn a_uwsgi_request_body_arrives_whole_and_the_reply_ends_by_closing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("u.sock");
-    let listener = bind(path.to_str().unwrap(), Protocol::Uwsgi, 16).unwrap();
+    let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let listener = Listener::from_fd(std_listener.into(), Protocol::Uwsgi).unwrap();
     let options = Options {
         post_buffering: 100,
         ..Options::default()

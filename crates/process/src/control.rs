@@ -2,6 +2,7 @@
 //! (`worker_id()`, `masterpid()`, `numproc`, `reload()`, `stop()`): the WSGI bridge's
 //! [`ProcessHooks`], as this crate implements them.
 
+use nix::sys::signal::Signal;
 use ruwsgi_wsgi::ProcessHooks;
 
 use crate::service::WorkerContext;
@@ -56,7 +57,7 @@ impl ProcessHooks for ProcessControl {
     fn reload(&self) -> bool {
         match self.master_pid {
             Some(pid) => {
-                kill(pid, libc::SIGHUP);
+                kill(pid, Signal::SIGHUP);
                 true
             }
             None => false,
@@ -67,7 +68,7 @@ impl ProcessHooks for ProcessControl {
     /// the worker stops itself.
     fn stop(&self) -> bool {
         let pid = self.master_pid.unwrap_or_else(std::process::id);
-        kill(pid, libc::SIGQUIT);
+        kill(pid, Signal::SIGQUIT);
         true
     }
 }

@@ -2,12 +2,13 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use nix::sys::signal::Signal;
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult, Pid};
+
 use crate::error::{Error, ErrorKind};
-use crate::sys::syscall;
 
 /// Writes this process's pid to `path` (as uWSGI: the pid and a newline).
 pub fn write_pidfile(path: &Path) -> Result<(), Error> {
@@ -51,10 +52,10 @@ pub fn read_pidfile(path: &Path) -> Result<u32, Error> {
 }
 
 /// Sends `sig` to the pid in `path`: `--stop` (SIGINT, as uWSGI) and `--reload` (SIGHUP).
-pub fn signal_pidfile(path: &Path, sig: libc::c_int) -> Result<u32, Error> {
+pub fn signal_pidfile(path: &Path, sig: Signal) -> Result<u32, Error> {
     let pid = read_pidfile(path)?;
-    syscall!(kill(pid as libc::pid_t, sig))
-        .map_err(|e| Error::with(ErrorKind::Signal { pid }, e))?;
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), sig)
+        .map_err(|e| Error::with(ErrorKind::Signal { pid }, std::io::Error::from(e)))?;
     Ok(pid)
 }
 
@@ -73,8 +74,13 @@ pub fn log_to(path: &Path) -> Result<(), Error> {
                 e,
             )
         })?;
-    syscall!(dup2(f.as_raw_fd(), libc::STDOUT_FILENO)).map_err(|e| Error::os("dup2 stdout", e))?;
-    syscall!(dup2(f.as_raw_fd(), libc::STDERR_FILENO)).map_err(|e| Error::os("dup2 stderr", e))?;
+    redirect_output(&f)
+}
+
+/// Points stdout and stderr at the open file `f`.
+fn redirect_output(f: &fs::File) -> Result<(), Error> {
+    dup2_stdout(f).map_err(|e| Error::os("dup2 stdout", e.into()))?;
+    dup2_stderr(f).map_err(|e| Error::os("dup2 stderr", e.into()))?;
     Ok(())
 }
 
@@ -98,12 +104,18 @@ pub fn daemonize(log: &Path) -> Result<(), Error> {
         })?;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    let pid = syscall!(fork()).map_err(|e| Error::os("cannot fork to daemonize", e))?;
-    if pid > 0 {
-        // SAFETY: _exit skips destructors and atexit handlers the child still owns.
-        unsafe { libc::_exit(0) };
+    // SAFETY: the process has one thread here (daemonize runs before any thread starts;
+    // daemonize2 after `Service::before_fork`, which readies the app's runtime), so the
+    // child holds no lock another thread left taken.
+    let fork = unsafe { nix::unistd::fork() };
+    match fork.map_err(|e| Error::os("cannot fork to daemonize", e.into()))? {
+        ForkResult::Parent { .. } => {
+            // SAFETY: _exit skips destructors and atexit handlers the child still owns.
+            unsafe { libc::_exit(0) };
+        }
+        ForkResult::Child => {}
     }
-    syscall!(setsid()).map_err(|e| Error::os("setsid", e))?;
+    nix::unistd::setsid().map_err(|e| Error::os("setsid", e.into()))?;
     let null = OpenOptions::new()
         .read(true)
         .open("/dev/null")
@@ -115,10 +127,8 @@ pub fn daemonize(log: &Path) -> Result<(), Error> {
                 e,
             )
         })?;
-    syscall!(dup2(null.as_raw_fd(), libc::STDIN_FILENO)).map_err(|e| Error::os("dup2 stdin", e))?;
-    syscall!(dup2(f.as_raw_fd(), libc::STDOUT_FILENO)).map_err(|e| Error::os("dup2 stdout", e))?;
-    syscall!(dup2(f.as_raw_fd(), libc::STDERR_FILENO)).map_err(|e| Error::os("dup2 stderr", e))?;
-    Ok(())
+    dup2_stdin(&null).map_err(|e| Error::os("dup2 stdin", e.into()))?;
+    redirect_output(&f)
 }
 
 #[cfg(test)]

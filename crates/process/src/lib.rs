@@ -54,12 +54,12 @@ pub use wsgi_service::{WsgiService, WsgiServiceOptions};
 
 /// `--stop PIDFILE`: sends SIGINT to the pid in the file (as uWSGI).
 pub fn stop(pidfile: &Path) -> Result<u32, Error> {
-    daemon::signal_pidfile(pidfile, libc::SIGINT)
+    daemon::signal_pidfile(pidfile, nix::sys::signal::Signal::SIGINT)
 }
 
 /// `--reload PIDFILE`: sends SIGHUP to the pid in the file.
 pub fn reload(pidfile: &Path) -> Result<u32, Error> {
-    daemon::signal_pidfile(pidfile, libc::SIGHUP)
+    daemon::signal_pidfile(pidfile, nix::sys::signal::Signal::SIGHUP)
 }
 
 /// Runs the server `opts` describes with `service` until it stops; returns the exit status
@@ -101,7 +101,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     if !master {
         master::remember_early_signals();
     }
-    let somax = ruwsgi_event_loop::somaxconn();
+    let somax = bind::somaxconn();
     let mut sockets = Vec::new();
     for spec in &opts.sockets {
         if let Some(max) = somax.filter(|&m| spec.backlog > m) {

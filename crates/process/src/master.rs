@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::ForkResult;
 use ruwsgi_shm::{Scoreboard, WorkerStatus};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1};
 use signal_hook::SigId;
@@ -21,7 +23,7 @@ use crate::bind::Bound;
 use crate::error::Error;
 use crate::options::Options;
 use crate::service::{Service, WorkerContext};
-use crate::sys::{describe_status, kill, syscall};
+use crate::sys::{describe_status, kill};
 use crate::worker;
 
 const SIGNAL_TOKEN: Token = Token(0);
@@ -60,9 +62,8 @@ pub(crate) fn remember_early_signals() {
 /// signal thread handles it.
 pub(crate) fn replay_early_signal() {
     let sig = EARLY_SIGNAL.swap(0, Ordering::SeqCst);
-    if sig != 0 {
-        // SAFETY: raise with a valid signal number has no preconditions.
-        unsafe { libc::raise(sig) };
+    if let Ok(sig) = Signal::try_from(sig) {
+        let _ = nix::sys::signal::raise(sig);
     }
 }
 
@@ -195,7 +196,7 @@ impl<'a> Master<'a> {
                                 "worker {} (pid {pid}) did not stop in time; killing it",
                                 i + 1
                             );
-                            kill(pid, libc::SIGKILL);
+                            kill(pid, Signal::SIGKILL);
                         }
                     }
                     self.stopping = Some(Stopping {
@@ -279,7 +280,7 @@ impl<'a> Master<'a> {
             for w in &mut self.workers {
                 if let Some(pid) = w.pid {
                     w.restarting = true;
-                    kill(pid, libc::SIGTERM);
+                    kill(pid, Signal::SIGTERM);
                 }
             }
         }
@@ -289,9 +290,9 @@ impl<'a> Master<'a> {
         if self.take(SIGTSTP) && self.stopping.is_none() {
             self.paused = !self.paused;
             let (sig, status, what) = if self.paused {
-                (libc::SIGSTOP, WorkerStatus::Paused, "paused")
+                (Signal::SIGSTOP, WorkerStatus::Paused, "paused")
             } else {
-                (libc::SIGCONT, WorkerStatus::Ready, "resumed")
+                (Signal::SIGCONT, WorkerStatus::Ready, "resumed")
             };
             for (i, w) in self.workers.iter().enumerate() {
                 if let Some(pid) = w.pid {
@@ -307,11 +308,11 @@ impl<'a> Master<'a> {
         let (sig, wait) = if graceful {
             // A second of slack over the workers' own mercy, so they can exit cleanly.
             (
-                libc::SIGTERM,
+                Signal::SIGTERM,
                 self.opts.worker_reload_mercy + Duration::from_secs(1),
             )
         } else {
-            (libc::SIGINT, self.opts.reload_mercy)
+            (Signal::SIGINT, self.opts.reload_mercy)
         };
         let deadline = Instant::now() + wait;
         // An immediate stop during a graceful one shortens it; never lengthen.
@@ -327,7 +328,7 @@ impl<'a> Master<'a> {
             w.respawn_at = None;
             if let Some(pid) = w.pid {
                 if self.paused {
-                    kill(pid, libc::SIGCONT);
+                    kill(pid, Signal::SIGCONT);
                 }
                 self.board.worker(i + 1).set_status(WorkerStatus::Stopping);
                 kill(pid, sig);
@@ -356,7 +357,9 @@ impl<'a> Master<'a> {
     fn reap(&mut self) {
         loop {
             let mut status = 0;
-            // SAFETY: waitpid with a valid out-pointer.
+            // Raw, not nix's waitpid: that one loses the pid of a child killed by a signal it
+            // cannot name (see `describe_status`).
+            // SAFETY: `status` is a valid, writable int for the kernel to fill.
             let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
             if pid <= 0 {
                 return;
@@ -457,11 +460,17 @@ impl<'a> Master<'a> {
         // SIGINT that reached the child while it still had the master's (which only set a
         // flag in the master's loop) would be lost, and the worker would not stop.
         let mask = SignalMask::block_all();
-        let pid = syscall!(fork()).map_err(|e| Error::os(format!("cannot fork worker {id}"), e));
-        if pid.is_err() {
+        // SAFETY: the master runs one thread (module doc), and `Service::before_fork` has
+        // readied the app's runtime, so the child holds no lock another thread left taken.
+        let fork = unsafe { nix::unistd::fork() }
+            .map_err(|e| Error::os(format!("cannot fork worker {id}"), e.into()));
+        if fork.is_err() {
             mask.restore();
         }
-        let pid = pid?;
+        let pid = match fork? {
+            ForkResult::Parent { child } => child.as_raw(),
+            ForkResult::Child => 0,
+        };
         if pid == 0 {
             let code = self.become_worker(id, mask);
             use std::io::Write;
@@ -504,10 +513,8 @@ impl<'a> Master<'a> {
         mask.restore();
         // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died
         // between fork and prctl.
-        // SAFETY: prctl with integer arguments.
-        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-        // SAFETY: getppid cannot fail.
-        if unsafe { libc::getppid() } as u32 != self.pid {
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+        if nix::unistd::getppid().as_raw() as u32 != self.pid {
             return 1;
         }
         self.service.after_fork_child();
@@ -532,25 +539,19 @@ impl<'a> Master<'a> {
 
 /// The signal mask of the calling thread before [`SignalMask::block_all`] blocked everything.
 #[derive(Clone, Copy)]
-struct SignalMask(libc::sigset_t);
+struct SignalMask(SigSet);
 
 impl SignalMask {
     /// Blocks every signal in the calling thread; returns the mask to restore.
     fn block_all() -> SignalMask {
-        // SAFETY: sigset_t is plain data; an all-zero value is a valid starting point that
-        // sigfillset/pthread_sigmask overwrite.
-        let (mut all, mut old) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
-        // SAFETY: both pointers are to valid, writable sigset_t values.
-        unsafe {
-            libc::sigfillset(&mut all);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        }
+        let mut old = SigSet::empty();
+        // Only an invalid `how` fails (EINVAL).
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old));
         SignalMask(old)
     }
 
     /// Restores the mask; pending signals are delivered.
     fn restore(self) {
-        // SAFETY: a valid sigset_t; a null old-set pointer is allowed.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_event_loop::{
-    raise_nofile_limit, EventLoop, Handler, Listener, Options as LoopOptions, Reply, Request,
-    Stopper,
+    EventLoop, Handler, Listener, Options as LoopOptions, Reply, Request, Stopper,
 };
 use ruwsgi_shm::Scoreboard;
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+use crate::sys::raise_nofile_limit;
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
 /// `handler` (wrapped in [`Counted`]). The open-files limit is raised first (one fd per

@@ -1,39 +1,31 @@
 //! `uid`, `gid` and `chown-socket`: users and groups by name or number.
 
-use std::ffi::CString;
 use std::path::Path;
 
+use nix::unistd::{geteuid, getgid, getuid, setgid, setgroups, setuid, Gid, Group, Uid, User};
+
 use crate::error::{Error, ErrorKind};
-use crate::sys::syscall;
 
 /// A user id by number or by name (looked up in the user database).
-pub fn resolve_uid(user: &str) -> Result<libc::uid_t, Error> {
+pub fn resolve_uid(user: &str) -> Result<Uid, Error> {
     if let Ok(n) = user.parse() {
-        return Ok(n);
+        return Ok(Uid::from_raw(n));
     }
-    let name = CString::new(user).map_err(|_| unknown("user", user))?;
-    // SAFETY: a valid C string; the returned pointer is read before any other getpw* call.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    if pw.is_null() {
-        return Err(unknown("user", user));
+    match User::from_name(user) {
+        Ok(Some(u)) => Ok(u.uid),
+        _ => Err(unknown("user", user)),
     }
-    // SAFETY: getpwnam returned a valid passwd record.
-    Ok(unsafe { (*pw).pw_uid })
 }
 
 /// A group id by number or by name (looked up in the group database).
-pub fn resolve_gid(group: &str) -> Result<libc::gid_t, Error> {
+pub fn resolve_gid(group: &str) -> Result<Gid, Error> {
     if let Ok(n) = group.parse() {
-        return Ok(n);
+        return Ok(Gid::from_raw(n));
     }
-    let name = CString::new(group).map_err(|_| unknown("group", group))?;
-    // SAFETY: a valid C string; the returned pointer is read before any other getgr* call.
-    let gr = unsafe { libc::getgrnam(name.as_ptr()) };
-    if gr.is_null() {
-        return Err(unknown("group", group));
+    match Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid),
+        _ => Err(unknown("group", group)),
     }
-    // SAFETY: getgrnam returned a valid group record.
-    Ok(unsafe { (*gr).gr_gid })
 }
 
 fn unknown(what: &str, name: &str) -> Error {
@@ -48,28 +40,22 @@ fn unknown(what: &str, name: &str) -> Error {
 pub fn drop_privileges(uid: Option<&str>, gid: Option<&str>) -> Result<(), Error> {
     if let Some(gid) = gid {
         let gid = resolve_gid(gid)?;
-        // SAFETY: getgid/getuid cannot fail.
-        if gid != unsafe { libc::getgid() } {
-            // SAFETY: as above.
-            if unsafe { libc::geteuid() } == 0 {
-                syscall!(setgroups(1, &gid)).map_err(|e| Error::os("setgroups", e))?;
+        if gid != getgid() {
+            if geteuid().is_root() {
+                setgroups(&[gid]).map_err(|e| Error::os("setgroups", e.into()))?;
             }
-            syscall!(setgid(gid)).map_err(|e| Error::os(format!("cannot set gid {gid}"), e))?;
+            setgid(gid).map_err(|e| Error::os(format!("cannot set gid {gid}"), e.into()))?;
             log::info!("setgid() to {gid}");
         }
     }
     if let Some(uid) = uid {
         let uid = resolve_uid(uid)?;
-        // SAFETY: getuid cannot fail.
-        if uid != unsafe { libc::getuid() } {
+        if uid != getuid() {
             // Leaving root: drop root's supplementary groups too (uWSGI calls initgroups).
-            // SAFETY: geteuid/getgid cannot fail.
-            if unsafe { libc::geteuid() } == 0 {
-                // SAFETY: as above.
-                let gid = unsafe { libc::getgid() };
-                syscall!(setgroups(1, &gid)).map_err(|e| Error::os("setgroups", e))?;
+            if geteuid().is_root() {
+                setgroups(&[getgid()]).map_err(|e| Error::os("setgroups", e.into()))?;
             }
-            syscall!(setuid(uid)).map_err(|e| Error::os(format!("cannot set uid {uid}"), e))?;
+            setuid(uid).map_err(|e| Error::os(format!("cannot set uid {uid}"), e.into()))?;
             log::info!("setuid() to {uid}");
         }
     }
@@ -82,9 +68,9 @@ pub fn chown_socket(path: &Path, owner: &str) -> Result<(), Error> {
         Some((u, g)) => (u, Some(g)),
         None => (owner, None),
     };
-    let uid = resolve_uid(user)?;
+    let uid = resolve_uid(user)?.as_raw();
     // Without a group, the socket's group stays as it is.
-    let gid = group.map(resolve_gid).transpose()?;
+    let gid = group.map(resolve_gid).transpose()?.map(Gid::as_raw);
     std::os::unix::fs::chown(path, Some(uid), gid).map_err(|e| {
         Error::os(
             format!("cannot chown-socket {} to {owner}", path.display()),
@@ -99,9 +85,10 @@ mod tests {
 
     #[test]
     fn names_and_numbers() {
-        assert_eq!(resolve_uid("0").unwrap(), 0);
-        assert_eq!(resolve_uid("root").unwrap(), 0);
-        assert_eq!(resolve_gid("root").unwrap(), 0);
+        assert_eq!(resolve_uid("0").unwrap(), Uid::from_raw(0));
+        assert_eq!(resolve_uid("root").unwrap(), Uid::from_raw(0));
+        assert_eq!(resolve_gid("root").unwrap(), Gid::from_raw(0));
+        assert!(resolve_gid("no-such-group-xyz").is_err());
         let err = resolve_uid("no-such-user-xyz").unwrap_err();
         assert!(
             err.to_string()
@@ -112,10 +99,8 @@ mod tests {
 
     #[test]
     fn dropping_to_the_current_ids_is_a_no_op() {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (getuid(), getgid());
         drop_privileges(Some(&uid.to_string()), Some(&gid.to_string())).unwrap();
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::getuid() }, uid);
+        assert_eq!((getuid(), getgid()), (uid, gid));
     }
 }

@@ -1,46 +1,29 @@
-//! Small libc helpers of the process manager.
+//! Small OS helpers of the process manager: signalling a pid, naming a wait status, and
+//! the open-files limit, through nix.
 
-/// Calls a libc function, mapping a `-1` result to `io::Error::last_os_error()` through
-/// [`ruwsgi_event_loop::cvt`], the workspace's one such check.
-macro_rules! syscall {
-    ($fn: ident ( $($arg: expr),* $(,)* ) ) => {{
-        #[allow(unused_unsafe)]
-        // SAFETY: every caller passes valid arguments for this libc call (see its call site).
-        ruwsgi_event_loop::cvt(unsafe { libc::$fn($($arg, )*) })
-    }};
-}
-
-pub(crate) use syscall;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 
 /// Sends `sig` to `pid`; an already dead process is not an error.
-pub(crate) fn kill(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe { libc::kill(pid as libc::pid_t, sig) };
+pub(crate) fn kill(pid: u32, sig: Signal) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), sig);
 }
 
-/// The name of a signal number, for log lines (`SIGKILL`).
+/// The name of a signal number, for log lines (`SIGKILL`; `signal 40` for one without a
+/// name, such as a realtime signal).
 pub(crate) fn signal_name(sig: libc::c_int) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
 }
 
-/// Describes a `waitpid` status: "exit status 3" or "killed by SIGKILL".
+/// Describes a raw `waitpid` status: "exit status 3" or "killed by SIGKILL".
+///
+/// The master reaps with a raw waitpid(2) and decodes here, rather than with nix's
+/// `waitpid`: nix turns the status into a `Signal` and fails, losing the reaped pid, when a
+/// child dies of a signal it has no name for (a realtime signal).
 pub(crate) fn describe_status(status: libc::c_int) -> String {
     if libc::WIFEXITED(status) {
         format!("exit status {}", libc::WEXITSTATUS(status))
@@ -53,5 +36,41 @@ pub(crate) fn describe_status(status: libc::c_int) -> String {
         format!("killed by {}{core}", signal_name(libc::WTERMSIG(status)))
     } else {
         format!("wait status {status}")
+    }
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a worker can hold as many
+/// connections as the system lets it (one fd per connection). Returns the new soft limit.
+pub(crate) fn raise_nofile_limit() -> std::io::Result<u64> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_described_as_uwsgi_logs_them() {
+        assert_eq!(describe_status(3 << 8), "exit status 3");
+        assert_eq!(describe_status(libc::SIGKILL), "killed by SIGKILL");
+        assert_eq!(
+            describe_status(libc::SIGSEGV | 0x80),
+            "killed by SIGSEGV, core dumped"
+        );
+        // A realtime signal has no name: still described, not an error.
+        let rt = libc::SIGRTMIN() + 3;
+        assert_eq!(describe_status(rt), format!("killed by signal {rt}"));
+    }
+
+    #[test]
+    fn nofile_limit_reaches_the_hard_limit() {
+        let soft = raise_nofile_limit().unwrap();
+        let (now_soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert_eq!(soft, hard);
+        assert_eq!(now_soft, hard);
     }
 }
