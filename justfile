@@ -15,6 +15,8 @@ run *ARGS:
 test: test-env
     cargo build -p ruwsgi
     cargo test --workspace
+    # The process manager builds and passes its tests without Python (no `wsgi` feature).
+    cargo test -p ruwsgi-process --no-default-features
 
 # Create what the tests need on first use: the Python venv (Django, Flask) and a check for nginx
 test-env:
@@ -24,6 +26,7 @@ test-env:
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p ruwsgi-process --all-targets --no-default-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 
 # Format the code

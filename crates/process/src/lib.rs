@@ -17,19 +17,26 @@
 //!    the single worker;
 //! 6. on exit, `vacuum` removes the unix sockets and pidfiles it created, nothing else.
 //!
-//! # Signals (as uWSGI 2.0, except TERM; see DESIGN.md)
+//! # Signals (as uWSGI 2.0, except TERM: see docs/architecture.md, "Compatibility contract")
 //! TERM: graceful stop, workers finish in-flight requests within `worker-reload-mercy`.
 //! INT, QUIT: immediate stop. HUP: restart the workers (the in-place reload comes later).
 //! USR1: the scoreboard to the log. TSTP: pause or resume the workers.
 //!
 //! [`stop`] and [`reload`] are `--stop PIDFILE` and `--reload PIDFILE`.
+//!
+//! # Features
+//! `wsgi` (default): `WsgiService`, the WSGI bridge (`ruwsgi-wsgi`, which links libpython)
+//! served on the event loop. Without it the crate runs [`FixedService`] or an embedder's own
+//! [`Service`], and builds and tests without Python.
 
 #![deny(missing_docs)]
 
 mod bind;
 mod builtin;
+#[cfg(feature = "wsgi")]
 mod control;
 mod daemon;
+mod early_signals;
 mod error;
 mod hooks;
 mod master;
@@ -39,6 +46,7 @@ mod privileges;
 mod service;
 mod sys;
 mod worker;
+#[cfg(feature = "wsgi")]
 mod wsgi_service;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +58,7 @@ pub use error::{Error, ErrorKind};
 pub use hooks::Hooks;
 pub use options::{Options, SocketSpec};
 pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+#[cfg(feature = "wsgi")]
 pub use wsgi_service::{WsgiService, WsgiServiceOptions};
 
 /// `--stop PIDFILE`: sends SIGINT to the pid in the file (as uWSGI).
@@ -99,7 +108,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     }
     let master = opts.master || opts.processes > 1;
     if !master {
-        master::remember_early_signals();
+        early_signals::remember();
     }
     let somax = bind::somaxconn();
     let mut sockets = Vec::new();

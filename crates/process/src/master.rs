@@ -2,14 +2,14 @@
 //! through signal-hook's self-pipe, a 1-second tick), respawns the dead with a back-off, and
 //! stops them on TERM (draining) or INT/QUIT (at once).
 //!
-//! The master never starts a thread (DESIGN.md: it forks again at every respawn, and a
-//! fork copies only the forking thread).
+//! The master never starts a thread: it forks again at every respawn, and a
+//! fork copies only the forking thread (docs/architecture.md, "Founding decisions").
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
@@ -20,6 +20,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SI
 use signal_hook::SigId;
 
 use crate::bind::Bound;
+use crate::early_signals;
 use crate::error::Error;
 use crate::options::Options;
 use crate::service::{Service, WorkerContext};
@@ -34,47 +35,6 @@ const QUICK_DEATH: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 const SIGNALS: [libc::c_int; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTSTP];
-
-/// Exit-at-once handlers a new worker holds until its loop's signal thread takes over.
-static EARLY_HANDLERS: Mutex<Vec<SigId>> = Mutex::new(Vec::new());
-
-/// A stop signal that arrived before a foreground worker's own handlers were in place.
-static EARLY_SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-/// Without a master, the single worker binds its sockets before its signal thread exists; a
-/// TERM, INT or QUIT in that window (a supervisor that sees the socket and stops the server at
-/// once) is remembered here and replayed by [`replay_early_signal`], instead of killing the
-/// process with the default action (which would skip vacuum and report a signal death).
-pub(crate) fn remember_early_signals() {
-    let Ok(mut early) = EARLY_HANDLERS.lock() else {
-        return;
-    };
-    for sig in [SIGTERM, SIGINT, SIGQUIT] {
-        let action = move || EARLY_SIGNAL.store(sig, Ordering::SeqCst);
-        // SAFETY: the action only stores into an atomic, which is async-signal-safe.
-        if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
-            early.push(sid);
-        }
-    }
-}
-
-/// Raises again the stop signal [`remember_early_signals`] caught, now that the worker's
-/// signal thread handles it.
-pub(crate) fn replay_early_signal() {
-    let sig = EARLY_SIGNAL.swap(0, Ordering::SeqCst);
-    if let Ok(sig) = Signal::try_from(sig) {
-        let _ = nix::sys::signal::raise(sig);
-    }
-}
-
-/// Removes the exit-at-once handlers of a new worker (its signal thread handles signals now).
-pub(crate) fn clear_early_signal_handlers() {
-    if let Ok(mut ids) = EARLY_HANDLERS.lock() {
-        for id in ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 struct WorkerState {
@@ -496,16 +456,7 @@ impl<'a> Master<'a> {
     fn become_worker(&mut self, id: usize, mask: SignalMask) -> i32 {
         // Until the worker's own signal thread runs, TERM/INT/QUIT end it at once (nothing
         // is in flight yet); registered before the master's handlers go so none is lost.
-        if let Ok(mut early) = EARLY_HANDLERS.lock() {
-            for sig in [SIGTERM, SIGINT, SIGQUIT] {
-                // SAFETY: the action only calls _exit, which is async-signal-safe.
-                let action = || unsafe { libc::_exit(0) };
-                // SAFETY: as above, the action is async-signal-safe.
-                if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
-                    early.push(sid);
-                }
-            }
-        }
+        early_signals::exit_at_once();
         for sid in self.sig_ids.drain(..) {
             signal_hook::low_level::unregister(sid);
         }

@@ -50,7 +50,7 @@ pub(crate) fn run(
         }
     };
     // A worker may have threads (the Python pool), so a thread of its own turns signals
-    // into calls on the loop's stopper. TERM drains (DESIGN.md "Stopping drains"); INT and
+    // into calls on the loop's stopper. TERM drains (docs/architecture.md: "Stopping drains"); INT and
     // QUIT stop at once.
     let stopper = serving.stopper();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT]) {
@@ -78,8 +78,8 @@ pub(crate) fn run(
         log::error!("worker {}: cannot start the signal thread: {err}", ctx.id);
         return 1;
     }
-    crate::master::clear_early_signal_handlers();
-    crate::master::replay_early_signal();
+    crate::early_signals::clear();
+    crate::early_signals::replay();
     slot.set_status(WorkerStatus::Ready);
     let result = serving.run();
     slot.set_status(WorkerStatus::Stopping);
