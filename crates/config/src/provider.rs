@@ -75,7 +75,10 @@ pub(crate) fn error(err: figment::Error, origins: &[Origin]) -> Error {
                 figment::error::Actual::Unsigned(n) => n.to_string(),
                 other => other.to_string(),
             };
-            (value, format!("a whole number that fits a {serde_expected}"))
+            (
+                value,
+                format!("a whole number that fits a {serde_expected}"),
+            )
         }
         _ => {
             return Error::new(ErrorKind::Extract {

@@ -257,7 +257,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("lazy-apps", &["lazy"], None, Kind::Flag, None, None, Status::Implemented,
         "load the app in each worker after fork instead of once in the master"),
     opt("need-app", &[], None, Kind::Flag, None, Some("true"), Status::Implemented,
-        "exit with status 22 if the app cannot be loaded (the ruwsgi default)"),
+        "exit with status 22 if the app cannot be loaded (no-need-app turns it off)"),
     opt("no-need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
         "keep running when no app loads (uWSGI 2.0 dynamic mode)"),
     opt("mount", &[], None, Kind::List, None, None, Status::Implemented,
