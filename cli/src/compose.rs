@@ -1,39 +1,59 @@
 //! Turns the merged [`Config`] into each crate's typed options and runs the server.
 //!
-//! A thin mapping: option names → `ruwsgi_process::Options` (+ the sockets) and the
-//! service the workers run; then [`ruwsgi_process::run`]. Exit statuses as uWSGI's: 1 for
-//! configuration and bind errors, 22 when no app loads under `need-app`.
+//! A thin mapping: each crate's serde-derived options struct (`ruwsgi_process::Options`,
+//! `SocketOptions`, `Hooks`, `ruwsgi_wsgi::Options`, `ruwsgi_event_loop::Options`) and the
+//! cli's own [`Commands`] are extracted from the configuration through figment
+//! ([`Config::extract`]): field names are option names, defaults come from the option table,
+//! and no option is read here by a string name. What no option holds is set below, by name of
+//! field. Then [`ruwsgi_process::run`]. Exit statuses as uWSGI's: 1 for configuration and bind
+//! errors, 22 when no app loads under `need-app`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context;
-use ruwsgi_config::Config;
-use ruwsgi_event_loop::Protocol;
+use ruwsgi_config::{Config, Kind};
 use ruwsgi_process::{
-    FixedService, Hooks, Options, Service, SocketSpec, WsgiService, WsgiServiceOptions,
+    FixedService, Hooks, Options, Service, SocketOptions, WsgiService, WsgiServiceOptions,
 };
+use serde::Deserialize;
 
-/// uWSGI's default `listen` backlog.
-const DEFAULT_LISTEN: u64 = 100;
+/// The options the cli acts on itself (answering, signalling a running server, or picking
+/// the service).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Commands {
+    /// `version`: print the version and exit.
+    pub version: bool,
+    /// `show-config`: print the configuration with origins and exit.
+    pub show_config: bool,
+    /// `print`: texts printed while the configuration is applied.
+    pub print: Vec<String>,
+    /// `stop PIDFILE`: send SIGINT to the server whose pid the file holds.
+    pub stop: Option<PathBuf>,
+    /// `reload PIDFILE`: send SIGHUP to it.
+    pub reload: Option<PathBuf>,
+    /// `builtin-handler`: serve a fixed body from Rust instead of a WSGI app.
+    pub builtin_handler: bool,
+    /// `no-need-app`: keep running when no app loads (wins over `need-app`).
+    pub no_need_app: bool,
+}
 
 /// Runs the server the configuration describes; returns the process exit code.
-pub fn run(config: &Config) -> anyhow::Result<i32> {
-    if let Some(pidfile) = config.str("stop") {
-        let pid = ruwsgi_process::stop(pidfile.as_ref())?;
-        log::info!("sent SIGINT to {pid} (from {pidfile})");
+pub fn run(config: &Config, commands: &Commands) -> anyhow::Result<i32> {
+    if let Some(pidfile) = &commands.stop {
+        let pid = ruwsgi_process::stop(pidfile)?;
+        log::info!("sent SIGINT to {pid} (from {})", pidfile.display());
         return Ok(0);
     }
-    if let Some(pidfile) = config.str("reload") {
-        let pid = ruwsgi_process::reload(pidfile.as_ref())?;
-        log::info!("sent SIGHUP to {pid} (from {pidfile})");
+    if let Some(pidfile) = &commands.reload {
+        let pid = ruwsgi_process::reload(pidfile)?;
+        log::info!("sent SIGHUP to {pid} (from {})", pidfile.display());
         return Ok(0);
     }
-    let opts = process_options(config)?;
+    let opts = process_options(config, commands)?;
     if opts.sockets.is_empty() {
         anyhow::bail!("no socket to serve on: give --http-socket, --socket or --http");
     }
-    let mut service = service(config)?;
+    let mut service = service(config, commands)?;
     match ruwsgi_process::run(&opts, service.as_mut()) {
         Ok(code) => Ok(code),
         Err(err) if err.exit_code() != 1 => {
@@ -45,191 +65,197 @@ pub fn run(config: &Config) -> anyhow::Result<i32> {
 }
 
 /// The service the workers run: the built-in fixed handler, or the WSGI app.
-fn service(config: &Config) -> anyhow::Result<Box<dyn Service>> {
-    if config.flag("builtin-handler") {
-        let event_loop = wsgi_service_options(config)?.event_loop;
+fn service(config: &Config, commands: &Commands) -> anyhow::Result<Box<dyn Service>> {
+    let options = wsgi_service_options(config)?;
+    if commands.builtin_handler {
         return Ok(Box::new(FixedService::with_options(
             "Hello World\n",
-            event_loop,
+            options.event_loop,
         )));
     }
-    if config.str("module").is_none()
-        && config.str("wsgi-file").is_none()
-        && config.list("mount").is_empty()
-    {
+    let wsgi = &options.wsgi;
+    if wsgi.module.is_none() && wsgi.wsgi_file.is_none() && wsgi.mounts.is_empty() {
         anyhow::bail!(
             "no app to serve: give --module, --wsgi-file or --mount (or --builtin-handler)"
         );
     }
-    Ok(Box::new(WsgiService::new(wsgi_service_options(config)?)))
+    Ok(Box::new(WsgiService::new(options)))
 }
-
-/// Options `uwsgi.opt` shows the app (those apps and APM agents probe), when set.
-const OPT_NAMES: &[&str] = &[
-    "master",
-    "processes",
-    "threads",
-    "enable-threads",
-    "lazy-apps",
-    "socket",
-    "uwsgi-socket",
-    "http",
-    "http-socket",
-    "module",
-    "wsgi-file",
-    "callable",
-    "chdir",
-    "chdir2",
-    "home",
-    "pythonpath",
-    "env",
-    "mount",
-    "manage-script-name",
-    "import",
-    "buffer-size",
-    "post-buffering",
-    "harakiri",
-    "max-requests",
-    "vacuum",
-    "pidfile",
-    "daemonize",
-    "py-autoreload",
-    "thunder-lock",
-    "single-interpreter",
-    "need-app",
-    "die-on-term",
-    "disable-logging",
-    "logto",
-    "uid",
-    "gid",
-    "stats",
-];
 
 /// The WSGI bridge's and the event loop's options, from the configuration.
 fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
-    let strings =
-        |name: &str| -> Vec<String> { config.list(name).into_iter().map(str::to_string).collect() };
-    let flag_like = |v: &str| matches!(v, "true" | "1" | "");
-    let mut opt = Vec::new();
-    for name in OPT_NAMES {
-        for v in config.list(name) {
-            let value = if flag_like(v) && config.flag(name) {
-                None
-            } else {
-                Some(v.to_string())
-            };
-            opt.push((name.to_string(), value));
-        }
-    }
-    let buffer_size = config.u64("buffer-size").unwrap_or(8192) as usize;
-    let wsgi = ruwsgi_wsgi::Options {
-        module: config.str("module").map(str::to_string),
-        wsgi_file: config.str("wsgi-file").map(PathBuf::from),
-        callable: config.str("callable").map(str::to_string),
-        chdir2: config.str("chdir2").map(PathBuf::from),
-        pythonpath: strings("pythonpath"),
-        env: strings("env"),
-        unenv: strings("unenv"),
-        home: config.str("home").map(PathBuf::from),
-        mounts: strings("mount"),
-        manage_script_name: config.flag("manage-script-name"),
-        imports: strings("import"),
-        threads: config.u64("threads").unwrap_or(1).max(1) as usize,
-        file_wrapper: !config.flag("wsgi-disable-file-wrapper"),
-        buffer_size,
-        // WsgiService sets it: the master's worker count at initialize, each worker's at serve.
-        numproc: 1,
-        opt,
-    };
-    let defaults = ruwsgi_event_loop::Options::default();
-    let event_loop = ruwsgi_event_loop::Options {
-        buffer_size,
-        post_buffering: config
-            .u64("post-buffering")
-            .map_or(defaults.post_buffering, |v| v as usize),
-        limit_post: config.u64("limit-post").unwrap_or(defaults.limit_post),
-        socket_timeout: config
-            .u64("socket-timeout")
-            .map_or(defaults.socket_timeout, Duration::from_secs),
-        tcp_nodelay: config.flag("tcp-nodelay"),
-        so_keepalive: config.flag("so-keepalive"),
-        log_requests: !config.flag("disable-logging"),
-        thunder_lock: config.flag("thunder-lock"),
-        ..defaults
-    };
+    let mut wsgi: ruwsgi_wsgi::Options = config.extract()?;
+    wsgi.threads = wsgi.threads.max(1);
+    wsgi.opt = uwsgi_opt(config);
+    let event_loop: ruwsgi_event_loop::Options = config.extract()?;
     Ok(WsgiServiceOptions { wsgi, event_loop })
 }
 
-fn sockets(config: &Config) -> anyhow::Result<Vec<SocketSpec>> {
-    let backlog = config.u64("listen").unwrap_or(DEFAULT_LISTEN);
-    let backlog = u32::try_from(backlog).context("listen: the backlog is too large")?;
-    let chmod =
-        match config.str("chmod-socket") {
-            None => None,
-            // `chmod-socket` alone means 666, as in uWSGI.
-            Some("" | "1" | "true") => Some(0o666),
-            Some(mode) => Some(u32::from_str_radix(mode, 8).with_context(|| {
-                format!("chmod-socket: {mode:?} is not an octal mode such as 660")
-            })?),
-        };
-    let mut specs = Vec::new();
-    let kinds = [
-        ("socket", Protocol::Uwsgi),
-        ("uwsgi-socket", Protocol::Uwsgi),
-        ("http-socket", Protocol::Http),
-        ("http", Protocol::Http),
-    ];
-    for (name, protocol) in kinds {
-        for address in config.list(name) {
-            specs.push(SocketSpec {
-                address: address.to_string(),
-                protocol,
-                backlog,
-                chmod,
-                reuse_port: config.flag("reuse-port"),
-            });
+/// `uwsgi.opt`, as uWSGI exports it to the app (those apps and APM agents probe): every
+/// option a source set, in order, with its value, or `None` for a flag that is on (Python
+/// sees `True`).
+fn uwsgi_opt(config: &Config) -> Vec<(String, Option<String>)> {
+    config
+        .entries()
+        .map(|(spec, value)| {
+            let on = spec.kind == Kind::Flag && value == "true";
+            (spec.name.to_string(), (!on).then(|| value.to_string()))
+        })
+        .collect()
+}
+
+fn process_options(config: &Config, commands: &Commands) -> anyhow::Result<Options> {
+    let mut opts: Options = config.extract()?;
+    opts.processes = opts.processes.max(1);
+    opts.threads = opts.threads.max(1);
+    opts.need_app &= !commands.no_need_app;
+    opts.sockets = config.extract::<SocketOptions>()?.specs();
+    opts.hooks = config.extract::<Hooks>()?;
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names serde reads for `T`: the `fields` a derived `Deserialize` hands to
+    /// `deserialize_struct` (skipped fields are not among them).
+    fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+        struct Names(&'static [&'static str]);
+        #[derive(Debug)]
+        struct Stop;
+        impl std::fmt::Display for Stop {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("field names read")
+            }
+        }
+        impl std::error::Error for Stop {}
+        impl serde::de::Error for Stop {
+            fn custom<M: std::fmt::Display>(_: M) -> Stop {
+                Stop
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Names {
+            type Error = Stop;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+                Err(Stop)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Stop> {
+                self.0 = fields;
+                Err(Stop)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+                identifier ignored_any
+            }
+        }
+        let mut names = Names(&[]);
+        let _ = T::deserialize(&mut names);
+        names.0
+    }
+
+    #[test]
+    fn every_field_names_an_option_of_the_table() {
+        let structs = [
+            ("Commands", field_names::<Commands>()),
+            ("process Options", field_names::<Options>()),
+            ("SocketOptions", field_names::<SocketOptions>()),
+            ("Hooks", field_names::<Hooks>()),
+            ("wsgi Options", field_names::<ruwsgi_wsgi::Options>()),
+            (
+                "event-loop Options",
+                field_names::<ruwsgi_event_loop::Options>(),
+            ),
+        ];
+        for (name, fields) in structs {
+            assert!(!fields.is_empty(), "{name}");
+            for field in fields {
+                let spec = ruwsgi_config::lookup(field)
+                    .unwrap_or_else(|| panic!("{name}: {field} is not an option of the table"));
+                assert_eq!(spec.name, *field, "{name}: name the canonical option");
+            }
         }
     }
-    Ok(specs)
-}
 
-fn process_options(config: &Config) -> anyhow::Result<Options> {
-    let path = |name: &str| config.str(name).map(PathBuf::from);
-    let secs = |name: &str, default: u64| Duration::from_secs(config.u64(name).unwrap_or(default));
-    let need_app = if config.is_set("need-app") {
-        config.flag("need-app")
-    } else {
-        !config.flag("no-need-app")
-    };
-    Ok(Options {
-        sockets: sockets(config)?,
-        master: config.flag("master"),
-        processes: config.u64("processes").unwrap_or(1).max(1) as usize,
-        threads: config.u64("threads").unwrap_or(1).max(1) as usize,
-        // `lazy` is an alias: the config resolves it to `lazy-apps`.
-        lazy_apps: config.flag("lazy-apps"),
-        need_app,
-        chdir: path("chdir"),
-        pidfile: path("pidfile"),
-        pidfile2: path("pidfile2"),
-        daemonize: path("daemonize"),
-        daemonize2: path("daemonize2"),
-        logto: path("logto"),
-        logto2: path("logto2"),
-        vacuum: config.flag("vacuum"),
-        uid: config.str("uid").map(str::to_string),
-        gid: config.str("gid").map(str::to_string),
-        chown_socket: config.str("chown-socket").map(str::to_string),
-        worker_reload_mercy: secs("worker-reload-mercy", 60),
-        reload_mercy: secs("reload-mercy", 60),
-        hooks: Hooks {
-            pre_app: strings(config.list("hook-pre-app")),
-            master_start: strings(config.list("hook-master-start")),
-            post_fork: strings(config.list("hook-post-fork")),
-        },
-    })
-}
+    #[test]
+    fn every_struct_extracts_from_the_defaults_and_matches_the_crates_own() {
+        let config = Config::load_in(Vec::new(), Vec::new(), PathBuf::from("/")).unwrap();
+        let commands: Commands = config.extract().unwrap();
+        assert!(!commands.version && commands.stop.is_none() && commands.print.is_empty());
+        let opts = process_options(&config, &commands).unwrap();
+        assert!(opts.sockets.is_empty());
+        // Each crate's `Default` (for embedders) agrees with the table's defaults.
+        assert_eq!(
+            format!("{opts:?}"),
+            format!("{:?}", Options::default()),
+            "process"
+        );
+        let service = wsgi_service_options(&config).unwrap();
+        assert_eq!(service.event_loop, ruwsgi_event_loop::Options::default());
+        assert_eq!(
+            format!("{:?}", service.wsgi),
+            format!("{:?}", ruwsgi_wsgi::Options::default()),
+            "wsgi"
+        );
+        let sockets: SocketOptions = config.extract().unwrap();
+        assert_eq!(sockets.listen, 100);
+        assert_eq!(sockets.chmod_socket, None);
+    }
 
-fn strings(values: Vec<&str>) -> Vec<String> {
-    values.into_iter().map(str::to_string).collect()
+    #[test]
+    fn values_reach_the_structs() {
+        let args = [
+            "--http-socket=:8000",
+            "--socket=/tmp/a.sock",
+            "--chmod-socket",
+            "--listen=64",
+            "--processes=0",
+            "--master",
+            "--disable-logging",
+            "--socket-timeout=9",
+            "--buffer-size=16384",
+            "--no-need-app",
+            "--hook-post-fork=print:hi",
+            "--mount=/a=a.py",
+        ];
+        let args = args.iter().map(|a| a.to_string());
+        let config = Config::load_in(args, Vec::new(), PathBuf::from("/")).unwrap();
+        let commands: Commands = config.extract().unwrap();
+        let opts = process_options(&config, &commands).unwrap();
+        assert_eq!(opts.processes, 1, "at least one worker");
+        assert!(opts.master && !opts.need_app);
+        assert_eq!(opts.hooks.post_fork, ["print:hi"]);
+        let addresses: Vec<_> = opts.sockets.iter().map(|s| s.address.as_str()).collect();
+        assert_eq!(addresses, ["/tmp/a.sock", ":8000"], "uwsgi sockets first");
+        assert_eq!(opts.sockets[0].chmod, Some(0o666));
+        assert_eq!(opts.sockets[1].backlog, 64);
+        let service = wsgi_service_options(&config).unwrap();
+        assert!(!service.event_loop.log_requests);
+        assert_eq!(service.event_loop.socket_timeout.as_secs(), 9);
+        assert_eq!(service.event_loop.buffer_size, 16384);
+        assert_eq!(service.wsgi.buffer_size, 16384);
+        assert_eq!(service.wsgi.mounts, ["/a=a.py"]);
+        assert!(service.wsgi.opt.contains(&("master".to_string(), None)));
+        assert!(service
+            .wsgi
+            .opt
+            .contains(&("listen".to_string(), Some("64".to_string()))));
+    }
+
+    #[test]
+    fn a_value_out_of_range_names_its_origin() {
+        let args = ["--listen=99999999999".to_string()];
+        let config = Config::load_in(args, Vec::new(), PathBuf::from("/")).unwrap();
+        let err = config.extract::<SocketOptions>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "listen: \"99999999999\" is not valid (command line --listen); expected a whole number that fits a u32"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The `ruwsgi` binary: load the configuration (ruwsgi-config: command line, `UWSGI_*`
-//! variables and config files), answer `--help`, `--version` and `--show-config`, then hand
-//! the merged configuration to `compose`. Nothing else lives here.
+//! variables and config files), extract the cli's own options ([`compose::Commands`]),
+//! answer `--help`, `--version` and `--show-config`, then hand the merged configuration to
+//! `compose`. Nothing else lives here.
 //!
 //! Exit statuses, as uWSGI's: 0 after `--help`, `--version`, `--show-config`; 1 for a
 //! configuration error (bad value, unknown option on the command line or under `strict`,
@@ -33,21 +34,28 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if config.flag("version") {
+    let commands: compose::Commands = match config.extract() {
+        Ok(commands) => commands,
+        Err(err) => {
+            eprintln!("ruwsgi: {err}");
+            std::process::exit(1);
+        }
+    };
+    if commands.version {
         println!("ruwsgi {}", env!("CARGO_PKG_VERSION"));
         std::process::exit(0);
     }
     // uWSGI's `print` option writes its text while the configuration is applied.
-    for text in config.list("print") {
+    for text in &commands.print {
         println!("{text}");
     }
-    if config.flag("show-config") {
+    if commands.show_config {
         // A config check, like `nginx -t`: print and exit without starting anything (uWSGI
         // prints and goes on to start; a documented difference).
         print!("{}", config.show());
         std::process::exit(0);
     }
-    match compose::run(&config) {
+    match compose::run(&config, &commands) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             eprintln!("ruwsgi: {err:#}");

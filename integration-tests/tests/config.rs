@@ -249,3 +249,58 @@ fn version_and_help() {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn type_errors_name_the_file_and_line_also_through_an_include() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("site.ini", "[uwsgi]\nmaster = true\nprocesses = lots\n");
+    write("main.ini", "[uwsgi]\nhttp-socket = :0\nini = common.ini\n");
+    write(
+        "common.ini",
+        "[uwsgi]\n; shared by every site\nmaster = maybe\n",
+    );
+    write(
+        "site.xml",
+        "<uwsgi>\n  <master/>\n  <processes>lots</processes>\n</uwsgi>\n",
+    );
+    for (args, message) in [
+        (
+            &["--ini", "site.ini"][..],
+            "processes: \"lots\" is not valid (site.ini:3); expected a whole number such as 4",
+        ),
+        (
+            &["--ini", "main.ini"][..],
+            "master: \"maybe\" is not valid (common.ini:3); expected true/false, on/off, yes/no or 1/0 (or the key alone)",
+        ),
+        (
+            &["--xml", "site.xml"][..],
+            "processes: \"lots\" is not valid (site.xml:3); expected a whole number such as 4",
+        ),
+    ] {
+        let out = ruwsgi_in(dir.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim(), format!("ruwsgi: {message}"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_value_out_of_its_fields_range_names_the_included_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.ini"),
+        "[uwsgi]\nhttp-socket = 127.0.0.1:0\nbuiltin-handler = true\nini = sockets.ini\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sockets.ini"),
+        "[uwsgi]\nlisten = 99999999999\n",
+    )
+    .unwrap();
+    let out = ruwsgi_in(dir.path(), &["--ini", "main.ini"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        "ruwsgi: listen: \"99999999999\" is not valid (sockets.ini:2); expected a whole number that fits a u32"
+    );
+}

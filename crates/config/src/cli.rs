@@ -228,6 +228,6 @@ mod tests {
                 assert!(help.contains(&format!("-{s},")), "-{s} missing from --help");
             }
         }
-        assert!(help.contains("[not yet: process manager part 2]"));
+        assert!(help.contains("[not yet: issue 11: process manager part 2]"));
     }
 }

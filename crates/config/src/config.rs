@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::error::Error;
+use crate::provider;
 use crate::source::Origin;
-use crate::table;
+use crate::table::{self, OptionSpec, Typed};
 
 /// One value of an option, with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,18 @@ pub struct Value {
     pub value: String,
     /// Where it came from.
     pub origin: Origin,
+    /// The value as its option's kind read it, for the typed extraction.
+    pub(crate) typed: Typed,
+}
+
+impl Value {
+    pub(crate) fn new(typed: Typed, origin: Origin) -> Value {
+        Value {
+            value: typed.to_string(),
+            origin,
+            typed,
+        }
+    }
 }
 
 /// One line of `--show-config`, in the order the values were given.
@@ -53,17 +67,60 @@ fn canonical(name: &str) -> Option<&'static str> {
 }
 
 impl Config {
-    pub(crate) fn push(&mut self, name: &'static str, value: String, origin: Origin) {
+    pub(crate) fn push_value(&mut self, spec: &'static OptionSpec, value: Value) {
         self.lines.push(Line {
-            key: name.to_string(),
-            value: value.clone(),
-            origin: origin.clone(),
+            key: spec.name.to_string(),
+            value: value.value.clone(),
+            origin: value.origin.clone(),
             placeholder: false,
         });
+        self.values.entry(spec.name).or_default().push(value);
+    }
+
+    /// Adds a value as its option's kind reads it (tests).
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, spec: &'static OptionSpec, raw: &str, origin: Origin) {
+        self.push_value(spec, Value::new(spec.kind.read(raw).0, origin));
+    }
+
+    /// Every option a source set, with its values in order.
+    pub(crate) fn given(&self) -> impl Iterator<Item = (&'static OptionSpec, &[Value])> + '_ {
         self.values
-            .entry(name)
-            .or_default()
-            .push(Value { value, origin });
+            .iter()
+            .filter_map(|(name, values)| Some((table::lookup(name)?, values.as_slice())))
+    }
+
+    /// Every value a source set, in the order given, with its option (`uwsgi.opt` shows them
+    /// to the app, as uWSGI does).
+    pub fn entries(&self) -> impl Iterator<Item = (&'static OptionSpec, &str)> + '_ {
+        self.lines
+            .iter()
+            .filter(|l| !l.placeholder)
+            .filter_map(|l| Some((table::lookup(&l.key)?, l.value.as_str())))
+    }
+
+    /// The configuration as a figment: one provider of the option table's defaults, then one
+    /// provider per value given, each with figment `Metadata` naming the value's origin
+    /// (`site.ini:3`). Extract typed options from it with [`Config::extract`].
+    pub fn figment(&self) -> figment::Figment {
+        provider::figment(self)
+    }
+
+    /// Extracts a serde-derived options struct whose field names are option names
+    /// (`#[serde(rename_all = "kebab-case")]`): every option of the table is present, with
+    /// its default when no source set it, so a field named after no option is an error
+    /// ("missing field"). A value of the wrong type is an [`Error`] naming the option, the
+    /// value, the expected form and the file and line it came from.
+    pub fn extract<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        self.figment().extract().map_err(|err| {
+            let origins: Vec<Origin> = self
+                .values
+                .values()
+                .flatten()
+                .map(|v| v.origin.clone())
+                .collect();
+            provider::error(err, &origins)
+        })
     }
 
     /// Whether a flag option is on (`master`, `vacuum`, ...): the last value given, which was
@@ -144,12 +201,13 @@ mod tests {
     fn accessors_resolve_aliases_and_defaults() {
         let mut c = Config::default();
         let o = Origin::Arg("--x".into());
-        c.push("processes", "4".into(), o.clone());
-        c.push("lazy-apps", "true".into(), o.clone());
-        c.push("socket", "a".into(), o.clone());
-        c.push("socket", "b".into(), o.clone());
-        c.push("master", "true".into(), o.clone());
-        c.push("master", "false".into(), o);
+        let spec = |name| table::lookup(name).unwrap();
+        c.push(spec("processes"), "4", o.clone());
+        c.push(spec("lazy-apps"), "true", o.clone());
+        c.push(spec("socket"), "a", o.clone());
+        c.push(spec("socket"), "b", o.clone());
+        c.push(spec("master"), "yes", o.clone());
+        c.push(spec("master"), "false", o);
         assert_eq!(c.u64("workers"), Some(4));
         assert!(c.flag("lazy"));
         assert!(!c.flag("master"), "the last value wins");

@@ -67,6 +67,12 @@ pub enum ErrorKind {
         /// Where.
         origin: Origin,
     },
+    /// A typed extraction failed other than on a value's type: an options struct has a field
+    /// no option of the table fills (a bug). The text is figment's own message.
+    Extract {
+        /// figment's message, with the key and the origin of the value when it has them.
+        message: String,
+    },
     /// A command-line usage error that clap reported, or a bare argument of no known kind.
     Usage(String),
     /// Not a failure: `--help` was asked. The text is the help to print (exit status 0).
@@ -144,6 +150,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::Syntax { path, message } => write!(f, "{path}: {message}"),
             ErrorKind::Logic { message, origin } => write!(f, "{message} ({origin})"),
+            ErrorKind::Extract { message } => write!(f, "typed options: {message}"),
             ErrorKind::Usage(message) | ErrorKind::Help(message) => f.write_str(message.trim_end()),
         }
     }

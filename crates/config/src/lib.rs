@@ -21,15 +21,23 @@
 //!
 //! # Validation and errors
 //!
-//! Every value is checked against its option's kind: flags take `true/false`, `on/off`,
-//! `yes/no`, `1/0` or nothing; numbers are whole numbers; some options have a form
-//! (`chmod-socket` octal, `env` `NAME=VALUE`, hooks `ACTION:ARGS`). A bad value is an
+//! Every value is read by its option's [`Kind`] and extracted through figment as that type:
+//! flags take `true/false`, `on/off`, `yes/no`, `1/0` or nothing; numbers are whole numbers;
+//! some options have a form (`chmod-socket` octal, `env` `NAME=VALUE`, hooks `ACTION:ARGS`). A bad value is an
 //! [`Error`] naming the option, the value, the expected form and the [`Origin`]. An unknown
 //! key is an error on the command line and under `strict`; in files and variables it is a
 //! warning naming the source and the closest option (uWSGI ignores it silently). Options that
 //! parse but are not implemented yet log one warning each.
 //!
 //! Values keep their origin: [`Config::show`] is `--show-config`.
+//!
+//! # Typed options
+//!
+//! [`Config::extract`] turns the merged values into a serde-derived options struct through
+//! figment: each value is a figment provider whose metadata names its origin, over the table's
+//! defaults, so every option is present (a field named after no option is an error) and a
+//! value of the wrong type is an [`Error`] naming the option, the value, the expected form and
+//! the file and line. Each value is checked that way as it is loaded, too.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -39,6 +47,7 @@ mod config;
 mod error;
 mod expand;
 mod loader;
+mod provider;
 mod readers;
 mod source;
 mod table;
@@ -49,7 +58,7 @@ pub use error::{Error, ErrorKind};
 pub use expand::Magic;
 pub use readers::{read as read_pairs, Format, Pair, SyntaxError};
 pub use source::Origin;
-pub use table::{lookup, migration_table, suggest, Kind, OptionSpec, Status, OPTIONS};
+pub use table::{lookup, migration_table, suggest, Issue, Kind, OptionSpec, Status, OPTIONS};
 
 use std::path::PathBuf;
 

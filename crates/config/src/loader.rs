@@ -14,12 +14,13 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Line};
+use crate::config::{Config, Line, Value};
 use crate::error::{Error, ErrorKind};
 use crate::expand::{self, Magic};
+use crate::provider;
 use crate::readers::{self, Format};
 use crate::source::Origin;
-use crate::table::{self, Kind, OptionSpec, Status};
+use crate::table::{self, parse_bool, Kind, OptionSpec, Status, Typed};
 
 /// The hook actions ruwsgi runs (the match in `ruwsgi-process` `hooks.rs`, which config cannot
 /// depend on); any other draws a warning that it has no effect.
@@ -106,23 +107,6 @@ pub(crate) struct Loader {
 
 fn is_end(name: &str) -> bool {
     matches!(name, "end" | "endif" | "endfor" | "end-if" | "end-for")
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "" | "true" | "on" | "yes" | "1" => Some(true),
-        "false" | "off" | "no" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// `60   ; comment` → `("60", true)`: the leading word of a value followed by an ini-style
-/// comment, which uWSGI's ini reader keeps in the value but its number and boolean parsers
-/// ignore.
-fn leading_word(v: &str) -> Option<&str> {
-    let word_end = v.find(char::is_whitespace)?;
-    let rest = v[word_end..].trim_start();
-    (rest.starts_with(';') || rest.starts_with('#')).then(|| &v[..word_end])
 }
 
 fn unquote(v: &str) -> &str {
@@ -448,17 +432,23 @@ impl Loader {
             if spec.kind == Kind::Logic {
                 continue;
             }
-            let value = self.validate(spec, e.value.as_deref(), &e.origin)?;
+            let typed = self.validate(spec, e.value.as_deref(), &e.origin)?;
+            let value = Value::new(typed, e.origin.clone());
+            provider::check(spec, &value)?;
             if let Status::NotYet(issue) = spec.status {
                 if warned_not_yet.insert(spec.name) {
+                    let until = match issue.number {
+                        Some(n) => format!(" until issue {n}"),
+                        None => String::new(),
+                    };
                     self.warn(format!(
-                        "option {} is parsed but not implemented yet ({issue}); it has no effect",
-                        spec.name
+                        "option {} is parsed but not implemented yet ({}); it has no effect{until}",
+                        spec.name, issue.title
                     ));
                 }
             }
-            self.check_extra(spec, &value, &e.origin);
-            config.push(spec.name, value, e.origin.clone());
+            self.check_extra(spec, &value.value, &e.origin);
+            config.push_value(spec, value);
         }
         config.warnings = std::mem::take(&mut self.warnings);
         Ok(config)
@@ -503,16 +493,16 @@ impl Loader {
         Ok(())
     }
 
-    /// Checks a value against its option's kind and returns it normalised (flags become
-    /// `true`/`false`, numbers lose a trailing comment).
+    /// Checks that a value is given where one is needed and has its option's form, and reads
+    /// it by its option's kind ([`Kind::read`]); whether it has the kind's type is the typed
+    /// extraction's check ([`provider::check`]).
     fn validate(
         &mut self,
         spec: &OptionSpec,
         value: Option<&str>,
         origin: &Origin,
-    ) -> Result<String, Error> {
+    ) -> Result<Typed, Error> {
         let raw = value.unwrap_or("");
-        let trimmed = raw.trim();
         let missing = || {
             Error::new(ErrorKind::MissingValue {
                 option: spec.name.to_string(),
@@ -520,53 +510,33 @@ impl Loader {
             })
         };
         match spec.kind {
-            Kind::Flag => {
-                const EXPECTED: &str = "true/false, on/off, yes/no or 1/0 (or the key alone)";
-                if let Some(b) = parse_bool(trimmed) {
-                    return Ok(b.to_string());
-                }
-                let word = leading_word(trimmed).and_then(|w| parse_bool(w).map(|b| (w, b)));
-                let Some((word, b)) = word else {
-                    return Err(Error::bad_value(spec.name, raw, EXPECTED, origin));
-                };
-                self.warn_trailing_text(spec, word, raw, origin);
-                Ok(b.to_string())
+            // A flag alone is on: `Kind::read` reads "" as true.
+            Kind::Flag => {}
+            Kind::Int if raw.trim().is_empty() => {
+                let implied = spec.implied.ok_or_else(missing)?;
+                return Ok(spec.kind.read(implied).0);
             }
-            Kind::Int => {
-                if trimmed.is_empty() {
-                    return spec.implied.map(str::to_string).ok_or_else(missing);
-                }
-                if trimmed.parse::<u64>().is_ok() {
-                    return Ok(trimmed.to_string());
-                }
-                match leading_word(trimmed).filter(|w| w.parse::<u64>().is_ok()) {
-                    Some(word) => {
-                        self.warn_trailing_text(spec, word, raw, origin);
-                        Ok(word.to_string())
-                    }
-                    None => {
-                        let mut expected = "a whole number such as 4".to_string();
-                        if let Some((_, inner, end)) = expand::find_token(raw, '$', 0) {
-                            let var = &raw[inner..end];
-                            expected
-                                .push_str(&format!(" (the environment variable {var} is not set)"));
-                        }
-                        Err(Error::bad_value(spec.name, raw, &expected, origin))
-                    }
-                }
-            }
+            Kind::Int => {}
             Kind::Str | Kind::List | Kind::KeyValList | Kind::Include => {
                 if raw.is_empty() {
-                    return spec.implied.map(str::to_string).ok_or_else(missing);
+                    return spec
+                        .implied
+                        .map(|v| Typed::Text(v.to_string()))
+                        .ok_or_else(missing);
                 }
                 self.check_form(spec, raw, origin)?;
-                Ok(raw.to_string())
+                return Ok(Typed::Text(raw.to_string()));
             }
-            Kind::Logic => Ok(raw.to_string()),
+            Kind::Logic => return Ok(Typed::Text(raw.to_string())),
         }
+        let (typed, word) = spec.kind.read(raw);
+        if let Some(word) = word {
+            self.warn_trailing_text(spec, &word, raw, origin);
+        }
+        Ok(typed)
     }
 
-    /// The warning for a value read out of `60   ; comment` (see [`leading_word`]).
+    /// The warning for a value read out of `60   ; comment` (see [`Kind::read`]).
     fn warn_trailing_text(&mut self, spec: &OptionSpec, word: &str, raw: &str, origin: &Origin) {
         self.warn(format!(
             "{}: reading {word} out of {raw:?} ({origin}): text after a value is not a comment in uWSGI config files",

@@ -341,107 +341,43 @@ pub fn toml(text: &str, section: &str) -> Result<(Vec<Pair>, bool), SyntaxError>
     Ok((pairs, true))
 }
 
-fn unescape_xml(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// The children of the root `<uwsgi>` element (`section` other than `uwsgi` selects the root's
-/// `id` attribute, as `--xml file:id`).
+/// The children of the root `<uwsgi>` element, as uWSGI's libxml2 reader takes them
+/// (`section` other than `uwsgi` selects the root's `id` attribute, as `--xml file:id`): each
+/// child element is an option, its text the value (`1` when empty), its line the line the
+/// element starts on. roxmltree checks well-formedness and resolves entities; a DOCTYPE is
+/// allowed.
 pub fn xml(text: &str, section: &str) -> Result<(Vec<Pair>, bool), SyntaxError> {
-    let err = |line: usize, what: &str| SyntaxError(format!("invalid XML at line {line}: {what}"));
-    let line_of = |pos: usize| text[..pos].matches('\n').count() + 1;
-    let mut pos = 0;
-    // Skip the prolog, comments and whitespace up to the root element.
-    let root_start = loop {
-        let rest = &text[pos..];
-        let Some(lt) = rest.find('<') else {
-            return Ok((Vec::new(), false));
-        };
-        let at = pos + lt;
-        // What may precede the root: (opening, closing, error), `<!--` before `<!`.
-        let skipped = [
-            ("<?", "?>", "unclosed <?"),
-            ("<!--", "-->", "unclosed comment"),
-            ("<!", ">", "unclosed <!"),
-        ];
-        let Some((_, close, what)) = skipped
-            .iter()
-            .find(|(open, ..)| text[at..].starts_with(open))
-        else {
-            break at;
-        };
-        pos = at
-            + text[at..]
-                .find(close)
-                .ok_or_else(|| err(line_of(at), what))?
-            + close.len();
-    };
-    let tag_end = root_start
-        + text[root_start..]
-            .find('>')
-            .ok_or_else(|| err(line_of(root_start), "unclosed tag"))?;
-    let tag = &text[root_start + 1..tag_end];
-    let root_name = tag.split_whitespace().next().unwrap_or("");
-    if root_name.trim_end_matches('/') != "uwsgi" {
+    if text.trim().is_empty() {
         return Ok((Vec::new(), false));
     }
-    if section != "uwsgi" {
-        let id = tag
-            .split_once("id=")
-            .map(|(_, v)| v.trim_matches(|c| c == '"' || c == '\'' || c == '/' || c == ' '));
-        if id != Some(section) {
-            return Ok((Vec::new(), false));
-        }
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options)
+        .map_err(|e| SyntaxError(format!("invalid XML: {e}")))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "uwsgi" {
+        return Ok((Vec::new(), false));
     }
-    let mut pairs = Vec::new();
-    pos = tag_end + 1;
-    loop {
-        let rest = &text[pos..];
-        let Some(lt) = rest.find('<') else {
-            return Err(err(line_of(pos), "missing </uwsgi>"));
-        };
-        let at = pos + lt;
-        let line = line_of(at);
-        let after = &text[at..];
-        if after.starts_with("<!--") {
-            pos = at
-                + after
-                    .find("-->")
-                    .ok_or_else(|| err(line, "unclosed comment"))?
-                + 3;
-            continue;
-        }
-        if after.starts_with("</") {
-            break;
-        }
-        let close = at + after.find('>').ok_or_else(|| err(line, "unclosed tag"))?;
-        let inner = &text[at + 1..close];
-        if let Some(empty) = inner.strip_suffix('/') {
-            let name = empty.split_whitespace().next().unwrap_or("");
-            pairs.push(Pair::new(name, Some("1"), line));
-            pos = close + 1;
-            continue;
-        }
-        let name = inner.split_whitespace().next().unwrap_or("");
-        let end_tag = format!("</{name}>");
-        let body_end = close
-            + 1
-            + text[close + 1..]
-                .find(&end_tag)
-                .ok_or_else(|| err(line, &format!("missing {end_tag}")))?;
-        let body = text[close + 1..body_end].trim();
-        let value = if body.is_empty() {
-            "1".to_string()
-        } else {
-            unescape_xml(body)
-        };
-        pairs.push(Pair::new(name, Some(&value), line));
-        pos = body_end + end_tag.len();
+    if section != "uwsgi" && root.attribute("id") != Some(section) {
+        return Ok((Vec::new(), false));
     }
+    let pairs = root
+        .children()
+        .filter(roxmltree::Node::is_element)
+        .map(|node| {
+            let body: String = node
+                .descendants()
+                .filter(roxmltree::Node::is_text)
+                .filter_map(|t| t.text())
+                .collect();
+            let body = body.trim();
+            let value = if body.is_empty() { "1" } else { body };
+            let line = doc.text_pos_at(node.range().start).row as usize;
+            Pair::new(node.tag_name().name(), Some(value), line)
+        })
+        .collect();
     Ok((pairs, true))
 }
 
@@ -562,13 +498,14 @@ mod tests {
         assert!(found);
         assert_eq!(kv(&pairs), [("master", Some("1"))]);
         assert_eq!(pairs[0].line, 4);
-        for (text, what) in [
-            ("<?xml version=\"1.0\"\n<uwsgi/>", "line 1: unclosed <?"),
-            ("\n<!-- no end <uwsgi/>", "line 2: unclosed comment"),
-            ("<!DOCTYPE uwsgi", "line 1: unclosed <!"),
+        for (text, at) in [
+            ("<?xml version=\"1.0\"\n<uwsgi/>", "at 2:1"),
+            ("\n<!-- no end <uwsgi/>", "at 2:"),
+            ("<!DOCTYPE uwsgi", "unexpected end of stream"),
         ] {
             let err = xml(text, "uwsgi").unwrap_err().0;
-            assert!(err.ends_with(what), "{text:?}: {err}");
+            assert!(err.starts_with("invalid XML: "), "{text:?}: {err}");
+            assert!(err.contains(at), "{text:?}: {err}");
         }
     }
 

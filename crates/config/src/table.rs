@@ -26,6 +26,82 @@ pub enum Kind {
     Include,
 }
 
+/// A value as its option's [`Kind`] reads it: what the figment provider hands to the typed
+/// extraction (`crate::provider`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Typed {
+    /// A [`Kind::Flag`] value that reads as a boolean.
+    Bool(bool),
+    /// A [`Kind::Int`] value that reads as a whole number.
+    Num(u64),
+    /// Any other value, as given: a string option's value, or a flag or number that does not
+    /// read as one (the typed extraction refuses it, naming its origin).
+    Text(String),
+}
+
+impl std::fmt::Display for Typed {
+    /// The normalised value `--show-config` prints (`true`, `4`, or the text).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Typed::Bool(b) => write!(f, "{b}"),
+            Typed::Num(n) => write!(f, "{n}"),
+            Typed::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl Kind {
+    /// Reads a value as uWSGI does for this kind: the one place for its leniency. Flags take
+    /// `true/false`, `on/off`, `yes/no`, `1/0` in any case, or nothing (on); numbers are
+    /// whole numbers. Both may be followed by an ini-style comment (`60   ; seconds`), which
+    /// uWSGI's ini reader keeps in the value but its number and boolean parsers ignore: then
+    /// the second element is the word that was read, for a warning. A value that does not
+    /// read stays [`Typed::Text`].
+    pub(crate) fn read(self, raw: &str) -> (Typed, Option<String>) {
+        let trimmed = raw.trim();
+        let typed = |word: &str| match self {
+            Kind::Flag => parse_bool(word).map(Typed::Bool),
+            Kind::Int => word.parse().ok().map(Typed::Num),
+            _ => None,
+        };
+        if !matches!(self, Kind::Flag | Kind::Int) {
+            return (Typed::Text(raw.to_string()), None);
+        }
+        if let Some(t) = typed(trimmed) {
+            return (t, None);
+        }
+        match leading_word(trimmed).and_then(|w| typed(w).map(|t| (t, w))) {
+            Some((t, word)) => (t, Some(word.to_string())),
+            None => (Typed::Text(raw.to_string()), None),
+        }
+    }
+
+    /// What a value of this kind must look like, for error messages.
+    pub(crate) fn expected(self) -> &'static str {
+        match self {
+            Kind::Flag => "true/false, on/off, yes/no or 1/0 (or the key alone)",
+            Kind::Int => "a whole number such as 4",
+            _ => "a string",
+        }
+    }
+}
+
+/// uWSGI's booleans (`core/utils.c` `uwsgi_str_is_true`, and the key alone).
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "" | "true" | "on" | "yes" | "1" => Some(true),
+        "false" | "off" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// `60   ; comment` → `60`: the leading word of a value followed by an ini-style comment.
+fn leading_word(v: &str) -> Option<&str> {
+    let word_end = v.find(char::is_whitespace)?;
+    let rest = v[word_end..].trim_start();
+    (rest.starts_with(';') || rest.starts_with('#')).then(|| &v[..word_end])
+}
+
 /// Whether ruwsgi acts on an option yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -33,8 +109,46 @@ pub enum Status {
     Implemented,
     /// Parsed and validated but without effect until the named later issue; setting it logs a
     /// warning.
-    NotYet(&'static str),
+    NotYet(Issue),
 }
+
+/// The open issue that brings an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issue {
+    /// The issue's number, `None` while no issue is filed for it.
+    pub number: Option<u32>,
+    /// What the issue is about, as the warning names it (`worker health`).
+    pub title: &'static str,
+}
+
+impl std::fmt::Display for Issue {
+    /// `issue 12: worker health`, or the title alone when no issue is filed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.number {
+            Some(n) => write!(f, "issue {n}: {}", self.title),
+            None => f.write_str(self.title),
+        }
+    }
+}
+
+const fn not_yet(number: Option<u32>, title: &'static str) -> Status {
+    Status::NotYet(Issue { number, title })
+}
+
+/// Issue 10: hardening.
+const HARDENING: Status = not_yet(Some(10), "hardening");
+/// Issue 11: process manager part 2, reloads (touch-reload, py-autoreload, the master FIFO).
+const RELOADS: Status = not_yet(Some(11), "process manager part 2");
+/// Issue 12: process manager part 3, worker health, scaling and stats.
+const HEALTH: Status = not_yet(Some(12), "worker health");
+/// Issue 13: background work part 1 (cron, timers, attached daemons, mules).
+const TASKS: Status = not_yet(Some(13), "background work part 1");
+/// Issue 14: background work part 2 (locks, caches, the spooler).
+const QUEUES: Status = not_yet(Some(14), "background work part 2");
+/// Issue 15: static files, request logging and the log line.
+const STATIC_AND_LOGGING: Status = not_yet(Some(15), "static files and logging");
+/// Options no open issue brings.
+const UNFILED: Status = not_yet(None, "no issue filed yet");
 
 /// One option of the table.
 #[derive(Debug)]
@@ -142,8 +256,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "unset an environment variable"),
     opt("lazy-apps", &["lazy"], None, Kind::Flag, None, None, Status::Implemented,
         "load the app in each worker after fork instead of once in the master"),
-    opt("need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
-        "exit with status 22 if the app cannot be loaded (the ruwsgi default)"),
+    opt("need-app", &[], None, Kind::Flag, None, Some("true"), Status::Implemented,
+        "exit with status 22 if the app cannot be loaded (no-need-app turns it off)"),
     opt("no-need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
         "keep running when no app loads (uWSGI 2.0 dynamic mode)"),
     opt("mount", &[], None, Kind::List, None, None, Status::Implemented,
@@ -164,21 +278,21 @@ pub static OPTIONS: &[OptionSpec] = &[
         "number of Python threads per worker"),
     opt("enable-threads", &[], Some('T'), Kind::Flag, None, None, Status::Implemented,
         "allow Python threads (always on in ruwsgi)"),
-    opt("harakiri", &[], Some('t'), Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+    opt("harakiri", &[], Some('t'), Kind::Int, None, Some("0"), HEALTH,
         "kill a worker whose request runs longer than this many seconds"),
-    opt("harakiri-verbose", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+    opt("harakiri-verbose", &[], None, Kind::Flag, None, None, HEALTH,
         "log details of each harakiri kill"),
-    opt("max-requests", &[], Some('R'), Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+    opt("max-requests", &[], Some('R'), Kind::Int, None, Some("0"), HEALTH,
         "recycle a worker after this many requests"),
-    opt("max-requests-delta", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("max-requests-delta", &[], None, Kind::Int, None, None, HEALTH,
         "add worker id times this to max-requests, so workers recycle apart"),
-    opt("max-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+    opt("max-worker-lifetime", &[], None, Kind::Int, None, Some("0"), HEALTH,
         "recycle a worker after this many seconds"),
-    opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::NotYet("process manager part 2"),
+    opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), HEALTH,
         "a worker must live this many seconds before it is recycled"),
-    opt("reload-on-rss", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("reload-on-rss", &[], None, Kind::Int, None, None, HEALTH,
         "recycle a worker whose resident memory exceeds this many megabytes"),
-    opt("evil-reload-on-rss", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("evil-reload-on-rss", &[], None, Kind::Int, None, None, HEALTH,
         "kill a worker whose resident memory exceeds this many megabytes"),
     opt("reload-mercy", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
         "seconds to wait for workers when the whole server reloads or stops"),
@@ -204,73 +318,73 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run as this user (name or id) after binding"),
     opt("gid", &[], None, Kind::Str, None, None, Status::Implemented,
         "run as this group (name or id) after binding"),
-    opt("touch-reload", &[], None, Kind::List, None, None, Status::NotYet("process manager part 2"),
+    opt("touch-reload", &[], None, Kind::List, None, None, RELOADS,
         "reload when this file is touched"),
-    opt("py-autoreload", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("py-autoreload", &[], None, Kind::Int, None, None, RELOADS,
         "reload when a Python module changes (check every N seconds)"),
-    opt("cheaper", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper", &[], None, Kind::Int, None, None, HEALTH,
         "adaptive process spawning: keep at least this many workers"),
-    opt("cheaper-initial", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-initial", &[], None, Kind::Int, None, None, HEALTH,
         "workers to start with in cheaper mode"),
-    opt("cheaper-step", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-step", &[], None, Kind::Int, None, None, HEALTH,
         "workers to add at each overload in cheaper mode"),
-    opt("master-fifo", &[], None, Kind::List, None, None, Status::NotYet("process manager part 2"),
+    opt("master-fifo", &[], None, Kind::List, None, None, RELOADS,
         "control the master through this FIFO"),
-    opt("stats", &[], None, Kind::Str, None, None, Status::NotYet("stats"),
+    opt("stats", &[], None, Kind::Str, None, None, HEALTH,
         "serve the stats JSON on this address"),
-    opt("stats-http", &[], None, Kind::Flag, None, None, Status::NotYet("stats"),
+    opt("stats-http", &[], None, Kind::Flag, None, None, HEALTH,
         "serve the stats JSON with HTTP headers"),
     opt("disable-logging", &[], Some('L'), Kind::Flag, None, None, Status::Implemented,
         "do not log requests (errors are still logged)"),
-    opt("log-format", &["logformat"], None, Kind::Str, None, None, Status::NotYet("static files and logging"),
+    opt("log-format", &["logformat"], None, Kind::Str, None, None, STATIC_AND_LOGGING,
         "request log line format (%(var) placeholders)"),
-    opt("log-x-forwarded-for", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-x-forwarded-for", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "log the address from X-Forwarded-For instead of REMOTE_ADDR"),
-    opt("log-date", &["logdate"], None, Kind::Str, Some(""), None, Status::NotYet("static files and logging"),
+    opt("log-date", &["logdate"], None, Kind::Str, Some(""), None, STATIC_AND_LOGGING,
         "prefix log lines with the date (optionally a strftime format)"),
     opt("log-master", &[], None, Kind::Flag, None, None, Status::Implemented,
         "accepted: master and workers already write to one log (stderr, logto or daemonize file)"),
-    opt("log-4xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-4xx", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "log requests answered with 4xx"),
-    opt("log-5xx", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-5xx", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "log requests answered with 5xx"),
-    opt("log-slow", &[], None, Kind::Int, None, None, Status::NotYet("static files and logging"),
+    opt("log-slow", &[], None, Kind::Int, None, None, STATIC_AND_LOGGING,
         "log requests slower than this many milliseconds"),
-    opt("memory-report", &[], Some('m'), Kind::Flag, None, None, Status::NotYet("stats"),
+    opt("memory-report", &[], Some('m'), Kind::Flag, None, None, HEALTH,
         "add memory usage to the request log"),
-    opt("static-map", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-map", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "serve files: /mountpoint=directory"),
-    opt("static-map2", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-map2", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "like static-map, appending the whole request path"),
-    opt("check-static", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("check-static", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "serve a file from this directory if it exists"),
-    opt("static-index", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-index", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "file to serve when a directory is requested"),
-    opt("static-expires", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-expires", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "set Expires for files matching a regexp (REGEXP SECONDS)"),
-    opt("static-skip-ext", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-skip-ext", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "never serve files with this extension as static"),
-    opt("offload-threads", &[], None, Kind::Int, None, Some("0"), Status::NotYet("static files and logging"),
+    opt("offload-threads", &[], None, Kind::Int, None, Some("0"), STATIC_AND_LOGGING,
         "threads per worker that send static files and big responses"),
-    opt("cron", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("cron", &[], None, Kind::List, None, None, TASKS,
         "run a command on a cron schedule (minute hour day month weekday command)"),
-    opt("cron2", &[], None, Kind::KeyValList, None, None, Status::NotYet("background tasks"),
+    opt("cron2", &[], None, Kind::KeyValList, None, None, TASKS,
         "run a command on a schedule given as key=value pairs"),
-    opt("unique-cron", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("unique-cron", &[], None, Kind::List, None, None, TASKS,
         "like cron, but never run two instances at once"),
-    opt("timer", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("timer", &[], None, Kind::List, None, None, TASKS,
         "raise a signal every N seconds (SIGNAL SECONDS)"),
-    opt("mule", &[], None, Kind::List, Some(""), None, Status::NotYet("background tasks"),
+    opt("mule", &[], None, Kind::List, Some(""), None, TASKS,
         "add a mule (alone: a mule for signals; =FILE: a mule running FILE)"),
-    opt("mules", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+    opt("mules", &[], None, Kind::Int, None, None, TASKS,
         "add this many mules"),
-    opt("attach-daemon", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("attach-daemon", &[], None, Kind::List, None, None, TASKS,
         "run and supervise a command beside the workers"),
-    opt("smart-attach-daemon", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("smart-attach-daemon", &[], None, Kind::List, None, None, TASKS,
         "supervise a daemon that manages its own pidfile"),
-    opt("spooler", &[], Some('Q'), Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("spooler", &[], Some('Q'), Kind::List, None, None, QUEUES,
         "run a spooler on this directory"),
-    opt("add-header", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("add-header", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "add this header to every response"),
     opt("ini", &[], None, Kind::Include, None, None, Status::Implemented,
         "load options from an ini file (file[:section])"),
@@ -302,53 +416,53 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run an action (exec:COMMAND) when the master starts"),
     opt("hook-post-fork", &[], None, Kind::List, None, None, Status::Implemented,
         "run an action (exec:COMMAND) in each worker after fork"),
-    opt("cache2", &[], None, Kind::KeyValList, None, None, Status::NotYet("background tasks"),
+    opt("cache2", &[], None, Kind::KeyValList, None, None, QUEUES,
         "create a shared cache (key=value options)"),
     opt("plugins", &["plugin"], None, Kind::List, None, None, Status::Implemented,
         "load plugins (ruwsgi has Python and HTTP built in)"),
     opt("plugins-dir", &[], None, Kind::List, None, None, Status::Implemented,
         "add a directory to the plugin search path (ignored: all built in)"),
-    opt("disable-write-exception", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("disable-write-exception", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "do not raise an exception when a response write fails"),
-    opt("ignore-sigpipe", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("ignore-sigpipe", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "do not report SIGPIPE"),
-    opt("ignore-write-errors", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("ignore-write-errors", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "do not report failed writes to clients"),
-    opt("auto-procname", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+    opt("auto-procname", &[], None, Kind::Flag, None, None, HEALTH,
         "give processes meaningful names"),
-    opt("protocol", &[], None, Kind::Str, None, None, Status::NotYet("no issue filed yet"),
+    opt("protocol", &[], None, Kind::Str, None, None, UNFILED,
         "protocol of the sockets given with --socket (uwsgi, http)"),
-    opt("http-timeout", &[], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+    opt("http-timeout", &[], None, Kind::Int, None, None, UNFILED,
         "timeout in seconds of the HTTP router"),
-    opt("logger", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("logger", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "add a logger (e.g. file:PATH, syslog)"),
-    opt("procname-prefix-spaced", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+    opt("procname-prefix-spaced", &[], None, Kind::Str, None, None, HEALTH,
         "prefix process names with this text and a space"),
-    opt("procname-prefix", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+    opt("procname-prefix", &[], None, Kind::Str, None, None, HEALTH,
         "prefix process names with this text"),
-    opt("procname", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+    opt("procname", &[], None, Kind::Str, None, None, HEALTH,
         "name of the processes"),
-    opt("close-on-exec", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("close-on-exec", &[], None, Kind::Flag, None, None, UNFILED,
         "set close-on-exec on connection sockets"),
-    opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, Status::NotYet("no issue filed yet"),
+    opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, UNFILED,
         "keep-alive for the HTTP router"),
-    opt("no-default-app", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("no-default-app", &[], None, Kind::Flag, None, None, UNFILED,
         "do not fall back to the default app for unknown SCRIPT_NAME"),
-    opt("cheaper-algo", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-algo", &[], None, Kind::Str, None, None, HEALTH,
         "algorithm of cheaper mode"),
-    opt("cheaper-busyness-backlog-alert", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-backlog-alert", &[], None, Kind::Int, None, None, HEALTH,
         "busyness: spawn emergency workers above this listen queue"),
-    opt("cheaper-busyness-max", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-max", &[], None, Kind::Int, None, None, HEALTH,
         "busyness: add workers above this percent"),
-    opt("cheaper-busyness-min", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-min", &[], None, Kind::Int, None, None, HEALTH,
         "busyness: remove workers below this percent"),
-    opt("cheaper-busyness-multiplier", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-multiplier", &[], None, Kind::Int, None, None, HEALTH,
         "busyness: idle cycles before a worker is removed"),
-    opt("cheaper-busyness-backlog-step", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-backlog-step", &[], None, Kind::Int, None, None, HEALTH,
         "busyness: emergency workers to add at once"),
-    opt("cheaper-busyness-verbose", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-busyness-verbose", &[], None, Kind::Flag, None, None, HEALTH,
         "busyness: log its decisions"),
-    opt("cheaper-overload", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cheaper-overload", &[], None, Kind::Int, None, None, HEALTH,
         "cheaper: check load every this many seconds"),
     opt("if-env", &[], None, Kind::Logic, None, None, Status::Implemented,
         "(config logic) apply the following lines if the variable is set (NAME or NAME=VALUE)"),
@@ -376,101 +490,101 @@ pub static OPTIONS: &[OptionSpec] = &[
         "(config logic) repeat the following lines for each space-separated item (%(_))"),
     opt("endfor", &["end-for"], None, Kind::Logic, None, None, Status::Implemented,
         "(config logic) end a for block"),
-    opt("max-fd", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("max-fd", &[], None, Kind::Int, None, None, HARDENING,
         "raise the open files limit to this number"),
-    opt("no-defer-accept", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("no-defer-accept", &[], None, Kind::Flag, None, None, UNFILED,
         "do not use TCP_DEFER_ACCEPT"),
-    opt("pull-header", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("pull-header", &[], None, Kind::List, None, None, UNFILED,
         "move a response header into a request variable"),
-    opt("reload-on-as", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("reload-on-as", &[], None, Kind::Int, None, None, HEALTH,
         "recycle a worker whose address space exceeds this many megabytes"),
-    opt("req-logger", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("req-logger", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "add a request logger"),
-    opt("safe-pidfile", &[], None, Kind::Str, None, None, Status::NotYet("process manager part 2"),
+    opt("safe-pidfile", &[], None, Kind::Str, None, None, RELOADS,
         "write the pidfile atomically"),
-    opt("spooler-chdir", &[], None, Kind::Str, None, None, Status::NotYet("background tasks"),
+    opt("spooler-chdir", &[], None, Kind::Str, None, None, QUEUES,
         "change to this directory before each spooler task"),
-    opt("spooler-import", &["spooler-py-import", "spooler-pyimport"], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("spooler-import", &["spooler-py-import", "spooler-pyimport"], None, Kind::List, None, None, QUEUES,
         "import a Python module in the spooler"),
-    opt("spooler-processes", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+    opt("spooler-processes", &[], None, Kind::Int, None, None, QUEUES,
         "number of processes per spooler"),
-    opt("catch-exceptions", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("catch-exceptions", &[], None, Kind::Flag, None, None, UNFILED,
         "show exceptions in the HTTP response (for development)"),
-    opt("collect-header", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("collect-header", &[], None, Kind::List, None, None, UNFILED,
         "copy a response header into a request variable"),
-    opt("cpu-affinity", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("cpu-affinity", &[], None, Kind::Int, None, None, HEALTH,
         "pin each worker to this many CPUs"),
-    opt("emperor", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("emperor", &[], None, Kind::List, None, None, UNFILED,
         "run the Emperor on this directory of vassal configs"),
-    opt("emperor-tyrant", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("emperor-tyrant", &[], None, Kind::Flag, None, None, UNFILED,
         "run vassals as the owner of their config file"),
-    opt("exec-as-root", &[], None, Kind::List, None, None, Status::NotYet("background tasks"),
+    opt("exec-as-root", &[], None, Kind::List, None, None, TASKS,
         "run a command before dropping privileges"),
-    opt("flock", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("flock", &[], None, Kind::List, None, None, UNFILED,
         "lock this file at start, exit if it is locked"),
-    opt("gevent", &[], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+    opt("gevent", &[], None, Kind::Int, None, None, UNFILED,
         "use the gevent loop engine with this many async cores"),
-    opt("honour-stdin", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("honour-stdin", &[], None, Kind::Flag, None, None, UNFILED,
         "do not remap stdin to /dev/null"),
-    opt("http-auto-chunked", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("http-auto-chunked", &[], None, Kind::Flag, None, None, UNFILED,
         "the HTTP router chunks responses without Content-Length"),
-    opt("https", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("https", &[], None, Kind::List, None, None, UNFILED,
         "serve HTTPS on this address (addr,cert,key)"),
-    opt("ksm", &[], None, Kind::Int, Some("1"), None, Status::NotYet("no issue filed yet"),
+    opt("ksm", &[], None, Kind::Int, Some("1"), None, UNFILED,
         "enable Linux KSM (page merging)"),
-    opt("limit-as", &[], None, Kind::Int, None, None, Status::NotYet("process manager part 2"),
+    opt("limit-as", &[], None, Kind::Int, None, None, HEALTH,
         "limit the address space of processes to this many megabytes"),
-    opt("log-encoder", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("log-encoder", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "add an encoder to the log chain"),
-    opt("log-ioerror", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-ioerror", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "log requests that hit I/O errors"),
-    opt("log-reopen", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-reopen", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "reopen log files after a reload"),
-    opt("log-zero", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("log-zero", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "log responses without a body"),
-    opt("log-route", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("log-route", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "send log lines matching a regexp to a named logger"),
-    opt("mimefile", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("mimefile", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "mime types file for static files"),
-    opt("no-orphans", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+    opt("no-orphans", &[], None, Kind::Flag, None, None, HEALTH,
         "kill workers if the master dies"),
     opt("print", &[], None, Kind::List, None, None, Status::Implemented,
         "print this text while loading the configuration"),
-    opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, UNFILED,
         "run os.register_at_fork handlers in workers"),
-    opt("reaper", &[], Some('r'), Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("reaper", &[], Some('r'), Kind::Flag, None, None, UNFILED,
         "reap zombie children after each request"),
-    opt("reload-on-exception", &[], None, Kind::Flag, None, None, Status::NotYet("process manager part 2"),
+    opt("reload-on-exception", &[], None, Kind::Flag, None, None, HEALTH,
         "recycle a worker when the app raises"),
-    opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, Status::NotYet("no issue filed yet"),
+    opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, UNFILED,
         "set SO_SNDTIMEO on sockets"),
-    opt("spooler-frequency", &[], None, Kind::Int, None, None, Status::NotYet("background tasks"),
+    opt("spooler-frequency", &[], None, Kind::Int, None, None, QUEUES,
         "seconds between spooler scans"),
-    opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::NotYet("background tasks"),
+    opt("spooler-ordered", &[], None, Kind::Flag, None, None, QUEUES,
         "run spooler tasks in order"),
-    opt("spooler-quiet", &[], None, Kind::Flag, None, None, Status::NotYet("background tasks"),
+    opt("spooler-quiet", &[], None, Kind::Flag, None, None, QUEUES,
         "do not log spooler tasks"),
-    opt("static-cache-paths", &[], None, Kind::Int, None, None, Status::NotYet("static files and logging"),
+    opt("static-cache-paths", &[], None, Kind::Int, None, None, STATIC_AND_LOGGING,
         "cache resolved static paths for this many seconds"),
-    opt("static-cache-paths-name", &[], None, Kind::Str, None, None, Status::NotYet("static files and logging"),
+    opt("static-cache-paths-name", &[], None, Kind::Str, None, None, STATIC_AND_LOGGING,
         "the cache for resolved static paths"),
-    opt("static-expires-type-mtime", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-expires-type-mtime", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "set Expires from content type and file mtime"),
-    opt("static-gzip-all", &[], None, Kind::Flag, None, None, Status::NotYet("static files and logging"),
+    opt("static-gzip-all", &[], None, Kind::Flag, None, None, STATIC_AND_LOGGING,
         "serve a .gz sibling of static files if it exists"),
-    opt("static-gzip-dir", &[], None, Kind::List, None, None, Status::NotYet("static files and logging"),
+    opt("static-gzip-dir", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "serve .gz siblings of static files under this directory"),
-    opt("subscribe-to", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("subscribe-to", &[], None, Kind::List, None, None, UNFILED,
         "subscribe to a subscription server"),
-    opt("umask", &[], None, Kind::Str, None, None, Status::NotYet("no issue filed yet"),
+    opt("umask", &[], None, Kind::Str, None, None, UNFILED,
         "set the umask"),
-    opt("unsubscribe-on-graceful-reload", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("unsubscribe-on-graceful-reload", &[], None, Kind::Flag, None, None, UNFILED,
         "unsubscribe even on a graceful reload"),
-    opt("vhost", &[], None, Kind::Flag, None, None, Status::NotYet("no issue filed yet"),
+    opt("vhost", &[], None, Kind::Flag, None, None, UNFILED,
         "virtual hosting by SERVER_NAME"),
-    opt("response-route-if", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("response-route-if", &[], None, Kind::List, None, None, UNFILED,
         "add a response route on a condition"),
-    opt("response-route-if-not", &[], None, Kind::List, None, None, Status::NotYet("no issue filed yet"),
+    opt("response-route-if-not", &[], None, Kind::List, None, None, UNFILED,
         "add a response route on a negated condition"),
 ];
 
@@ -651,25 +765,20 @@ mod tests {
     }
 
     #[test]
-    fn status_follows_the_brief() {
-        assert_eq!(
-            lookup("harakiri").unwrap().status,
-            Status::NotYet("process manager part 2")
-        );
-        assert_eq!(
-            lookup("static-map").unwrap().status,
-            Status::NotYet("static files and logging")
-        );
-        assert_eq!(
-            lookup("cron").unwrap().status,
-            Status::NotYet("background tasks")
-        );
-        assert_eq!(lookup("stats").unwrap().status, Status::NotYet("stats"));
-        assert_eq!(lookup("thunder-lock").unwrap().status, Status::Implemented);
-        assert_eq!(
-            lookup("enable-threads").unwrap().status,
-            Status::Implemented
-        );
+    fn status_names_the_issue_that_brings_the_option() {
+        let issue = |name| match lookup(name).unwrap().status {
+            Status::NotYet(issue) => issue.to_string(),
+            Status::Implemented => "works".to_string(),
+        };
+        assert_eq!(issue("py-autoreload"), "issue 11: process manager part 2");
+        assert_eq!(issue("harakiri"), "issue 12: worker health");
+        assert_eq!(issue("stats"), "issue 12: worker health");
+        assert_eq!(issue("cron"), "issue 13: background work part 1");
+        assert_eq!(issue("spooler"), "issue 14: background work part 2");
+        assert_eq!(issue("static-map"), "issue 15: static files and logging");
+        assert_eq!(issue("emperor"), "no issue filed yet");
+        assert_eq!(issue("thunder-lock"), "works");
+        assert_eq!(issue("enable-threads"), "works");
     }
 
     #[test]

@@ -427,7 +427,7 @@ fn not_yet_implemented_options_warn_once() {
     assert_eq!(
         c.warnings(),
         [
-            "option harakiri is parsed but not implemented yet (process manager part 2); it has no effect",
+            "option harakiri is parsed but not implemented yet (worker health); it has no effect until issue 12",
             "harakiri: reading 60 out of \"60   ; kill slow requests\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );

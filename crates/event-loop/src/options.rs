@@ -1,13 +1,29 @@
-//! [`Options`]: the loop's settings as plain values (the cli maps uWSGI's options onto it).
+//! [`Options`]: the loop's settings as plain values. The field names are uWSGI's option
+//! names (serde, kebab-case): the cli extracts the struct from the configuration through
+//! figment. Fields that are no uWSGI option (`max_headers`, `high_water`, `spill_max`,
+//! `max_connections`, `worker_id`) are skipped by serde and take the defaults below.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer};
+
+/// The most header fields a request may carry.
+const MAX_HEADERS: usize = 100;
+/// Unwritten response bytes held in memory per connection before spilling.
+const HIGH_WATER: usize = 256 * 1024;
+/// The most response bytes one reply spills to its temp file.
+const SPILL_MAX: u64 = 16 << 20;
+/// The most connections one loop keeps open.
+const MAX_CONNECTIONS: usize = 10_000;
+
 /// How one worker's loop serves its connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Options {
     /// `buffer-size`: the largest request head or uwsgi packet accepted (default 8192).
     pub buffer_size: usize,
     /// The most header fields a request may carry (default 100).
+    #[serde(skip, default = "max_headers")]
     pub max_headers: usize,
     /// `post-buffering`: request bodies up to this size stay in memory, larger ones go to
     /// an unlinked temp file (default 1 MiB).
@@ -16,6 +32,7 @@ pub struct Options {
     pub limit_post: u64,
     /// `socket-timeout`: the longest wait between two reads or two writes; idle keep-alive
     /// connections close after it too (default 4 s, as uWSGI).
+    #[serde(deserialize_with = "seconds")]
     pub socket_timeout: Duration,
     /// `tcp-nodelay` on accepted TCP connections.
     pub tcp_nodelay: bool,
@@ -23,22 +40,27 @@ pub struct Options {
     pub so_keepalive: bool,
     /// Unwritten response bytes per connection held in memory; above it
     /// [`crate::Reply::send`] spills to a temp file (see `spill_max`), then blocks.
+    #[serde(skip, default = "high_water")]
     pub high_water: usize,
     /// The most response bytes one reply writes to its unlinked temp file while the client
-    /// reads slower than the app writes (DESIGN.md "Back-pressure is explicit", as nginx's
-    /// proxy buffering), so a slow reader does not hold an app thread; past it
-    /// [`crate::Reply::send`] blocks until the client drains. 0 never spills (default
-    /// 16 MiB).
+    /// reads slower than the app writes (explicit back-pressure, as nginx's proxy buffering;
+    /// docs/architecture.md "Response spill"), so a slow reader does not hold an app thread;
+    /// past it [`crate::Reply::send`] blocks until the client drains. 0 never spills
+    /// (default 16 MiB).
+    #[serde(skip, default = "spill_max")]
     pub spill_max: u64,
     /// The most connections open at once; the loop stops accepting at this count.
+    #[serde(skip, default = "max_connections")]
     pub max_connections: usize,
-    /// Whether to log one line per request (`disable-logging` turns it off).
+    /// Whether to log one line per request: the opposite of uWSGI's `disable-logging`.
+    #[serde(rename = "disable-logging", deserialize_with = "negated")]
     pub log_requests: bool,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
     /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).
     pub thunder_lock: bool,
     /// The worker id, 1-based (the process crate sets it per worker; the default request
     /// line names the pid, as uWSGI's does).
+    #[serde(skip, default = "first_worker")]
     pub worker_id: usize,
 }
 
@@ -46,18 +68,48 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             buffer_size: 8192,
-            max_headers: 100,
+            max_headers: MAX_HEADERS,
             post_buffering: 1 << 20,
             limit_post: 0,
             socket_timeout: Duration::from_secs(4),
             tcp_nodelay: false,
             so_keepalive: false,
-            high_water: 256 * 1024,
-            spill_max: 16 << 20,
-            max_connections: 10_000,
+            high_water: HIGH_WATER,
+            spill_max: SPILL_MAX,
+            max_connections: MAX_CONNECTIONS,
             log_requests: true,
             thunder_lock: false,
             worker_id: 1,
         }
     }
+}
+
+fn max_headers() -> usize {
+    MAX_HEADERS
+}
+
+fn high_water() -> usize {
+    HIGH_WATER
+}
+
+fn spill_max() -> u64 {
+    SPILL_MAX
+}
+
+fn max_connections() -> usize {
+    MAX_CONNECTIONS
+}
+
+fn first_worker() -> usize {
+    1
+}
+
+/// A whole number of seconds, as uWSGI's timeouts are given.
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
+}
+
+/// A flag read the other way round (`disable-logging` → `log_requests`).
+fn negated<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    bool::deserialize(d).map(|b| !b)
 }

@@ -16,14 +16,18 @@ use std::process::Command;
 use crate::error::{Error, ErrorKind};
 
 /// The hooks of one server, each a list of `action:argument` strings in configuration order.
-#[derive(Debug, Clone, Default)]
+/// The serde names are the uWSGI options.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct Hooks {
     /// `hook-pre-app`: before the app is loaded (in the master under preload, in each worker
     /// under `lazy-apps`). Fatal.
+    #[serde(rename = "hook-pre-app")]
     pub pre_app: Vec<String>,
     /// `hook-master-start`: when the master starts, before it forks the workers.
+    #[serde(rename = "hook-master-start")]
     pub master_start: Vec<String>,
     /// `hook-post-fork`: in each new worker, right after the fork.
+    #[serde(rename = "hook-post-fork")]
     pub post_fork: Vec<String>,
 }
 

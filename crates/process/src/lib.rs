@@ -56,7 +56,7 @@ pub use bind::Bound;
 pub use builtin::FixedService;
 pub use error::{Error, ErrorKind};
 pub use hooks::Hooks;
-pub use options::{Options, SocketSpec};
+pub use options::{Options, SocketOptions, SocketSpec};
 pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
 #[cfg(feature = "wsgi")]
 pub use wsgi_service::{WsgiService, WsgiServiceOptions};

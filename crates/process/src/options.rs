@@ -1,10 +1,61 @@
-//! [`Options`]: everything the process manager needs, as plain typed values (the cli maps
-//! the configuration onto it; this crate parses no option).
+//! [`Options`]: everything the process manager needs, as plain typed values. The field
+//! names are uWSGI's option names (serde, kebab-case): the cli extracts [`Options`] and
+//! [`SocketOptions`] from the configuration through figment; this crate parses no option.
+//! `sockets` and `hooks` gather several options each: serde skips them and the cli sets them
+//! from [`SocketOptions::specs`] and the extracted [`crate::Hooks`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ruwsgi_event_loop::Protocol;
+use serde::{Deserialize, Deserializer};
+
+/// The socket options as uWSGI names them; [`SocketOptions::specs`] gives one [`SocketSpec`]
+/// per address.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SocketOptions {
+    /// `socket`: addresses speaking the uwsgi protocol.
+    pub socket: Vec<String>,
+    /// `uwsgi-socket`: the same.
+    pub uwsgi_socket: Vec<String>,
+    /// `http-socket`: addresses speaking HTTP.
+    pub http_socket: Vec<String>,
+    /// `http`: the same (ruwsgi's workers serve it; no router process).
+    pub http: Vec<String>,
+    /// `listen`: the backlog of each socket.
+    pub listen: u32,
+    /// `chmod-socket`: the mode of unix sockets, given in octal.
+    #[serde(deserialize_with = "octal")]
+    pub chmod_socket: Option<u32>,
+    /// `reuse-port`.
+    pub reuse_port: bool,
+}
+
+impl SocketOptions {
+    /// One spec per address: the uwsgi sockets first, then the HTTP ones, each in the order
+    /// given.
+    pub fn specs(&self) -> Vec<SocketSpec> {
+        let kinds = [
+            (&self.socket, Protocol::Uwsgi),
+            (&self.uwsgi_socket, Protocol::Uwsgi),
+            (&self.http_socket, Protocol::Http),
+            (&self.http, Protocol::Http),
+        ];
+        kinds
+            .into_iter()
+            .flat_map(|(addresses, protocol)| {
+                addresses.iter().map(move |address| SocketSpec {
+                    address: address.clone(),
+                    protocol,
+                    backlog: self.listen,
+                    chmod: self.chmod_socket,
+                    reuse_port: self.reuse_port,
+                })
+            })
+            .collect()
+    }
+}
 
 /// One socket to bind (`socket`, `uwsgi-socket`, `http-socket`, `http`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,9 +74,11 @@ pub struct SocketSpec {
 }
 
 /// How the master and its workers run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Options {
-    /// The sockets to bind, in order.
+    /// The sockets to bind, in order (not read by serde: see [`SocketOptions`]).
+    #[serde(skip)]
     pub sockets: Vec<SocketSpec>,
     /// `master`: supervise workers from a master process.
     pub master: bool,
@@ -61,10 +114,14 @@ pub struct Options {
     pub chown_socket: Option<String>,
     /// `worker-reload-mercy`: how long a worker may take to finish in-flight requests when
     /// stopping gracefully before it is killed.
+    #[serde(deserialize_with = "seconds")]
     pub worker_reload_mercy: Duration,
     /// `reload-mercy`: how long the master waits for workers on an immediate stop.
+    #[serde(deserialize_with = "seconds")]
     pub reload_mercy: Duration,
-    /// `hook-pre-app`, `hook-master-start`, `hook-post-fork`.
+    /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
+    /// [`crate::Hooks`] on its own).
+    #[serde(skip)]
     pub hooks: crate::Hooks,
 }
 
@@ -94,4 +151,19 @@ impl Default for Options {
             hooks: crate::Hooks::default(),
         }
     }
+}
+
+/// A whole number of seconds, as uWSGI's timeouts are given.
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_secs)
+}
+
+/// A file mode written in octal (`660`), as `chmod-socket` takes it.
+fn octal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(mode) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    u32::from_str_radix(&mode, 8)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{mode:?} is not an octal mode such as 660")))
 }

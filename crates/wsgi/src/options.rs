@@ -1,9 +1,15 @@
-//! [`Options`]: the plain values the cli maps from the configuration for this crate.
+//! [`Options`]: what this crate loads and how, as plain values. The field names are uWSGI's
+//! option names (serde, kebab-case): the cli extracts the struct from the configuration
+//! through figment. `numproc` and `opt` are no options of their own: serde skips them, the
+//! service sets `numproc` per process and the cli fills `opt` from every option given.
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Deserializer};
+
 /// What to load and how to serve it. Every field mirrors a uWSGI option of the same name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Options {
     /// `module`: `pkg.mod`, `pkg.mod:callable` or `pkg.mod:factory()`.
     pub module: Option<String>,
@@ -23,22 +29,29 @@ pub struct Options {
     /// importable.
     pub home: Option<PathBuf>,
     /// `mount` entries, `/prefix=app` where app is a file path or a module spec.
+    #[serde(rename = "mount")]
     pub mounts: Vec<String>,
     /// `manage-script-name`: pick the mounted app by the longest prefix of PATH_INFO and
     /// move that prefix to SCRIPT_NAME.
     pub manage_script_name: bool,
     /// `import` entries: modules imported before the apps load.
+    #[serde(rename = "import")]
     pub imports: Vec<String>,
     /// `threads`: Python threads per worker (at least 1).
     pub threads: usize,
-    /// Whether `wsgi.file_wrapper` may use `sendfile` (off with `wsgi-disable-file-wrapper`).
+    /// Whether `wsgi.file_wrapper` may use `sendfile`: the opposite of
+    /// `wsgi-disable-file-wrapper`.
+    #[serde(rename = "wsgi-disable-file-wrapper", deserialize_with = "negated")]
     pub file_wrapper: bool,
     /// `buffer-size` (exposed as `uwsgi.buffer_size`).
     pub buffer_size: usize,
-    /// The number of worker processes (`uwsgi.numproc`, `wsgi.multiprocess`).
+    /// The number of worker processes (`uwsgi.numproc`, `wsgi.multiprocess`); not read from
+    /// the configuration: the service sets it (1 until then).
+    #[serde(skip, default = "one")]
     pub numproc: usize,
     /// The options as given, for `uwsgi.opt`: name and every value (`None` for a bare
-    /// flag, which Python sees as `True`).
+    /// flag, which Python sees as `True`). Not read by serde: the cli fills it.
+    #[serde(skip)]
     pub opt: Vec<(String, Option<String>)>,
 }
 
@@ -47,7 +60,7 @@ impl Default for Options {
         Options {
             module: None,
             wsgi_file: None,
-            callable: None,
+            callable: Some("application".to_string()),
             chdir2: None,
             pythonpath: Vec::new(),
             env: Vec::new(),
@@ -63,4 +76,13 @@ impl Default for Options {
             opt: Vec::new(),
         }
     }
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A flag read the other way round (`wsgi-disable-file-wrapper` → `file_wrapper`).
+fn negated<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    bool::deserialize(d).map(|b| !b)
 }
