@@ -13,8 +13,12 @@
 //! - [`EventLoop`]: `new(options, listeners, handler)`, [`EventLoop::stopper`], `run`.
 //! - [`Stopper`]: `graceful(deadline)` (stop accepting, finish in-flight requests, close idle
 //!   keep-alive connections) or `immediate()`, from any thread.
-//! - [`Handler`] / [`Request`] / [`Reply`]: the contract with whatever answers requests;
-//!   [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`Handler`] / [`Request`] / [`Reply`] / [`ResponseHead`]: the contract with whatever
+//!   answers requests; [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`Exchange`]: the one record of a finished request and its answer (status, sizes,
+//!   times, the handler's thread, exception flag and log variables). It feeds the request
+//!   log and the [`ExchangeSink`] given to [`EventLoop::with_exchange_sink`] (a closure
+//!   `FnMut(&Exchange) + Send` will do; it runs on the loop thread).
 //! - [`bind_socket`] / [`BindOptions`] / [`BoundSocket`]: the one place ruwsgi binds a
 //!   socket, in every uWSGI address form (`host:port`, `:port`, `[::]:port`, a unix path,
 //!   `@abstract`) with `listen`, `reuse-port` and `chmod-socket`; the master calls it before
@@ -23,6 +27,12 @@
 //!   `socket-timeout`, ...); no option parsing here.
 //!
 //! # Behaviour
+//! - The loop owns HTTP and uwsgi framing: the handler gives a [`ResponseHead`] (status code,
+//!   reason phrase, headers) and the body; the loop adds `Content-Length` (a whole body
+//!   given with [`Reply::respond`] or [`Reply::respond_file`]) or chunking, never sends more
+//!   than a declared `Content-Length` (closing the connection after a body that falls short
+//!   of it), sends no body to HEAD or for 1xx/204/304, and writes every error answer: the
+//!   status of a refused request, and the 500 of a failed ([`Reply::fail`]) or dropped reply.
 //! - The loop accepts only while [`Handler::has_capacity`] says yes: a worker whose threads
 //!   are all busy leaves new connections to its idle siblings. EMFILE pauses accepting for
 //!   100 ms instead of spinning; [`raise_nofile_limit`] lifts the soft fd limit at start.
@@ -50,8 +60,10 @@
 
 mod bind;
 mod body;
+mod body_limit;
 mod conn;
 mod event_loop;
+mod exchange;
 mod fixed;
 mod handler;
 mod listen;
@@ -63,6 +75,7 @@ mod timer;
 
 pub use bind::{bind_socket, is_unix, somaxconn, BindOptions, BoundSocket};
 pub use event_loop::{EventLoop, Stopper};
+pub use exchange::{Exchange, ExchangeOutcome, ExchangeSink, RequestLine};
 pub use fixed::FixedHandler;
 pub use handler::{Address, Body, Gone, Handler, Head, Protocol, Request, ResponseHead};
 pub use listen::{bind, raise_nofile_limit, Listener};
