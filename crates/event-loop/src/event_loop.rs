@@ -21,11 +21,12 @@ use ruwsgi_proto::Limits;
 use slab::Slab;
 
 use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
+use crate::exchange::ExchangeSink;
 use crate::handler::{Address, Handler};
 use crate::listen::Listener;
 use crate::options::Options;
 use crate::reply::{Completion, Flow, Link, Notify, Reply};
-use crate::request_log::{LogEntry, RequestLog, REQUEST_LOG_TARGET};
+use crate::request_log::{RequestLog, REQUEST_LOG_TARGET};
 use crate::timer::Timers;
 
 const WAKER: Token = Token(usize::MAX);
@@ -107,6 +108,7 @@ pub struct EventLoop<H> {
     requests: u64,
     now: Instant,
     log: RequestLog,
+    sink: Option<Box<dyn ExchangeSink>>,
 }
 
 impl<H> fmt::Debug for EventLoop<H> {
@@ -158,7 +160,18 @@ impl<H: Handler> EventLoop<H> {
             requests: 0,
             now: Instant::now(),
             log: RequestLog::new(),
+            sink: None,
         })
+    }
+
+    /// Hands every exchange's [`Exchange`](crate::Exchange) record to `sink`, on the loop
+    /// thread, when the exchange ends: the response written (also an error answer), or
+    /// the connection closed while the request was with the handler (the client left, a
+    /// timeout, a stop). Requests refused before they reach the handler (400, 413…) have
+    /// no record.
+    pub fn with_exchange_sink(mut self, sink: impl ExchangeSink + 'static) -> EventLoop<H> {
+        self.sink = Some(Box::new(sink));
+        self
     }
 
     /// A handle that stops [`EventLoop::run`] from another thread.
@@ -558,12 +571,14 @@ impl<H: Handler> EventLoop<H> {
         let conn = &mut self.conns[key];
         conn.state = State::Handling;
         conn.deadline = None;
+        conn.dispatched(&req);
         let reply = Reply::new(Link {
             key,
             id: conn.id,
             tx: self.tx.clone(),
             notify: self.notify.clone(),
-            flow: Arc::<Flow>::clone(&conn.flow),
+            flow: Arc::<Flow>::clone(&conn.out.flow),
+            head_request: req.is_head(),
         });
         self.handler.handle(req, reply);
     }
@@ -576,23 +591,12 @@ impl<H: Handler> EventLoop<H> {
         };
         conn.requests += 1;
         self.requests += 1;
-        if let Some(f) = &ex.log {
-            let line = self.log.line(&LogEntry {
-                requests: self.requests,
-                remote: &f.remote,
-                vars: f.vars,
-                vars_bytes: f.vars_bytes,
-                method: &f.method,
-                uri: &f.uri,
-                body_bytes: ex.body_bytes,
-                elapsed: self.now.saturating_duration_since(ex.started),
-                sendfile: ex.sendfile,
-                protocol: f.protocol,
-                status: ex.status,
-                headers: ex.headers,
-                headers_bytes: ex.headers_bytes,
-            });
+        let record = ex.record(self.now, false);
+        if let Some(line) = self.log.line(self.requests, &record) {
             log::info!(target: REQUEST_LOG_TARGET, "{line}");
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.exchange(&record);
         }
         if ex.keep && self.stopping.is_none() {
             conn.state = State::Head;
@@ -609,6 +613,12 @@ impl<H: Handler> EventLoop<H> {
     fn close(&mut self, key: usize) {
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        // An exchange cut short (the client left, a timeout, a stop) still has its record.
+        if let (Some(ex), Some(sink)) = (&conn.exchange, &mut self.sink) {
+            if ex.is_dispatched() {
+                sink.exchange(&ex.record(self.now, true));
+            }
+        }
         // Dropping the connection marks its flow gone: a blocked Reply::send returns.
     }
 

@@ -9,15 +9,12 @@ use crate::reply::Reply;
 #[derive(Debug, Clone)]
 pub struct FixedHandler {
     body: Vec<u8>,
-    length: Vec<u8>,
 }
 
 impl FixedHandler {
     /// A handler answering `body` as `text/plain`.
     pub fn new(body: impl Into<Vec<u8>>) -> FixedHandler {
-        let body = body.into();
-        let length = body.len().to_string().into_bytes();
-        FixedHandler { body, length }
+        FixedHandler { body: body.into() }
     }
 
     /// The body every response carries.
@@ -30,13 +27,12 @@ impl Handler for FixedHandler {
     fn handle(&mut self, request: Request, reply: Reply) {
         drop(request);
         reply.respond(
-            ResponseHead {
-                status: "200 OK".to_string(),
-                headers: vec![
-                    ("Content-Type".to_string(), b"text/plain".to_vec()),
-                    ("Content-Length".to_string(), self.length.clone()),
-                ],
-            },
+            ResponseHead::new(
+                200,
+                "OK",
+                // The loop adds the Content-Length of a whole body.
+                vec![("Content-Type".to_string(), b"text/plain".to_vec())],
+            ),
             self.body.clone(),
         );
     }

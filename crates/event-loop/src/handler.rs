@@ -7,10 +7,11 @@
 //! (a Python thread) and answer from there; the reply's messages travel back over a crossbeam
 //! channel and wake the loop through a `mio::Waker`.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::net::SocketAddr;
 
-use ruwsgi_proto::{RequestHead, UwsgiPacket};
+use ruwsgi_proto::{RequestHead, UwsgiPacket, Version};
 
 /// Which wire protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,35 @@ pub enum Head {
     Http(RequestHead),
     /// A uwsgi packet: the CGI-style vars nginx sent.
     Uwsgi(UwsgiPacket),
+}
+
+impl Head {
+    /// Whether the request is `HEAD`: its answer carries no body (RFC 9110 §9.3.2).
+    pub fn is_head(&self) -> bool {
+        match self {
+            Head::Http(h) => h.method == "HEAD",
+            Head::Uwsgi(p) => p.var(b"REQUEST_METHOD") == Some(b"HEAD"),
+        }
+    }
+
+    /// Whether the client allows the connection to stay open after the answer. Always
+    /// false on a uwsgi socket: nginx sends one request per connection.
+    pub fn keep_alive(&self) -> bool {
+        match self {
+            Head::Http(h) => h.keep_alive,
+            Head::Uwsgi(_) => false,
+        }
+    }
+
+    /// The HTTP version the answer is written in (a uwsgi request's `SERVER_PROTOCOL`,
+    /// HTTP/1.1 unless it says HTTP/1.0).
+    pub fn version(&self) -> Version {
+        match self {
+            Head::Http(h) => h.version,
+            Head::Uwsgi(p) if p.var(b"SERVER_PROTOCOL") == Some(b"HTTP/1.0") => Version::Http10,
+            Head::Uwsgi(_) => Version::Http11,
+        }
+    }
 }
 
 /// The address of a peer or of a local socket.
@@ -90,17 +120,58 @@ pub struct Request {
     pub listener: usize,
 }
 
-/// The status line and headers of a response, as the handler chose them.
+impl Request {
+    /// Whether the request is `HEAD` (see [`Head::is_head`]).
+    pub fn is_head(&self) -> bool {
+        self.head.is_head()
+    }
+
+    /// The request body's length in bytes (after de-chunking: what the handler reads).
+    pub fn content_length(&self) -> u64 {
+        self.body.len()
+    }
+
+    /// Whether the client allows the connection to stay open (see [`Head::keep_alive`]).
+    pub fn keep_alive(&self) -> bool {
+        self.head.keep_alive()
+    }
+}
+
+/// The status and headers of a response, as the handler chose them. The loop owns the
+/// framing and writes the head:
 ///
-/// The loop decides the framing from these: a `Content-Length` header is honoured (and
-/// never exceeded), otherwise HTTP/1.1 is chunked and HTTP/1.0 ends by closing; HEAD, 1xx,
-/// 204 and 304 carry no body; uwsgi replies are never chunked.
+/// - a `Content-Length` header is honoured and never exceeded (the rest of the body is
+///   dropped, with an error in the log); a body that falls short of it closes the
+///   connection after it;
+/// - without one, [`Reply::respond`] (whole body known) gets a `Content-Length` added;
+///   otherwise HTTP/1.1 is chunked and HTTP/1.0 ends by closing; uwsgi replies are never
+///   chunked;
+/// - HEAD answers and 1xx, 204 and 304 carry no body (RFC 9110 §6.4.1), whatever the
+///   handler sends;
+/// - `Connection` and `Transfer-Encoding` headers are the loop's: the handler's are replaced.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
-    /// The status as WSGI gives it: `"200 OK"` (code, space, reason).
-    pub status: String,
+    /// The status code (three digits, 100 to 999; otherwise the loop answers 500).
+    pub status: u16,
+    /// The reason phrase, written as given (`"OK"` of WSGI's `"200 OK"`).
+    pub reason: Cow<'static, str>,
     /// Header names and values, in order, already validated by the handler.
     pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl ResponseHead {
+    /// A head with `status`, `reason` and `headers`.
+    pub fn new(
+        status: u16,
+        reason: impl Into<Cow<'static, str>>,
+        headers: Vec<(String, Vec<u8>)>,
+    ) -> ResponseHead {
+        ResponseHead {
+            status,
+            reason: reason.into(),
+            headers,
+        }
+    }
 }
 
 /// Why a [`Reply`] could not deliver: the client went away or the connection was closed
@@ -124,7 +195,8 @@ impl std::error::Error for Gone {}
 pub trait Handler {
     /// Starts answering `request`. The reply must eventually be finished, aborted or
     /// dropped (a dropped unfinished reply closes the connection, with a 500 if no head
-    /// was sent).
+    /// was sent). When the exchange ends the loop hands its [`crate::Exchange`] record to
+    /// the sink given to [`crate::EventLoop::with_exchange_sink`].
     fn handle(&mut self, request: Request, reply: Reply);
 
     /// Whether the handler can start another request now. While it returns false the loop

@@ -14,14 +14,24 @@
 //! - [`EventLoop`]: `new(options, listeners, handler)`, [`EventLoop::stopper`], `run`.
 //! - [`Stopper`]: `graceful(deadline)` (stop accepting, finish in-flight requests, close idle
 //!   keep-alive connections) or `immediate()`, from any thread.
-//! - [`Handler`] / [`Request`] / [`Reply`]: the contract with whatever answers requests;
-//!   [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`Handler`] / [`Request`] / [`Reply`] / [`ResponseHead`]: the contract with whatever
+//!   answers requests; [`FixedHandler`] answers a fixed body on the loop thread.
+//! - [`Exchange`]: the one record of a finished request and its answer (status, sizes,
+//!   times, the handler's thread, exception flag and log variables). It feeds the request
+//!   log and the [`ExchangeSink`] given to [`EventLoop::with_exchange_sink`] (a closure
+//!   `FnMut(&Exchange) + Send` will do; it runs on the loop thread).
 //! - [`Listener`]: a bound, listening TCP or unix socket the loop accepts from (binding, in
 //!   every uWSGI address form, is the process crate's).
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
 //!   `socket-timeout`, ...); no option parsing here.
 //!
 //! # Behaviour
+//! - The loop owns HTTP and uwsgi framing: the handler gives a [`ResponseHead`] (status code,
+//!   reason phrase, headers) and the body; the loop adds `Content-Length` (a whole body
+//!   given with [`Reply::respond`] or [`Reply::respond_file`]) or chunking, never sends more
+//!   than a declared `Content-Length` (closing the connection after a body that falls short
+//!   of it), sends no body to HEAD or for 1xx/204/304, and writes every error answer: the
+//!   status of a refused request, and the 500 of a failed ([`Reply::fail`]) or dropped reply.
 //! - The loop accepts only while [`Handler::has_capacity`] says yes: a worker whose threads
 //!   are all busy leaves new connections to its idle siblings. EMFILE pauses accepting for
 //!   100 ms instead of spinning (the process crate lifts the soft fd limit before the loop
@@ -49,8 +59,10 @@
 #![deny(missing_docs)]
 
 mod body;
+mod body_limit;
 mod conn;
 mod event_loop;
+mod exchange;
 mod fixed;
 mod handler;
 mod listen;
@@ -61,6 +73,7 @@ mod sys;
 mod timer;
 
 pub use event_loop::{EventLoop, Stopper};
+pub use exchange::{Exchange, ExchangeOutcome, ExchangeSink, RequestLine};
 pub use fixed::FixedHandler;
 pub use handler::{Address, Body, Gone, Handler, Head, Protocol, Request, ResponseHead};
 pub use listen::Listener;

@@ -16,9 +16,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use crossbeam_channel::Sender;
 use mio::Waker;
 
+use crate::body_limit::BodyLimit;
 use crate::handler::{Gone, ResponseHead};
 
-/// What a reply tells the loop.
+/// What a reply tells the loop. The messages that end the reply carry its [`Notes`].
 #[derive(Debug)]
 pub(crate) enum Msg {
     Start(ResponseHead),
@@ -34,9 +35,30 @@ pub(crate) enum Msg {
         offset: u64,
         len: u64,
     },
-    Respond(ResponseHead, Vec<u8>),
-    Finish,
-    Abort,
+    /// Head, whole body and end.
+    Respond(ResponseHead, Vec<u8>, Notes),
+    /// Head, `len` bytes of `file` from `offset` as the whole body, and end.
+    RespondFile {
+        head: ResponseHead,
+        file: File,
+        offset: u64,
+        len: u64,
+        notes: Notes,
+    },
+    Finish(Notes),
+    /// End abnormally: close after what was sent (a 500 if nothing was).
+    Abort(Notes),
+    /// The app failed: a 500 if no head was sent (the connection lives), else as `Abort`.
+    Fail(Notes),
+}
+
+/// What the handler tells the loop about an exchange for its record (see
+/// [`crate::Exchange`]): sent with the reply's last message.
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    pub(crate) thread: Option<usize>,
+    pub(crate) exception: bool,
+    pub(crate) vars: Vec<(String, String)>,
 }
 
 /// A message for the connection `key` (slab key) whose id is `id` (a reused slab slot has
@@ -183,6 +205,8 @@ pub(crate) struct Link {
     pub(crate) tx: Sender<Completion>,
     pub(crate) notify: Arc<Notify>,
     pub(crate) flow: Arc<Flow>,
+    /// The request is HEAD: no body goes out, so a body past its length is not worth a log.
+    pub(crate) head_request: bool,
 }
 
 /// Answers one request. `Send`, so it can move to the thread that runs the app.
@@ -190,12 +214,20 @@ pub(crate) struct Link {
 /// Messages are delivered in order. [`Reply::send`] applies back-pressure: above the
 /// connection's high-water mark of unwritten output it spills to a temp file, and once that
 /// reaches `spill_max` it blocks the calling thread (the WSGI bridge releases the GIL around
-/// it); it returns [`Gone`] once the client has disconnected. A reply dropped before it is finished closes the
-/// connection (with a 500 if no head was sent).
+/// it); it returns [`Gone`] once the client has disconnected. A reply dropped before it is
+/// finished closes the connection (with a 500 if no head was sent).
+///
+/// What the handler knows of the exchange and the loop does not — the thread that served
+/// it, whether the app raised, log variables — it sets here ([`Reply::set_thread`],
+/// [`Reply::mark_exception`], [`Reply::set_logvar`]); the notes go with the reply's last
+/// message into the exchange's [`crate::Exchange`] record.
 #[derive(Debug)]
 pub struct Reply {
     link: Link,
     done: bool,
+    notes: Notes,
+    /// The started head's Content-Length, counted against before posting.
+    limit: Option<BodyLimit>,
     /// The unlinked temp file the body spills to while the client lags, once needed.
     spill: Option<Arc<File>>,
     /// Bytes written to `spill` so far.
@@ -207,6 +239,8 @@ impl Reply {
         Reply {
             link,
             done: false,
+            notes: Notes::default(),
+            limit: None,
             spill: None,
             spilled: 0,
         }
@@ -272,6 +306,9 @@ impl Reply {
     /// Sends the status line and headers. Must come before any body.
     pub fn start(&mut self, head: ResponseHead) -> Result<(), Gone> {
         self.check()?;
+        if self.limit.is_none() {
+            self.limit = BodyLimit::of(&head.headers, self.link.head_request);
+        }
         self.post(Msg::Start(head))
     }
 
@@ -282,8 +319,13 @@ impl Reply {
     /// Call it from a thread of the handler's own: on the loop thread, a response larger
     /// than the high-water mark would wait for a loop that cannot run. Answer on the loop
     /// thread with [`Reply::respond`] instead.
-    pub fn send(&mut self, data: Vec<u8>) -> Result<(), Gone> {
+    ///
+    /// Bytes past the head's `Content-Length` are dropped here (see [`Reply::is_complete`]).
+    pub fn send(&mut self, mut data: Vec<u8>) -> Result<(), Gone> {
         self.check()?;
+        if let Some(limit) = &mut self.limit {
+            data.truncate(limit.take(data.len() as u64) as usize);
+        }
         if data.is_empty() {
             return Ok(());
         }
@@ -304,43 +346,104 @@ impl Reply {
 
     /// Sends `len` bytes of `file` from `offset` (all of the rest when `len` is `None`),
     /// with `sendfile(2)` where the socket allows it.
-    pub fn send_file(&mut self, file: File, offset: u64, len: Option<u64>) -> Result<(), Gone> {
+    pub fn send_file(&mut self, file: File, offset: u64, mut len: Option<u64>) -> Result<(), Gone> {
         self.check()?;
+        if let (Some(limit), Some(n)) = (&mut self.limit, &mut len) {
+            *n = limit.take(*n);
+        }
         self.post(Msg::File { file, offset, len })?;
         self.link.flow.wait_below()
     }
 
-    /// Head, whole body and end in one message: the fast path for small responses. A
-    /// `Content-Length` is added when the head has none. After [`Reply::start`] the head
-    /// given here is ignored: the body and the end go out under the first one.
+    /// Head, whole body and end in one message: the fast path for small responses. The
+    /// loop adds a `Content-Length` when the head has none. After [`Reply::start`] the
+    /// head given here is ignored: the body and the end go out under the first one.
     pub fn respond(mut self, head: ResponseHead, body: Vec<u8>) {
-        self.done = true;
-        let _ = self.post(Msg::Respond(head, body));
+        let notes = self.end();
+        let _ = self.post(Msg::Respond(head, body, notes));
+    }
+
+    /// Head, `len` bytes of `file` from `offset` as the whole body (with `sendfile(2)`),
+    /// and end, in one message; the loop adds a `Content-Length` when the head has none.
+    /// After [`Reply::start`] the head given here is ignored, as with [`Reply::respond`].
+    pub fn respond_file(mut self, head: ResponseHead, file: File, offset: u64, len: u64) {
+        let notes = self.end();
+        let _ = self.post(Msg::RespondFile {
+            head,
+            file,
+            offset,
+            len,
+            notes,
+        });
     }
 
     /// Ends the response normally.
     pub fn finish(mut self) {
-        self.done = true;
-        let _ = self.post(Msg::Finish);
+        let notes = self.end();
+        let _ = self.post(Msg::Finish(notes));
     }
 
     /// Ends the response abnormally: the connection is closed after what was already sent
     /// (and answered with a 500 if no head was sent yet).
     pub fn abort(mut self) {
-        self.done = true;
-        let _ = self.post(Msg::Abort);
+        let notes = self.end();
+        let _ = self.post(Msg::Abort(notes));
+    }
+
+    /// The app failed: if no head was sent yet the loop answers `500 Internal Server
+    /// Error` and the connection stays open as the request allows; after the head, the
+    /// connection is closed after what was sent, as with [`Reply::abort`]. Marks the
+    /// exchange's record with an exception ([`Reply::mark_exception`]).
+    pub fn fail(mut self) {
+        self.notes.exception = true;
+        let notes = self.end();
+        let _ = self.post(Msg::Fail(notes));
     }
 
     /// Whether the client is already known to be gone.
     pub fn is_gone(&self) -> bool {
         self.link.flow.is_gone()
     }
+
+    /// Whether body bytes past the started head's `Content-Length` were dropped: whatever
+    /// more is sent is dropped too, so the producer may stop (PEP 3333 asks the server to
+    /// stop iterating once enough data was sent).
+    pub fn is_complete(&self) -> bool {
+        self.limit.is_some_and(|l| l.overflowed())
+    }
+
+    /// Records which of the handler's threads serves the request (a Python thread's index).
+    pub fn set_thread(&mut self, thread: usize) {
+        self.notes.thread = Some(thread);
+    }
+
+    /// Records that the app raised while serving the request.
+    pub fn mark_exception(&mut self) {
+        self.notes.exception = true;
+    }
+
+    /// Sets a log variable of the exchange (uWSGI's `uwsgi.set_logvar`): a second value
+    /// for the same name replaces the first.
+    pub fn set_logvar(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let (name, value) = (name.into(), value.into());
+        match self.notes.vars.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.notes.vars.push((name, value)),
+        }
+    }
+
+    /// Marks the reply done and takes its notes for its last message.
+    fn end(&mut self) -> Notes {
+        self.done = true;
+        std::mem::take(&mut self.notes)
+    }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.post(Msg::Abort);
+            let notes = self.end();
+            let _ = self.post(Msg::Abort(notes));
         }
     }
 }
@@ -388,6 +491,39 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_body_keeps_to_the_content_length_before_it_is_posted() {
+        let poll = mio::Poll::new().unwrap();
+        let notify = Arc::new(Notify::new(
+            Waker::new(poll.registry(), mio::Token(0)).unwrap(),
+        ));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut reply = Reply::new(Link {
+            key: 0,
+            id: 0,
+            tx,
+            notify,
+            flow: Arc::new(Flow::new(1 << 20)),
+            head_request: false,
+        });
+        let head = ResponseHead::new(200, "OK", vec![("Content-Length".into(), b"3".to_vec())]);
+        reply.start(head).unwrap();
+        reply.send(b"he".to_vec()).unwrap();
+        assert!(!reply.is_complete());
+        reply.send(b"llo".to_vec()).unwrap();
+        assert!(reply.is_complete(), "the producer may stop");
+        reply.send(b"more".to_vec()).unwrap();
+        let data: Vec<Vec<u8>> = rx
+            .try_iter()
+            .filter_map(|c| match c.msg {
+                Msg::Data(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(data, [b"he".to_vec(), b"l".to_vec()]);
+        assert_eq!(reply.link.flow.pending(), 3);
+    }
+
+    #[test]
     fn a_dropped_reply_aborts_and_notifies_once() {
         let mut poll = mio::Poll::new().unwrap();
         let notify = Arc::new(Notify::new(
@@ -402,27 +538,36 @@ mod tests {
             tx: tx.clone(),
             notify: notify.clone(),
             flow: flow.clone(),
+            head_request: false,
         };
         drop(Reply::new(link(7)));
-        Reply::new(link(8)).finish();
+        let mut reply = Reply::new(link(8));
+        reply.set_thread(2);
+        reply.set_logvar("user", "a");
+        reply.set_logvar("user", "b");
+        reply.finish();
         let a = rx.try_recv().unwrap();
         assert!(matches!(
             a,
             Completion {
                 key: 3,
                 id: 7,
-                msg: Msg::Abort
+                msg: Msg::Abort(_)
             }
         ));
         let b = rx.try_recv().unwrap();
-        assert!(matches!(
-            b,
-            Completion {
-                id: 8,
-                msg: Msg::Finish,
-                ..
-            }
-        ));
+        let Completion {
+            id: 8,
+            msg: Msg::Finish(notes),
+            ..
+        } = b
+        else {
+            panic!("{b:?}");
+        };
+        // The notes travel with the last message.
+        assert_eq!(notes.thread, Some(2));
+        assert_eq!(notes.vars, [("user".to_string(), "b".to_string())]);
+        assert!(!notes.exception);
         assert!(rx.try_recv().is_err());
         let mut events = mio::Events::with_capacity(4);
         poll.poll(&mut events, Some(Duration::from_secs(5)))

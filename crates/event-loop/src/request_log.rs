@@ -6,28 +6,12 @@
 //! ```
 
 use std::fmt::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::exchange::Exchange;
 
 /// The `log` target of request lines.
 pub const REQUEST_LOG_TARGET: &str = "ruwsgi::request";
-
-/// What one request line says.
-#[derive(Debug)]
-pub(crate) struct LogEntry<'a> {
-    pub(crate) requests: u64,
-    pub(crate) remote: &'a str,
-    pub(crate) vars: usize,
-    pub(crate) vars_bytes: usize,
-    pub(crate) method: &'a str,
-    pub(crate) uri: &'a str,
-    pub(crate) body_bytes: u64,
-    pub(crate) elapsed: Duration,
-    pub(crate) sendfile: bool,
-    pub(crate) protocol: &'a str,
-    pub(crate) status: u16,
-    pub(crate) headers: usize,
-    pub(crate) headers_bytes: usize,
-}
 
 /// Formats request lines into one reused buffer; caches the timestamp text for the
 /// current second.
@@ -49,7 +33,10 @@ impl RequestLog {
         }
     }
 
-    pub(crate) fn line(&mut self, e: &LogEntry<'_>) -> &str {
+    /// The line of exchange `e`, the loop's `requests`-th; `None` without its request line
+    /// (request logging is off).
+    pub(crate) fn line(&mut self, requests: u64, e: &Exchange<'_>) -> Option<&str> {
+        let r = e.request?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -63,23 +50,23 @@ impl RequestLog {
             self.line,
             "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs{} ({} {}) {} headers in {} bytes (1 switches on core 0)",
             self.pid,
-            e.requests,
-            e.requests,
-            e.remote,
-            e.vars,
-            e.vars_bytes,
+            requests,
+            requests,
+            r.remote,
+            r.vars,
+            r.vars_bytes,
             self.stamp,
-            e.method,
-            e.uri,
+            r.method,
+            r.uri,
             e.body_bytes,
-            e.elapsed.as_millis(),
+            e.duration.as_millis(),
             if e.sendfile { " via sendfile()" } else { "" },
-            e.protocol,
+            r.protocol,
             e.status,
             e.headers,
-            e.headers_bytes,
+            e.head_bytes,
         );
-        &self.line
+        Some(&self.line)
     }
 }
 
@@ -112,25 +99,41 @@ fn ctime(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::{ExchangeOutcome, RequestLine};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn the_line_has_uwsgi_default_shape() {
         let mut log = RequestLog::new();
-        let line = log.line(&LogEntry {
-            requests: 3,
-            remote: "127.0.0.1",
+        let request = RequestLine {
+            remote: "127.0.0.1".into(),
             vars: 28,
             vars_bytes: 312,
-            method: "GET",
-            uri: "/path?x=1",
-            body_bytes: 12,
-            elapsed: Duration::from_micros(1500),
-            sendfile: false,
+            method: "GET".into(),
+            uri: "/path?x=1".into(),
             protocol: "HTTP/1.1",
+        };
+        let mut record = Exchange {
+            outcome: ExchangeOutcome::Complete,
             status: 200,
+            request: None,
+            request_body: 0,
             headers: 2,
-            headers_bytes: 64,
-        });
+            head_bytes: 64,
+            body_bytes: 12,
+            sendfile: false,
+            started: Instant::now(),
+            duration: Duration::from_micros(1500),
+            thread: None,
+            exception: false,
+            vars: &[],
+        };
+        assert!(
+            log.line(3, &record).is_none(),
+            "no request line, no log line"
+        );
+        record.request = Some(&request);
+        let line = log.line(3, &record).unwrap();
         let pid = std::process::id();
         let prefix =
             format!("[pid: {pid}|app: 0|req: 3/3] 127.0.0.1 () {{28 vars in 312 bytes}} [");

@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ruwsgi_event_loop::{
-    Address, Body, EventLoop, Gone, Handler, Head, Listener, Options, Protocol, Reply, Request,
-    ResponseHead, Stopper,
+    Address, Body, EventLoop, Exchange, ExchangeOutcome, Gone, Handler, Head, Listener, Options,
+    Protocol, Reply, Request, ResponseHead, Stopper,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -64,14 +64,16 @@ fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// A head from a WSGI-style status line (`"200 OK"`).
 fn head(status: &str, headers: &[(&str, &str)]) -> ResponseHead {
-    ResponseHead {
-        status: status.to_string(),
-        headers: headers
+    ResponseHead::new(
+        status[..3].parse().unwrap(),
+        status[4..].to_string(),
+        headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
             .collect(),
-    }
+    )
 }
 
 fn target(req: &Request) -> String {
@@ -83,8 +85,8 @@ fn target(req: &Request) -> String {
     }
 }
 
-/// Reads a whole response (head + body by Content-Length, chunked, or to EOF).
-fn read_response(s: &mut TcpStream) -> (String, Vec<(String, String)>, Vec<u8>) {
+/// Reads a response head: the status line and the headers (names lower-cased).
+fn read_response_head(s: &mut TcpStream) -> (String, Vec<(String, String)>) {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
@@ -106,6 +108,13 @@ fn read_response(s: &mut TcpStream) -> (String, Vec<(String, String)>, Vec<u8>) 
             (k.to_ascii_lowercase(), v.trim().to_string())
         })
         .collect();
+    (status, headers)
+}
+
+/// Reads a whole response (head + body by Content-Length, chunked, or to EOF).
+fn read_response(s: &mut TcpStream) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let (status, headers) = read_response_head(s);
+    let mut byte = [0u8; 1];
     let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if let Some(len) = get("content-length") {
@@ -260,9 +269,17 @@ impl Handler for Facts {
                 (len, v.iter().map(|&b| b as u64).sum(), true)
             }
         };
+        reply.set_thread(7);
+        reply.set_logvar("path", path.clone());
         match path.as_str() {
             "/abort" => reply.abort(),
             "/drop" => drop(reply),
+            "/fail" => reply.fail(),
+            "/whole-file" => {
+                let mut f = tempfile::tempfile().unwrap();
+                f.write_all(b"0123456789abcdef").unwrap();
+                reply.respond_file(head("200 OK", &[]), f, 4, 8);
+            }
             "/file" => {
                 let mut f = tempfile::tempfile().unwrap();
                 f.write_all(b"0123456789abcdef").unwrap();
@@ -288,6 +305,118 @@ fn send_file_goes_out_chunked() {
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(headers.contains(&("transfer-encoding".into(), "chunked".into())));
     assert_eq!(body, b"456789ab");
+}
+
+#[test]
+fn a_whole_file_gets_a_content_length() {
+    let server = start(Options::default(), Facts);
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /whole-file HTTP/1.1\r\nHost: t\r\n\r\nGET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (status, headers, body) = read_response(&mut s);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(headers.contains(&("content-length".into(), "8".into())));
+    assert_eq!(body, b"456789ab");
+    // Kept alive: the pipelined request is answered on the same connection.
+    assert_eq!(read_response(&mut s).2, b"/ok len=0 sum=0 file=false");
+}
+
+#[test]
+fn a_failed_app_gets_a_500_and_the_connection_lives() {
+    let server = start(Options::default(), Facts);
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (status, headers, body) = read_response(&mut s);
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+    assert!(
+        !headers.iter().any(|(k, _)| k == "connection"),
+        "{headers:?}"
+    );
+    assert_eq!(body, b"Internal Server Error\n");
+    s.write_all(b"HEAD /fail HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (status, headers) = read_response_head(&mut s);
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+    assert!(headers.contains(&("content-length".into(), "22".into())));
+    s.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).2, b"/ok len=0 sum=0 file=false");
+}
+
+/// One exchange as the sink saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    outcome: ExchangeOutcome,
+    status: u16,
+    request_body: u64,
+    body_bytes: u64,
+    thread: Option<usize>,
+    exception: bool,
+    vars: Vec<(String, String)>,
+}
+
+#[test]
+fn every_exchange_reaches_the_sink_once_with_the_replys_notes() {
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = Listener::from_fd(std_listener.into(), Protocol::Http).unwrap();
+    let Address::Inet(addr) = listener.local_addr().clone() else {
+        unreachable!()
+    };
+    let log = seen.clone();
+    let el = EventLoop::new(Options::default(), vec![listener], Facts)
+        .unwrap()
+        .with_exchange_sink(move |e: &Exchange<'_>| {
+            log.lock().unwrap().push(Seen {
+                outcome: e.outcome,
+                status: e.status,
+                request_body: e.request_body,
+                body_bytes: e.body_bytes,
+                thread: e.thread,
+                exception: e.exception,
+                vars: e.vars.to_vec(),
+            })
+        });
+    let _server = Running {
+        addr,
+        stopper: el.stopper(),
+        thread: Some(std::thread::spawn(move || el.run())),
+    };
+    let mut s = connect(addr);
+    s.write_all(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        .unwrap();
+    let body = read_response(&mut s).2;
+    s.write_all(b"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    read_response(&mut s);
+    let seen = wait_until("two records", || {
+        let v = seen.lock().unwrap();
+        (v.len() >= 2).then(|| v.clone())
+    });
+    let path = |p: &str| vec![("path".to_string(), p.to_string())];
+    assert_eq!(
+        seen,
+        [
+            Seen {
+                outcome: ExchangeOutcome::Complete,
+                status: 200,
+                request_body: 3,
+                body_bytes: body.len() as u64,
+                thread: Some(7),
+                exception: false,
+                vars: path("/a"),
+            },
+            Seen {
+                outcome: ExchangeOutcome::Complete,
+                status: 500,
+                request_body: 0,
+                body_bytes: 22,
+                thread: Some(7),
+                exception: true,
+                vars: path("/fail"),
+            },
+        ]
+    );
 }
 
 #[test]

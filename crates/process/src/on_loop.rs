@@ -1,13 +1,12 @@
 //! What every built-in [`Service`](crate::Service) shares: serving a worker's sockets with
-//! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`], counting each request in the
-//! worker's scoreboard slot.
+//! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`], each finished exchange written to
+//! the worker's scoreboard slot.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_event_loop::{
-    EventLoop, Handler, Listener, Options as LoopOptions, Reply, Request, Stopper,
+    EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Stopper,
 };
 use ruwsgi_shm::Scoreboard;
 
@@ -16,8 +15,8 @@ use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContex
 use crate::sys::raise_nofile_limit;
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
-/// `handler` (wrapped in [`Counted`]). The open-files limit is raised first (one fd per
-/// connection).
+/// `handler`; every exchange's record goes to the worker's scoreboard slot
+/// ([`scoreboard_sink`]). The open-files limit is raised first (one fd per connection).
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
@@ -35,12 +34,9 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
         let fd = bound.fd.try_clone().map_err(failed)?;
         listeners.push(Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?);
     }
-    let handler = Counted {
-        inner: handler,
-        board: worker.scoreboard.clone(),
-        id: worker.id,
-    };
-    let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
+    let event_loop = EventLoop::new(options, listeners, handler)
+        .map_err(internal)?
+        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.id));
     Ok(Box::new(LoopServing { event_loop }))
 }
 
@@ -49,30 +45,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::new(ServiceErrorKind::Internal, e.to_string())
 }
 
-/// Counts every request the handler starts in the worker's scoreboard slot (`requests`,
-/// what SIGUSR1 logs), whatever the service. Counted at dispatch: the loop's [`Handler`]
-/// contract has no completion callback, so bytes and exceptions are not known here.
-struct Counted<H> {
-    inner: H,
-    board: Arc<Scoreboard>,
-    id: usize,
-}
-
-impl<H: Handler> Handler for Counted<H> {
-    fn handle(&mut self, request: Request, reply: Reply) {
-        self.board
-            .worker(self.id)
-            .requests
-            .fetch_add(1, Ordering::Relaxed);
-        self.inner.handle(request, reply);
-    }
-
-    fn has_capacity(&self) -> bool {
-        self.inner.has_capacity()
-    }
-
-    fn flush(&mut self) {
-        self.inner.flush();
+/// Writes each finished exchange to worker `id`'s scoreboard slot: the request count (what
+/// SIGUSR1 logs), the response bytes and whether the app raised. The one place a worker
+/// writes its slot per request.
+fn scoreboard_sink(board: Arc<Scoreboard>, id: usize) -> impl FnMut(&Exchange<'_>) + Send {
+    move |exchange| {
+        let bytes = exchange.head_bytes as u64 + exchange.body_bytes;
+        board.worker(id).request_finished(bytes, exchange.exception);
     }
 }
 

@@ -16,8 +16,9 @@
 //! # Responses
 //!
 //! - [`response_framing`] picks Content-Length, chunked, close or no body from the status,
-//!   the handler's headers and the [`ResponseContext`], and says whether the connection
-//!   stays open; [`encode_response_head`] writes the head that matches.
+//!   the handler's headers, the [`ResponseContext`] and the body's length when it is known
+//!   whole, says whether the connection stays open and which `Content-Length` the server
+//!   adds ([`Framing`]); [`encode_response_head`] writes the head that matches.
 //! - [`encode_chunk`] (or [`encode_chunk_size`] around data sent apart) and
 //!   [`encode_last_chunk`] frame a chunked body; [`error_response`]
 //!   writes the whole answer to a rejected request.
@@ -71,8 +72,9 @@ pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use request::{parse_request, BodyFraming, Limits, Parsed};
 pub use response::{
-    encode_chunk, encode_chunk_size, encode_last_chunk, encode_response_head, error_response,
-    response_framing, status_code, ResponseContext, ResponseFraming,
+    declared_length, encode_chunk, encode_chunk_size, encode_last_chunk, encode_response_head,
+    error_response, response_framing, status_code, DeclaredLength, Framing, ResponseContext,
+    ResponseFraming,
 };
 pub use uwsgi::{encode_uwsgi, parse_uwsgi};
 

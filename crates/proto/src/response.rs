@@ -30,13 +30,55 @@ pub struct ResponseContext {
     pub uwsgi: bool,
 }
 
+/// The framing of one response: how its body is delimited, whether the connection stays
+/// open after it, and the `Content-Length` the server adds to the handler's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framing {
+    /// How the body is delimited.
+    pub body: ResponseFraming,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+    /// A `Content-Length` the server writes: the handler gave none and the whole body
+    /// (`whole_body` of [`response_framing`]) was known when the head went out.
+    pub added_length: Option<u64>,
+}
+
+/// The `Content-Length` among a response's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredLength {
+    /// No `Content-Length` header.
+    None,
+    /// One valid `Content-Length`.
+    Valid(u64),
+    /// A value that is not a decimal number, or two headers: not one to trust.
+    Invalid,
+}
+
+/// Reads the `Content-Length` of a response's headers (the one parse [`response_framing`]
+/// and a sender counting against it share).
+pub fn declared_length(headers: &[(String, Vec<u8>)]) -> DeclaredLength {
+    let mut found = DeclaredLength::None;
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("content-length") {
+            found = match (found, parse_decimal(trim_ows(value))) {
+                (DeclaredLength::None, Some(n)) => DeclaredLength::Valid(n),
+                _ => DeclaredLength::Invalid,
+            };
+        }
+    }
+    found
+}
+
 /// Decides the framing and whether the connection stays open.
 ///
 /// - 1xx, 204, 304 and any answer to HEAD have no body (RFC 9110 §6.4.1): `NoBody`.
 /// - A valid `Content-Length` from the handler frames the body: `Length(n)`.
+/// - Without one, when the whole body is known (`whole_body`: the handler gave head and
+///   body at once) and the status allows a body, the server adds `Content-Length` (also
+///   to the answer to HEAD, which announces the length of the body it omits).
 /// - Otherwise HTTP/1.1 gets `Chunked`, HTTP/1.0 gets `Close`.
 /// - On a uwsgi socket the connection always closes after the response, and the body is
-///   never chunked (nginx reads to EOF): `Length(n)` if given, else `Close`.
+///   never chunked (nginx reads to EOF): `Length(n)` if known, else `Close`.
 ///
 /// The connection stays open only if `ctx.keep_alive`, the socket is HTTP, the body is
 /// not ended by closing, and the handler did not send `Connection: close`.
@@ -44,53 +86,59 @@ pub fn response_framing(
     status: u16,
     headers: &[(String, Vec<u8>)],
     ctx: &ResponseContext,
-) -> (ResponseFraming, bool) {
-    let mut content_length = None;
-    let mut handler_closes = false;
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = match content_length {
-                // Two lengths: not one we can trust.
-                None => Some(parse_decimal(trim_ows(value))),
-                Some(_) => Some(None),
-            };
-        } else if name.eq_ignore_ascii_case("connection") {
-            handler_closes |= value
+    whole_body: Option<u64>,
+) -> Framing {
+    let content_length = declared_length(headers);
+    let handler_closes = headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("connection")
+            && value
                 .split(|&b| b == b',')
-                .any(|t| trim_ows(t).eq_ignore_ascii_case(b"close"));
-        }
-    }
+                .any(|t| trim_ows(t).eq_ignore_ascii_case(b"close"))
+    });
     let no_body = (100..200).contains(&status) || status == 204 || status == 304;
-    let framing = if no_body || ctx.head_request {
+    let added_length = match content_length {
+        DeclaredLength::None if !no_body => whole_body,
+        _ => None,
+    };
+    let length = match content_length {
+        DeclaredLength::Valid(n) => Some(n),
+        _ => added_length,
+    };
+    let body = if no_body || ctx.head_request {
         ResponseFraming::NoBody
     } else {
-        match content_length {
-            Some(Some(n)) => ResponseFraming::Length(n),
-            _ if ctx.uwsgi || ctx.version == Version::Http10 => ResponseFraming::Close,
-            _ => ResponseFraming::Chunked,
+        match length {
+            Some(n) => ResponseFraming::Length(n),
+            None if ctx.uwsgi || ctx.version == Version::Http10 => ResponseFraming::Close,
+            None => ResponseFraming::Chunked,
         }
     };
     let keep_alive =
-        ctx.keep_alive && !ctx.uwsgi && !handler_closes && framing != ResponseFraming::Close;
-    (framing, keep_alive)
+        ctx.keep_alive && !ctx.uwsgi && !handler_closes && body != ResponseFraming::Close;
+    Framing {
+        body,
+        keep_alive,
+        added_length,
+    }
 }
 
 /// Writes the response head to `out`: the status line in the request's version, the
 /// handler's headers, the framing and connection headers, and the empty line.
 ///
-/// `status` is written as given if it starts with a three-digit code and holds no CR, LF
-/// or NUL; otherwise the line says `500 Internal Server Error`.
+/// The status line is the code and `reason` as given, if the code has three digits and the
+/// reason holds no CR, LF or NUL; otherwise it says `500 Internal Server Error`.
 ///
 /// The handler's `Transfer-Encoding` and `Connection` fields are replaced by ours, which
-/// always agree with `framing` and `keep_alive`; a `Content-Length` is kept only where the
-/// framing allows one (Length, and HEAD / 304 answers, RFC 9110 §8.6). A header whose
-/// name is not a token or whose value holds CR, LF or NUL is left out (response splitting);
-/// the WSGI layer should refuse such headers before they get here.
+/// always agree with `framing`; a `Content-Length` is kept only where the framing allows
+/// one (Length, and HEAD / 304 answers, RFC 9110 §8.6), and `framing.added_length` is
+/// written after the handler's fields. A header whose name is not a token or whose value
+/// holds CR, LF or NUL is left out (response splitting); the WSGI layer should refuse such
+/// headers before they get here.
 pub fn encode_response_head(
-    status: &str,
+    status: u16,
+    reason: &str,
     headers: &[(String, Vec<u8>)],
-    framing: &ResponseFraming,
-    keep_alive: bool,
+    framing: &Framing,
     ctx: &ResponseContext,
     out: &mut Vec<u8>,
 ) {
@@ -99,18 +147,17 @@ pub fn encode_response_head(
         Version::Http11 => b"HTTP/1.1 ",
     });
     // A status the WSGI layer should have refused is never written as given.
-    let code = match status_code(status) {
-        Some(code) if is_clean_value(status.as_bytes()) => {
-            out.extend_from_slice(status.as_bytes());
-            code
-        }
-        _ => {
-            out.extend_from_slice(b"500 Internal Server Error");
-            500
-        }
+    let code = if (100..=999).contains(&status) && is_clean_value(reason.as_bytes()) {
+        encode_decimal(u64::from(status), out);
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        status
+    } else {
+        out.extend_from_slice(b"500 Internal Server Error");
+        500
     };
     out.extend_from_slice(b"\r\n");
-    let keep_length = match framing {
+    let keep_length = match framing.body {
         ResponseFraming::Length(_) => true,
         ResponseFraming::NoBody => code == 304 || (ctx.head_request && code >= 200 && code != 204),
         ResponseFraming::Chunked | ResponseFraming::Close => false,
@@ -134,17 +181,38 @@ pub fn encode_response_head(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    if *framing == ResponseFraming::Chunked {
+    if let Some(n) = framing.added_length.filter(|_| keep_length) {
+        out.extend_from_slice(b"Content-Length: ");
+        encode_decimal(n, out);
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing.body == ResponseFraming::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     if !ctx.uwsgi {
-        if !keep_alive {
+        if !framing.keep_alive {
             out.extend_from_slice(b"Connection: close\r\n");
         } else if ctx.version == Version::Http10 {
             out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal, without a temporary `String`.
+fn encode_decimal(n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut n = n;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn is_clean_value(v: &[u8]) -> bool {
@@ -320,21 +388,130 @@ mod tests {
             ),
         ];
         for (name, status, headers, ctx, framing, keep_alive) in cases {
+            let got = response_framing(*status, headers, ctx, None);
             assert_eq!(
-                response_framing(*status, headers, ctx),
+                (got.body, got.keep_alive),
                 (*framing, *keep_alive),
+                "{name}"
+            );
+            assert_eq!(got.added_length, None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_known_whole_body_gets_a_content_length() {
+        use ResponseFraming::*;
+        let head = ResponseContext {
+            head_request: true,
+            ..HTTP11
+        };
+        let uwsgi = ResponseContext {
+            uwsgi: true,
+            keep_alive: false,
+            ..HTTP11
+        };
+        let none = hdrs(&[("Content-Type", "text/plain")]);
+        let cl = hdrs(&[("Content-Length", "5")]);
+        type Case<'a> = (
+            &'a str,
+            u16,
+            &'a [(String, Vec<u8>)],
+            ResponseContext,
+            Framing,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                "added",
+                200,
+                &none,
+                HTTP11,
+                Framing {
+                    body: Length(7),
+                    keep_alive: true,
+                    added_length: Some(7),
+                },
+            ),
+            (
+                "the app's wins",
+                200,
+                &cl,
+                HTTP11,
+                Framing {
+                    body: Length(5),
+                    keep_alive: true,
+                    added_length: None,
+                },
+            ),
+            (
+                "head announces it",
+                200,
+                &none,
+                head,
+                Framing {
+                    body: NoBody,
+                    keep_alive: true,
+                    added_length: Some(7),
+                },
+            ),
+            (
+                "not on 204",
+                204,
+                &none,
+                HTTP11,
+                Framing {
+                    body: NoBody,
+                    keep_alive: true,
+                    added_length: None,
+                },
+            ),
+            (
+                "not on 304",
+                304,
+                &none,
+                HTTP11,
+                Framing {
+                    body: NoBody,
+                    keep_alive: true,
+                    added_length: None,
+                },
+            ),
+            (
+                "uwsgi",
+                200,
+                &none,
+                uwsgi,
+                Framing {
+                    body: Length(7),
+                    keep_alive: false,
+                    added_length: Some(7),
+                },
+            ),
+        ];
+        for (name, status, headers, ctx, want) in cases {
+            assert_eq!(
+                response_framing(*status, headers, ctx, Some(7)),
+                *want,
                 "{name}"
             );
         }
     }
 
-    fn head(status: &str, list: &[(&str, &str)], ctx: ResponseContext) -> String {
+    fn head_with(
+        status: &str,
+        list: &[(&str, &str)],
+        ctx: ResponseContext,
+        whole: Option<u64>,
+    ) -> String {
         let headers = hdrs(list);
         let code = status_code(status).unwrap();
-        let (framing, keep_alive) = response_framing(code, &headers, &ctx);
+        let framing = response_framing(code, &headers, &ctx, whole);
         let mut out = Vec::new();
-        encode_response_head(status, &headers, &framing, keep_alive, &ctx, &mut out);
+        encode_response_head(code, &status[4..], &headers, &framing, &ctx, &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    fn head(status: &str, list: &[(&str, &str)], ctx: ResponseContext) -> String {
+        head_with(status, list, ctx, None)
     }
 
     #[test]
@@ -438,14 +615,12 @@ mod tests {
                 {
                     let ctx = HTTP11;
                     let mut out = Vec::new();
-                    encode_response_head(
-                        "OK",
-                        &[],
-                        &ResponseFraming::Length(0),
-                        true,
-                        &ctx,
-                        &mut out,
-                    );
+                    let framing = Framing {
+                        body: ResponseFraming::Length(0),
+                        keep_alive: true,
+                        added_length: None,
+                    };
+                    encode_response_head(42, "OK", &[], &framing, &ctx, &mut out);
                     String::from_utf8(out).unwrap()
                 },
                 "HTTP/1.1 500 Internal Server Error\r\n\r\n",
@@ -463,9 +638,64 @@ mod tests {
                 ),
                 "HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n",
             ),
+            (
+                "bad reason",
+                {
+                    let mut out = Vec::new();
+                    let framing = response_framing(200, &[], &HTTP11, Some(0));
+                    encode_response_head(200, "OK\r\nX: y", &[], &framing, &HTTP11, &mut out);
+                    String::from_utf8(out).unwrap()
+                },
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+            ),
+            (
+                "added length after the app's headers",
+                head_with(
+                    "200 OK",
+                    &[("Content-Type", "text/plain")],
+                    HTTP11,
+                    Some(12345),
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12345\r\n\r\n",
+            ),
+            (
+                "head: the added length announced",
+                head_with(
+                    "200 OK",
+                    &[],
+                    ResponseContext {
+                        head_request: true,
+                        ..HTTP11
+                    },
+                    Some(0),
+                ),
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            ),
+            (
+                "an empty reason as given",
+                head_with("200 ", &[], HTTP11, Some(0)),
+                "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n",
+            ),
         ];
         for (name, got, want) in cases {
             assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn declared_lengths() {
+        use DeclaredLength::*;
+        for (list, want) in [
+            (&[][..], None),
+            (&[("X-A", "1")][..], None),
+            (&[("content-length", " 12 ")][..], Valid(12)),
+            (&[("Content-Length", "x")][..], Invalid),
+            (
+                &[("Content-Length", "1"), ("Content-Length", "1")][..],
+                Invalid,
+            ),
+        ] {
+            assert_eq!(declared_length(&hdrs(list)), want, "{list:?}");
         }
     }
 

@@ -274,8 +274,11 @@ impl EnvironTemplate {
                 }
             }
         }
-        if !have_length && !req.body.is_empty() {
-            env.set_item(intern!(py, "CONTENT_LENGTH"), req.body.len().to_string())?;
+        if !have_length && req.content_length() > 0 {
+            env.set_item(
+                intern!(py, "CONTENT_LENGTH"),
+                req.content_length().to_string(),
+            )?;
         }
         let https = matches!(forwarded_proto, Some(p) if p.eq_ignore_ascii_case(b"https"));
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, https))?;

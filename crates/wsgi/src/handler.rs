@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
-use ruwsgi_event_loop::{Handler, Head, Reply, Request};
+use ruwsgi_event_loop::{Handler, Reply, Request};
 
 use crate::environ::{AddrCache, EnvironTemplate};
 use crate::error::Error;
@@ -214,7 +214,7 @@ impl WsgiHandler {
             let (w, q) = (worker.clone(), queue.clone());
             std::thread::Builder::new()
                 .name(format!("ruwsgi-py-{i}"))
-                .spawn(move || pool_thread(w, q))
+                .spawn(move || pool_thread(w, q, i))
                 .map_err(|e| Error::python(format!("cannot start a python thread: {e}")))?;
         }
         Ok(WsgiHandler {
@@ -252,7 +252,8 @@ impl Handler for WsgiHandler {
     }
 }
 
-fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>) {
+/// Python thread `index` of the worker: serves queued jobs until the queue closes.
+fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>, index: usize) {
     Python::attach(|py| {
         let mut cache = AddrCache::default();
         loop {
@@ -267,7 +268,7 @@ fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>) {
             // A bug of ours must not take the thread (and the worker's capacity) with it: the
             // request's reply is dropped, which answers 500 or closes the connection.
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                serve(py, &w, job, &mut cache)
+                serve(py, &w, job, index, &mut cache)
             }));
             if served.is_err() {
                 log::error!(
@@ -279,20 +280,11 @@ fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>) {
     });
 }
 
-fn is_head_request(req: &Request) -> bool {
-    match &req.head {
-        Head::Http(h) => h.method == "HEAD",
-        Head::Uwsgi(p) => p
-            .vars
-            .iter()
-            .any(|(k, v)| k == b"REQUEST_METHOD" && v == b"HEAD"),
-    }
-}
-
-fn serve(py: Python<'_>, w: &Worker, job: Job, cache: &mut AddrCache) {
+fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCache) {
     crate::uwsgi_module::clear_logvars();
-    let Job { request, reply } = job;
-    let sr = StartResponse::new(reply, is_head_request(&request), w.load.clone());
+    let Job { request, mut reply } = job;
+    reply.set_thread(thread);
+    let sr = StartResponse::new(reply, w.load.clone());
     let (env, app) = match w.template.build(py, &request, &w.apps, cache) {
         Ok(x) => x,
         Err(e) => {

@@ -2,9 +2,12 @@
 //! start_response() Callable", "Buffering and Streaming", "Error Handling").
 //!
 //! One [`StartResponse`] per request holds the [`Reply`]. The head is validated when the app
-//! calls it and sent with the first non-empty piece of body. Every call into the loop that
-//! may block (`send`, `send_file`) runs with the GIL released, so a slow client holds a
-//! Python thread but never the interpreter.
+//! calls it — what PEP 3333 asks of the status, the headers and `exc_info` — and sent with
+//! the first non-empty piece of body. The framing is the event loop's: it adds
+//! `Content-Length` or chunking, keeps to a declared `Content-Length`, sends no body to HEAD
+//! or for 1xx/204/304 and writes the 500 of a failed app ([`Reply::fail`]). Every call into
+//! the loop that may block (`send`, `send_file`) runs with the GIL released, so a slow
+//! client holds a Python thread but never the interpreter.
 
 use std::fs::File;
 use std::sync::atomic::Ordering;
@@ -69,8 +72,8 @@ fn bad(msg: String) -> PyErr {
 }
 
 /// Validates a status line: a `str` such as `"200 OK"`, latin-1, no control characters.
-/// Returns it with its code.
-fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(String, u16)> {
+/// Returns its code and its reason phrase.
+fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
     let Ok(s) = status.cast_exact::<PyString>() else {
         let msg = format!(
             "status must be a str, not {}",
@@ -90,7 +93,7 @@ fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(String, u16)> {
         .chars()
         .all(|c| (c as u32) <= 0xff && c != '\x7f' && (c >= ' ' || c == '\t'));
     match code {
-        Some(code) if clean => Ok((s.to_string(), code)),
+        Some(code) if clean => Ok((code, s[4..].to_string())),
         _ => Err(bad(format!(
             "invalid status {s:?}: it must be three digits, a space and a reason phrase"
         ))),
@@ -103,22 +106,16 @@ fn bad_value(name: &str, value: &str) -> PyErr {
     ))
 }
 
-/// What [`check_headers`] found.
-struct Checked {
-    headers: Vec<(String, Vec<u8>)>,
-    content_length: Option<u64>,
-}
-
 /// Validates the header list: a `list` of `(str, str)` tuples; names are tokens (RFC 9110
-/// §5.1) and not hop-by-hop; values latin-1 without CR, LF or NUL (RFC 9110 §5.5).
-fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
+/// §5.1) and not hop-by-hop; values latin-1 without CR, LF or NUL (RFC 9110 §5.5); a
+/// `Content-Length` is digits.
+fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
     let Ok(list) = headers.cast::<PyList>() else {
         let msg = "headers must be a list of (name, value) tuples".to_string();
         log::error!("start_response: {msg}");
         return Err(PyTypeError::new_err(msg));
     };
     let mut out = Vec::with_capacity(list.len());
-    let mut content_length = None;
     for item in list.iter() {
         let pair = item.cast_exact::<PyTuple>().ok().filter(|t| t.len() == 2);
         let Some(pair) = pair else {
@@ -161,45 +158,26 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Checked> {
         if name.eq_ignore_ascii_case("content-length") {
             // Digits only: `parse` alone would also take a leading `+`.
             let digits = value.trim();
-            let n = digits
-                .parse::<u64>()
-                .ok()
-                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()));
-            match n {
-                Some(n) => content_length = Some(n),
-                None => {
-                    return Err(bad(format!(
-                        "invalid value {value:?} of header \"Content-Length\""
-                    )))
-                }
+            let valid = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u64>().is_ok();
+            if !valid {
+                return Err(bad(format!(
+                    "invalid value {value:?} of header \"Content-Length\""
+                )));
             }
         }
         out.push((name.to_string(), bytes));
     }
-    Ok(Checked {
-        headers: out,
-        content_length,
-    })
-}
-
-/// Whether a response with this status may carry a body (RFC 9110 §6.4.1).
-fn status_allows_body(code: u16) -> bool {
-    !matches!(code, 100..=199 | 204 | 304)
+    Ok(out)
 }
 
 struct State {
     reply: Option<Reply>,
     /// Set by `start_response`, taken when the head goes out.
     head: Option<ResponseHead>,
-    /// The status of the head, kept after it is sent.
-    status_allows_body: bool,
-    content_length: Option<u64>,
     head_sent: bool,
-    sent: u64,
     gone: bool,
-    /// A HEAD request: the app's body is counted, never sent.
-    bodyless: bool,
-    truncated: bool,
 }
 
 impl State {
@@ -228,34 +206,14 @@ pub(crate) struct StartResponse {
     released: std::sync::atomic::AtomicBool,
 }
 
-fn internal_error_head() -> ResponseHead {
-    ResponseHead {
-        status: "500 Internal Server Error".to_string(),
-        headers: vec![
-            ("Content-Type".to_string(), b"text/plain".to_vec()),
-            (
-                "Content-Length".to_string(),
-                INTERNAL_ERROR_BODY.len().to_string().into_bytes(),
-            ),
-        ],
-    }
-}
-
-const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error\n";
-
 impl StartResponse {
-    pub(crate) fn new(reply: Reply, bodyless: bool, load: Arc<Load>) -> StartResponse {
+    pub(crate) fn new(reply: Reply, load: Arc<Load>) -> StartResponse {
         StartResponse {
             state: Mutex::new(State {
                 reply: Some(reply),
                 head: None,
-                status_allows_body: true,
-                content_length: None,
                 head_sent: false,
-                sent: 0,
                 gone: false,
-                bodyless,
-                truncated: false,
             }),
             load,
             released: std::sync::atomic::AtomicBool::new(false),
@@ -274,6 +232,15 @@ impl StartResponse {
         }
     }
 
+    /// Right before the reply's last message: frees the thread ([`StartResponse::release`])
+    /// and hands the request's `uwsgi.set_logvar` values to the reply for its record.
+    fn last(&self, reply: &mut Reply) {
+        for (name, value) in crate::uwsgi_module::take_logvars() {
+            reply.set_logvar(name, value);
+        }
+        self.release();
+    }
+
     /// Whether `start_response` was called and nothing was sent yet (the one-message path).
     pub(crate) fn head_pending(&self) -> bool {
         let st = self.lock();
@@ -285,51 +252,26 @@ impl StartResponse {
         self.lock().gone
     }
 
-    /// Sends one piece of body; returns false when no more is wanted (client gone or
-    /// Content-Length reached).
+    /// Sends one piece of body; returns false when no more is wanted (client gone, or
+    /// the loop dropped bytes past the Content-Length: PEP 3333 asks the server to stop
+    /// iterating then).
     pub(crate) fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
         let mut st = self.lock();
         if st.gone {
             return Ok(false);
         }
-        let mut data = data;
-        let mut full = false;
-        if let Some(cl) = st.content_length {
-            let room = cl.saturating_sub(st.sent);
-            if data.len() as u64 > room {
-                if !st.truncated && !st.bodyless {
-                    log::error!(
-                        "the app sent more than its Content-Length of {cl} bytes; the rest is dropped"
-                    );
-                }
-                st.truncated = true;
-                data = &data[..room as usize];
-                full = true;
-            }
-        }
-        if data.is_empty() && (st.head_sent || !full) {
+        if data.is_empty() {
             // PEP 3333: the head goes out with the first non-empty chunk.
-            return Ok(!full);
+            return Ok(true);
         }
         let start = st.head_to_send("produced body")?;
-        st.sent += data.len() as u64;
-        let payload = if st.bodyless || !st.status_allows_body {
-            Vec::new()
-        } else {
-            data.to_vec()
-        };
-        let delivered = self.transmit(py, st, start, move |reply| {
-            if payload.is_empty() {
-                Ok(())
-            } else {
-                reply.send(payload)
-            }
-        })?;
-        Ok(delivered && !full)
+        let payload = data.to_vec();
+        self.transmit(py, st, start, move |reply| reply.send(payload))
     }
 
     /// Sends `start` (the head, if it is still to go) and then what `body` sends, with the
-    /// GIL released: either may block on a slow client. False when the client is gone.
+    /// GIL released: either may block on a slow client. False when the client is gone or
+    /// the loop has all the body it will send ([`Reply::is_complete`]).
     fn transmit<F>(
         &self,
         py: Python<'_>,
@@ -354,56 +296,29 @@ impl StartResponse {
             .and_then(|()| body(&mut reply));
             (reply, r)
         });
+        let complete = reply.is_complete();
         let mut st = self.lock();
         st.reply = Some(reply);
         st.gone |= result.is_err();
-        Ok(result.is_ok())
+        Ok(result.is_ok() && !complete)
     }
 
-    /// The whole body at once: head (with a computed Content-Length), body and end in one
-    /// message to the loop ([`Reply::respond`]).
-    pub(crate) fn respond_whole(&self, mut body: Vec<u8>) {
+    /// The whole body at once: head, body and end in one message to the loop
+    /// ([`Reply::respond`]), which adds the Content-Length.
+    pub(crate) fn respond_whole(&self, body: Vec<u8>) {
         let mut st = self.lock();
-        let (Some(mut head), Some(reply)) = (st.head.take(), st.reply.take()) else {
+        let (Some(head), Some(mut reply)) = (st.head.take(), st.reply.take()) else {
             return;
         };
         st.head_sent = true;
-        let allows = st.status_allows_body;
-        match st.content_length {
-            None if allows => head.headers.push((
-                "Content-Length".to_string(),
-                body.len().to_string().into_bytes(),
-            )),
-            None => {}
-            Some(cl) => {
-                if body.len() as u64 > cl {
-                    log::error!(
-                        "the app sent {} bytes, more than its Content-Length of {cl}; the rest is dropped",
-                        body.len()
-                    );
-                    body.truncate(cl as usize);
-                } else if (body.len() as u64) < cl && allows && !st.bodyless {
-                    log::error!(
-                        "the app sent {} bytes of its Content-Length of {cl}; closing the connection",
-                        body.len()
-                    );
-                    let mut reply = reply;
-                    drop(st);
-                    self.release();
-                    if reply.start(head).is_ok() && reply.send(body).is_ok() {
-                        reply.abort();
-                    }
-                    return;
-                }
-            }
-        }
         drop(st);
-        self.release();
+        self.last(&mut reply);
         reply.respond(head, body);
     }
 
     /// Sends `len` bytes of `file` from `offset` with sendfile (file_wrapper with a real
-    /// `fileno()`), adding Content-Length when the app gave none.
+    /// `fileno()`): as the whole body when the head is still to go (the loop adds the
+    /// Content-Length), after the body `write()` sent otherwise.
     pub(crate) fn send_file(
         &self,
         py: Python<'_>,
@@ -415,28 +330,18 @@ impl StartResponse {
         if st.gone {
             return Ok(());
         }
-        let len = match st.content_length {
-            Some(cl) => len.min(cl.saturating_sub(st.sent)),
-            None => {
-                let allows = st.status_allows_body;
-                if let Some(h) = st.head.as_mut().filter(|_| allows) {
-                    h.headers
-                        .push(("Content-Length".to_string(), len.to_string().into_bytes()));
-                    st.content_length = Some(len);
-                }
-                len
-            }
-        };
-        let start = st.head_to_send("returned a file_wrapper")?;
-        st.sent += len;
-        let skip_body = st.bodyless || !st.status_allows_body || len == 0;
-        self.transmit(py, st, start, move |reply| {
-            if skip_body {
-                Ok(())
-            } else {
+        let Some(start) = st.head_to_send("returned a file_wrapper")? else {
+            self.transmit(py, st, None, move |reply| {
                 reply.send_file(file, offset, Some(len))
-            }
-        })?;
+            })?;
+            return Ok(());
+        };
+        let Some(mut reply) = st.reply.take() else {
+            return Ok(());
+        };
+        drop(st);
+        self.last(&mut reply);
+        reply.respond_file(start, file, offset, len);
         Ok(())
     }
 
@@ -452,54 +357,25 @@ impl StartResponse {
             drop(reply);
             return;
         }
-        if !st.head_sent {
-            let Some(mut head) = st.head.take() else {
-                drop(st);
+        if st.head_sent {
+            drop(st);
+            self.last(&mut reply);
+            reply.finish();
+            return;
+        }
+        st.head_sent = true;
+        let head = st.head.take();
+        drop(st);
+        self.last(&mut reply);
+        match head {
+            // No body at all: the head alone, with its Content-Length of 0.
+            Some(head) => reply.respond(head, Vec::new()),
+            None => {
                 let e =
                     PyRuntimeError::new_err("the app returned without calling start_response()");
                 log_exception(py, &e, "app error");
-                self.release();
-                reply.respond(internal_error_head(), INTERNAL_ERROR_BODY.to_vec());
-                return;
-            };
-            st.head_sent = true;
-            match st.content_length {
-                None if st.status_allows_body => head
-                    .headers
-                    .push(("Content-Length".to_string(), b"0".to_vec())),
-                Some(cl) if cl > 0 && st.status_allows_body && !st.bodyless => {
-                    log::error!(
-                        "the app sent no body but a Content-Length of {cl}; closing the connection"
-                    );
-                    drop(st);
-                    self.release();
-                    if reply.start(head).is_ok() {
-                        reply.abort();
-                    }
-                    return;
-                }
-                _ => {}
+                reply.fail();
             }
-            drop(st);
-            self.release();
-            reply.respond(head, Vec::new());
-            return;
-        }
-        let short = match st.content_length {
-            Some(cl) if st.sent < cl && st.status_allows_body && !st.bodyless => Some(cl),
-            _ => None,
-        };
-        let sent = st.sent;
-        drop(st);
-        self.release();
-        match short {
-            Some(cl) => {
-                log::error!(
-                    "the app sent {sent} bytes of its Content-Length of {cl}; closing the connection"
-                );
-                reply.abort();
-            }
-            None => reply.finish(),
         }
     }
 
@@ -508,7 +384,7 @@ impl StartResponse {
     pub(crate) fn fail(&self, py: Python<'_>, e: &PyErr) {
         let mut st = self.lock();
         let reply = st.reply.take();
-        let (gone, head_sent) = (st.gone, st.head_sent);
+        let gone = st.gone;
         st.head_sent = true;
         drop(st);
         if gone {
@@ -525,12 +401,16 @@ impl StartResponse {
         } else {
             log_exception(py, e, "app error");
         }
-        self.release();
-        let Some(reply) = reply else { return };
-        if head_sent {
+        let Some(mut reply) = reply else {
+            self.release();
+            return;
+        };
+        self.last(&mut reply);
+        if gone {
             reply.abort();
         } else {
-            reply.respond(internal_error_head(), INTERNAL_ERROR_BODY.to_vec());
+            // A 500 if the head is still to go, else the connection closes.
+            reply.fail();
         }
     }
 }
@@ -569,15 +449,10 @@ impl StartResponse {
                 ));
             }
         }
-        let (status, code) = check_status(status)?;
-        let checked = check_headers(headers)?;
+        let (code, reason) = check_status(status)?;
+        let headers = check_headers(headers)?;
         let mut st = this.lock();
-        st.status_allows_body = status_allows_body(code);
-        st.content_length = checked.content_length;
-        st.head = Some(ResponseHead {
-            status,
-            headers: checked.headers,
-        });
+        st.head = Some(ResponseHead::new(code, reason, headers));
         drop(st);
         slf.getattr(intern!(py, "write"))
     }
@@ -610,7 +485,7 @@ impl StartResponse {
 mod tests {
     use super::*;
 
-    fn headers(py: Python<'_>, code: &std::ffi::CStr) -> PyResult<Checked> {
+    fn headers(py: Python<'_>, code: &std::ffi::CStr) -> PyResult<Vec<(String, Vec<u8>)>> {
         let v = py.eval(code, None, None)?;
         check_headers(&v)
     }
@@ -620,12 +495,10 @@ mod tests {
         crate::interp::test_init();
         Python::attach(|py| {
             let s = |v: &str| check_status(&PyString::new(py, v));
-            assert_eq!(s("200 OK").unwrap(), ("200 OK".to_string(), 200));
-            assert_eq!(
-                s("404 Not Found").unwrap(),
-                ("404 Not Found".to_string(), 404)
-            );
-            assert_eq!(s("304 Not Modified").unwrap().1, 304);
+            assert_eq!(s("200 OK").unwrap(), (200, "OK".to_string()));
+            assert_eq!(s("404 Not Found").unwrap(), (404, "Not Found".to_string()));
+            assert_eq!(s("304 Not Modified").unwrap().0, 304);
+            assert_eq!(s("200 ").unwrap(), (200, String::new()), "an empty reason");
             for bad in [
                 "200",
                 "20 OK",
@@ -638,15 +511,6 @@ mod tests {
                 assert!(s(bad).is_err(), "{bad:?} accepted");
             }
             assert!(check_status(&PyBytes::new(py, b"200 OK")).is_err());
-            for (code, body) in [
-                (200, true),
-                (404, true),
-                (101, false),
-                (204, false),
-                (304, false),
-            ] {
-                assert_eq!(status_allows_body(code), body, "{code}");
-            }
         });
     }
 
@@ -659,8 +523,8 @@ mod tests {
                 c"[('Content-Type', 'text/plain'), ('Content-Length', '12'), ('X-A', 'caf\\xe9')]",
             )
             .unwrap();
-            assert_eq!(ok.content_length, Some(12));
-            assert_eq!(ok.headers[2].1, b"caf\xe9");
+            assert_eq!(ok[1], ("Content-Length".to_string(), b"12".to_vec()));
+            assert_eq!(ok[2].1, b"caf\xe9");
             let cases: &[(&std::ffi::CStr, &str)] = &[
                 (c"[('X-Bad', 'a\\r\\nInjected: 1')]", "X-Bad"),
                 (c"[('X-Nul', 'a\\x00')]", "X-Nul"),

@@ -70,6 +70,15 @@ pub(crate) fn clear_logvars() {
     });
 }
 
+/// Takes the log variables of the request this thread is serving (for its exchange record).
+pub(crate) fn take_logvars() -> Vec<(String, String)> {
+    LOGVARS.with(|v| {
+        v.try_borrow_mut()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    })
+}
+
 #[pyfunction]
 fn worker_id() -> usize {
     with_hooks(0, |h| h.worker_id())
