@@ -282,6 +282,63 @@ fn sigusr1_counts_the_requests_of_a_wsgi_app() {
     sigusr1_counts_requests(&server, addr);
 }
 
+/// The Python thread serving a request writes it to its scoreboard thread slot: SIGUSR1 during
+/// a slow request shows the method, URI and age the master reads from shared memory.
+#[test]
+fn sigusr1_shows_the_request_each_thread_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--wsgi-file".into(),
+        app("process_slow.py"),
+        "--master".into(),
+        "--processes".into(),
+        "1".into(),
+        "--threads".into(),
+        "2".into(),
+    ])
+    .env("PROCESS_SLOW_MARK", &mark)
+    .start();
+    server.wait_for_tcp(addr);
+    let slow = std::thread::spawn(move || get(addr, "/slow?who=stats"));
+    wait_until("the slow request to be in flight", || {
+        mark.exists().then_some(())
+    });
+    server.signal(libc::SIGUSR1);
+    let log = server.wait_for_log("running for");
+    let line = log
+        .lines()
+        .find(|l| l.contains("running for"))
+        .expect("a running-request line");
+    assert!(line.contains(": GET /slow?who=stats running for "), "{log}");
+    let ms: u64 = line
+        .split("running for ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("an age in ms");
+    assert!(ms < 1_000, "the request started under a second ago: {log}");
+    assert_eq!(slow.join().unwrap().text(), "slow done");
+    // Once done, the slot is cleared: the next stats show no running request.
+    server.signal(libc::SIGUSR1);
+    wait_until("a second stats dump", || {
+        (server.log().matches("stats of master").count() == 2).then_some(())
+    });
+    wait_until("the second dump's worker line", || {
+        let log = server.log();
+        let second = log.rsplit("stats of master").next()?;
+        second.contains("worker 1 pid").then_some(())
+    });
+    // A thread line would follow its worker line at once.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = server.log();
+    let second = log.rsplit("stats of master").next().unwrap();
+    assert!(!second.contains("running for"), "{log}");
+}
+
 #[test]
 fn sigtstp_pauses_and_resumes_the_workers() {
     let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);

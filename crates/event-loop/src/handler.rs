@@ -34,12 +34,25 @@ pub enum Head {
 }
 
 impl Head {
+    /// The request method (a uwsgi request's `REQUEST_METHOD`; empty if it has none).
+    pub fn method(&self) -> &[u8] {
+        match self {
+            Head::Http(h) => h.method.as_bytes(),
+            Head::Uwsgi(p) => p.var(b"REQUEST_METHOD").unwrap_or_default(),
+        }
+    }
+
+    /// The request URI as sent (a uwsgi request's `REQUEST_URI`; empty if it has none).
+    pub fn uri(&self) -> &[u8] {
+        match self {
+            Head::Http(h) => &h.target,
+            Head::Uwsgi(p) => p.var(b"REQUEST_URI").unwrap_or_default(),
+        }
+    }
+
     /// Whether the request is `HEAD`: its answer carries no body (RFC 9110 §9.3.2).
     pub fn is_head(&self) -> bool {
-        match self {
-            Head::Http(h) => h.method == "HEAD",
-            Head::Uwsgi(p) => p.var(b"REQUEST_METHOD") == Some(b"HEAD"),
-        }
+        self.method() == b"HEAD"
     }
 
     /// Whether the client allows the connection to stay open after the answer. Always

@@ -181,7 +181,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
         }
     }
     let board = Arc::new(
-        ruwsgi_shm::Scoreboard::create(numproc, opts.threads.max(1))
+        ruwsgi_shm::Scoreboard::create(ruwsgi_shm::Layout::new(numproc, opts.threads, 0))
             .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e))?,
     );
     let code = if master {
@@ -189,13 +189,16 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
         opts.processes = numproc;
         master::Master::new(service, &opts, &sockets, board)?.run()?
     } else {
+        let slot = board
+            .claim(std::process::id(), 1, ruwsgi_shm::ProcessKind::Worker, 0)
+            .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e))?;
         let ctx = WorkerContext {
             id: 1,
             master_pid: None,
             numproc: 1,
             scoreboard: board,
+            slot,
         };
-        board_reset(&ctx);
         worker::run(
             service,
             &ctx,
@@ -208,10 +211,6 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     drop(sockets);
     drop(cleanup);
     Ok(code)
-}
-
-fn board_reset(ctx: &WorkerContext) {
-    ctx.scoreboard.worker(ctx.id).reset_for(std::process::id());
 }
 
 fn describe(spec: &SocketSpec) -> &'static str {

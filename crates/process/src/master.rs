@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::ForkResult;
-use ruwsgi_shm::{Scoreboard, WorkerStatus};
+use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1};
 use signal_hook::SigId;
 
 use crate::bind::Bound;
 use crate::early_signals;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::options::Options;
 use crate::service::{Service, WorkerContext};
 use crate::sys::{describe_status, kill};
@@ -39,6 +39,11 @@ const SIGNALS: [libc::c_int; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SI
 #[derive(Debug, Default)]
 struct WorkerState {
     pid: Option<u32>,
+    /// The scoreboard slot of the running process (set while `pid` is).
+    slot: Option<ProcessIndex>,
+    /// Times this worker id was spawned: kept here, since a slot belongs to one process,
+    /// and copied into each new process's slot for stats.
+    respawns: u64,
     spawned: Option<Instant>,
     quick_deaths: u32,
     respawn_at: Option<Instant>,
@@ -179,14 +184,16 @@ impl<'a> Master<'a> {
     fn tick(&self) {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-        for (i, w) in self.workers.iter().enumerate() {
-            let Some(pid) = w.pid else { continue };
+        for w in &self.workers {
+            let (Some(pid), Some(slot)) = (w.pid, w.slot) else {
+                continue;
+            };
             let pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
                 .ok()
                 .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
             if let Some(pages) = pages {
                 self.board
-                    .worker(i + 1)
+                    .process(slot)
                     .rss
                     .store(pages * page, Ordering::Relaxed);
             }
@@ -250,14 +257,14 @@ impl<'a> Master<'a> {
         if self.take(SIGTSTP) && self.stopping.is_none() {
             self.paused = !self.paused;
             let (sig, status, what) = if self.paused {
-                (Signal::SIGSTOP, WorkerStatus::Paused, "paused")
+                (Signal::SIGSTOP, ProcessStatus::Paused, "paused")
             } else {
-                (Signal::SIGCONT, WorkerStatus::Ready, "resumed")
+                (Signal::SIGCONT, ProcessStatus::Ready, "resumed")
             };
-            for (i, w) in self.workers.iter().enumerate() {
-                if let Some(pid) = w.pid {
+            for w in &self.workers {
+                if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
                     kill(pid, sig);
-                    self.board.worker(i + 1).set_status(status);
+                    self.board.process(slot).set_status(status);
                 }
             }
             log::info!("SIGTSTP received: workers {what}");
@@ -284,13 +291,13 @@ impl<'a> Master<'a> {
             deadline,
             killed: false,
         });
-        for (i, w) in self.workers.iter_mut().enumerate() {
+        for w in &mut self.workers {
             w.respawn_at = None;
-            if let Some(pid) = w.pid {
+            if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
                 if self.paused {
                     kill(pid, Signal::SIGCONT);
                 }
-                self.board.worker(i + 1).set_status(WorkerStatus::Stopping);
+                self.board.process(slot).set_status(ProcessStatus::Stopping);
                 kill(pid, sig);
             }
         }
@@ -299,18 +306,32 @@ impl<'a> Master<'a> {
 
     fn log_stats(&self) {
         log::info!("stats of master pid {}:", self.pid);
-        for id in 1..=self.board.workers() {
-            let s = self.board.worker(id);
-            // Only what is measured: bytes and exceptions have no writer yet (the loop's
-            // Handler contract reports no completion), so they are not shown as zeros.
+        let now = ruwsgi_shm::now_micros();
+        for (index, s) in self.board.live() {
             log::info!(
-                "worker {id} pid {} status {} requests {} respawns {} rss {}",
-                s.pid.load(Ordering::Relaxed),
+                "{} {} pid {} status {} requests {} bytes {} exceptions {} respawns {} rss {}",
+                s.kind().map_or("process", ProcessKind::name),
+                s.worker_id(),
+                s.pid().unwrap_or(0),
                 s.status().name(),
                 s.requests.load(Ordering::Relaxed),
+                s.bytes_out.load(Ordering::Relaxed),
+                s.exceptions.load(Ordering::Relaxed),
                 s.respawns.load(Ordering::Relaxed),
                 s.rss.load(Ordering::Relaxed),
             );
+            // What each thread is running now, as its thread slot tells (what harakiri
+            // reads).
+            for (thread, slot) in self.board.threads_of(index).iter().enumerate() {
+                if let Some(running) = slot.snapshot() {
+                    log::info!(
+                        "  thread {thread}: {} {} running for {} ms",
+                        String::from_utf8_lossy(running.method()),
+                        String::from_utf8_lossy(running.uri()),
+                        now.saturating_sub(running.started_us) / 1000,
+                    );
+                }
+            }
         }
     }
 
@@ -329,11 +350,10 @@ impl<'a> Master<'a> {
                 continue;
             };
             let id = idx + 1;
-            let slot = self.board.worker(id);
-            slot.pid.store(0, Ordering::Release);
-            slot.set_status(WorkerStatus::Empty);
+            self.board.release(pid);
             let w = &mut self.workers[idx];
             w.pid = None;
+            w.slot = None;
             let lived = w.spawned.map(|s| s.elapsed()).unwrap_or_default();
             if self.stopping.is_some() {
                 log::info!(
@@ -419,6 +439,11 @@ impl<'a> Master<'a> {
         // Signals stay blocked across the fork until the child has its own handlers: a
         // SIGINT that reached the child while it still had the master's (which only set a
         // flag in the master's loop) would be lost, and the worker would not stop.
+        // The slot is reserved before the fork, so the child knows it from its first moment.
+        let slot = self
+            .board
+            .reserve(id, ProcessKind::Worker, self.board.generation())
+            .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn worker {id}")), e))?;
         let mask = SignalMask::block_all();
         // SAFETY: the master runs one thread (module doc), and `Service::before_fork` has
         // readied the app's runtime, so the child holds no lock another thread left taken.
@@ -426,13 +451,14 @@ impl<'a> Master<'a> {
             .map_err(|e| Error::os(format!("cannot fork worker {id}"), e.into()));
         if fork.is_err() {
             mask.restore();
+            self.board.release_slot(slot);
         }
         let pid = match fork? {
             ForkResult::Parent { child } => child.as_raw(),
             ForkResult::Child => 0,
         };
         if pid == 0 {
-            let code = self.become_worker(id, mask);
+            let code = self.become_worker(id, slot, mask);
             use std::io::Write;
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
@@ -441,11 +467,15 @@ impl<'a> Master<'a> {
         mask.restore();
         self.service.after_fork_parent();
         let pid = pid as u32;
-        let slot = self.board.worker(id);
-        slot.reset_for(pid);
-        slot.respawns.fetch_add(1, Ordering::Relaxed);
+        self.board.set_pid(slot, pid);
         let w = &mut self.workers[id - 1];
+        w.respawns += 1;
+        self.board
+            .process(slot)
+            .respawns
+            .store(w.respawns, Ordering::Relaxed);
         w.pid = Some(pid);
+        w.slot = Some(slot);
         w.spawned = Some(Instant::now());
         log::info!("spawned worker {id} (pid {pid})");
         Ok(())
@@ -453,7 +483,7 @@ impl<'a> Master<'a> {
 
     /// The child side of a fork: drop the master's signal handling, die with the master,
     /// run the worker.
-    fn become_worker(&mut self, id: usize, mask: SignalMask) -> i32 {
+    fn become_worker(&mut self, id: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
         // Until the worker's own signal thread runs, TERM/INT/QUIT end it at once (nothing
         // is in flight yet); registered before the master's handlers go so none is lost.
         early_signals::exit_at_once();
@@ -476,6 +506,7 @@ impl<'a> Master<'a> {
             master_pid: Some(self.pid),
             numproc: self.opts.processes,
             scoreboard: self.board.clone(),
+            slot,
         };
         worker::run(
             self.service,

@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruwsgi_event_loop::{
-    EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Stopper,
-};
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_event_loop::{EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Stopper};
+use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
@@ -36,7 +34,7 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
     }
     let event_loop = EventLoop::new(options, listeners, handler)
         .map_err(internal)?
-        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.id));
+        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.slot));
     Ok(Box::new(LoopServing { event_loop }))
 }
 
@@ -45,13 +43,15 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::new(ServiceErrorKind::Internal, e.to_string())
 }
 
-/// Writes each finished exchange to worker `id`'s scoreboard slot: the request count (what
-/// SIGUSR1 logs), the response bytes and whether the app raised. The one place a worker
-/// writes its slot per request.
-fn scoreboard_sink(board: Arc<Scoreboard>, id: usize) -> impl FnMut(&Exchange<'_>) + Send {
+/// Writes each finished exchange to the worker's process slot: the request count (what
+/// SIGUSR1 logs), when it ended, the response bytes and whether the app raised. The one
+/// place a worker writes its process slot per request (its handler writes the thread slots).
+fn scoreboard_sink(board: Arc<Scoreboard>, slot: ProcessIndex) -> impl FnMut(&Exchange<'_>) + Send {
     move |exchange| {
         let bytes = exchange.head_bytes as u64 + exchange.body_bytes;
-        board.worker(id).request_finished(bytes, exchange.exception);
+        board
+            .process(slot)
+            .request_finished(now_micros(), bytes, exchange.exception);
     }
 }
 

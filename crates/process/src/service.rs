@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_shm::{ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
 
@@ -77,8 +77,12 @@ pub struct WorkerContext {
     pub master_pid: Option<u32>,
     /// The number of workers (`uwsgi.numproc`).
     pub numproc: usize,
-    /// The shared scoreboard; this worker writes `scoreboard.worker(id)`.
+    /// The shared scoreboard; this worker writes `scoreboard.process(slot)` (per exchange)
+    /// and, through its handler, `scoreboard.threads_of(slot)` (the request each thread runs).
     pub scoreboard: Arc<Scoreboard>,
+    /// This worker's process slot (reserved by the master before the fork, so the child
+    /// knows it at once).
+    pub slot: ProcessIndex,
 }
 
 /// Why a [`Service`] call failed.

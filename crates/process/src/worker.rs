@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ruwsgi_shm::WorkerStatus;
+use ruwsgi_shm::ProcessStatus;
 use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -25,7 +25,7 @@ pub(crate) fn run(
     need_app: bool,
     mercy: Duration,
 ) -> i32 {
-    let slot = ctx.scoreboard.worker(ctx.id);
+    let slot = ctx.scoreboard.process(ctx.slot);
     if let Some(pre_app) = load {
         if let Err(err) = crate::hooks::run("pre-app", pre_app, true) {
             log::error!("worker {}: {err}", ctx.id);
@@ -80,9 +80,9 @@ pub(crate) fn run(
     }
     crate::early_signals::clear();
     crate::early_signals::replay();
-    slot.set_status(WorkerStatus::Ready);
+    slot.set_status(ProcessStatus::Ready);
     let result = serving.run();
-    slot.set_status(WorkerStatus::Stopping);
+    slot.set_status(ProcessStatus::Stopping);
     handle.close();
     match result {
         Ok(()) => EXIT_OK,

@@ -83,7 +83,8 @@ impl Service for WsgiService {
         let mut wsgi = self.opts.wsgi.clone();
         wsgi.numproc = worker.numproc;
         let apps = self.apps.take().unwrap_or_default();
-        let handler = WsgiHandler::new(apps, &wsgi).map_err(internal)?;
+        let board = Some((worker.scoreboard.clone(), worker.slot));
+        let handler = WsgiHandler::new(apps, &wsgi, board).map_err(internal)?;
         serve_on_loop(worker, sockets, self.opts.event_loop.clone(), handler)
     }
 }

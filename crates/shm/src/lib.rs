@@ -1,22 +1,46 @@
 //! ruwsgi-shm: the memory every process of one ruwsgi server shares.
 //!
 //! # The scoreboard
-//! [`Scoreboard`] is one anonymous shared mapping (a `memfd`, so a later re-exec of the
-//! master can keep it by passing the fd on) created by the master before it forks. It holds
-//! one cache-line-aligned [`WorkerSlot`] per worker and one [`ThreadSlot`] per thread of each
-//! worker, so two processes writing their own slots never share a cache line. Every field is
-//! an atomic: workers write their own slot without locks on the request path, and the master
-//! reads all of them (respawn, stats, later harakiri and reload-on-rss).
+//! [`Scoreboard`] is one shared mapping of a `memfd`, created by the master before it forks
+//! and sized by a [`Layout`] (`processes`, `threads`, and the mules and spoolers). A header
+//! records the layout, so a master that re-execs itself passes the fd on
+//! ([`Scoreboard::keep_across_exec`]) and the new program adopts the board
+//! ([`Scoreboard::from_fd`]) — or, when a reload changed the layout, maps a new one.
 //!
-//! Worker ids are 1-based as in uWSGI (`uwsgi.worker_id()`); slot 0 is never used for a
-//! worker so an id can index the board directly.
+//! # Process slots
+//! A [`ProcessSlot`] belongs to a process, not to a worker id: the master
+//! [claims](Scoreboard::claim) one for each process it forks (by pid, with its worker id,
+//! [`ProcessKind`] and generation) and [releases](Scoreboard::release) it when it reaps the
+//! pid. The board has `2 * processes + extra` of them, so during a reload the old
+//! generation and the new one hold slots side by side. A slot holds the process's
+//! [`ProcessStatus`] and counters (requests, bytes, exceptions, rss, ...); stats read them
+//! with [`Scoreboard::live`]. A [`ProcessIndex`] names a slot; a child that must know its
+//! slot before its parent returns from `fork` gets one [reserved](Scoreboard::reserve)
+//! before the fork.
+//!
+//! # Thread slots
+//! Each process slot has one [`ThreadSlot`] per thread ([`Scoreboard::threads_of`]). The
+//! thread writes the request it runs (start, method, URI) and the master reads a consistent
+//! [`RunningRequest`] from another process without locks, through a seqlock
+//! ([`ThreadSlot::snapshot`]): what harakiri and stats show.
+//!
+//! Every slot is cache-line aligned and every field an atomic, so two processes or threads
+//! writing their own slots never share a cache line and never lock. Times are microseconds
+//! since the Unix epoch ([`now_micros`]).
 //!
 //! Later issues add the cache, locks and the signal and mule queues here.
 
 #![deny(missing_docs)]
 
+mod board;
+mod clock;
 mod error;
-mod scoreboard;
+mod mapping;
+mod process_slot;
+mod thread_slot;
 
+pub use board::{Layout, Scoreboard};
+pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
-pub use scoreboard::{Scoreboard, ThreadSlot, WorkerSlot, WorkerStatus};
+pub use process_slot::{ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus};
+pub use thread_slot::{RunningRequest, ThreadSlot, METHOD_CAPACITY, URI_CAPACITY};

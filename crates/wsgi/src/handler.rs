@@ -4,8 +4,12 @@
 //! The loop thread never runs Python: `handle` only queues the request. Each pool thread
 //! attaches to the interpreter once and detaches while it waits for work (granian's
 //! `blocking.rs` shape); it drains every queued job before it sleeps, so a busy worker pays
-//! for the GIL handoff once per batch, not per request (DESIGN.md "the handoff is cheap if it
-//! is batched").
+//! for the GIL handoff once per batch, not per request (docs/architecture.md: the handoff is
+//! cheap if it is batched).
+//!
+//! Each pool thread writes its scoreboard thread slot (`ruwsgi-shm`): the start, method and
+//! URI of the request it runs, cleared when the request is done, so the master (harakiri,
+//! stats) sees what every thread is doing without asking it.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -18,6 +22,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use ruwsgi_event_loop::{Handler, Reply, Request};
+use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard, ThreadSlot};
 
 use crate::environ::{AddrCache, EnvironTemplate};
 use crate::error::Error;
@@ -91,6 +96,16 @@ struct Worker {
     apps: Apps,
     load: Arc<Load>,
     sendfile: bool,
+    /// The scoreboard and this process's slot on it, whose thread slots the threads write.
+    board: Option<(Arc<Scoreboard>, ProcessIndex)>,
+}
+
+impl Worker {
+    /// Thread `index`'s scoreboard slot (none without a board, or past its layout).
+    fn thread_slot(&self, index: usize) -> Option<&ThreadSlot> {
+        let (board, slot) = self.board.as_ref()?;
+        board.threads_of(*slot).get(index)
+    }
 }
 
 /// The jobs waiting for a Python thread. A mutex and a condition variable rather than a
@@ -190,7 +205,13 @@ impl std::fmt::Debug for WsgiHandler {
 
 impl WsgiHandler {
     /// Starts `opts.threads` Python threads serving `apps` (in the worker, after fork).
-    pub fn new(apps: Apps, opts: &Options) -> Result<WsgiHandler, Error> {
+    /// With a `board` (the scoreboard and this process's slot), thread `i` records the
+    /// request it runs in `board.threads_of(slot)[i]`.
+    pub fn new(
+        apps: Apps,
+        opts: &Options,
+        board: Option<(Arc<Scoreboard>, ProcessIndex)>,
+    ) -> Result<WsgiHandler, Error> {
         let threads = opts.threads.max(1);
         let template = Python::attach(|py| {
             EnvironTemplate::new(
@@ -208,6 +229,7 @@ impl WsgiHandler {
             apps,
             load: load.clone(),
             sendfile: opts.file_wrapper,
+            board,
         });
         let queue = Arc::new(Queue::default());
         for i in 0..threads {
@@ -265,11 +287,19 @@ fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>, index: usize) {
                     None => break,
                 },
             };
+            let slot = w.thread_slot(index);
+            if let Some(slot) = slot {
+                let head = &job.request.head;
+                slot.request_started(now_micros(), head.method(), head.uri());
+            }
             // A bug of ours must not take the thread (and the worker's capacity) with it: the
             // request's reply is dropped, which answers 500 or closes the connection.
             let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 serve(py, &w, job, index, &mut cache)
             }));
+            if let Some(slot) = slot {
+                slot.request_finished(now_micros());
+            }
             if served.is_err() {
                 log::error!(
                     "internal error while serving a request (see the panic above); \

@@ -125,8 +125,8 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
             let var = |k: &[u8]| String::from_utf8_lossy(p.var(k).unwrap_or_default()).into_owned();
             RequestLine {
                 remote: var(b"REMOTE_ADDR"),
-                method: var(b"REQUEST_METHOD"),
-                uri: var(b"REQUEST_URI"),
+                method: String::from_utf8_lossy(head.method()).into_owned(),
+                uri: String::from_utf8_lossy(head.uri()).into_owned(),
                 protocol,
                 vars: p.vars.len(),
                 vars_bytes: p.vars.iter().map(|(k, v)| k.len() + v.len() + 4).sum(),
