@@ -6,29 +6,8 @@ use std::fmt::Write as _;
 use crate::error::Error;
 use crate::provider;
 use crate::source::Origin;
-use crate::table::{self, OptionSpec, Typed};
-
-/// One value of an option, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Value {
-    /// The value, validated and normalised: flags are `true`/`false`, numbers plain digits,
-    /// an option given alone holds its implied value (`chmod-socket` alone is `666`).
-    pub value: String,
-    /// Where it came from.
-    pub origin: Origin,
-    /// The value as its option's kind read it, for the typed extraction.
-    pub(crate) typed: Typed,
-}
-
-impl Value {
-    pub(crate) fn new(typed: Typed, origin: Origin) -> Value {
-        Value {
-            value: typed.to_string(),
-            origin,
-            typed,
-        }
-    }
-}
+use crate::table::{self, OptionSpec};
+use crate::value::Value;
 
 /// One line of `--show-config`, in the order the values were given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +82,7 @@ impl Config {
     /// provider per value given, each with figment `Metadata` naming the value's origin
     /// (`site.ini:3`). Extract typed options from it with [`Config::extract`].
     pub fn figment(&self) -> figment::Figment {
-        provider::figment(self)
+        provider::figment(self.given())
     }
 
     /// Extracts a serde-derived options struct whose field names are option names

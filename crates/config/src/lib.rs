@@ -51,14 +51,16 @@ mod provider;
 mod readers;
 mod source;
 mod table;
+mod value;
 
 pub use cli::command;
-pub use config::{Config, Value};
+pub use config::Config;
 pub use error::{Error, ErrorKind};
 pub use expand::Magic;
 pub use readers::{read as read_pairs, Format, Pair, SyntaxError};
 pub use source::Origin;
 pub use table::{lookup, migration_table, suggest, Issue, Kind, OptionSpec, Status, OPTIONS};
+pub use value::Value;
 
 use std::path::PathBuf;
 

@@ -14,13 +14,14 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Line, Value};
+use crate::config::{Config, Line};
 use crate::error::{Error, ErrorKind};
 use crate::expand::{self, Magic};
 use crate::provider;
 use crate::readers::{self, Format};
 use crate::source::Origin;
 use crate::table::{self, parse_bool, Kind, OptionSpec, Status, Typed};
+use crate::value::Value;
 
 /// The hook actions ruwsgi runs (the match in `ruwsgi-process` `hooks.rs`, which config cannot
 /// depend on); any other draws a warning that it has no effect.

@@ -17,16 +17,19 @@
 use figment::value::{Dict, Empty, Map, Value as FigmentValue};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
-use crate::config::{Config, Value};
 use crate::error::{Error, ErrorKind};
 use crate::expand;
 use crate::source::Origin;
 use crate::table::{self, Kind, OptionSpec, Typed, OPTIONS};
+use crate::value::Value;
 
-/// The figment of a configuration: the table's defaults, then every value given, in order.
-pub(crate) fn figment(config: &Config) -> Figment {
+/// The figment of a configuration: the table's defaults, then every value given (each
+/// option a source set, with its values in order: `Config::given`).
+pub(crate) fn figment<'a>(
+    given: impl Iterator<Item = (&'static OptionSpec, &'a [Value])>,
+) -> Figment {
     let mut figment = Figment::from(Defaults);
-    for (spec, values) in config.given() {
+    for (spec, values) in given {
         for value in values {
             figment = figment.admerge(Given { spec, value });
         }
@@ -171,6 +174,7 @@ impl Provider for Defaults {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn every_default_reads_as_its_kind() {
@@ -198,7 +202,7 @@ mod tests {
             line: 3,
         };
         config.push(table::lookup("processes").unwrap(), "lots", origin);
-        let err = figment(&config)
+        let err = figment(config.given())
             .extract_inner::<u64>("processes")
             .unwrap_err();
         assert_eq!(
@@ -221,7 +225,7 @@ mod tests {
         config.push(processes, "2", arg("-p"));
         config.push(socket, "b", Origin::Env("UWSGI_SOCKET".into()));
         config.push(processes, "3", arg("--workers"));
-        let figment = figment(&config);
+        let figment = figment(config.given());
         assert_eq!(
             figment.extract_inner::<Vec<String>>("socket").unwrap(),
             ["a", "b"]

@@ -1,6 +1,7 @@
 //! [`Sink`]: where a request body accumulates while it arrives — memory up to
-//! `post-buffering`, then an unlinked temp file (DESIGN.md: the whole body is read before
-//! the app sees the request, so a slow upload costs memory or disk, never a Python thread).
+//! `post-buffering`, then an unlinked temp file (docs/architecture.md: the whole body is read
+//! before the app sees the request, so a slow upload costs memory or disk, never a Python
+//! thread).
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};

@@ -258,7 +258,7 @@ impl<H: Handler> EventLoop<H> {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Listens only while the loop could start another request (DESIGN.md: "a worker
+    /// Listens only while the loop could start another request (docs/architecture.md: "a worker
     /// accepts only what it can start", so the kernel hands connections to idle siblings).
     ///
     /// Stopping, an EMFILE pause and the connection limit deregister the listeners at once.
@@ -682,8 +682,8 @@ impl<H: Handler> EventLoop<H> {
     fn begin_stop(&mut self) {
         let grace = *self.control.grace.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping = Some(self.now + grace);
-        // Take what the kernel already queued for us (DESIGN.md "stopping drains"), then
-        // close the listeners.
+        // Take what the kernel already queued for us (docs/architecture.md, "stopping
+        // drains"), then close the listeners.
         if self.listening {
             for i in 0..self.listeners.len() {
                 self.accept(i);

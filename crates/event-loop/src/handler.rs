@@ -1,8 +1,9 @@
 //! The contract between the loop and whatever answers requests (the WSGI bridge, the
 //! built-in fixed handler, or a Rust program embedding this crate).
 //!
-//! The loop hands a [`Handler`] one complete [`Request`] (head and whole body, DESIGN.md:
-//! "the loop buffers the whole request before the app sees it") together with a [`Reply`].
+//! The loop hands a [`Handler`] one complete [`Request`] (head and whole body; see
+//! docs/architecture.md: the loop buffers the whole request before the app sees it) together
+//! with a [`Reply`].
 //! The handler may answer at once on the loop thread or move the `Reply` to another thread
 //! (a Python thread) and answer from there; the reply's messages travel back over a crossbeam
 //! channel and wake the loop through a `mio::Waker`.
@@ -214,8 +215,8 @@ pub trait Handler {
 
     /// Whether the handler can start another request now. While it returns false the loop
     /// stops accepting new connections (and reading new requests), so the kernel hands
-    /// connections to an idle sibling worker (DESIGN.md: "a worker accepts only what it can
-    /// start"). The loop asks again after each completion.
+    /// connections to an idle sibling worker (docs/architecture.md: "a worker accepts only
+    /// what it can start"). The loop asks again after each completion.
     fn has_capacity(&self) -> bool {
         true
     }
@@ -223,7 +224,7 @@ pub trait Handler {
     /// Called once per loop iteration, after every ready event and completion has been
     /// handled. A handler that hands requests to other threads may queue them quietly in
     /// `handle` and wake its threads here, once per batch instead of once per request
-    /// (DESIGN.md: "the handoff is cheap if it is batched"). The default does nothing.
+    /// (docs/architecture.md: "the handoff is cheap if it is batched"). The default does nothing.
     fn flush(&mut self) {}
 }
 

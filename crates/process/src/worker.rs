@@ -50,8 +50,8 @@ pub(crate) fn run(
         }
     };
     // A worker may have threads (the Python pool), so a thread of its own turns signals
-    // into calls on the loop's stopper. TERM drains (docs/architecture.md: "Stopping drains"); INT and
-    // QUIT stop at once.
+    // into calls on the loop's stopper. TERM drains (docs/architecture.md: "Stopping
+    // drains"); INT and QUIT stop at once.
     let stopper = serving.stopper();
     let mut signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT]) {
         Ok(s) => s,

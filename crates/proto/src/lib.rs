@@ -42,7 +42,7 @@
 //! | Transfer-Encoding in HTTP/1.0 | 400 | RFC 9112 §6.1: framing is faulty |
 //! | Transfer-Encoding whose final coding is not a single `chunked` (incl. `identity`) | 400 | RFC 9112 §6.3 (4) |
 //! | other codings before `chunked` (`gzip, chunked`) | 501 | RFC 9112 §6.1; only chunked is implemented |
-//! | a header name containing `_` | dropped | DESIGN.md: `X_Foo` and `X-Foo` both map to `HTTP_X_FOO` (nginx does the same) |
+//! | a header name containing `_` | dropped | `X_Foo` and `X-Foo` both map to `HTTP_X_FOO`; nginx drops them too |
 //! | chunk size not `1*HEXDIG`, over 64 bits, whitespace without an extension, bare CR/LF | 400 | RFC 9112 §7.1 |
 //! | trailer fields | checked, dropped | `Content-Length`, `Transfer-Encoding`, `Host` there: 400 (RFC 9110 §6.5.1) |
 //! | uwsgi packet over `buffer-size` | 431 | uWSGI refuses it too ("increase buffer size") |

@@ -120,8 +120,8 @@ fn parse_with_slots<'b>(
     let mut expect_continue = false;
     for h in req.headers.iter() {
         let name = h.name;
-        // DESIGN.md: `X_Foo` and `X-Foo` would both become HTTP_X_FOO; nginx drops the
-        // underscore form, so do we (before it can influence framing).
+        // `X_Foo` and `X-Foo` would both become HTTP_X_FOO; nginx drops the underscore form,
+        // so do we (before it can influence framing; docs/architecture.md).
         if name.as_bytes().contains(&b'_') {
             continue;
         }

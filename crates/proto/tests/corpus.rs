@@ -1,8 +1,8 @@
 //! gunicorn's request corpus (`tests/corpus/http-requests/`, see its README) run through
 //! ruwsgi-proto as one connection's input: every valid case must parse to the expected
 //! requests, every invalid one must be rejected, except the cases listed in [`DIFFERENCES`]
-//! where RFC 9112 or DESIGN.md's policy gives another outcome. Each case is fed whole and
-//! in pieces of 1, 7 and 64 bytes; the outcome must not depend on the split.
+//! where RFC 9112 or our policy (docs/architecture.md) gives another outcome. Each case is
+//! fed whole and in pieces of 1, 7 and 64 bytes; the outcome must not depend on the split.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,8 +67,8 @@ const DIFFERENCES: &[(&str, Outcome, &str)] = &[
     // Limits are ruwsgi's (buffer-size 8192 for the whole head), not gunicorn's.
     ("valid/024", Outcome::Reject(431), "a 16 KiB head exceeds buffer-size 8192"),
     ("valid/026", Outcome::Reject(431), "a 16 KiB head exceeds buffer-size 8192"),
-    // `_` in names: dropped (DESIGN.md), never kept or refused.
-    ("valid/040_compat", Outcome::Accept, "Transfer_Encoding and Content_Length are dropped (DESIGN.md), not kept as under gunicorn's header_map=dangerous"),
+    // `_` in names: dropped (docs/architecture.md), never kept or refused.
+    ("valid/040_compat", Outcome::Accept, "Transfer_Encoding and Content_Length are dropped (docs/architecture.md), not kept as under gunicorn's header_map=dangerous"),
     (
         "valid/099",
         Outcome::Truncated,
@@ -79,7 +79,7 @@ const DIFFERENCES: &[(&str, Outcome, &str)] = &[
         Outcome::Truncated,
         "the input ends before the final CRLF: the client went away, no request is dispatched",
     ),
-    ("invalid/040", Outcome::Accept, "Transfer_Encoding is dropped (DESIGN.md), not refused as under gunicorn's header_map=refuse"),
+    ("invalid/040", Outcome::Accept, "Transfer_Encoding is dropped (docs/architecture.md), not refused as under gunicorn's header_map=refuse"),
     // ruwsgi's limit is the whole head (buffer-size), not gunicorn's per-line ones.
     ("invalid/012", Outcome::Accept, "gunicorn's limit_request_field_size=98; ruwsgi limits the whole head only"),
     ("invalid/006", Outcome::Accept, "a 4112-byte request line fits buffer-size 8192 (gunicorn's limit: 4094)"),
@@ -149,7 +149,7 @@ const WITH_HOST: &[(&str, Outcome, &str)] = &[
     (
         "invalid/chunked_07",
         Outcome::Accept,
-        "Transfer_Encoding is dropped (DESIGN.md), not refused as under header_map=refuse",
+        "Transfer_Encoding is dropped (docs/architecture.md), not refused as under header_map=refuse",
     ),
 ];
 

@@ -9,7 +9,6 @@
 //! every slot is cache-line aligned. Every field is an atomic and every bit pattern is a
 //! valid atomic, so references into the mapping are sound whatever another process wrote.
 
-use std::fmt;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::slice;
@@ -17,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::now_micros;
 use crate::error::{Error, ErrorKind};
+use crate::layout::{Header, Layout};
 use crate::mapping::Mapping;
 use crate::process_slot::{ProcessIndex, ProcessKind, ProcessSlot, RESERVED};
 use crate::thread_slot::ThreadSlot;
@@ -26,85 +26,6 @@ const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
 /// id.
 const VERSION: u64 = 2;
-
-/// What the board is sized for: `processes` workers of `threads` threads, and `extra`
-/// processes (mules and spoolers) beside them.
-///
-/// The board holds `2 * processes + extra` process slots ([`Layout::process_slots`]): a
-/// reload spawns the new generation of workers while the old one is still finishing, and
-/// both must have slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Layout {
-    processes: usize,
-    threads: usize,
-    extra: usize,
-}
-
-impl Layout {
-    /// A layout for `processes` workers of `threads` threads each (at least 1) and `extra`
-    /// mules and spoolers.
-    pub fn new(processes: usize, threads: usize, extra: usize) -> Layout {
-        Layout {
-            processes,
-            threads: threads.max(1),
-            extra,
-        }
-    }
-
-    /// The number of workers of one generation.
-    pub fn processes(&self) -> usize {
-        self.processes
-    }
-
-    /// The number of thread slots of each process slot.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
-    /// The number of mules and spoolers.
-    pub fn extra(&self) -> usize {
-        self.extra
-    }
-
-    /// The number of process slots: two generations of workers, and the extra processes.
-    pub fn process_slots(&self) -> usize {
-        2 * self.processes + self.extra
-    }
-
-    /// The byte offset of the thread slots.
-    fn threads_offset(&self) -> usize {
-        mem::size_of::<Header>() + self.process_slots() * mem::size_of::<ProcessSlot>()
-    }
-
-    /// The size of the board in bytes.
-    fn len(&self) -> usize {
-        self.threads_offset() + self.process_slots() * self.threads * mem::size_of::<ThreadSlot>()
-    }
-}
-
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} processes of {} threads and {} mules and spoolers",
-            self.processes, self.threads, self.extra
-        )
-    }
-}
-
-/// The first cache line of the board: what a re-exec'd master checks before adopting it.
-#[repr(C, align(64))]
-struct Header {
-    magic: AtomicU64,
-    version: AtomicU64,
-    processes: AtomicU64,
-    threads: AtomicU64,
-    extra: AtomicU64,
-    /// The size of the board in bytes.
-    len: AtomicU64,
-    /// The newest generation the master started ([`Scoreboard::next_generation`]).
-    generation: AtomicU64,
-}
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -133,11 +54,11 @@ impl Scoreboard {
         header.version.store(VERSION, Ordering::Relaxed);
         header
             .processes
-            .store(layout.processes as u64, Ordering::Relaxed);
+            .store(layout.processes() as u64, Ordering::Relaxed);
         header
             .threads
-            .store(layout.threads as u64, Ordering::Relaxed);
-        header.extra.store(layout.extra as u64, Ordering::Relaxed);
+            .store(layout.threads() as u64, Ordering::Relaxed);
+        header.extra.store(layout.extra() as u64, Ordering::Relaxed);
         header.len.store(layout.len() as u64, Ordering::Relaxed);
         header.magic.store(MAGIC, Ordering::Release);
         Ok(board)
@@ -241,7 +162,7 @@ impl Scoreboard {
             index.0 < self.layout.process_slots(),
             "{index:?} is off the board"
         );
-        let threads = self.layout.threads;
+        let threads = self.layout.threads();
         let offset =
             self.layout.threads_offset() + index.0 * threads * mem::size_of::<ThreadSlot>();
         // SAFETY: `threads` thread slots at `offset` lie inside the mapping (index checked

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::board::Layout;
+use crate::layout::Layout;
 
 /// Why the board could not be set up, adopted or a slot claimed.
 #[derive(Debug)]

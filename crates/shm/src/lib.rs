@@ -35,12 +35,14 @@
 mod board;
 mod clock;
 mod error;
+mod layout;
 mod mapping;
 mod process_slot;
 mod thread_slot;
 
-pub use board::{Layout, Scoreboard};
+pub use board::Scoreboard;
 pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
+pub use layout::Layout;
 pub use process_slot::{ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus};
 pub use thread_slot::{RunningRequest, ThreadSlot, METHOD_CAPACITY, URI_CAPACITY};

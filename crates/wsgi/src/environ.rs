@@ -123,7 +123,7 @@ impl EnvironTemplate {
         manage_script_name: bool,
     ) -> PyResult<EnvironTemplate> {
         let d = PyDict::new(py);
-        let host = crate::interp::hostname();
+        let host = crate::process_facts::hostname();
         d.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
         d.set_item(intern!(py, "wsgi.multithread"), multithread)?;
         d.set_item(intern!(py, "wsgi.multiprocess"), multiprocess)?;

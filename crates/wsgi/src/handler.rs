@@ -14,9 +14,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -30,60 +28,19 @@ use crate::file_wrapper::FileWrapper;
 use crate::input::Input;
 use crate::load::Apps;
 use crate::options::Options;
-use crate::response::{log_exception, StartResponse};
+use crate::pool_load::Load;
+use crate::response::StartResponse;
+use crate::traceback::log_exception;
 
 /// Requests a worker queues beyond one per Python thread while its threads keep finishing
 /// requests: a thread that finishes then finds its next request already queued instead of
-/// sleeping until the loop hands it one (the batching DESIGN.md asks of the handoff). Each
+/// sleeping until the loop hands it one (the batching the handoff relies on, module doc). Each
 /// batch costs a condvar wake and two context switches; with 8 a hello-world worker under
 /// `wrk -c32` parked its thread every ~4.5 requests (0.23 switches per request) and spent
 /// about 0.5 µs more CPU per request than with 32 (0.14 switches per request). Past it the
-/// queue only adds latency. [`FLOWING`] still limits a worker whose app is slow to what it
+/// queue only adds latency. [`Load::flowing`] still limits a worker whose app is slow to what it
 /// can start at once.
 const QUEUED_PER_WORKER: usize = 32;
-
-/// How recently some thread must have finished a request for the worker to queue more than
-/// it can start: past this, a thread may be stuck on a slow request, and the worker takes
-/// only what it can start at once, leaving connections to idle siblings (DESIGN.md "a worker
-/// accepts only what it can start").
-const FLOWING: Duration = Duration::from_millis(5);
-
-/// How busy the pool is: shared by the handler (on the loop thread) and the requests.
-#[derive(Debug)]
-pub(crate) struct Load {
-    busy: AtomicUsize,
-    /// When a request last finished, in µs since `epoch`; [`NEVER`] before the first.
-    last_done: AtomicU64,
-    epoch: Instant,
-}
-
-impl Load {
-    fn new() -> Load {
-        Load {
-            busy: AtomicUsize::new(0),
-            last_done: AtomicU64::new(NEVER),
-            epoch: Instant::now(),
-        }
-    }
-
-    /// A request ended (called right before its reply's last message).
-    pub(crate) fn done(&self) {
-        let now = self.epoch.elapsed().as_micros() as u64;
-        self.last_done.store(now, Ordering::Release);
-        self.busy.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    fn flowing(&self) -> bool {
-        let now = self.epoch.elapsed().as_micros() as u64;
-        let last = self.last_done.load(Ordering::Acquire);
-        last != NEVER && now.saturating_sub(last) < FLOWING.as_micros() as u64
-    }
-}
-
-/// `Load::last_done` of a worker that has not finished a request yet: it is not flowing, so a
-/// new worker takes only what it can start (otherwise for its first 5 ms it would queue
-/// behind a slow first request while a sibling sits idle).
-const NEVER: u64 = u64::MAX;
 
 struct Job {
     request: Request,
@@ -248,7 +205,7 @@ impl WsgiHandler {
 
     /// How many requests are being served or queued right now.
     fn busy(&self) -> usize {
-        self.load.busy.load(Ordering::Acquire)
+        self.load.busy()
     }
 }
 
@@ -260,7 +217,7 @@ impl Drop for WsgiHandler {
 
 impl Handler for WsgiHandler {
     fn handle(&mut self, request: Request, reply: Reply) {
-        self.load.busy.fetch_add(1, Ordering::AcqRel);
+        self.load.started();
         self.queue.push(Job { request, reply });
     }
 

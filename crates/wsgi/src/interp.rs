@@ -2,8 +2,7 @@
 //! consistent across `fork`, and tell the master which threads the app started.
 
 use std::ffi::CString;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::{Mutex, Once};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -11,6 +10,7 @@ use pyo3::types::PyModule;
 
 use crate::error::Error;
 use crate::options::Options;
+use crate::process_facts::interpreter_up;
 
 /// Python code for the slow, rare paths (path setup, app loading): clearer in Python and
 /// never on the request path.
@@ -96,30 +96,10 @@ def threads():
 "#;
 
 static INIT: Once = Once::new();
-static INITIALIZED: AtomicBool = AtomicBool::new(false);
 static HELPER_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// The GIL state taken in [`before_fork`], given back in `after_fork_*`.
 static FORK_GIL: Mutex<Option<pyo3::ffi::PyGILState_STATE>> = Mutex::new(None);
-
-pub(crate) fn is_initialized() -> bool {
-    INITIALIZED.load(Ordering::Acquire)
-}
-
-/// The host name (`uwsgi.hostname`, `uwsgi.node`, `SERVER_NAME` on HTTP sockets).
-pub(crate) fn hostname() -> &'static str {
-    static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(|| {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most buf.len() bytes into buf.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc != 0 {
-            return "localhost".to_string();
-        }
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    })
-}
 
 /// Starts the interpreter: applies `env`/`unenv`, registers the `uwsgi` module, runs
 /// `Python::initialize()` and sets up `sys.path` (`home`, `pythonpath`).
@@ -145,7 +125,7 @@ fn start(opts: &Options) -> Result<(), Error> {
     }
     pyo3::append_to_inittab!(uwsgi_module_init);
     Python::initialize();
-    INITIALIZED.store(true, Ordering::Release);
+    crate::process_facts::set_interpreter_up();
     Python::attach(|py| -> PyResult<()> {
         let code = CString::new(HELPER).expect("the helper has no NUL");
         let m = PyModule::from_code(py, &code, c"ruwsgi_loader.py", c"ruwsgi_loader")?;
@@ -163,7 +143,7 @@ fn start(opts: &Options) -> Result<(), Error> {
         Ok(())
     })
     .map_err(|e| {
-        Python::attach(|py| crate::response::log_exception(py, &e, "cannot set up python"));
+        Python::attach(|py| crate::traceback::log_exception(py, &e, "cannot set up python"));
         Error::python(e)
     })
 }
@@ -180,7 +160,7 @@ pub(crate) fn helper(py: Python<'_>) -> Result<&Bound<'_, PyModule>, Error> {
 /// Call in the master right before `fork(2)`: takes the GIL and runs `PyOS_BeforeFork`, so
 /// no other thread holds an interpreter lock across the fork.
 pub fn before_fork() {
-    if !is_initialized() {
+    if !interpreter_up() {
         return;
     }
     let mut slot = FORK_GIL.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,7 +201,7 @@ pub fn after_fork_child() {
 /// Names of the Python threads other than the main one (a preloaded app's scheduler or
 /// agent threads, which do not survive `fork`).
 pub fn app_threads() -> Vec<String> {
-    if !is_initialized() {
+    if !interpreter_up() {
         return Vec::new();
     }
     Python::attach(|py| {

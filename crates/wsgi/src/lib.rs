@@ -41,7 +41,10 @@ mod interp;
 mod load;
 mod log_stream;
 mod options;
+mod pool_load;
+mod process_facts;
 mod response;
+mod traceback;
 mod uwsgi_module;
 
 pub use error::{Error, ErrorKind};

@@ -165,7 +165,7 @@ pub fn load_apps(opts: &Options) -> Result<Apps, Error> {
 
 /// Logs the traceback and the hint; builds the error.
 fn failed(py: Python<'_>, h: &Bound<'_, PyModule>, e: &PyErr, what: &str) -> Error {
-    crate::response::log_exception(py, e, &format!("failed to load {what}"));
+    crate::traceback::log_exception(py, e, &format!("failed to load {what}"));
     let path: Vec<String> = h
         .getattr("search_path")
         .and_then(|f| f.call0())

@@ -21,25 +21,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use ruwsgi_event_loop::{Gone, Reply, ResponseHead};
 
-use crate::handler::Load;
-
-/// Logs a Python exception with its traceback under `context`.
-pub(crate) fn log_exception(py: Python<'_>, e: &PyErr, context: &str) {
-    let formatted = py
-        .import("traceback")
-        .and_then(|tb| {
-            tb.call_method1(
-                "format_exception",
-                (e.get_type(py), e.value(py), e.traceback(py)),
-            )
-        })
-        .and_then(|lines| lines.extract::<Vec<String>>())
-        .map(|l| l.concat());
-    match formatted {
-        Ok(tb) => log::error!("{context}:\n{}", tb.trim_end()),
-        Err(_) => log::error!("{context}: {e}"),
-    }
-}
+use crate::pool_load::Load;
+use crate::traceback::log_exception;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) a WSGI app must not set (PEP 3333 "Other HTTP
 /// Features"); the server owns the connection.

@@ -40,7 +40,7 @@ static HOOKS: RwLock<Option<Box<dyn ProcessHooks>>> = RwLock::new(None);
 pub fn set_process_hooks(hooks: Box<dyn ProcessHooks>) {
     let numproc = hooks.numproc();
     *HOOKS.write().unwrap_or_else(|e| e.into_inner()) = Some(hooks);
-    if crate::interp::is_initialized() {
+    if crate::process_facts::interpreter_up() {
         Python::attach(|py| {
             if let Ok(m) = py.import("uwsgi") {
                 let _ = m.setattr("numproc", numproc);
@@ -135,7 +135,7 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("version_info", UWSGI_VERSION_INFO)?;
     m.add(
         "hostname",
-        PyBytes::new(py, crate::interp::hostname().as_bytes()),
+        PyBytes::new(py, crate::process_facts::hostname().as_bytes()),
     )?;
     m.add("numproc", 1)?;
     m.add("buffer_size", 8192)?;
@@ -192,6 +192,6 @@ pub(crate) fn run_post_fork_hook(py: Python<'_>) {
         return;
     }
     if let Err(e) = hook.call0() {
-        crate::response::log_exception(py, &e, "uwsgi.post_fork_hook failed");
+        crate::traceback::log_exception(py, &e, "uwsgi.post_fork_hook failed");
     }
 }

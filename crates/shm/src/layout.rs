@@ -1,0 +1,91 @@
+//! [`Layout`]: what a board is sized for, and where each part of it lies:
+//!
+//! ```text
+//! | Header | ProcessSlot × process_slots | ThreadSlot × threads (slot 0) | … (slot n-1) |
+//! ```
+
+use std::fmt;
+use std::mem;
+use std::sync::atomic::AtomicU64;
+
+use crate::process_slot::ProcessSlot;
+use crate::thread_slot::ThreadSlot;
+
+/// What the board is sized for: `processes` workers of `threads` threads, and `extra`
+/// processes (mules and spoolers) beside them.
+///
+/// The board holds `2 * processes + extra` process slots ([`Layout::process_slots`]): a
+/// reload spawns the new generation of workers while the old one is still finishing, and
+/// both must have slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Layout {
+    pub(crate) processes: usize,
+    pub(crate) threads: usize,
+    pub(crate) extra: usize,
+}
+
+impl Layout {
+    /// A layout for `processes` workers of `threads` threads each (at least 1) and `extra`
+    /// mules and spoolers.
+    pub fn new(processes: usize, threads: usize, extra: usize) -> Layout {
+        Layout {
+            processes,
+            threads: threads.max(1),
+            extra,
+        }
+    }
+
+    /// The number of workers of one generation.
+    pub fn processes(&self) -> usize {
+        self.processes
+    }
+
+    /// The number of thread slots of each process slot.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The number of mules and spoolers.
+    pub fn extra(&self) -> usize {
+        self.extra
+    }
+
+    /// The number of process slots: two generations of workers, and the extra processes.
+    pub fn process_slots(&self) -> usize {
+        2 * self.processes + self.extra
+    }
+
+    /// The byte offset of the thread slots.
+    pub(crate) fn threads_offset(&self) -> usize {
+        mem::size_of::<Header>() + self.process_slots() * mem::size_of::<ProcessSlot>()
+    }
+
+    /// The size of the board in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.threads_offset() + self.process_slots() * self.threads * mem::size_of::<ThreadSlot>()
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} processes of {} threads and {} mules and spoolers",
+            self.processes, self.threads, self.extra
+        )
+    }
+}
+
+/// The first cache line of the board: what a re-exec'd master checks before adopting it.
+#[repr(C, align(64))]
+pub(crate) struct Header {
+    pub(crate) magic: AtomicU64,
+    pub(crate) version: AtomicU64,
+    pub(crate) processes: AtomicU64,
+    pub(crate) threads: AtomicU64,
+    pub(crate) extra: AtomicU64,
+    /// The size of the board in bytes.
+    pub(crate) len: AtomicU64,
+    /// The newest generation the master started ([`Scoreboard::next_generation`]).
+    pub(crate) generation: AtomicU64,
+}

@@ -1,0 +1,22 @@
+//! [`log_exception`]: a Python exception and its traceback, to the log — what every part
+//! of the bridge does with an error it cannot hand to the app.
+
+use pyo3::prelude::*;
+
+/// Logs a Python exception with its traceback under `context`.
+pub(crate) fn log_exception(py: Python<'_>, e: &PyErr, context: &str) {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (e.get_type(py), e.value(py), e.traceback(py)),
+            )
+        })
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|l| l.concat());
+    match formatted {
+        Ok(tb) => log::error!("{context}:\n{}", tb.trim_end()),
+        Err(_) => log::error!("{context}: {e}"),
+    }
+}
