@@ -288,21 +288,7 @@ fn sigusr1_counts_the_requests_of_a_wsgi_app() {
 fn sigusr1_shows_the_request_each_thread_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mark = dir.path().join("in-flight");
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut server = ServerBuilder::new([
-        "--http-socket".to_string(),
-        addr.to_string(),
-        "--wsgi-file".into(),
-        app("process_slow.py"),
-        "--master".into(),
-        "--processes".into(),
-        "1".into(),
-        "--threads".into(),
-        "2".into(),
-    ])
-    .env("PROCESS_SLOW_MARK", &mark)
-    .start();
-    server.wait_for_tcp(addr);
+    let (server, addr) = slow_app_server(&mark, &["--threads", "2"]);
     let slow = std::thread::spawn(move || get(addr, "/slow?who=stats"));
     wait_until("the slow request to be in flight", || {
         mark.exists().then_some(())
@@ -371,12 +357,11 @@ fn a_listen_backlog_over_somaxconn_is_warned_about() {
     assert!(log.contains("listen queue size 1000000"), "{log}");
 }
 
-#[test]
-fn sigterm_lets_an_in_flight_request_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let mark = dir.path().join("in-flight");
+/// A one-worker master serving `process_slow.py` over HTTP, with `extra` arguments; its
+/// `/slow` creates `mark` once the request is in flight.
+fn slow_app_server(mark: &std::path::Path, extra: &[&str]) -> (Server, std::net::SocketAddr) {
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut server = ServerBuilder::new([
+    let mut args = vec![
         "--http-socket".to_string(),
         addr.to_string(),
         "--wsgi-file".into(),
@@ -384,10 +369,20 @@ fn sigterm_lets_an_in_flight_request_finish() {
         "--master".into(),
         "--processes".into(),
         "1".into(),
-    ])
-    .env("PROCESS_SLOW_MARK", &mark)
-    .start();
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut server = ServerBuilder::new(args)
+        .env("PROCESS_SLOW_MARK", mark)
+        .start();
     server.wait_for_tcp(addr);
+    (server, addr)
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let (mut server, addr) = slow_app_server(&mark, &[]);
     let kids = workers(&server, 1);
     assert_eq!(get(addr, "/").text(), "fast");
     let slow = std::thread::spawn(move || get(addr, "/slow"));

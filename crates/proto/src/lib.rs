@@ -72,9 +72,9 @@ pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use request::{parse_request, BodyFraming, Limits, Parsed};
 pub use response::{
-    declared_length, encode_chunk, encode_chunk_size, encode_last_chunk, encode_response_head,
-    error_response, response_framing, status_code, DeclaredLength, Framing, ResponseContext,
-    ResponseFraming,
+    decimal, declared_length, encode_chunk, encode_chunk_size, encode_last_chunk,
+    encode_response_head, error_response, response_framing, status_code, DeclaredLength, Framing,
+    ResponseContext, ResponseFraming,
 };
 pub use uwsgi::{encode_uwsgi, parse_uwsgi};
 

@@ -199,20 +199,25 @@ pub fn encode_response_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends `n` in decimal, without a temporary `String`.
+/// Appends `n` in decimal.
 fn encode_decimal(n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut n = n;
-    let mut i = digits.len();
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal ASCII digits, written at the end of `buf` (20 bytes hold any `u64`),
+/// without the formatting machinery or a temporary `String`: status codes and
+/// `Content-Length` here, ports in the WSGI environ.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[i..]);
+    &buf[i..]
 }
 
 fn is_clean_value(v: &[u8]) -> bool {
@@ -395,6 +400,18 @@ mod tests {
                 "{name}"
             );
             assert_eq!(got.added_length, None, "{name}");
+        }
+    }
+
+    #[test]
+    fn decimal_writes_every_u64() {
+        for (n, text) in [
+            (0, "0"),
+            (7, "7"),
+            (65535, "65535"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            assert_eq!(decimal(n, &mut [0; 20]), text.as_bytes());
         }
     }
 

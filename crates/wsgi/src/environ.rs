@@ -400,18 +400,7 @@ impl Default for AddrCache {
 
 /// A port number as a `str`, without the formatting machinery.
 fn port_str(py: Python<'_>, port: u16) -> Bound<'_, PyString> {
-    let mut buf = [0u8; 5];
-    let mut i = buf.len();
-    let mut n = port;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    latin1(py, &buf[i..])
+    latin1(py, ruwsgi_proto::decimal(port.into(), &mut [0; 20]))
 }
 
 impl AddrCache {
