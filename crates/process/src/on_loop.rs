@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_event_loop::{EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Stopper};
-use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard};
+use ruwsgi_shm::{ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
@@ -44,14 +44,14 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Writes each finished exchange to the worker's process slot: the request count (what
-/// SIGUSR1 logs), when it ended, the response bytes and whether the app raised. The one
+/// SIGUSR1 logs), the response bytes and whether the app raised. The one
 /// place a worker writes its process slot per request (its handler writes the thread slots).
 fn scoreboard_sink(board: Arc<Scoreboard>, slot: ProcessIndex) -> impl FnMut(&Exchange<'_>) + Send {
     move |exchange| {
         let bytes = exchange.head_bytes as u64 + exchange.body_bytes;
         board
             .process(slot)
-            .request_finished(now_micros(), bytes, exchange.exception);
+            .request_finished(bytes, exchange.exception);
     }
 }
 

@@ -439,7 +439,7 @@ mod tests {
             ForkResult::Child => {
                 let slot = board.process(index);
                 slot.set_status(crate::ProcessStatus::Ready);
-                slot.request_finished(10, 42, true);
+                slot.request_finished(42, true);
                 board.threads_of(index)[1].request_started(now_micros(), b"POST", b"/upload");
                 // SAFETY: `_exit` ends the child at once, skipping the parent's destructors.
                 unsafe { libc::_exit(0) };

@@ -112,8 +112,6 @@ pub struct ProcessSlot {
     pub spawned_at: AtomicU64,
     /// Requests this process served.
     pub requests: AtomicU64,
-    /// When the last request ended.
-    pub last_request_end: AtomicU64,
     /// Response bytes written.
     pub bytes_out: AtomicU64,
     /// Requests that ended with an app exception.
@@ -168,10 +166,10 @@ impl ProcessSlot {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// Records the end at `ended_us` of a request that wrote `bytes` (called by the
-    /// process).
-    pub fn request_finished(&self, ended_us: u64, bytes: u64, exception: bool) {
-        self.last_request_end.store(ended_us, Ordering::Relaxed);
+    /// Counts a finished request that wrote `bytes` (called by the process). When it ended
+    /// is its thread slot's to say ([`ThreadSlot`](crate::ThreadSlot)), which keeps a clock
+    /// read off this per-request path.
+    pub fn request_finished(&self, bytes: u64, exception: bool) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
         if exception {
@@ -225,7 +223,6 @@ impl ProcessSlot {
         for counter in [
             &self.spawned_at,
             &self.requests,
-            &self.last_request_end,
             &self.bytes_out,
             &self.exceptions,
             &self.harakiri_count,
@@ -289,7 +286,7 @@ mod tests {
         assert_eq!(slot.kind(), Some(ProcessKind::Mule));
         assert_eq!((slot.worker_id(), slot.generation()), (3, 7));
         assert_eq!(slot.status(), ProcessStatus::Starting);
-        slot.request_finished(100, 42, true);
+        slot.request_finished(42, true);
         assert_eq!(slot.bytes_out.load(Ordering::Relaxed), 42);
         assert_eq!(
             slot.to_string(),
