@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `just bench`: prepares the peers once (bench/.venv with uWSGI, Gunicorn and Granian pinned in
 # bench/requirements.txt), checks nginx and wrk, then runs bench/bench.py. See bench/README.md.
-# Environment: BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_WORKERS ("1 2"), BENCH_ONLY (rows),
-# RUWSGI (target/release/ruwsgi), PYO3_PYTHON (the Python the venv is made from).
+# Environment: BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_WORKERS ("1 2", plus the core count
+# when above 2), BENCH_WORKLOADS (workloads), BENCH_ONLY (rows), BENCH_CPU_LOOPS, BENCH_SAVE,
+# RUWSGI (target/release/ruwsgi), RUWSGI_BASELINE, RUWSGI_TEST_VENV (target/venv: Django and
+# Flask), PYO3_PYTHON (the Python the venv is made from).
 set -euo pipefail
 cd "$(dirname "$0")"
 
