@@ -2,6 +2,7 @@
 //! for the harness). Run with `just test`, which builds the `ruwsgi` binary and the test venv
 //! first.
 
+mod balance;
 mod config;
 mod nginx;
 mod process;

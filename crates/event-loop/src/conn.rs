@@ -89,6 +89,9 @@ pub(crate) struct Conn {
     pub(crate) armed: Option<Instant>,
     /// Waiting in the loop's queue of requests that wait for capacity.
     pub(crate) stalled: bool,
+    /// Just accepted and counted against the accept budget until its first request is
+    /// dispatched (or [`FRESH_WINDOW`](crate::event_loop) passes).
+    pub(crate) fresh: bool,
 }
 
 impl Conn {
@@ -117,6 +120,7 @@ impl Conn {
             deadline: None,
             armed: None,
             stalled: false,
+            fresh: false,
         }
     }
 
@@ -264,10 +268,11 @@ impl Conn {
         self.state = State::Closing { shut: false };
     }
 
-    /// Applies one message of the handler's reply.
-    pub(crate) fn apply(&mut self, msg: Msg, stopping: bool) {
+    /// Applies one message of the handler's reply (`closing`: a head it starts says
+    /// `Connection: close`).
+    pub(crate) fn apply(&mut self, msg: Msg, closing: bool) {
         if let Some(ex) = &mut self.exchange {
-            ex.apply(msg, &mut self.out, stopping);
+            ex.apply(msg, &mut self.out, closing);
         }
     }
 

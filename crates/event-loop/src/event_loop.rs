@@ -20,6 +20,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use ruwsgi_proto::Limits;
 use slab::Slab;
 
+use crate::balance::{over_share, Balance, Siblings};
 use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
 use crate::exchange::ExchangeSink;
 use crate::handler::{Address, Handler};
@@ -36,6 +37,13 @@ const LISTENER_BASE: usize = usize::MAX - 1;
 const MAX_KEY: usize = usize::MAX / 2;
 /// How long to stop accepting after EMFILE/ENFILE.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// How long a just-accepted connection counts as a request about to start (against the
+/// handler's idle threads, [`Handler::idle`]) while it has not sent one: a client sends its
+/// request right after connecting (wrk, nginx, browsers alike, within a round trip), and
+/// until it arrives the worker must not take more connections than it has idle threads. A
+/// connection that stays silent (a browser's preconnect) stops counting after this.
+const FRESH_WINDOW: Duration = Duration::from_millis(50);
 /// How long a closing connection's input is drained after its write side is shut down.
 const LINGER: Duration = Duration::from_secs(1);
 /// The read buffer shared by every connection of the loop.
@@ -103,12 +111,21 @@ pub struct EventLoop<H> {
     /// EMFILE was seen and not yet followed by a successful accept (logged once).
     fd_starved: bool,
     stalled: VecDeque<usize>,
+    /// Connections accepted and not yet past their first dispatch (`Conn::fresh`), oldest
+    /// first, with when they were accepted: entries of connections no longer fresh are
+    /// skipped when they reach the front.
+    fresh: VecDeque<(Instant, usize, u64)>,
+    /// How many connections are fresh.
+    fresh_count: usize,
     touched: Vec<usize>,
     stopping: Option<Instant>,
     requests: u64,
     now: Instant,
     log: RequestLog,
     sink: Option<Box<dyn ExchangeSink>>,
+    balance: Option<Box<dyn Balance>>,
+    /// What was last published through `balance` (connections, idle threads).
+    published: (usize, usize),
 }
 
 impl<H> fmt::Debug for EventLoop<H> {
@@ -155,12 +172,16 @@ impl<H: Handler> EventLoop<H> {
             paused_until: None,
             fd_starved: false,
             stalled: VecDeque::new(),
+            fresh: VecDeque::new(),
+            fresh_count: 0,
             touched: Vec::new(),
             stopping: None,
             requests: 0,
             now: Instant::now(),
             log: RequestLog::new(),
             sink: None,
+            balance: None,
+            published: (usize::MAX, usize::MAX),
         })
     }
 
@@ -172,6 +193,43 @@ impl<H: Handler> EventLoop<H> {
     pub fn with_exchange_sink(mut self, sink: impl ExchangeSink + 'static) -> EventLoop<H> {
         self.sink = Some(Box::new(sink));
         self
+    }
+
+    /// Shares this worker's connection count with its siblings through `balance`, and
+    /// closes keep-alive connections after their response while it holds more than its
+    /// share (see [`Balance`]).
+    pub fn with_balance(mut self, balance: impl Balance + 'static) -> EventLoop<H> {
+        self.balance = Some(Box::new(balance));
+        self
+    }
+
+    /// Whether this worker has fallen behind: every thread busy while a sibling has an
+    /// idle one, and more than its share of connections ([`over_share`]). Its keep-alive
+    /// responses then close their connections, so those clients reconnect to the sibling.
+    fn over_share(&self) -> bool {
+        let Some(balance) = &self.balance else {
+            return false;
+        };
+        if self.handler.idle() > 0 {
+            return false;
+        }
+        let siblings = balance.siblings();
+        siblings.any_idle
+            && siblings
+                .least_connections
+                .is_some_and(|least| over_share(self.conns.len(), least))
+    }
+
+    /// Tells the [`Balance`] how many connections the loop holds and how many threads are
+    /// idle, when that changed.
+    fn publish_holding(&mut self) {
+        if let Some(balance) = &mut self.balance {
+            let now = (self.conns.len(), self.handler.idle());
+            if now != self.published {
+                self.published = now;
+                balance.publish(now.0, now.1);
+            }
+        }
     }
 
     /// A handle that stops [`EventLoop::run`] from another thread.
@@ -251,36 +309,110 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        [self.timers.next(), self.paused_until, self.stopping]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(Instant::now()))
+        // Deregistered for want of idle threads, the loop must wake when a fresh connection
+        // stops counting.
+        let fresh_expiry = match self.listening {
+            false => self.fresh.front().map(|&(at, _, _)| at + FRESH_WINDOW),
+            true => None,
+        };
+        [
+            self.timers.next(),
+            self.paused_until,
+            self.stopping,
+            fresh_expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Listens only while the loop could start another request (docs/architecture.md: "a worker
-    /// accepts only what it can start", so the kernel hands connections to idle siblings).
+    /// Listens only while the handler has an idle thread for another connection
+    /// ([`EventLoop::can_accept`]; docs/architecture.md: "a worker accepts only what it can
+    /// start", so the kernel hands connections to idle siblings).
     ///
     /// Stopping, an EMFILE pause and the connection limit deregister the listeners at once.
-    /// A handler without capacity deregisters them lazily — only when a connection arrives
-    /// while it is busy ([`EventLoop::accept`]) — so a worker with one thread does not pay
-    /// two `epoll_ctl` per request while its clients keep their connections alive. Not so
-    /// with `thunder-lock`, where a busy worker that slept registered would swallow the one
-    /// wake-up a new connection gives.
+    /// A worker without an idle thread deregisters them lazily — only when a connection
+    /// arrives while it is busy ([`EventLoop::accept`]) — so a worker with one thread does
+    /// not pay two `epoll_ctl` per request while its clients keep their connections alive.
+    /// Not so with `thunder-lock`, where a busy worker that slept registered would swallow
+    /// the one wake-up a new connection gives.
     fn sync_listening(&mut self) {
         if self.paused_until.is_some_and(|t| self.now >= t) {
             self.paused_until = None;
         }
+        self.expire_fresh();
+        self.publish_holding();
         // With thunder-lock a connection wakes one sleeping worker, so a busy worker must
         // not sleep registered: it would take the wake-up and leave an idle sibling asleep.
         let blocked = self.stopping.is_some()
             || self.paused_until.is_some()
             || self.conns.len() >= self.options.max_connections
-            || (self.options.thunder_lock && !self.handler.has_capacity());
+            || (self.options.thunder_lock && !self.can_accept());
         if blocked {
             self.set_listening(false);
-        } else if !self.listening && self.handler.has_capacity() {
+        } else if !self.listening && self.can_accept() {
             self.set_listening(true);
+        }
+    }
+
+    /// Whether another connection may be accepted: the handler has an idle thread that no
+    /// fresh connection (accepted, its first request not yet started) is about to take. So
+    /// a burst of connections (a client pool opening, nginx passing many requests at once)
+    /// spreads over the workers with idle threads instead of going to whichever woke first,
+    /// and a keep-alive connection belongs to a worker that had room for it.
+    ///
+    /// With no idle thread anywhere (every worker busy, say with keep-alive clients), a
+    /// worker that holds no more connections than any sibling takes one at a time, so a
+    /// new client does not wait in the kernel's queue until some worker drains (see
+    /// [`Balance`]); a loop with no [`Balance`] is alone and does the same.
+    fn can_accept(&self) -> bool {
+        if self.fresh_count < self.handler.idle() {
+            return true;
+        }
+        if self.fresh_count > 0 {
+            return false;
+        }
+        let siblings = match &self.balance {
+            Some(b) => b.siblings(),
+            None => Siblings::default(),
+        };
+        self.handler.is_flowing()
+            && !siblings.any_idle
+            && siblings
+                .least_connections
+                .is_none_or(|least| self.conns.len() <= least)
+    }
+
+    /// Stops counting fresh connections accepted more than [`FRESH_WINDOW`] ago.
+    fn expire_fresh(&mut self) {
+        while let Some(&(at, key, id)) = self.fresh.front() {
+            if at + FRESH_WINDOW > self.now {
+                return;
+            }
+            self.fresh.pop_front();
+            if self.conns.get(key).is_some_and(|c| c.id == id) {
+                self.unfresh(key);
+            }
+        }
+    }
+
+    /// The connection `key` no longer counts as fresh (its first request started, it
+    /// closed, or its window passed).
+    fn unfresh(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if conn.fresh {
+            conn.fresh = false;
+            self.fresh_count -= 1;
+        }
+        // Keep the queue to the connections that still count.
+        while let Some(&(_, key, id)) = self.fresh.front() {
+            match self.conns.get(key) {
+                Some(c) if c.id == id && c.fresh => return,
+                _ => {
+                    self.fresh.pop_front();
+                }
+            }
         }
     }
 
@@ -305,7 +437,8 @@ impl<H: Handler> EventLoop<H> {
 
     fn accept(&mut self, i: usize) {
         while self.stopping.is_none() || self.listening {
-            if self.conns.len() >= self.options.max_connections || !self.handler.has_capacity() {
+            self.expire_fresh();
+            if self.conns.len() >= self.options.max_connections || !self.can_accept() {
                 // Leave the rest to idle siblings; re-registering reports what is left.
                 if self.stopping.is_none() {
                     self.set_listening(false);
@@ -373,8 +506,12 @@ impl<H: Handler> EventLoop<H> {
             // The registration reports input already there; no read that would only
             // return EAGAIN.
             conn.readable = false;
+            conn.fresh = true;
+            self.fresh_count += 1;
+            self.fresh.push_back((self.now, key, id));
             let at = self.now + self.options.socket_timeout;
             arm(&mut self.timers, conn, key, Some(at));
+            self.publish_holding();
         }
     }
 
@@ -568,6 +705,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn dispatch(&mut self, key: usize, req: crate::handler::Request) {
+        self.unfresh(key);
         let conn = &mut self.conns[key];
         conn.state = State::Handling;
         conn.deadline = None;
@@ -611,6 +749,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn close(&mut self, key: usize) {
+        self.unfresh(key);
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         // An exchange cut short (the client left, a timeout, a stop) still has its record.
@@ -620,6 +759,7 @@ impl<H: Handler> EventLoop<H> {
             }
         }
         // Dropping the connection marks its flow gone: a blocked Reply::send returns.
+        self.publish_holding();
     }
 
     fn drain_completions(&mut self) {
@@ -631,13 +771,15 @@ impl<H: Handler> EventLoop<H> {
                     self.drive(key);
                 }
             }
-            let stopping = self.stopping.is_some();
+            // Responses started now end their connection when the loop stops or this worker
+            // holds more than its share of keep-alive connections.
+            let closing = self.stopping.is_some() || self.over_share();
             let mut any = false;
             while let Ok(c) = self.rx.try_recv() {
                 any = true;
                 if let Some(conn) = self.conns.get_mut(c.key) {
                     if conn.id == c.id {
-                        conn.apply(c.msg, stopping);
+                        conn.apply(c.msg, closing);
                         if self.touched.last() != Some(&c.key) {
                             self.touched.push(c.key);
                         }

@@ -213,11 +213,28 @@ pub trait Handler {
     /// the sink given to [`crate::EventLoop::with_exchange_sink`].
     fn handle(&mut self, request: Request, reply: Reply);
 
-    /// Whether the handler can start another request now. While it returns false the loop
-    /// stops accepting new connections (and reading new requests), so the kernel hands
-    /// connections to an idle sibling worker (docs/architecture.md: "a worker accepts only
-    /// what it can start"). The loop asks again after each completion.
+    /// Whether the handler takes another request now: to start at once, or queued to start
+    /// soon. While it returns false the loop leaves requests it has read waiting and reads
+    /// no more from that connection. The loop asks again after each completion.
     fn has_capacity(&self) -> bool {
+        true
+    }
+
+    /// How many requests the handler could start at once, on threads now idle. The loop
+    /// accepts a new connection only into one of them, counting the connections it accepted
+    /// whose first request has not started yet (docs/architecture.md: "a worker accepts only
+    /// what it can start"), so the kernel hands the others to idle sibling workers. The
+    /// default (no limit) suits a handler that answers on the loop thread.
+    fn idle(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Whether the handler's threads are moving: one finished a request a moment ago, so a
+    /// request queued behind them now starts soon. When no worker has an idle thread, only
+    /// a worker whose handler is flowing takes a new connection beyond its idle threads (a
+    /// worker whose threads are all held by slow requests leaves it to its siblings). The
+    /// default (always) suits a handler that answers on the loop thread.
+    fn is_flowing(&self) -> bool {
         true
     }
 

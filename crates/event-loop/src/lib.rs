@@ -20,6 +20,8 @@
 //!   times, the handler's thread, exception flag and log variables). It feeds the request
 //!   log and the [`ExchangeSink`] given to [`EventLoop::with_exchange_sink`] (a closure
 //!   `FnMut(&Exchange) + Send` will do; it runs on the loop thread).
+//! - [`Balance`]: how the loop shares its connection count with sibling workers and learns
+//!   it holds more than its share ([`EventLoop::with_balance`]).
 //! - [`Listener`]: a bound, listening TCP or unix socket the loop accepts from (binding, in
 //!   every uWSGI address form, is the process crate's).
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
@@ -58,6 +60,7 @@
 
 #![deny(missing_docs)]
 
+mod balance;
 mod body;
 mod body_limit;
 mod conn;
@@ -72,6 +75,7 @@ mod request_log;
 mod sys;
 mod timer;
 
+pub use balance::{over_share, Balance, Siblings};
 pub use event_loop::{EventLoop, Stopper};
 pub use exchange::{Exchange, ExchangeOutcome, ExchangeSink, RequestLine};
 pub use fixed::FixedHandler;

@@ -34,7 +34,10 @@ pub struct Options {
     /// connections close after it too (default 4 s, as uWSGI).
     #[serde(deserialize_with = "seconds")]
     pub socket_timeout: Duration,
-    /// `tcp-nodelay` on accepted TCP connections.
+    /// `tcp-nodelay` on accepted TCP connections (on by default, unlike uWSGI: the loop
+    /// gathers each response's output into as few writes as it can, and under Nagle's
+    /// algorithm the last small write of a response waits for the client's delayed ACK, up
+    /// to 40 ms).
     pub tcp_nodelay: bool,
     /// `so-keepalive` on accepted TCP connections.
     pub so_keepalive: bool,
@@ -72,7 +75,7 @@ impl Default for Options {
             post_buffering: 1 << 20,
             limit_post: 0,
             socket_timeout: Duration::from_secs(4),
-            tcp_nodelay: false,
+            tcp_nodelay: true,
             so_keepalive: false,
             high_water: HIGH_WATER,
             spill_max: SPILL_MAX,

@@ -22,7 +22,8 @@ use crate::handler::{Gone, ResponseHead};
 /// What a reply tells the loop. The messages that end the reply carry its [`Notes`].
 #[derive(Debug)]
 pub(crate) enum Msg {
-    Start(ResponseHead),
+    /// The head, with the first piece of body (empty when the next message is no body).
+    Start(ResponseHead, Vec<u8>),
     Data(Vec<u8>),
     File {
         file: File,
@@ -232,6 +233,10 @@ pub struct Reply {
     spill: Option<Arc<File>>,
     /// Bytes written to `spill` so far.
     spilled: u64,
+    /// The head [`Reply::start`] was given, held until the next message so that it travels
+    /// with the first piece of body: one message, and one write for the loop (a head
+    /// written alone, then its body, waits on the client's delayed ACK under Nagle).
+    pending_head: Option<ResponseHead>,
 }
 
 impl Reply {
@@ -243,6 +248,7 @@ impl Reply {
             limit: None,
             spill: None,
             spilled: 0,
+            pending_head: None,
         }
     }
 
@@ -282,7 +288,20 @@ impl Reply {
         }))
     }
 
-    fn post(&self, msg: Msg) -> Result<(), Gone> {
+    /// Posts `msg` to the loop, after the head [`Reply::start`] holds, if any: a piece of
+    /// body travels in the head's own message.
+    fn post(&mut self, msg: Msg) -> Result<(), Gone> {
+        match (self.pending_head.take(), msg) {
+            (None, msg) => self.send_to_loop(msg),
+            (Some(head), Msg::Data(data)) => self.send_to_loop(Msg::Start(head, data)),
+            (Some(head), msg) => {
+                self.send_to_loop(Msg::Start(head, Vec::new()))?;
+                self.send_to_loop(msg)
+            }
+        }
+    }
+
+    fn send_to_loop(&self, msg: Msg) -> Result<(), Gone> {
         self.link
             .tx
             .send(Completion {
@@ -303,13 +322,17 @@ impl Reply {
         }
     }
 
-    /// Sends the status line and headers. Must come before any body.
+    /// Sends the status line and headers. Must come before any body. The head goes out
+    /// with whatever is sent next (the first piece of body, or the end).
     pub fn start(&mut self, head: ResponseHead) -> Result<(), Gone> {
         self.check()?;
         if self.limit.is_none() {
             self.limit = BodyLimit::of(&head.headers, self.link.head_request);
         }
-        self.post(Msg::Start(head))
+        if self.pending_head.is_none() {
+            self.pending_head = Some(head);
+        }
+        Ok(())
     }
 
     /// Sends a piece of the body. Above the connection's high-water mark of unwritten
@@ -515,12 +538,41 @@ mod tests {
         let data: Vec<Vec<u8>> = rx
             .try_iter()
             .filter_map(|c| match c.msg {
-                Msg::Data(d) => Some(d),
+                Msg::Start(_, d) | Msg::Data(d) => Some(d),
                 _ => None,
             })
             .collect();
+        // The first piece travels with the head.
         assert_eq!(data, [b"he".to_vec(), b"l".to_vec()]);
         assert_eq!(reply.link.flow.pending(), 3);
+    }
+
+    #[test]
+    fn the_head_travels_with_the_first_piece_of_body() {
+        let poll = mio::Poll::new().unwrap();
+        let notify = Arc::new(Notify::new(
+            Waker::new(poll.registry(), mio::Token(0)).unwrap(),
+        ));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut reply = Reply::new(Link {
+            key: 0,
+            id: 0,
+            tx,
+            notify,
+            flow: Arc::new(Flow::new(1 << 20)),
+            head_request: false,
+        });
+        reply
+            .start(ResponseHead::new(200, "OK", Vec::new()))
+            .unwrap();
+        assert!(rx.is_empty(), "the head waits for the body");
+        reply.send(b"body".to_vec()).unwrap();
+        reply.finish();
+        let msgs: Vec<Msg> = rx.try_iter().map(|c| c.msg).collect();
+        assert!(
+            matches!(&msgs[..], [Msg::Start(h, d), Msg::Finish(_)] if h.status == 200 && d == b"body"),
+            "{msgs:?}"
+        );
     }
 
     #[test]

@@ -5,8 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruwsgi_event_loop::{EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Stopper};
-use ruwsgi_shm::{ProcessIndex, Scoreboard};
+use std::sync::atomic::Ordering;
+
+use ruwsgi_event_loop::{
+    Balance, EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Siblings, Stopper,
+};
+use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
@@ -34,7 +38,11 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
     }
     let event_loop = EventLoop::new(options, listeners, handler)
         .map_err(internal)?
-        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.slot));
+        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.slot))
+        .with_balance(BoardBalance {
+            board: worker.scoreboard.clone(),
+            slot: worker.slot,
+        });
     Ok(Box::new(LoopServing { event_loop }))
 }
 
@@ -52,6 +60,42 @@ fn scoreboard_sink(board: Arc<Scoreboard>, slot: ProcessIndex) -> impl FnMut(&Ex
         board
             .process(slot)
             .request_finished(bytes, exchange.exception);
+    }
+}
+
+/// The loop's [`Balance`] over the scoreboard: a worker writes how many connections it
+/// holds and how many of its threads are idle in its process slot, and reads its ready
+/// sibling workers'.
+struct BoardBalance {
+    board: Arc<Scoreboard>,
+    slot: ProcessIndex,
+}
+
+impl Balance for BoardBalance {
+    fn publish(&mut self, connections: usize, idle: usize) {
+        let slot = self.board.process(self.slot);
+        slot.connections
+            .store(connections as u64, Ordering::Relaxed);
+        slot.idle_threads.store(idle as u64, Ordering::Relaxed);
+    }
+
+    fn siblings(&self) -> Siblings {
+        let mut siblings = Siblings::default();
+        let ready_workers = self.board.live().filter(|&(index, slot)| {
+            index != self.slot
+                && slot.kind() == Some(ProcessKind::Worker)
+                && slot.status() == ProcessStatus::Ready
+        });
+        for (_, slot) in ready_workers {
+            let connections = slot.connections.load(Ordering::Relaxed) as usize;
+            siblings.least_connections = Some(
+                siblings
+                    .least_connections
+                    .map_or(connections, |least| least.min(connections)),
+            );
+            siblings.any_idle |= slot.idle_threads.load(Ordering::Relaxed) > 0;
+        }
+        siblings
     }
 }
 

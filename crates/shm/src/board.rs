@@ -24,8 +24,8 @@ use crate::thread_slot::ThreadSlot;
 const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// Bumped whenever the memory layout of the board changes, so a re-exec'd master of another
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
-/// id.
-const VERSION: u64 = 2;
+/// id; version 3 counts each process's connections.
+const VERSION: u64 = 3;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.

@@ -123,6 +123,11 @@ pub struct ProcessSlot {
     pub respawns: AtomicU64,
     /// Resident set size in bytes, as the master last measured it.
     pub rss: AtomicU64,
+    /// Client connections the process holds now (a worker's loop writes it; its siblings
+    /// read it to keep their keep-alive connections even).
+    pub connections: AtomicU64,
+    /// Threads of the process with nothing to do now (written with `connections`).
+    pub idle_threads: AtomicU64,
 }
 
 impl ProcessSlot {
@@ -228,6 +233,8 @@ impl ProcessSlot {
             &self.harakiri_count,
             &self.respawns,
             &self.rss,
+            &self.connections,
+            &self.idle_threads,
         ] {
             counter.store(0, Ordering::Relaxed);
         }

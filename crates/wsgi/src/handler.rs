@@ -28,19 +28,9 @@ use crate::file_wrapper::FileWrapper;
 use crate::input::Input;
 use crate::load::Apps;
 use crate::options::Options;
-use crate::pool_load::Load;
+use crate::pool_load::{Load, QUEUED_MAX};
 use crate::response::StartResponse;
 use crate::traceback::log_exception;
-
-/// Requests a worker queues beyond one per Python thread while its threads keep finishing
-/// requests: a thread that finishes then finds its next request already queued instead of
-/// sleeping until the loop hands it one (the batching the handoff relies on, module doc). Each
-/// batch costs a condvar wake and two context switches; with 8 a hello-world worker under
-/// `wrk -c32` parked its thread every ~4.5 requests (0.23 switches per request) and spent
-/// about 0.5 µs more CPU per request than with 32 (0.14 switches per request). Past it the
-/// queue only adds latency. [`Load::flowing`] still limits a worker whose app is slow to what it
-/// can start at once.
-const QUEUED_PER_WORKER: usize = 32;
 
 struct Job {
     request: Request,
@@ -180,7 +170,7 @@ impl WsgiHandler {
             )
         })
         .map_err(Error::python)?;
-        let load = Arc::new(Load::new());
+        let load = Arc::new(Load::default());
         let worker = Arc::new(Worker {
             template,
             apps,
@@ -225,9 +215,19 @@ impl Handler for WsgiHandler {
         self.queue.wake();
     }
 
+    /// A request starts at once on an idle thread or waits in the queue, up to
+    /// 32 (`QUEUED_MAX`) beyond the threads.
     fn has_capacity(&self) -> bool {
-        let busy = self.busy();
-        busy < self.threads || (busy < self.threads + QUEUED_PER_WORKER && self.load.flowing())
+        self.busy() < self.threads + QUEUED_MAX
+    }
+
+    /// Threads with nothing to do: the loop accepts new connections only into these.
+    fn idle(&self) -> usize {
+        self.load.idle(self.threads)
+    }
+
+    fn is_flowing(&self) -> bool {
+        self.load.flowing()
     }
 }
 

@@ -123,16 +123,27 @@ impl ExchangeState {
         }
     }
 
-    /// Applies one message of the handler's reply (`stopping`: the loop is stopping, so the
-    /// connection will not be kept alive).
-    pub(crate) fn apply(&mut self, msg: Msg, out: &mut Output, stopping: bool) {
+    /// Applies one message of the handler's reply (`closing`: the loop wants the connection
+    /// closed after this response — it is stopping, or the worker holds more than its share
+    /// of connections — so a head started now is not kept alive).
+    pub(crate) fn apply(&mut self, msg: Msg, out: &mut Output, closing: bool) {
         if self.ended {
             return;
         }
         let head_sent = self.head_sent;
         match msg {
-            Msg::Start(head) if !head_sent => self.start(head, None, out, stopping),
-            Msg::Start(_) => {}
+            Msg::Start(head, data) if !head_sent => {
+                self.start(head, None, out, closing);
+                if self.ended {
+                    // `start` refused the head (a 500 went out): the body is not sent.
+                    out.flow.written(data.len());
+                } else if !data.is_empty() {
+                    self.body(data, true, out);
+                }
+            }
+            // A second head is ignored; its body goes out under the first one.
+            Msg::Start(_, data) if !data.is_empty() => self.body(data, true, out),
+            Msg::Start(..) => {}
             Msg::Data(data) if head_sent => self.body(data, true, out),
             Msg::Data(data) => {
                 out.flow.written(data.len());
@@ -158,7 +169,7 @@ impl ExchangeState {
                 self.notes = notes;
                 // After a head (Start) only the body counts, as a second head is ignored.
                 if !head_sent {
-                    self.start(head, Some(body.len() as u64), out, stopping);
+                    self.start(head, Some(body.len() as u64), out, closing);
                 }
                 // `start` aborts (a 500) on a bad status.
                 if !self.ended {
@@ -175,7 +186,7 @@ impl ExchangeState {
             } => {
                 self.notes = notes;
                 if !head_sent {
-                    self.start(head, Some(len), out, stopping);
+                    self.start(head, Some(len), out, closing);
                 }
                 if !self.ended {
                     self.file(Arc::new(file), offset, Some(len), out);
@@ -188,7 +199,7 @@ impl ExchangeState {
                     self.abort(out);
                 } else {
                     // The app's error: a 500, and the connection lives as the request allows.
-                    self.internal_error(out, !stopping);
+                    self.internal_error(out, !closing);
                 }
             }
         }
@@ -200,7 +211,7 @@ impl ExchangeState {
         head: ResponseHead,
         whole_body: Option<u64>,
         out: &mut Output,
-        stopping: bool,
+        closing: bool,
     ) {
         if !(100..=999).contains(&head.status) {
             log::error!("invalid response status {}", head.status);
@@ -208,7 +219,7 @@ impl ExchangeState {
             return;
         }
         let ctx = ResponseContext {
-            keep_alive: self.ctx.keep_alive && !stopping,
+            keep_alive: self.ctx.keep_alive && !closing,
             ..self.ctx
         };
         let framing = response_framing(head.status, &head.headers, &ctx, whole_body);
@@ -461,7 +472,7 @@ mod tests {
         let mut ex = state(GET);
         let mut out = Output::new(Flow::new(1 << 20));
         ex.apply(
-            Msg::Start(head(200, &[("Content-Length", "3")])),
+            Msg::Start(head(200, &[("Content-Length", "3")]), Vec::new()),
             &mut out,
             false,
         );
@@ -492,7 +503,7 @@ mod tests {
     fn streams_are_chunked_on_http11_and_close_delimited_on_http10() {
         let msgs = || {
             vec![
-                Msg::Start(head(200, &[])),
+                Msg::Start(head(200, &[]), Vec::new()),
                 Msg::Data(b"abc".to_vec()),
                 Msg::Finish(Notes::default()),
             ]
@@ -556,7 +567,10 @@ mod tests {
         // After a head, only the close.
         let (wire, ex, _) = run(
             GET,
-            vec![Msg::Start(head(200, &[])), Msg::Abort(Notes::default())],
+            vec![
+                Msg::Start(head(200, &[]), Vec::new()),
+                Msg::Abort(Notes::default()),
+            ],
         );
         assert_eq!(
             wire,
@@ -575,8 +589,8 @@ mod tests {
         let (wire, _, _) = run(
             GET,
             vec![
-                Msg::Start(head(200, &[("Content-Length", "2")])),
-                Msg::Start(head(404, &[])),
+                Msg::Start(head(200, &[("Content-Length", "2")]), Vec::new()),
+                Msg::Start(head(404, &[]), Vec::new()),
                 respond(201, &[], "ok"),
                 Msg::Data(b"late".to_vec()),
             ],
