@@ -34,8 +34,12 @@
 //!   than a declared `Content-Length` (closing the connection after a body that falls short
 //!   of it), sends no body to HEAD or for 1xx/204/304, and writes every error answer: the
 //!   status of a refused request, and the 500 of a failed ([`Reply::fail`]) or dropped reply.
-//! - The loop accepts only while [`Handler::has_capacity`] says yes: a worker whose threads
-//!   are all busy leaves new connections to its idle siblings. EMFILE pauses accepting for
+//! - The loop accepts a connection into an idle thread of its handler ([`Handler::idle`],
+//!   counting connections accepted whose first request has not started): a worker whose
+//!   threads are all busy leaves new connections to its idle siblings. With a [`Balance`]
+//!   (the process crate's, over shared memory) it also takes one at a time when no worker is
+//!   idle, and closes keep-alive connections after their response while it has fallen
+//!   behind a sibling with an idle thread. EMFILE pauses accepting for
 //!   100 ms instead of spinning (the process crate lifts the soft fd limit before the loop
 //!   starts).
 //! - `socket-timeout` bounds every wait on the client: between two reads of a request,

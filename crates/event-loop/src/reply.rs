@@ -513,14 +513,15 @@ mod tests {
         assert_eq!(flow.wait_below(), Ok(()));
     }
 
-    #[test]
-    fn a_streamed_body_keeps_to_the_content_length_before_it_is_posted() {
+    /// A reply of a GET with a 1 MiB high-water mark, and the channel its messages go to
+    /// (keep the poll alive while the waker is used).
+    fn streaming_reply() -> (mio::Poll, Reply, crossbeam_channel::Receiver<Completion>) {
         let poll = mio::Poll::new().unwrap();
         let notify = Arc::new(Notify::new(
             Waker::new(poll.registry(), mio::Token(0)).unwrap(),
         ));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut reply = Reply::new(Link {
+        let reply = Reply::new(Link {
             key: 0,
             id: 0,
             tx,
@@ -528,6 +529,12 @@ mod tests {
             flow: Arc::new(Flow::new(1 << 20)),
             head_request: false,
         });
+        (poll, reply, rx)
+    }
+
+    #[test]
+    fn a_streamed_body_keeps_to_the_content_length_before_it_is_posted() {
+        let (_poll, mut reply, rx) = streaming_reply();
         let head = ResponseHead::new(200, "OK", vec![("Content-Length".into(), b"3".to_vec())]);
         reply.start(head).unwrap();
         reply.send(b"he".to_vec()).unwrap();
@@ -549,19 +556,7 @@ mod tests {
 
     #[test]
     fn the_head_travels_with_the_first_piece_of_body() {
-        let poll = mio::Poll::new().unwrap();
-        let notify = Arc::new(Notify::new(
-            Waker::new(poll.registry(), mio::Token(0)).unwrap(),
-        ));
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut reply = Reply::new(Link {
-            key: 0,
-            id: 0,
-            tx,
-            notify,
-            flow: Arc::new(Flow::new(1 << 20)),
-            head_request: false,
-        });
+        let (_poll, mut reply, rx) = streaming_reply();
         reply
             .start(ResponseHead::new(200, "OK", Vec::new()))
             .unwrap();
