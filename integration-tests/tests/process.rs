@@ -740,42 +740,15 @@ fn lazy_apps_imports_the_app_once_per_worker() {
     assert!(!set.contains(&master));
 }
 
-// ---- The seed tutorial end to end (../shared/seed/000_76656e4508ad7551.txt) ----
+// ---- The seed tutorial end to end ----
 
-/// The `[uwsgi]` block of the seed, as the config work saved it byte for byte; extracted
-/// from the seed here when that file is absent.
+/// The `[uwsgi]` block of the tutorial the project grew from, saved byte for byte in
+/// `integration-tests/apps/seed/uwsgi.ini`.
 fn seed_ini() -> String {
     let saved = ruwsgi_integration_tests::apps_dir()
         .join("seed")
         .join("uwsgi.ini");
-    if let Ok(text) = std::fs::read_to_string(&saved) {
-        return text;
-    }
-    let seed = std::fs::read_to_string("/work/shared/seed/000_76656e4508ad7551.txt")
-        .or_else(|_| {
-            std::fs::read_to_string(
-                ruwsgi_integration_tests::workspace_root()
-                    .join("../shared/seed/000_76656e4508ad7551.txt"),
-            )
-        })
-        .expect("the seed tutorial");
-    let lines: Vec<&str> = seed.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.trim() == "[uwsgi]")
-        .expect("[uwsgi] in the seed");
-    let end = start
-        + lines[start..]
-            .iter()
-            .position(|l| l.trim() == "```")
-            .expect("end of block");
-    let indent = lines[start].len() - lines[start].trim_start().len();
-    let mut out = String::new();
-    for l in &lines[start..end] {
-        out.push_str(l.get(indent..).unwrap_or("").trim_end_matches('\r'));
-        out.push('\n');
-    }
-    out
+    std::fs::read_to_string(&saved).expect("integration-tests/apps/seed/uwsgi.ini")
 }
 
 fn site_packages(venv: &Path) -> PathBuf {

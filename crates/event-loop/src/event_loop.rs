@@ -206,7 +206,7 @@ impl<H: Handler> EventLoop<H> {
     /// Whether this worker has fallen behind: every thread busy while a sibling has an
     /// idle one, and more than its share of connections ([`over_share`]). Its keep-alive
     /// responses then close their connections, so those clients reconnect to the sibling.
-    fn over_share(&self) -> bool {
+    fn fallen_behind(&self) -> bool {
         let Some(balance) = &self.balance else {
             return false;
         };
@@ -222,7 +222,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// Tells the [`Balance`] how many connections the loop holds and how many threads are
     /// idle, when that changed.
-    fn publish_holding(&mut self) {
+    fn publish_load(&mut self) {
         if let Some(balance) = &mut self.balance {
             let now = (self.conns.len(), self.handler.idle());
             if now != self.published {
@@ -342,7 +342,7 @@ impl<H: Handler> EventLoop<H> {
             self.paused_until = None;
         }
         self.expire_fresh();
-        self.publish_holding();
+        self.publish_load();
         // With thunder-lock a connection wakes one sleeping worker, so a busy worker must
         // not sleep registered: it would take the wake-up and leave an idle sibling asleep.
         let blocked = self.stopping.is_some()
@@ -511,7 +511,7 @@ impl<H: Handler> EventLoop<H> {
             self.fresh.push_back((self.now, key, id));
             let at = self.now + self.options.socket_timeout;
             arm(&mut self.timers, conn, key, Some(at));
-            self.publish_holding();
+            self.publish_load();
         }
     }
 
@@ -759,7 +759,7 @@ impl<H: Handler> EventLoop<H> {
             }
         }
         // Dropping the connection marks its flow gone: a blocked Reply::send returns.
-        self.publish_holding();
+        self.publish_load();
     }
 
     fn drain_completions(&mut self) {
@@ -773,7 +773,7 @@ impl<H: Handler> EventLoop<H> {
             }
             // Responses started now end their connection when the loop stops or this worker
             // holds more than its share of keep-alive connections.
-            let closing = self.stopping.is_some() || self.over_share();
+            let closing = self.stopping.is_some() || self.fallen_behind();
             let mut any = false;
             while let Ok(c) = self.rx.try_recv() {
                 any = true;

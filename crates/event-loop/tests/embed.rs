@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ruwsgi_event_loop::{
-    Address, Body, EventLoop, Exchange, ExchangeOutcome, Gone, Handler, Head, Listener, Options,
-    Protocol, Reply, Request, ResponseHead, Stopper,
+    Address, Balance, Body, EventLoop, Exchange, ExchangeOutcome, Gone, Handler, Head, Listener,
+    Options, Protocol, Reply, Request, ResponseHead, Siblings, Stopper,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -890,4 +890,92 @@ fn a_slow_reader_does_not_hold_the_app_thread_until_the_spill_bound() {
             Ok(())
         );
     }
+}
+
+/// A handler whose threads are all busy (`idle` is 0) but that answers at once: what the
+/// loop sees of a worker that has fallen behind.
+struct AllBusy;
+
+impl Handler for AllBusy {
+    fn handle(&mut self, _req: Request, reply: Reply) {
+        reply.respond(head("200 OK", &[]), b"ok".to_vec());
+    }
+
+    fn idle(&self) -> usize {
+        0
+    }
+}
+
+/// The siblings a test makes the loop see, and what the loop published.
+#[derive(Clone, Default)]
+struct SharedBalance {
+    siblings: Arc<Mutex<Siblings>>,
+    published: Arc<Mutex<Vec<(usize, usize)>>>,
+}
+
+impl Balance for SharedBalance {
+    fn publish(&mut self, connections: usize, idle: usize) {
+        self.published.lock().unwrap().push((connections, idle));
+    }
+
+    fn siblings(&self) -> Siblings {
+        *self.siblings.lock().unwrap()
+    }
+}
+
+/// One GET on a kept-alive connection; whether the answer keeps it alive.
+fn kept_alive(s: &mut TcpStream) -> bool {
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let (status, headers, body) = read_response(s);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(body, b"ok");
+    !headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"))
+}
+
+#[test]
+fn a_worker_fallen_behind_an_idle_sibling_closes_its_keep_alive_connections() {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = Listener::from_fd(std_listener.into(), Protocol::Http).unwrap();
+    let Address::Inet(addr) = listener.local_addr().clone() else {
+        unreachable!()
+    };
+    let balance = SharedBalance::default();
+    let el = EventLoop::new(Options::default(), vec![listener], AllBusy)
+        .unwrap()
+        .with_balance(balance.clone());
+    let running = Running {
+        addr,
+        stopper: el.stopper(),
+        thread: Some(std::thread::spawn(move || el.run())),
+    };
+    // No sibling: a worker with no idle thread still takes connections, one at a time.
+    let mut conns: Vec<TcpStream> = (0..3).map(|_| connect(running.addr)).collect();
+    for s in &mut conns {
+        assert!(kept_alive(s));
+    }
+    wait_until("the loop to publish 3 connections", || {
+        let published = balance.published.lock().unwrap();
+        published.contains(&(3, 0)).then_some(())
+    });
+    // A sibling holds as many and is idle: even counts, nothing is closed.
+    *balance.siblings.lock().unwrap() = Siblings {
+        least_connections: Some(3),
+        any_idle: true,
+    };
+    assert!(kept_alive(&mut conns[0]));
+    // A sibling holds none and is idle: this worker holds more than its share, so its
+    // keep-alive responses end their connections.
+    *balance.siblings.lock().unwrap() = Siblings {
+        least_connections: Some(0),
+        any_idle: true,
+    };
+    assert!(!kept_alive(&mut conns[1]));
+    // Every thread of the sibling busy too: keep the connection.
+    *balance.siblings.lock().unwrap() = Siblings {
+        least_connections: Some(0),
+        any_idle: false,
+    };
+    assert!(kept_alive(&mut conns[2]));
 }

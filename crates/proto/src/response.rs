@@ -313,6 +313,19 @@ mod tests {
         uwsgi: false,
     };
 
+    /// The answer to a HEAD request.
+    const HEAD: ResponseContext = ResponseContext {
+        head_request: true,
+        ..HTTP11
+    };
+
+    /// An answer on a uwsgi socket (one request per connection).
+    const UWSGI: ResponseContext = ResponseContext {
+        uwsgi: true,
+        keep_alive: false,
+        ..HTTP11
+    };
+
     fn hdrs(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         list.iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
@@ -326,16 +339,7 @@ mod tests {
             version: Version::Http10,
             ..HTTP11
         };
-        let head = ResponseContext {
-            head_request: true,
-            ..HTTP11
-        };
         let closing = ResponseContext {
-            keep_alive: false,
-            ..HTTP11
-        };
-        let uwsgi = ResponseContext {
-            uwsgi: true,
             keep_alive: false,
             ..HTTP11
         };
@@ -362,20 +366,20 @@ mod tests {
             ("app says close", 200, &app_close, HTTP11, Length(5), false),
             ("1.0 length", 200, &cl, http10, Length(5), true),
             ("1.0 no length", 200, &none, http10, Close, false),
-            ("head", 200, &cl, head, NoBody, true),
-            ("head no length", 200, &none, head, NoBody, true),
+            ("head", 200, &cl, HEAD, NoBody, true),
+            ("head no length", 200, &none, HEAD, NoBody, true),
             ("204", 204, &none, HTTP11, NoBody, true),
             ("304", 304, &cl, HTTP11, NoBody, true),
             ("101", 101, &none, HTTP11, NoBody, true),
-            ("uwsgi length", 200, &cl, uwsgi, Length(5), false),
-            ("uwsgi no length", 200, &none, uwsgi, Close, false),
+            ("uwsgi length", 200, &cl, UWSGI, Length(5), false),
+            ("uwsgi no length", 200, &none, UWSGI, Close, false),
             (
                 "uwsgi kept",
                 200,
                 &none,
                 ResponseContext {
                     keep_alive: true,
-                    ..uwsgi
+                    ..UWSGI
                 },
                 Close,
                 false,
@@ -386,7 +390,7 @@ mod tests {
                 &cl,
                 ResponseContext {
                     head_request: true,
-                    ..uwsgi
+                    ..UWSGI
                 },
                 NoBody,
                 false,
@@ -418,15 +422,6 @@ mod tests {
     #[test]
     fn a_known_whole_body_gets_a_content_length() {
         use ResponseFraming::*;
-        let head = ResponseContext {
-            head_request: true,
-            ..HTTP11
-        };
-        let uwsgi = ResponseContext {
-            uwsgi: true,
-            keep_alive: false,
-            ..HTTP11
-        };
         let none = hdrs(&[("Content-Type", "text/plain")]);
         let cl = hdrs(&[("Content-Length", "5")]);
         type Case<'a> = (
@@ -463,7 +458,7 @@ mod tests {
                 "head announces it",
                 200,
                 &none,
-                head,
+                HEAD,
                 Framing {
                     body: NoBody,
                     keep_alive: true,
@@ -496,7 +491,7 @@ mod tests {
                 "uwsgi",
                 200,
                 &none,
-                uwsgi,
+                UWSGI,
                 Framing {
                     body: Length(7),
                     keep_alive: false,

@@ -70,10 +70,6 @@ pub struct ThreadSlot {
     pub requests: AtomicU64,
     /// When this thread's last request ended.
     pub last_request_end: AtomicU64,
-    /// Response bytes written for this thread's requests.
-    pub bytes_out: AtomicU64,
-    /// This thread's requests that ended with an app exception.
-    pub exceptions: AtomicU64,
 }
 
 /// A consistent copy of the request a thread is running, as [`ThreadSlot::snapshot`] read
@@ -140,8 +136,8 @@ impl ThreadSlot {
     }
 
     /// Records that this thread's request ended at `ended_us`: the slot shows no running
-    /// request, `requests` counts one more. Bytes and exceptions are counted by whoever
-    /// knows them (`bytes_out`, `exceptions`).
+    /// request, `requests` counts one more. (Bytes and exceptions are the process slot's,
+    /// written from the loop's exchange record.)
     pub fn request_finished(&self, ended_us: u64) {
         self.write(|| {
             self.started_us.store(0, Ordering::Relaxed);
@@ -199,8 +195,6 @@ impl ThreadSlot {
         self.seq.store(odd.wrapping_add(1), Ordering::Release);
         self.requests.store(0, Ordering::Relaxed);
         self.last_request_end.store(0, Ordering::Relaxed);
-        self.bytes_out.store(0, Ordering::Relaxed);
-        self.exceptions.store(0, Ordering::Relaxed);
     }
 
     /// Runs `update` (stores of the request words) as one seqlock write section.
@@ -238,8 +232,6 @@ impl fmt::Debug for ThreadSlot {
             .field("running", &self.snapshot())
             .field("requests", &self.requests)
             .field("last_request_end", &self.last_request_end)
-            .field("bytes_out", &self.bytes_out)
-            .field("exceptions", &self.exceptions)
             .finish()
     }
 }

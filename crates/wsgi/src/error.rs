@@ -8,7 +8,7 @@ pub struct Error {
     kind: ErrorKind,
 }
 
-/// What went wrong, classified by who caused it (STYLE.md "Errors").
+/// What went wrong, classified by who caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {

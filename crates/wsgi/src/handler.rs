@@ -216,7 +216,7 @@ impl Handler for WsgiHandler {
     }
 
     /// A request starts at once on an idle thread or waits in the queue, up to
-    /// 32 (`QUEUED_MAX`) beyond the threads.
+    /// `QUEUED_MAX` beyond the threads.
     fn has_capacity(&self) -> bool {
         self.busy() < self.threads + QUEUED_MAX
     }

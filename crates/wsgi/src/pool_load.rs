@@ -76,3 +76,36 @@ impl Load {
         last != NEVER && now.saturating_sub(last) < FLOWING.as_micros() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_threads_are_the_ones_no_request_holds() {
+        let load = Load::default();
+        assert_eq!(load.idle(2), 2);
+        load.started();
+        load.started();
+        load.started();
+        assert_eq!(
+            (load.busy(), load.idle(2)),
+            (3, 0),
+            "one queued beyond two threads"
+        );
+        load.done();
+        load.done();
+        assert_eq!(load.idle(2), 1);
+    }
+
+    #[test]
+    fn a_pool_flows_only_right_after_a_request_finished() {
+        let load = Load::default();
+        assert!(!load.flowing(), "nothing finished yet");
+        load.started();
+        load.done();
+        assert!(load.flowing());
+        std::thread::sleep(FLOWING + Duration::from_millis(2));
+        assert!(!load.flowing(), "no request finished within FLOWING");
+    }
+}
