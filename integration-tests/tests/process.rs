@@ -120,6 +120,70 @@ fn two_workers_have_different_pids() {
     assert_eq!(get(addr, "/").status, 200);
 }
 
+/// The scheduling policy of thread `tid` of `pid` (field 41 of its stat: 0 = SCHED_OTHER,
+/// 3 = SCHED_BATCH) and its name.
+fn policy_and_name(pid: u32, tid: u32) -> Option<(u32, String)> {
+    let task = format!("/proc/{pid}/task/{tid}");
+    let stat = std::fs::read_to_string(format!("{task}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts at field 3 (the state).
+    let policy = rest.split_whitespace().nth(41 - 3)?.parse().ok()?;
+    let name = std::fs::read_to_string(format!("{task}/comm")).ok()?;
+    Some((policy, name.trim().to_string()))
+}
+
+/// A worker's loop thread (its main thread) wakes up for every request and every reply; it
+/// runs under SCHED_BATCH so those wake-ups do not preempt the Python threads, which keep the
+/// default policy (docs/architecture.md, "The loop thread does not preempt Python").
+#[test]
+fn the_loop_thread_runs_under_sched_batch_and_python_threads_do_not() {
+    let app = app("wsgi_threads.py");
+    let (server, addr) = Server::http([
+        "--wsgi-file",
+        &app,
+        "--master",
+        "--processes",
+        "1",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(get(addr, "/").status, 200);
+    let worker = workers(&server, 1)[0];
+    let (policy, _) = policy_and_name(worker, worker).expect("the worker's main thread");
+    assert_eq!(policy, libc::SCHED_BATCH as u32, "the loop thread's policy");
+    let (master_policy, _) = policy_and_name(server.pid, server.pid).expect("the master");
+    assert_eq!(
+        master_policy,
+        libc::SCHED_OTHER as u32,
+        "the master's policy"
+    );
+    let mut python = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{worker}/task")).unwrap() {
+        let tid: u32 = entry
+            .unwrap()
+            .file_name()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if let Some((policy, name)) = policy_and_name(worker, tid) {
+            if name.starts_with("ruwsgi-py-") {
+                python.push((name, policy));
+            }
+        }
+    }
+    python.sort();
+    let other = libc::SCHED_OTHER as u32;
+    assert_eq!(
+        python,
+        vec![
+            ("ruwsgi-py-0".to_string(), other),
+            ("ruwsgi-py-1".to_string(), other)
+        ],
+        "the Python threads' policies"
+    );
+}
+
 #[test]
 fn a_killed_worker_is_respawned_and_service_continues() {
     let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);

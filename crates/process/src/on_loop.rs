@@ -14,7 +14,7 @@ use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 
 use crate::bind::Bound;
 use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
-use crate::sys::raise_nofile_limit;
+use crate::sys::{batch_scheduling, raise_nofile_limit};
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
 /// `handler`; every exchange's record goes to the worker's scoreboard slot
@@ -109,6 +109,10 @@ impl<H: Handler> Serving for LoopServing<H> {
     }
 
     fn run(self: Box<Self>) -> Result<(), ServiceError> {
+        // After the handler started its threads: they keep the default policy.
+        if let Err(e) = batch_scheduling() {
+            log::warn!("cannot put the loop thread under SCHED_BATCH: {e}");
+        }
         self.event_loop.run().map_err(internal)
     }
 }

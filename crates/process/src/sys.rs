@@ -1,5 +1,5 @@
-//! Small OS helpers of the process manager: signalling a pid, naming a wait status, and
-//! the open-files limit, through nix.
+//! Small OS helpers of the process manager: signalling a pid, naming a wait status, the
+//! open-files limit (through nix) and the loop thread's scheduling policy.
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::Signal;
@@ -47,6 +47,24 @@ pub(crate) fn raise_nofile_limit() -> std::io::Result<u64> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
     Ok(hard.max(soft))
+}
+
+/// Puts the calling thread under `SCHED_BATCH` (sched(7)): it keeps its fair share of the
+/// CPU but does not preempt a running thread when it wakes up.
+///
+/// A worker's loop thread calls this: it wakes for every request that arrives and every
+/// reply its Python threads post, and under the default policy each of those wake-ups
+/// preempts the Python thread running on that core. See docs/architecture.md, "The loop
+/// thread does not preempt Python". nix has no call for the scheduling policy.
+pub(crate) fn batch_scheduling() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param (priority 0, the
+    // only one SCHED_BATCH takes) that outlives the call, which only reads it.
+    let res = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if res == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
