@@ -31,9 +31,6 @@ def application(environ, start_response):
     if path == "/bad-header":
         start_response("200 OK", [("Content-Type", "text/plain"), ("X-Evil", "a\r\nSet-Cookie: x=1")])
         return [b"never"]
-    if path == "/hop":
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close")])
-        return [b"never"]
     if path == "/not-bytes":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ["a str"]

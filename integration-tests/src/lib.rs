@@ -321,7 +321,56 @@ impl Drop for Server {
                 self.log_path.display(),
                 self.log()
             );
+            return;
         }
+        assert_group_gone(self.pid, "ruwsgi");
+    }
+}
+
+/// The live processes (zombies aside) of process group `pgid`, from /proc.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        // After the command name: state, ppid, pgrp.
+        let fields: Vec<&str> = rest.split_whitespace().take(3).collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
+            && !matches!(fields.first(), Some(&"Z") | Some(&"X"))
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+/// Waits (up to [`DEADLINE`]) until nothing of process group `pgid` runs, then panics with
+/// the pids still there: a harness that stopped `what` must leave none of its processes
+/// behind (an orphaned worker keeps its listening sockets and its CPU).
+pub fn assert_group_gone(pgid: u32, what: &str) {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let left = group_members(pgid);
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= end {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+            panic!("{what} (process group {pgid}) left processes running: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

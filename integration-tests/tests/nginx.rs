@@ -3,12 +3,18 @@
 //! never skip (`.ci/run` installs it).
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use ruwsgi_integration_tests::{app, connect, free_port, read_response, wait_until, Server};
+use ruwsgi_integration_tests::{
+    app, assert_group_gone, connect, free_port, read_response, wait_until, Server,
+};
 
-/// A private nginx (its own prefix, config, pid and logs in a temp dir), killed on drop.
+/// A private nginx (its own prefix, config, pid and logs in a temp dir, its own process
+/// group), stopped on drop as nginx expects: SIGQUIT, then a wait for the master, which waits
+/// for its workers; no process of the group may outlive it.
 struct Nginx {
     child: Child,
     port: u16,
@@ -81,6 +87,7 @@ http {{
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start nginx");
         let nginx = Nginx { child, port, dir };
@@ -104,11 +111,25 @@ http {{
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = self.child.id();
+        // SIGQUIT: nginx's graceful shutdown; the master exits after its workers.
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
+        let end = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("--- nginx error.log ---\n{}", self.error_log());
+            // SAFETY: as above; whatever is left of the group goes too.
+            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+            return;
         }
+        assert_group_gone(pid, "nginx");
     }
 }
 

@@ -137,7 +137,7 @@ fn policy_and_name(pid: u32, tid: u32) -> Option<(u32, String)> {
 /// default policy (docs/architecture.md, "The loop thread does not preempt Python").
 #[test]
 fn the_loop_thread_runs_under_sched_batch_and_python_threads_do_not() {
-    let app = app("wsgi_threads.py");
+    let app = app("process_slow.py");
     let (server, addr) = Server::http([
         "--wsgi-file",
         &app,
@@ -182,6 +182,48 @@ fn the_loop_thread_runs_under_sched_batch_and_python_threads_do_not() {
         ],
         "the Python threads' policies"
     );
+}
+
+/// A fork that fails while a worker is respawned (EAGAIN, injected in debug builds through
+/// `RUWSGI_TEST_FAIL_FORKS`: the tests run as root in CI, where RLIMIT_NPROC does not bind)
+/// does not stop the server: each failure is logged with its cause, the other worker keeps
+/// serving, and the master tries again after a back-off until the worker is back.
+#[test]
+fn a_failed_fork_during_a_respawn_is_retried_and_the_server_keeps_serving() {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let app = app("process_slow.py");
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app,
+        "--master",
+        "--processes",
+        "2",
+    ])
+    .env("RUWSGI_TEST_FAIL_FORKS", "3")
+    .start();
+    server.wait_for_tcp(addr);
+    let before = workers(&server, 2);
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(before[0] as libc::pid_t, libc::SIGKILL) };
+    let log = server.wait_for_log("(3 failed in a row)");
+    assert_eq!(log.matches("cannot fork worker").count(), 3, "{log}");
+    assert!(log.contains("Resource temporarily unavailable"), "{log}");
+    assert!(server.is_running(), "the master stopped: {log}");
+    for _ in 0..5 {
+        assert_eq!(get(addr, "/").status, 200);
+    }
+    // The fourth fork succeeds: the killed worker is replaced, the other one kept.
+    let after = wait_until("the worker replaced", || {
+        let kids = children_of(server.pid);
+        (kids.len() == 2 && !kids.contains(&before[0])).then_some(kids)
+    });
+    assert!(after.contains(&before[1]), "{before:?} -> {after:?}");
+    assert_eq!(server.log().matches("cannot fork worker").count(), 3);
+    for _ in 0..5 {
+        assert_eq!(get(addr, "/").status, 200);
+    }
 }
 
 #[test]
@@ -461,6 +503,49 @@ fn sigterm_lets_an_in_flight_request_finish() {
     wait_dead(kids[0]);
     // The listener was closed: nothing accepts any more.
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+/// Without `--master`, the lone worker answers signals as uWSGI's does: SIGUSR1 logs the
+/// stats and it keeps serving; SIGHUP lets the in-flight request finish, then it exits 0 and
+/// vacuum removes its pidfile (the default action would kill it and skip vacuum).
+#[test]
+fn a_worker_without_master_logs_stats_on_usr1_and_stops_gracefully_on_hup() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let pidfile = dir.path().join("ruwsgi.pid");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket".as_ref(),
+        addr.to_string().as_ref(),
+        "--wsgi-file".as_ref(),
+        app("process_slow.py").as_ref(),
+        "--pidfile".as_ref(),
+        pidfile.as_os_str(),
+        "--vacuum".as_ref(),
+    ])
+    .env("PROCESS_SLOW_MARK", &mark)
+    .start();
+    server.wait_for_tcp(addr);
+    assert_eq!(read_pid(&pidfile), server.pid);
+    assert_eq!(get(addr, "/").text(), "fast");
+
+    server.signal(libc::SIGUSR1);
+    let log = server.wait_for_log("stats of worker pid");
+    assert!(log.contains("status ready requests 1"), "{log}");
+    assert!(server.is_running(), "SIGUSR1 ended the worker:\n{log}");
+    assert_eq!(get(addr, "/").text(), "fast");
+
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    wait_until("the slow request to be in flight", || {
+        mark.exists().then_some(())
+    });
+    server.signal(libc::SIGHUP);
+    let resp = slow.join().unwrap();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "slow done"));
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}:\n{}", server.log());
+    server.wait_for_log("Gracefully killing worker 1");
+    assert!(!pidfile.exists(), "vacuum removed the pidfile");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
 use nix::sys::signal::Signal;
-use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook::SigId;
 
 /// Exit-at-once handlers a new worker holds until its loop's signal thread takes over.
@@ -21,19 +21,24 @@ static EARLY_HANDLERS: Mutex<Vec<SigId>> = Mutex::new(Vec::new());
 static EARLY_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// Without a master, the single worker binds its sockets before its signal thread exists; a
-/// TERM, INT or QUIT in that window (a supervisor that sees the socket and stops the server at
-/// once) is remembered here and replayed by [`replay`], instead of killing the
-/// process with the default action (which would skip vacuum and report a signal death).
+/// TERM, HUP, INT or QUIT in that window (a supervisor that sees the socket and stops the
+/// server at once) is remembered here and replayed by [`replay`], instead of killing the
+/// process with the default action (which would skip vacuum and report a signal death). A
+/// USR1 (stats) there is ignored rather than fatal.
 pub(crate) fn remember() {
     let Ok(mut early) = EARLY_HANDLERS.lock() else {
         return;
     };
-    for sig in [SIGTERM, SIGINT, SIGQUIT] {
+    for sig in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] {
         let action = move || EARLY_SIGNAL.store(sig, Ordering::SeqCst);
         // SAFETY: the action only stores into an atomic, which is async-signal-safe.
         if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
             early.push(sid);
         }
+    }
+    // SAFETY: the action does nothing, which is async-signal-safe.
+    if let Ok(sid) = unsafe { signal_hook::low_level::register(SIGUSR1, || {}) } {
+        early.push(sid);
     }
 }
 

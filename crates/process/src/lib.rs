@@ -44,6 +44,7 @@ mod on_loop;
 mod options;
 mod privileges;
 mod service;
+mod stats;
 mod sys;
 mod worker;
 #[cfg(feature = "wsgi")]

@@ -24,6 +24,7 @@ use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::options::Options;
 use crate::service::{Service, WorkerContext};
+use crate::stats::{log_stats, rss_bytes};
 use crate::sys::{describe_status, kill};
 use crate::worker;
 
@@ -31,8 +32,27 @@ const SIGNAL_TOKEN: Token = Token(0);
 const TICK: Duration = Duration::from_secs(1);
 /// A worker that dies sooner than this after its fork counts as a quick death.
 const QUICK_DEATH: Duration = Duration::from_secs(5);
-/// The longest pause between respawns of a crash-looping worker.
+/// The longest pause between respawns of a crash-looping worker, or between fork retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// The pause before retry `step` (0, 1, ...): 125 ms, doubling, up to [`MAX_BACKOFF`].
+fn backoff(step: u32) -> Duration {
+    (Duration::from_millis(125) * 2u32.saturating_pow(step)).min(MAX_BACKOFF)
+}
+
+/// Debug builds only: `RUWSGI_TEST_FAIL_FORKS=N` makes the first N forks of respawns fail
+/// with EAGAIN, as fork does when RLIMIT_NPROC or memory runs out (the integration tests run
+/// as root in CI, where RLIMIT_NPROC does not bind). Release builds never read it.
+fn injected_fork_failures() -> u32 {
+    if cfg!(debug_assertions) {
+        std::env::var("RUWSGI_TEST_FAIL_FORKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    }
+}
 
 const SIGNALS: [libc::c_int; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTSTP];
 
@@ -46,6 +66,8 @@ struct WorkerState {
     respawns: u64,
     spawned: Option<Instant>,
     quick_deaths: u32,
+    /// Failed forks in a row (reset by a successful one).
+    fork_failures: u32,
     respawn_at: Option<Instant>,
     /// Told to stop by a restart (SIGHUP): respawn at once, no back-off.
     restarting: bool,
@@ -74,6 +96,10 @@ pub(crate) struct Master<'a> {
     paused: bool,
     pid: u32,
     warned_threads: bool,
+    /// Respawn forks still to fail on purpose ([`injected_fork_failures`]).
+    fail_forks: u32,
+    /// The first workers are forked; respawns follow.
+    started: bool,
 }
 
 impl<'a> Master<'a> {
@@ -123,6 +149,8 @@ impl<'a> Master<'a> {
             paused: false,
             pid: std::process::id(),
             warned_threads: false,
+            fail_forks: injected_fork_failures(),
+            started: false,
         })
     }
 
@@ -135,8 +163,9 @@ impl<'a> Master<'a> {
         );
         crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
         for id in 1..=self.opts.processes {
-            self.spawn(id)?;
+            self.spawn_or_retry(id);
         }
+        self.started = true;
         let mut events = Events::with_capacity(8);
         let mut last_tick = Instant::now();
         loop {
@@ -171,7 +200,7 @@ impl<'a> Master<'a> {
                 }
                 continue;
             }
-            self.respawn_due()?;
+            self.respawn_due();
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.tick();
@@ -182,20 +211,12 @@ impl<'a> Master<'a> {
     /// Once a second: refresh each worker's rss in the scoreboard (for stats; reload-on-rss
     /// and harakiri read the board here in later issues).
     fn tick(&self) {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
         for w in &self.workers {
             let (Some(pid), Some(slot)) = (w.pid, w.slot) else {
                 continue;
             };
-            let pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-                .ok()
-                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
-            if let Some(pages) = pages {
-                self.board
-                    .process(slot)
-                    .rss
-                    .store(pages * page, Ordering::Relaxed);
+            if let Some(rss) = rss_bytes(pid) {
+                self.board.process(slot).rss.store(rss, Ordering::Relaxed);
             }
         }
     }
@@ -305,34 +326,7 @@ impl<'a> Master<'a> {
     }
 
     fn log_stats(&self) {
-        log::info!("stats of master pid {}:", self.pid);
-        let now = ruwsgi_shm::now_micros();
-        for (index, s) in self.board.live() {
-            log::info!(
-                "{} {} pid {} status {} requests {} bytes {} exceptions {} respawns {} rss {}",
-                s.kind().map_or("process", ProcessKind::name),
-                s.worker_id(),
-                s.pid().unwrap_or(0),
-                s.status().name(),
-                s.requests.load(Ordering::Relaxed),
-                s.bytes_out.load(Ordering::Relaxed),
-                s.exceptions.load(Ordering::Relaxed),
-                s.respawns.load(Ordering::Relaxed),
-                s.rss.load(Ordering::Relaxed),
-            );
-            // What each thread is running now, as its thread slot tells (what harakiri
-            // reads).
-            for (thread, slot) in self.board.threads_of(index).iter().enumerate() {
-                if let Some(running) = slot.snapshot() {
-                    log::info!(
-                        "  thread {thread}: {} {} running for {} ms",
-                        String::from_utf8_lossy(running.method()),
-                        String::from_utf8_lossy(running.uri()),
-                        now.saturating_sub(running.started_us) / 1000,
-                    );
-                }
-            }
-        }
+        log_stats(&self.board, "master", self.pid);
     }
 
     fn reap(&mut self) {
@@ -391,7 +385,7 @@ impl<'a> Master<'a> {
             // it cannot spin the CPU.
             let delay = match w.quick_deaths {
                 0 | 1 => Duration::ZERO,
-                n => (Duration::from_millis(125) * 2u32.saturating_pow(n - 2)).min(MAX_BACKOFF),
+                n => backoff(n - 2),
             };
             log::warn!(
                 "worker {id} (pid {pid}) died after {:.1}s: {}; respawning{}",
@@ -411,15 +405,40 @@ impl<'a> Master<'a> {
         }
     }
 
-    fn respawn_due(&mut self) -> Result<(), Error> {
+    fn respawn_due(&mut self) {
         let now = Instant::now();
         for idx in 0..self.workers.len() {
             if self.workers[idx].respawn_at.is_some_and(|at| at <= now) {
                 self.workers[idx].respawn_at = None;
-                self.spawn(idx + 1)?;
+                self.spawn_or_retry(idx + 1);
             }
         }
-        Ok(())
+    }
+
+    /// Forks worker `id`. A failure (fork's EAGAIN or ENOMEM, no free scoreboard slot) never
+    /// stops the server: it is logged with its cause, and the fork is tried again after a
+    /// back-off ([`backoff`]) while the master and the workers that live keep serving.
+    fn spawn_or_retry(&mut self, id: usize) {
+        let Err(e) = self.spawn(id) else {
+            self.workers[id - 1].fork_failures = 0;
+            return;
+        };
+        // The cause (fork's errno) is the error's source.
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            why = format!("{why}: {cause}");
+            source = cause.source();
+        }
+        let w = &mut self.workers[id - 1];
+        let delay = backoff(w.fork_failures);
+        w.fork_failures += 1;
+        log::error!(
+            "{why}; worker {id} is not running, trying again in {} ms ({} failed in a row)",
+            delay.as_millis(),
+            w.fork_failures
+        );
+        w.respawn_at = Some(Instant::now() + delay);
     }
 
     fn spawn(&mut self, id: usize) -> Result<(), Error> {
@@ -435,22 +454,30 @@ impl<'a> Master<'a> {
                 );
             }
         }
-        self.service.before_fork();
-        // Signals stay blocked across the fork until the child has its own handlers: a
-        // SIGINT that reached the child while it still had the master's (which only set a
-        // flag in the master's loop) would be lost, and the worker would not stop.
         // The slot is reserved before the fork, so the child knows it from its first moment.
         let slot = self
             .board
             .reserve(id, ProcessKind::Worker, self.board.generation())
             .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn worker {id}")), e))?;
+        self.service.before_fork();
+        // Signals stay blocked across the fork until the child has its own handlers: a
+        // SIGINT that reached the child while it still had the master's (which only set a
+        // flag in the master's loop) would be lost, and the worker would not stop.
         let mask = SignalMask::block_all();
-        // SAFETY: the master runs one thread (module doc), and `Service::before_fork` has
-        // readied the app's runtime, so the child holds no lock another thread left taken.
-        let fork = unsafe { nix::unistd::fork() }
-            .map_err(|e| Error::os(format!("cannot fork worker {id}"), e.into()));
+        let fork = if self.started && self.fail_forks > 0 {
+            self.fail_forks -= 1;
+            Err(nix::errno::Errno::EAGAIN)
+        } else {
+            // SAFETY: the master runs one thread (module doc), and `Service::before_fork`
+            // has readied the app's runtime, so the child holds no lock another thread left
+            // taken.
+            unsafe { nix::unistd::fork() }
+        }
+        .map_err(|e| Error::os(format!("cannot fork worker {id}"), e.into()));
         if fork.is_err() {
             mask.restore();
+            // Undo `before_fork` (the interpreter's fork locks) as after a fork.
+            self.service.after_fork_parent();
             self.board.release_slot(slot);
         }
         let pid = match fork? {

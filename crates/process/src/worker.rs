@@ -1,9 +1,10 @@
 //! One worker: load the app under `lazy-apps`, build the loop, stop it on signals, run it.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ruwsgi_shm::ProcessStatus;
-use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use crate::bind::Bound;
@@ -50,10 +51,11 @@ pub(crate) fn run(
         }
     };
     // A worker may have threads (the Python pool), so a thread of its own turns signals
-    // into calls on the loop's stopper. TERM drains (docs/architecture.md: "Stopping
-    // drains"); INT and QUIT stop at once.
+    // into calls on the loop's stopper. TERM and HUP drain (docs/architecture.md: "Stopping
+    // drains"; HUP is how uWSGI gracefully kills one worker); INT and QUIT stop at once; USR1
+    // logs the stats and goes on (the master's, when there is one, covers every worker).
     let stopper = serving.stopper();
-    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT]) {
+    let mut signals = match Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1]) {
         Ok(s) => s,
         Err(err) => {
             log::error!("worker {}: cannot handle signals: {err}", ctx.id);
@@ -62,15 +64,29 @@ pub(crate) fn run(
     };
     let handle = signals.handle();
     let id = ctx.id;
+    let (board, index) = (ctx.scoreboard.clone(), ctx.slot);
     let signal_thread = std::thread::Builder::new()
         .name("ruwsgi-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if sig == SIGTERM {
-                    log::info!("worker {id}: SIGTERM, finishing in-flight requests");
-                    stopper.graceful(mercy);
-                } else {
-                    stopper.immediate();
+                match sig {
+                    SIGTERM => {
+                        log::info!("worker {id}: SIGTERM, finishing in-flight requests");
+                        stopper.graceful(mercy);
+                    }
+                    SIGHUP => {
+                        let pid = std::process::id();
+                        log::info!("Gracefully killing worker {id} (pid: {pid})...");
+                        stopper.graceful(mercy);
+                    }
+                    SIGUSR1 => {
+                        let pid = std::process::id();
+                        if let Some(rss) = crate::stats::rss_bytes(pid) {
+                            board.process(index).rss.store(rss, Ordering::Relaxed);
+                        }
+                        crate::stats::log_stats(&board, "worker", pid);
+                    }
+                    _ => stopper.immediate(),
                 }
             }
         });

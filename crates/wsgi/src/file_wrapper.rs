@@ -5,6 +5,8 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::guard::guard;
+
 /// `environ["wsgi.file_wrapper"](filelike, blksize=8192)`.
 #[pyclass(module = "uwsgi", name = "FileWrapper", frozen)]
 pub(crate) struct FileWrapper {
@@ -28,23 +30,27 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let data = self
-            .filelike
-            .bind(py)
-            .call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
-        let empty = match data.cast::<PyBytes>() {
-            Ok(b) => b.as_bytes().is_empty(),
-            Err(_) => data.len()? == 0,
-        };
-        Ok((!empty).then_some(data))
+        guard("wsgi.file_wrapper.__next__()", || {
+            let data = self
+                .filelike
+                .bind(py)
+                .call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
+            let empty = match data.cast::<PyBytes>() {
+                Ok(b) => b.as_bytes().is_empty(),
+                Err(_) => data.len()? == 0,
+            };
+            Ok((!empty).then_some(data))
+        })
     }
 
     /// Closes the wrapped object, as PEP 3333 asks of a wrapper's `close`.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let f = self.filelike.bind(py);
-        if f.hasattr(pyo3::intern!(py, "close"))? {
-            f.call_method0(pyo3::intern!(py, "close"))?;
-        }
-        Ok(())
+        guard("wsgi.file_wrapper.close()", || {
+            let f = self.filelike.bind(py);
+            if f.hasattr(pyo3::intern!(py, "close"))? {
+                f.call_method0(pyo3::intern!(py, "close"))?;
+            }
+            Ok(())
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! `wsgi.input`: the request body, read in full by the loop before the app runs, as a
 //! file-like object (PEP 3333 "Input and Error Streams", plus `seek`/`tell` since the body is
-//! buffered, and iteration).
+//! buffered, and iteration). Every method behaves as `io.BytesIO`'s over the same bytes, at
+//! every position, including past the end (a test compares the two).
 
 use std::borrow::Cow;
 use std::os::unix::fs::FileExt;
@@ -10,6 +11,8 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use ruwsgi_event_loop::Body;
+
+use crate::guard::guard;
 
 /// How much of a file-backed body one `readline` reads at a time.
 const LINE_BLOCK: usize = 8192;
@@ -79,7 +82,8 @@ impl State {
         let avail = self.len().saturating_sub(self.pos);
         let max = limit.unwrap_or(avail).min(avail);
         if let Body::Memory(v) = &self.body {
-            let start = self.pos as usize;
+            // `max` is 0 when the position is at or past the end (`avail` saturates).
+            let start = (self.pos as usize).min(v.len());
             let window = &v[start..start + max as usize];
             let n = window
                 .iter()
@@ -116,7 +120,114 @@ impl Input {
     /// `read(size=-1)`: up to `size` bytes, or all the rest.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        guard("wsgi.input.read()", || self.read_inner(py, size))
+    }
+
+    /// `readline(size=-1)`.
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        guard("wsgi.input.readline()", || {
+            let mut st = self.lock();
+            let line = st.readline(to_limit(size))?;
+            Ok(PyBytes::new(py, &line))
+        })
+    }
+
+    /// `readlines(hint=-1)`: lines until their total size reaches `hint`.
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(
+        &self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        guard("wsgi.input.readlines()", || {
+            let mut st = self.lock();
+            let hint = to_limit(hint).filter(|&h| h > 0);
+            let mut lines = Vec::new();
+            let mut total = 0u64;
+            loop {
+                let line = st.readline(None)?;
+                if line.is_empty() {
+                    break;
+                }
+                total += line.len() as u64;
+                lines.push(PyBytes::new(py, &line));
+                if hint.is_some_and(|h| total >= h) {
+                    break;
+                }
+            }
+            Ok(lines)
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        guard("wsgi.input.__next__()", || {
+            let mut st = self.lock();
+            let line = st.readline(None)?;
+            Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+        })
+    }
+
+    /// `seek(offset, whence=0)`, as `io.BytesIO` does it: a negative absolute position is a
+    /// `ValueError`, a relative one that ends before the start stops at 0, and a position
+    /// past the end is kept (reads there return nothing).
+    #[pyo3(signature = (offset, whence=0))]
+    fn seek(&self, offset: i64, whence: i32) -> PyResult<u64> {
+        guard("wsgi.input.seek()", || {
+            let mut st = self.lock();
+            let base = match whence {
+                0 if offset < 0 => {
+                    return Err(PyValueError::new_err(format!(
+                        "negative seek value {offset}"
+                    )))
+                }
+                0 => 0i128,
+                1 => st.pos as i128,
+                2 => st.len() as i128,
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "invalid whence ({whence}, should be 0, 1 or 2)"
+                    )))
+                }
+            };
+            let to = (base + i128::from(offset)).clamp(0, i128::from(i64::MAX));
+            st.pos = to as u64;
+            Ok(st.pos)
+        })
+    }
+
+    fn tell(&self) -> u64 {
+        self.lock().pos
+    }
+
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    fn readable(&self) -> bool {
+        true
+    }
+
+    fn close(&self) {}
+}
+
+impl Input {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `read(size)`: from an in-memory body without an intermediate `Vec`, from a file
+    /// straight into the new `bytes`.
+    fn read_inner<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut st = self.lock();
         let n = to_limit(size).unwrap_or(u64::MAX);
         if let (Body::Memory(v), pos) = (&st.body, st.pos) {
             // The common case without an intermediate Vec.
@@ -125,7 +236,8 @@ impl Input {
                 .saturating_add(n.min(usize::MAX as u64) as usize)
                 .min(v.len());
             let b = PyBytes::new(py, &v[start..end]);
-            st.pos = end as u64;
+            // Past the end nothing is read and the position stays (as in io.BytesIO).
+            st.pos = pos.max(end as u64);
             return Ok(b);
         }
         // A file-backed body is read straight into the new bytes object (no second copy).
@@ -145,83 +257,6 @@ impl Input {
         st.pos += n as u64;
         Ok(b)
     }
-
-    /// `readline(size=-1)`.
-    #[pyo3(signature = (size=None))]
-    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let line = st.readline(to_limit(size))?;
-        Ok(PyBytes::new(py, &line))
-    }
-
-    /// `readlines(hint=-1)`: lines until their total size reaches `hint`.
-    #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(
-        &self,
-        py: Python<'py>,
-        hint: Option<isize>,
-    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let hint = to_limit(hint).filter(|&h| h > 0);
-        let mut lines = Vec::new();
-        let mut total = 0u64;
-        loop {
-            let line = st.readline(None)?;
-            if line.is_empty() {
-                break;
-            }
-            total += line.len() as u64;
-            lines.push(PyBytes::new(py, &line));
-            if hint.is_some_and(|h| total >= h) {
-                break;
-            }
-        }
-        Ok(lines)
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let line = st.readline(None)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
-    }
-
-    /// `seek(offset, whence=0)`: the body is buffered, so it can be re-read.
-    #[pyo3(signature = (offset, whence=0))]
-    fn seek(&self, offset: i64, whence: i32) -> PyResult<u64> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let base = match whence {
-            0 => 0i128,
-            1 => st.pos as i128,
-            2 => st.len() as i128,
-            _ => return Err(PyValueError::new_err(format!("invalid whence ({whence})"))),
-        };
-        let to = base + offset as i128;
-        if to < 0 {
-            return Err(PyValueError::new_err(format!(
-                "negative seek position {to}"
-            )));
-        }
-        st.pos = to as u64;
-        Ok(st.pos)
-    }
-
-    fn tell(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).pos
-    }
-
-    fn seekable(&self) -> bool {
-        true
-    }
-
-    fn readable(&self) -> bool {
-        true
-    }
-
-    fn close(&self) {}
 }
 
 #[cfg(test)]
@@ -260,6 +295,43 @@ mod tests {
     }
 
     const TEXT: &[u8] = b"line one\nline two\nthree\nlast";
+
+    /// Runs `integration-tests/apps/input_positions.py`'s comparison of `wsgi.input` with
+    /// `io.BytesIO` over `data`, read from `body`; asserts that no case differs.
+    fn same_as_bytesio(body: Body, data: &[u8]) {
+        let script = include_str!("../../../integration-tests/apps/input_positions.py");
+        Python::attach(|py| {
+            let input = Bound::new(py, Input::new(body)).unwrap();
+            let globals = pyo3::types::PyDict::new(py);
+            py.run(
+                &std::ffi::CString::new(script).unwrap(),
+                Some(&globals),
+                None,
+            )
+            .unwrap();
+            let differ = globals
+                .get_item("differences")
+                .unwrap()
+                .unwrap()
+                .call1((input, PyBytes::new(py, data)))
+                .unwrap();
+            let differ: Vec<String> = differ.extract().unwrap();
+            assert!(differ.is_empty(), "differs from io.BytesIO: {differ:#?}");
+        });
+    }
+
+    #[test]
+    fn every_position_reads_as_in_bytesio() {
+        crate::interp::test_init();
+        for data in [&b""[..], b"abc", TEXT] {
+            same_as_bytesio(Body::Memory(data.to_vec()), data);
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(data).unwrap();
+            let len = data.len() as u64;
+            same_as_bytesio(Body::File { file: f, len }, data);
+        }
+        same_as_bytesio(Body::Empty, b"");
+    }
 
     #[test]
     fn memory_body_reads_like_a_file() {

@@ -35,6 +35,7 @@
 mod environ;
 mod error;
 mod file_wrapper;
+mod guard;
 mod handler;
 mod input;
 mod interp;

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+use crate::guard::guard;
+
 /// `wsgi.errors`, one per worker.
 #[pyclass(module = "uwsgi", name = "ErrorStream", frozen)]
 pub(crate) struct LogStream {
@@ -19,14 +21,10 @@ impl LogStream {
     }
 }
 
-fn emit(line: &str) {
-    log::error!(target: "wsgi.errors", "{line}");
-}
-
-#[pymethods]
 impl LogStream {
-    /// Writes `s`; every complete line goes to the log at once.
-    fn write(&self, s: &str) -> usize {
+    /// Appends `s`; every complete line goes to the log at once. Returns the characters
+    /// written, as a text stream's `write` does.
+    fn append(&self, s: &str) -> usize {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.push_str(s);
         while let Some(i) = p.find('\n') {
@@ -35,20 +33,38 @@ impl LogStream {
         }
         s.chars().count()
     }
+}
 
-    fn writelines(&self, lines: Vec<String>) {
-        for l in lines {
-            self.write(&l);
-        }
+fn emit(line: &str) {
+    log::error!(target: "wsgi.errors", "{line}");
+}
+
+#[pymethods]
+impl LogStream {
+    /// Writes `s`; every complete line goes to the log at once.
+    fn write(&self, s: &str) -> PyResult<usize> {
+        guard("wsgi.errors.write()", || Ok(self.append(s)))
+    }
+
+    fn writelines(&self, lines: Vec<String>) -> PyResult<()> {
+        guard("wsgi.errors.writelines()", || {
+            for l in lines {
+                self.append(&l);
+            }
+            Ok(())
+        })
     }
 
     /// Logs a pending partial line.
-    fn flush(&self) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !p.is_empty() {
-            emit(&p);
-            p.clear();
-        }
+    fn flush(&self) -> PyResult<()> {
+        guard("wsgi.errors.flush()", || {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if !p.is_empty() {
+                emit(&p);
+                p.clear();
+            }
+            Ok(())
+        })
     }
 
     fn writable(&self) -> bool {

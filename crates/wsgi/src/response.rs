@@ -10,7 +10,7 @@
 //! client holds a Python thread but never the interpreter.
 
 use std::fs::File;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::{
@@ -21,22 +21,45 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use ruwsgi_event_loop::{Gone, Reply, ResponseHead};
 
+use crate::guard::guard;
 use crate::pool_load::Load;
 use crate::traceback::log_exception;
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) a WSGI app must not set (PEP 3333 "Other HTTP
-/// Features"); the server owns the connection.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
+/// Hop-by-hop headers (RFC 9110 §7.6.1; PEP 3333 "Other HTTP Features" forbids them to a
+/// WSGI app) other than `Connection`: the server owns the connection, so it drops these with
+/// one warning per name and worker ([`WARNED`]) instead of failing the request, as real apps
+/// and middlewares do send them. `Connection` passes on to the loop, which closes the
+/// connection after the response when it says `close` and writes its own `Connection`
+/// header either way.
+const HOP_BY_HOP: [&str; 9] = [
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
+    "proxy-connection",
     "te",
     "trailer",
     "trailers",
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Whether the worker already warned about the app's `HOP_BY_HOP[i]` header.
+static WARNED: [AtomicBool; HOP_BY_HOP.len()] =
+    [const { AtomicBool::new(false) }; HOP_BY_HOP.len()];
+
+/// Whether the header `name` is one to drop; warns the first time for each name.
+fn dropped_hop_by_hop(name: &str) -> bool {
+    let Some(i) = HOP_BY_HOP.iter().position(|h| name.eq_ignore_ascii_case(h)) else {
+        return false;
+    };
+    if !WARNED[i].swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "the app set the hop-by-hop header {name:?}, which the server owns (PEP 3333); \
+             dropped from this and later responses (warned once per worker)"
+        );
+    }
+    true
+}
 
 /// `tchar` of RFC 9110 §5.6.2, by byte (a non-ASCII byte is never one).
 const TCHAR: [bool; 256] = {
@@ -54,10 +77,10 @@ fn bad(msg: String) -> PyErr {
     PyValueError::new_err(msg)
 }
 
-/// Validates a status line: a `str` such as `"200 OK"`, latin-1, no control characters.
-/// Returns its code and its reason phrase.
+/// Validates a status line: a `str` (or a subclass, such as Django's `SafeString`) such as
+/// `"200 OK"`, latin-1, no control characters. Returns its code and its reason phrase.
 fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
-    let Ok(s) = status.cast_exact::<PyString>() else {
+    let Ok(s) = status.cast::<PyString>() else {
         let msg = format!(
             "status must be a str, not {}",
             status
@@ -89,9 +112,11 @@ fn bad_value(name: &str, value: &str) -> PyErr {
     ))
 }
 
-/// Validates the header list: a `list` of `(str, str)` tuples; names are tokens (RFC 9110
-/// §5.1) and not hop-by-hop; values latin-1 without CR, LF or NUL (RFC 9110 §5.5); a
-/// `Content-Length` is digits.
+/// Validates the header list: a `list` of `(str, str)` tuples (subclasses of `str` and
+/// `tuple` included: Django's `SafeString`, MarkupSafe's `Markup`, named tuples); names are
+/// tokens (RFC 9110 §5.1); values latin-1 without CR, LF or NUL (RFC 9110 §5.5); a
+/// `Content-Length` is digits. Hop-by-hop headers other than `Connection` are left out
+/// ([`HOP_BY_HOP`]).
 fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
     let Ok(list) = headers.cast::<PyList>() else {
         let msg = "headers must be a list of (name, value) tuples".to_string();
@@ -100,15 +125,12 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>>
     };
     let mut out = Vec::with_capacity(list.len());
     for item in list.iter() {
-        let pair = item.cast_exact::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
         let Some(pair) = pair else {
             return Err(bad(format!("header {item} is not a (name, value) tuple")));
         };
         let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
-        let (Ok(name), Ok(value)) = (
-            name.cast_exact::<PyString>(),
-            value.cast_exact::<PyString>(),
-        ) else {
+        let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
             return Err(bad(format!("header {item} must be a tuple of two str")));
         };
         let name = name.to_str()?;
@@ -116,10 +138,8 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>>
         if name.is_empty() || !name.bytes().all(|b| TCHAR[usize::from(b)]) {
             return Err(bad(format!("invalid header name {name:?}")));
         }
-        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
-            return Err(bad(format!(
-                "header {name:?} is hop-by-hop; a WSGI app must not set it (PEP 3333)"
-            )));
+        if dropped_hop_by_hop(name) {
+            continue;
         }
         // An ASCII value is its own latin-1 encoding: check it bytewise and copy it whole.
         let bytes = if value.is_ascii() {
@@ -415,6 +435,26 @@ impl StartResponse {
         headers: &Bound<'py, PyAny>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        guard("start_response()", || {
+            Self::start(slf, status, headers, exc_info)
+        })
+    }
+
+    /// The `write(data)` callable PEP 3333 keeps for old frameworks: sends at once.
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        guard("write()", || self.write_now(py, data))
+    }
+}
+
+impl StartResponse {
+    /// `start_response`'s body: validates the status and headers and keeps the head for the
+    /// first piece of body.
+    fn start<'py>(
+        slf: &Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
         let exc = exc_info.filter(|e| !e.is_none());
@@ -440,8 +480,8 @@ impl StartResponse {
         slf.getattr(intern!(py, "write"))
     }
 
-    /// The `write(data)` callable PEP 3333 keeps for old frameworks: sends at once.
-    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// `write`'s body.
+    fn write_now(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let Ok(b) = data.cast::<PyBytes>() else {
             return Err(PyTypeError::new_err(format!(
                 "write() takes bytes, not {}",
@@ -508,12 +548,30 @@ mod tests {
             .unwrap();
             assert_eq!(ok[1], ("Content-Length".to_string(), b"12".to_vec()));
             assert_eq!(ok[2].1, b"caf\xe9");
+            // `Connection` goes on to the loop; the other hop-by-hop headers are left out.
+            let kept = headers(
+                py,
+                c"[('Connection', 'close'), ('Transfer-Encoding', 'chunked'), ('Keep-Alive', 'x'), ('X-A', 'b')]",
+            )
+            .unwrap();
+            assert_eq!(
+                kept,
+                [
+                    ("Connection".to_string(), b"close".to_vec()),
+                    ("X-A".to_string(), b"b".to_vec())
+                ]
+            );
+            // Subclasses of str and tuple are strs and tuples.
+            let sub = headers(
+                py,
+                c"(lambda S, T: [T((S('X-Safe'), S('v')))])(type('S', (str,), {}), type('T', (tuple,), {}))",
+            )
+            .unwrap();
+            assert_eq!(sub, [("X-Safe".to_string(), b"v".to_vec())]);
             let cases: &[(&std::ffi::CStr, &str)] = &[
                 (c"[('X-Bad', 'a\\r\\nInjected: 1')]", "X-Bad"),
                 (c"[('X-Nul', 'a\\x00')]", "X-Nul"),
                 (c"[('Bad Name', 'v')]", "Bad Name"),
-                (c"[('Connection', 'close')]", "Connection"),
-                (c"[('Transfer-Encoding', 'chunked')]", "Transfer-Encoding"),
                 (c"[('X-Wide', '\\u20ac')]", "X-Wide"),
                 (c"[('Content-Length', '-1')]", "Content-Length"),
                 (c"[('Content-Length', '+5')]", "Content-Length"),

@@ -12,6 +12,7 @@ use std::sync::RwLock;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use crate::guard::guard;
 use crate::options::Options;
 
 /// The uWSGI version this module answers to: apps gate features on `uwsgi.version_info`, so
@@ -79,44 +80,51 @@ pub(crate) fn take_logvars() -> Vec<(String, String)> {
     })
 }
 
+// Each function's body runs through `guard` (crate::guard: a panic becomes a RuntimeError).
+
 #[pyfunction]
-fn worker_id() -> usize {
-    with_hooks(0, |h| h.worker_id())
+fn worker_id() -> PyResult<usize> {
+    guard("uwsgi.worker_id()", || Ok(with_hooks(0, |h| h.worker_id())))
 }
 
 #[pyfunction]
-fn masterpid() -> u32 {
-    with_hooks(0, |h| h.masterpid())
+fn masterpid() -> PyResult<u32> {
+    guard("uwsgi.masterpid()", || Ok(with_hooks(0, |h| h.masterpid())))
 }
 
 #[pyfunction]
-fn reload() -> bool {
-    with_hooks(false, |h| h.reload())
+fn reload() -> PyResult<bool> {
+    guard("uwsgi.reload()", || Ok(with_hooks(false, |h| h.reload())))
 }
 
 #[pyfunction]
-fn stop() -> bool {
-    with_hooks(false, |h| h.stop())
+fn stop() -> PyResult<bool> {
+    guard("uwsgi.stop()", || Ok(with_hooks(false, |h| h.stop())))
 }
 
 #[pyfunction]
-fn set_logvar(key: String, value: String) {
-    LOGVARS.with(|v| {
-        let mut v = v.borrow_mut();
-        match v.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => v.push((key, value)),
-        }
-    });
+fn set_logvar(key: String, value: String) -> PyResult<()> {
+    guard("uwsgi.set_logvar()", || {
+        LOGVARS.with(|v| {
+            let mut v = v.borrow_mut();
+            match v.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => v.push((key, value)),
+            }
+        });
+        Ok(())
+    })
 }
 
 #[pyfunction]
-fn get_logvar(key: &str) -> Option<String> {
-    LOGVARS.with(|v| {
-        v.borrow()
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+fn get_logvar(key: &str) -> PyResult<Option<String>> {
+    guard("uwsgi.get_logvar()", || {
+        Ok(LOGVARS.with(|v| {
+            v.borrow()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        }))
     })
 }
 

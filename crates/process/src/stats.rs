@@ -1,0 +1,51 @@
+//! What the master and a worker running without one log on SIGUSR1, and the resident set
+//! size they record: read from the scoreboard and /proc. A leaf: both `master.rs` and
+//! `worker.rs` use it, and it uses neither.
+
+use std::sync::atomic::Ordering;
+
+use ruwsgi_shm::{ProcessKind, Scoreboard};
+
+/// The resident set size of process `pid` in bytes, from /proc/PID/statm.
+pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())?;
+    Some(pages * page)
+}
+
+/// Logs the scoreboard: each live process's counters and what each of its threads is running
+/// (SIGUSR1, to the master or to a worker running without one, as in uWSGI). `who` and `pid`
+/// name the process that was asked.
+pub(crate) fn log_stats(board: &Scoreboard, who: &str, pid: u32) {
+    log::info!("stats of {who} pid {pid}:");
+    let now = ruwsgi_shm::now_micros();
+    for (index, s) in board.live() {
+        log::info!(
+            "{} {} pid {} status {} requests {} bytes {} exceptions {} respawns {} rss {}",
+            s.kind().map_or("process", ProcessKind::name),
+            s.worker_id(),
+            s.pid().unwrap_or(0),
+            s.status().name(),
+            s.requests.load(Ordering::Relaxed),
+            s.bytes_out.load(Ordering::Relaxed),
+            s.exceptions.load(Ordering::Relaxed),
+            s.respawns.load(Ordering::Relaxed),
+            s.rss.load(Ordering::Relaxed),
+        );
+        // What each thread is running now, as its thread slot tells (what harakiri
+        // reads).
+        for (thread, slot) in board.threads_of(index).iter().enumerate() {
+            if let Some(running) = slot.snapshot() {
+                log::info!(
+                    "  thread {thread}: {} {} running for {} ms",
+                    String::from_utf8_lossy(running.method()),
+                    String::from_utf8_lossy(running.uri()),
+                    now.saturating_sub(running.started_us) / 1000,
+                );
+            }
+        }
+    }
+}
