@@ -326,6 +326,30 @@ fn chunked_and_50_mib_uploads_and_downloads_through_python() {
     let r = exchange(addr, &req);
     assert_eq!(r.text(), format!("{} {}", body.len(), adler32(&body)));
 
+    // 1 MiB with a Content-Length, kept in memory (post-buffering): the loop reads it
+    // straight into the body's buffer, over many reads, and not a byte further: a second
+    // request written right behind it on the same connection is served too.
+    let mid: Vec<u8> = (0..1u32 << 20)
+        .map(|i| (i.wrapping_mul(40503) >> 7) as u8)
+        .collect();
+    let mut s = connect(addr);
+    let mut wire = format!(
+        "POST /digest HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        mid.len()
+    )
+    .into_bytes();
+    wire.extend_from_slice(&mid);
+    wire.extend_from_slice(
+        b"POST /digest HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    );
+    for piece in wire.chunks(100_000) {
+        s.write_all(piece).unwrap();
+    }
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.text(), format!("{} {}", mid.len(), adler32(&mid)));
+    let r = read_response(&mut s, false).unwrap();
+    assert_eq!(r.text(), format!("3 {}", adler32(b"abc")));
+
     // 50 MiB up (spooled to a file by the loop, read by Python in blocks).
     let big: Vec<u8> = (0..50u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)

@@ -140,12 +140,31 @@ impl Conn {
         }
     }
 
-    /// Reads once into `scratch`; body bytes go straight to the body, the rest to `buf`.
+    /// Reads once: the rest of a `Content-Length` body kept in memory straight into the
+    /// body's own buffer; otherwise into `scratch`, from which body bytes go to the body and
+    /// the rest to `buf`.
     pub(crate) fn read(
         &mut self,
         scratch: &mut [u8],
         opts: &Options,
     ) -> Result<ReadOutcome, ParseError> {
+        if let (true, State::Body(reader)) = (self.buf.is_empty(), &mut self.state) {
+            if let Some(room) = reader.room() {
+                let want = room.len();
+                return Ok(match self.stream.read_into(room) {
+                    Ok(0) => ReadOutcome::Eof,
+                    Ok(n) => {
+                        reader.filled(n);
+                        ReadOutcome::Data { drained: n < want }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        ReadOutcome::Data { drained: false }
+                    }
+                    Err(_) => ReadOutcome::Error,
+                });
+            }
+        }
         let n = match self.stream.read(scratch) {
             Ok(0) => return Ok(ReadOutcome::Eof),
             Ok(n) => n,

@@ -187,6 +187,15 @@ impl Stream {
         };
     }
 
+    /// Reads into memory not yet initialized (a request body's own buffer): the first
+    /// `n` bytes of `buf` are written when it returns `Ok(n)`.
+    pub(crate) fn read_into(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => SockRef::from(s).recv(buf),
+            Stream::Unix(s) => SockRef::from(s).recv(buf),
+        }
+    }
+
     /// The local address of a TCP connection (for listeners on every interface).
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match self {

@@ -43,6 +43,8 @@ pub(crate) fn run(
             );
         }
     }
+    // Before the service starts its threads.
+    crate::sys::keep_freed_memory();
     let serving = match service.serve(ctx, sockets) {
         Ok(s) => s,
         Err(err) => {

@@ -193,6 +193,26 @@ impl BodyReader {
         }
     }
 
+    /// Room to read the rest of a `Content-Length` body into directly, when it is kept in
+    /// memory ([`Sink::room`]); then [`BodyReader::filled`].
+    pub(crate) fn room(&mut self) -> Option<&mut [std::mem::MaybeUninit<u8>]> {
+        match self.framing {
+            Framing::Length(left) if left > 0 => {
+                self.sink.room(usize::try_from(left).unwrap_or(usize::MAX))
+            }
+            _ => None,
+        }
+    }
+
+    /// `n` bytes were read into the last [`BodyReader::room`].
+    pub(crate) fn filled(&mut self, n: usize) {
+        if let Framing::Length(left) = &mut self.framing {
+            self.sink.filled(n);
+            *left -= n as u64;
+            self.done = *left == 0;
+        }
+    }
+
     /// The head and the whole body.
     pub(crate) fn finish(self) -> io::Result<(Head, Body)> {
         Ok((self.head, self.sink.finish()?))
