@@ -24,10 +24,14 @@
 //! Every value is read by its option's [`Kind`] and extracted through figment as that type:
 //! flags take `true/false`, `on/off`, `yes/no`, `1/0` or nothing; numbers are whole numbers;
 //! some options have a form (`chmod-socket` octal, `env` `NAME=VALUE`, hooks `ACTION:ARGS`). A bad value is an
-//! [`Error`] naming the option, the value, the expected form and the [`Origin`]. An unknown
-//! key is an error on the command line and under `strict`; in files and variables it is a
-//! warning naming the source and the closest option (uWSGI ignores it silently). Options that
-//! parse but are not implemented yet log one warning each.
+//! [`Error`] naming the option, the value, the expected form and the [`Origin`], except, in
+//! files and variables without `strict`, what real configs carry in number options (text
+//! after a number, a true/false word, an unset `$(VAR)`, a template placeholder): read as
+//! uWSGI's `atoi` reads it, with a warning. An unknown key is an error on the command line
+//! and under `strict` (its last value, wherever it is set, as uWSGI checks once all is
+//! read); in files and variables it is a warning naming the source and the closest option
+//! (uWSGI ignores it silently). Options that parse but are not implemented yet log one
+//! warning each.
 //!
 //! Values keep their origin: [`Config::show`] is `--show-config`.
 //!

@@ -8,8 +8,10 @@
 //!    outer one and the first `endif` ends both), `%(_)` is the tested value.
 //! 2. `$(VAR)`, `@(file)` and `%(key)` substitutions over every value.
 //! 3. Each entry is checked against the option table: unknown keys warn (error on the command
-//!    line and under `strict`), values are validated and normalised, options that are not
-//!    implemented yet warn once.
+//!    line and under `strict`, whose last value counts wherever it was set), values are
+//!    validated and normalised (a number option's value from a file or variable that uWSGI
+//!    would read with `atoi` is read so, with a warning: `uwsgi_number`), options that are
+//!    not implemented yet warn once.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -48,8 +50,6 @@ struct Entry {
     key: String,
     /// The key exactly as written, for messages.
     written: String,
-    /// Whether `strict` was on when the entry arrived (uWSGI checks each key as it comes).
-    strict: bool,
     value: Option<String>,
     origin: Origin,
     /// A `set-placeholder` definition: a value for `%(key)`, not an option.
@@ -98,12 +98,16 @@ pub(crate) struct Loader {
     entries: Vec<Entry>,
     logic: Option<(Logic, String)>,
     logic_running: bool,
-    /// Whether `strict` is on (it can be turned off again: `strict = false`).
+    /// Whether `strict` is on: its last value once everything is read governs every entry
+    /// (it can be turned off again: `strict = false`).
     strict: bool,
     first_magic: Option<Magic>,
     last_file: Option<String>,
     includes: Vec<String>,
     warnings: Vec<String>,
+    /// The (file, line) pairs whose text held a template placeholder before the magic
+    /// variables were expanded (which eats ERB's `<%= … %>` as uWSGI does).
+    template_lines: HashSet<(String, usize)>,
 }
 
 fn is_end(name: &str) -> bool {
@@ -132,6 +136,7 @@ impl Loader {
             last_file: None,
             includes: Vec::new(),
             warnings: Vec::new(),
+            template_lines: HashSet::new(),
         }
     }
 
@@ -252,7 +257,6 @@ impl Loader {
         self.entries.push(Entry {
             key: key.to_string(),
             written: written.to_string(),
-            strict: self.strict,
             value: value.clone(),
             origin: origin.clone(),
             placeholder_only: false,
@@ -295,7 +299,6 @@ impl Loader {
                 self.entries.push(Entry {
                     key: table::normalize(name),
                     written: name.to_string(),
-                    strict: false,
                     value: Some(ph.to_string()),
                     origin,
                     placeholder_only: true,
@@ -352,6 +355,11 @@ impl Loader {
         let magic = Magic::for_file(&magic_name, &self.cwd, self.first_magic.as_ref());
         if self.first_magic.is_none() {
             self.first_magic = Some(magic.clone());
+        }
+        for (i, line) in raw.lines().enumerate() {
+            if has_template(line) {
+                self.template_lines.insert((file.clone(), i + 1));
+            }
         }
         let text = magic.apply(&raw);
         let (pairs, found) = readers::read(format, &text, &section).map_err(|e| {
@@ -456,7 +464,9 @@ impl Loader {
     }
 
     fn unknown(&mut self, e: &Entry, placeholder: bool, config: &mut Config) -> Result<(), Error> {
-        let strict = e.strict;
+        // `strict` as it stands after every source was read, wherever it was set (uWSGI
+        // checks once everything is read).
+        let strict = self.strict;
         if placeholder && !strict {
             config.lines.push(Line::placeholder(
                 &e.key,
@@ -526,6 +536,7 @@ impl Loader {
                         .ok_or_else(missing);
                 }
                 self.check_form(spec, raw, origin)?;
+                self.warn_leftover_text(spec, raw, origin);
                 return Ok(Typed::Text(raw.to_string()));
             }
             Kind::Logic => return Ok(Typed::Text(raw.to_string())),
@@ -534,7 +545,33 @@ impl Loader {
         if let Some(word) = word {
             self.warn_trailing_text(spec, &word, raw, origin);
         }
+        let lenient = !self.strict && !matches!(origin, Origin::Arg(_));
+        if let (Kind::Int, Typed::Text(_), true) = (spec.kind, &typed, lenient) {
+            if let Some((n, why)) = uwsgi_number(raw, self.leftover(raw, origin)) {
+                self.warn(format!(
+                    "{} = {raw} ({origin}): {why}; read as {n}{}, as uWSGI does; write a number",
+                    spec.name,
+                    meaning(spec.name, n)
+                ));
+                return Ok(Typed::Num(n));
+            }
+        }
         Ok(typed)
+    }
+
+    /// Warns about a text value that still holds a template placeholder or an unset
+    /// `$(VAR)`: it is used as written, as uWSGI uses it, and is probably not what was meant.
+    fn warn_leftover_text(&mut self, spec: &OptionSpec, raw: &str, origin: &Origin) {
+        // uWSGI's own `${...}` and `%(...)` syntax of log lines is not a leftover.
+        if spec.name.starts_with("log-") {
+            return;
+        }
+        if let Some(why) = self.leftover(raw, origin) {
+            self.warn(format!(
+                "{} = {raw} ({origin}): {why}; used as written, as uWSGI does",
+                spec.name
+            ));
+        }
     }
 
     /// The warning for a value read out of `60   ; comment` (see [`Kind::read`]).
@@ -654,6 +691,62 @@ impl Loader {
     fn substitutable(&self, i: usize) -> bool {
         !table::lookup(&self.entries[i].key)
             .is_some_and(|s| matches!(s.kind, Kind::Logic | Kind::Include))
+    }
+}
+
+/// What uWSGI (whose numbers go through `atoi`) reads out of a number option's value that
+/// is not a number, for the forms real config files carry: the leading number of a value
+/// followed by text (`40-modoboab_processes`, a `%n` that met `%nb_processes`), 0 for a
+/// true/false word (`cheaper = true`), and 0 for what [`Loader::leftover`] found (an unset
+/// `$(VAR)`, a template placeholder). `None` for anything else (`four`), which stays an
+/// error. Returns the number and what the value is.
+fn uwsgi_number(raw: &str, leftover: Option<String>) -> Option<(u64, String)> {
+    let v = raw.trim();
+    if parse_bool(v).is_some() {
+        return Some((0, format!("{v:?} is a true/false word, not a number")));
+    }
+    let digits = v.len() - v.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits > 0 {
+        let n = v[..digits].parse().ok()?;
+        return Some((n, "text after the number".to_string()));
+    }
+    leftover.map(|why| (0, why))
+}
+
+/// Whether a line holds a template placeholder: `{{ … }}` (Jinja2, cookiecutter), `${ … }`
+/// (shell, envsubst) or `<% … %>` (ERB).
+fn has_template(line: &str) -> bool {
+    [("{{", "}}"), ("${", "}"), ("<%", "%>")]
+        .iter()
+        .any(|(open, close)| line.find(open).is_some_and(|i| line[i..].contains(close)))
+}
+
+impl Loader {
+    /// The unfinished business a value from `origin` may hold: an unset `$(VAR)` (set ones
+    /// were substituted before), or a template placeholder, seen in the value or, for a
+    /// file, in its line as written (the magic variables eat ERB's `<%= … %>`).
+    fn leftover(&self, v: &str, origin: &Origin) -> Option<String> {
+        if let Some((_, inner, end)) = expand::find_token(v, '$', 0) {
+            return Some(format!(
+                "the environment variable {} is not set",
+                &v[inner..end]
+            ));
+        }
+        let in_file = match origin {
+            Origin::File { path, line } => self.template_lines.contains(&(path.clone(), *line)),
+            _ => false,
+        };
+        (in_file || has_template(v)).then(|| "a template placeholder nobody filled in".to_string())
+    }
+}
+
+/// What a number read leniently means for the options where 0 has a meaning of its own.
+fn meaning(option: &str, n: u64) -> &'static str {
+    match (option, n) {
+        ("cheaper", 0) => ": cheaper mode off",
+        ("processes", 0) => ": one worker",
+        ("threads", 0) => ": one thread per worker",
+        _ => "",
     }
 }
 

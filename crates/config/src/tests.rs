@@ -515,25 +515,39 @@ fn show_config_names_each_origin() {
 }
 
 #[test]
-fn strict_can_be_turned_off_again_and_governs_only_what_follows() {
+fn strict_applies_wherever_it_is_set_and_its_last_value_counts() {
     let d = dir_with(&[(
         "a.ini",
         "[uwsgi]\nvaccum = 1\nstrict = true\nstrict = false\nhunder-lock = 1\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
     assert_eq!(c.warnings().len(), 2, "{:?}", c.warnings());
+    // Set after the file that has the unknown key, as uWSGI checks once all is read.
+    let d = dir_with(&[("a.ini", "[uwsgi]\nvaccum = 1\n")]);
+    let err = load(d.path(), "--ini a.ini --strict").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown option vaccum (a.ini:2): did you mean vacuum?"
+    );
     let d = dir_with(&[("a.ini", "[uwsgi]\nvaccum = 1\nstrict\nhunder-lock = 1\n")]);
     let err = load(d.path(), "--ini a.ini").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown option hunder-lock (a.ini:4): did you mean thunder-lock?"
+        "unknown option vaccum (a.ini:2): did you mean vacuum?"
     );
 }
 
 #[test]
-fn an_unset_variable_in_a_number_is_named() {
+fn an_unset_variable_in_a_number_is_read_as_uwsgi_reads_it_and_named() {
     let d = dir_with(&[("a.ini", "[uwsgi]\nprocesses = $(UWSGI_WORKERS)\n")]);
-    let err = load(d.path(), "--ini a.ini").unwrap_err();
+    let c = load(d.path(), "--ini a.ini").unwrap();
+    assert_eq!(c.u64("processes"), Some(0));
+    assert_eq!(
+        c.warnings(),
+        ["processes = $(UWSGI_WORKERS) (a.ini:2): the environment variable UWSGI_WORKERS is not set; read as 0: one worker, as uWSGI does; write a number"]
+    );
+    // Under strict it stays an error, which names the variable.
+    let err = load(d.path(), "--ini a.ini --strict").unwrap_err();
     assert_eq!(
         err.to_string(),
         "processes: \"$(UWSGI_WORKERS)\" is not valid (a.ini:2); expected a whole number such as 4 \
@@ -544,6 +558,59 @@ fn an_unset_variable_in_a_number_is_named() {
         c.list("processes"),
         ["3", "3"],
         "the variable is also an option, as in uWSGI"
+    );
+}
+
+/// What real config files carry in number options, read as uWSGI's `atoi` reads it, with a
+/// warning naming the file and line; an error on the command line and under `strict`, and
+/// for any other value.
+#[test]
+fn number_options_read_what_real_files_carry_as_uwsgi_does() {
+    let text = "[uwsgi]\ncheaper = true\nprocesses = 40-modoboab_processes\nthreads = ${UWSGI_THREADS:-4}\n\
+                listen = {{ backlog }}\nmax-requests = <%= @max %>\nchdir = {{ path }}\n";
+    let d = dir_with(&[("a.ini", text)]);
+    let c = load(d.path(), "--ini a.ini").unwrap();
+    assert_eq!(
+        ["cheaper", "processes", "threads", "listen", "max-requests"].map(|o| c.u64(o)),
+        [Some(0), Some(40), Some(0), Some(0), Some(0)]
+    );
+    let warnings: Vec<&String> = c
+        .warnings()
+        .iter()
+        .filter(|w| !w.starts_with("option "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "cheaper = true (a.ini:2): \"true\" is a true/false word, not a number; read as 0: cheaper mode off, as uWSGI does; write a number",
+            "processes = 40-modoboab_processes (a.ini:3): text after the number; read as 40, as uWSGI does; write a number",
+            "threads = ${UWSGI_THREADS:-4} (a.ini:4): a template placeholder nobody filled in; read as 0: one thread per worker, as uWSGI does; write a number",
+            "listen = {{ backlog }} (a.ini:5): a template placeholder nobody filled in; read as 0, as uWSGI does; write a number",
+            "max-requests = < @max (a.ini:6): a template placeholder nobody filled in; read as 0, as uWSGI does; write a number",
+            "chdir = {{ path }} (a.ini:7): a template placeholder nobody filled in; used as written, as uWSGI does",
+        ]
+    );
+    // The same from an environment variable.
+    let c = load_env(d.path(), "", &[("UWSGI_CHEAPER", "false")]).unwrap();
+    assert_eq!(c.u64("cheaper"), Some(0));
+    // Errors: under strict (wherever it is set), on the command line, and for other words.
+    let err = load(d.path(), "--ini a.ini --strict").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cheaper: \"true\" is not valid (a.ini:2); expected a whole number such as 4"
+    );
+    let err = load(d.path(), "--cheaper true").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cheaper: \"true\" is not valid (command line --cheaper)"),
+        "{err}"
+    );
+    let d = dir_with(&[("b.ini", "[uwsgi]\nprocesses = four\n")]);
+    let err = load(d.path(), "--ini b.ini").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("processes: \"four\" is not valid (b.ini:2)"),
+        "{err}"
     );
 }
 
