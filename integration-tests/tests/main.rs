@@ -4,6 +4,7 @@
 
 mod balance;
 mod config;
+mod hardening;
 mod nginx;
 mod process;
 mod serving;

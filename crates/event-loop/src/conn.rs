@@ -81,6 +81,10 @@ pub(crate) struct Conn {
     pub(crate) out: Output,
     /// The socket may have input we have not read (edge-triggered readiness).
     pub(crate) readable: bool,
+    /// The peer closed its side (or the socket failed): a read will return the end, so a
+    /// short read does not mean there is nothing left to read — the end is still to come,
+    /// and no further readiness event would announce it.
+    pub(crate) peer_closed: bool,
     pub(crate) exchange: Option<ExchangeState>,
     pub(crate) requests: u64,
     /// When the connection times out, if it can.
@@ -115,6 +119,7 @@ impl Conn {
             state: State::Head,
             out: Output::new(flow),
             readable: true,
+            peer_closed: false,
             exchange: None,
             requests: 0,
             deadline: None,
@@ -155,7 +160,9 @@ impl Conn {
                     Ok(0) => ReadOutcome::Eof,
                     Ok(n) => {
                         reader.filled(n);
-                        ReadOutcome::Data { drained: n < want }
+                        ReadOutcome::Data {
+                            drained: n < want && !self.peer_closed,
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {
@@ -174,7 +181,7 @@ impl Conn {
             }
             Err(_) => return Ok(ReadOutcome::Error),
         };
-        let drained = n < scratch.len();
+        let drained = n < scratch.len() && !self.peer_closed;
         let data = &scratch[..n];
         if self.buf.is_empty() && matches!(self.state, State::Body(_)) {
             let (used, _) = self.feed_body(data, opts)?;

@@ -93,7 +93,8 @@ impl Stopper {
 pub struct EventLoop<H> {
     poll: Poll,
     events: Events,
-    ready: Vec<(Token, bool)>,
+    /// This iteration's events: the token, whether it is readable, whether the peer closed.
+    ready: Vec<(Token, bool, bool)>,
     listeners: Vec<Listener>,
     listening: bool,
     conns: Slab<Conn>,
@@ -267,10 +268,10 @@ impl<H: Handler> EventLoop<H> {
 
             let mut ready = std::mem::take(&mut self.ready);
             ready.extend(self.events.iter().map(|e| {
-                let readable = e.is_readable() || e.is_read_closed() || e.is_error();
-                (e.token(), readable)
+                let closed = e.is_read_closed() || e.is_error();
+                (e.token(), e.is_readable() || closed, closed)
             }));
-            for &(token, readable) in &ready {
+            for &(token, readable, closed) in &ready {
                 match token {
                     WAKER => {}
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
@@ -279,6 +280,7 @@ impl<H: Handler> EventLoop<H> {
                     Token(key) => {
                         if let Some(conn) = self.conns.get_mut(key) {
                             conn.readable |= readable;
+                            conn.peer_closed |= closed;
                             self.drive(key);
                         }
                     }
