@@ -165,3 +165,48 @@ fn a_client_that_leaves_mid_head_or_mid_body_is_let_go_at_once() {
     });
     assert_eq!(get(addr, "/").status, 200);
 }
+
+/// A request whose client leaves while it waits for a thread is not run: nobody would read
+/// the answer (nginx closes the upstream connection of a client that gave up), and the
+/// requests behind it would wait for it.
+#[test]
+fn a_request_whose_client_left_while_it_waited_for_a_thread_is_not_run() {
+    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("wsgi_echo.py"),
+        "--threads",
+        "1",
+    ])
+    .start();
+    server.wait_for_tcp(addr);
+    // A kept-alive connection the worker holds, idle.
+    let mut waiting = connect(addr);
+    waiting
+        .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        ruwsgi_integration_tests::read_response(&mut waiting, false)
+            .unwrap()
+            .status,
+        200
+    );
+    // The only thread is busy for a second...
+    let busy = std::thread::spawn(move || get(addr, "/sleep?s=1"));
+    server.wait_for_log("sleep started in");
+    // ...when the held connection sends a request, which queues, and leaves.
+    waiting
+        .write_all(b"GET /sleep?s=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    drop(waiting);
+    assert_eq!(busy.join().unwrap().status, 200);
+    let log = server.wait_for_log("left before its request started (GET /sleep?s=0)");
+    assert_eq!(
+        log.matches("sleep started in").count(),
+        1,
+        "the app ran for it:\n{log}"
+    );
+    assert_eq!(get(addr, "/pid").status, 200);
+}
