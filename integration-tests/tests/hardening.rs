@@ -5,7 +5,27 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ruwsgi_integration_tests::{app, connect, get, wait_until, ServerBuilder};
+use ruwsgi_integration_tests::{app, connect, get, wait_until, Server, ServerBuilder};
+
+/// `wsgi_echo.py` on an HTTP socket with `extra` arguments, its temp files in `tmp` when
+/// given; waits until it accepts.
+fn echo_server(extra: &[&str], tmp: Option<&std::path::Path>) -> (Server, SocketAddr) {
+    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
+    let mut args = vec![
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--wsgi-file".to_string(),
+        app("wsgi_echo.py"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut builder = ServerBuilder::new(args);
+    if let Some(tmp) = tmp {
+        builder = builder.env("TMPDIR", tmp);
+    }
+    let mut server = builder.start();
+    server.wait_for_tcp(addr);
+    (server, addr)
+}
 
 /// The open descriptors of `pid`.
 fn fd_count(pid: u32) -> usize {
@@ -82,21 +102,16 @@ fn adler32(data: &[u8]) -> u32 {
 #[test]
 fn ten_thousand_requests_with_clients_dropping_at_random_points_leak_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
-    let mut server = ServerBuilder::new([
-        "--http-socket",
-        &addr.to_string(),
-        "--wsgi-file",
-        &app("wsgi_echo.py"),
-        "--threads",
-        "4",
-        "--post-buffering",
-        "4096",
-        "--disable-logging",
-    ])
-    .env("TMPDIR", tmp.path())
-    .start();
-    server.wait_for_tcp(addr);
+    let (mut server, addr) = echo_server(
+        &[
+            "--threads",
+            "4",
+            "--post-buffering",
+            "4096",
+            "--disable-logging",
+        ],
+        Some(tmp.path()),
+    );
     assert_eq!(get(addr, "/").status, 200);
     let baseline = fd_count(server.pid);
     assert!(baseline > 0);
@@ -138,17 +153,7 @@ fn ten_thousand_requests_with_clients_dropping_at_random_points_leak_nothing() {
 /// unread, and each such client held a slot for 50 ms and its descriptor until the timeout.
 #[test]
 fn a_client_that_leaves_mid_head_or_mid_body_is_let_go_at_once() {
-    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
-    let mut server = ServerBuilder::new([
-        "--http-socket",
-        &addr.to_string(),
-        "--wsgi-file",
-        &app("wsgi_echo.py"),
-        "--socket-timeout",
-        "600",
-    ])
-    .start();
-    server.wait_for_tcp(addr);
+    let (server, addr) = echo_server(&["--socket-timeout", "600"], None);
     assert_eq!(get(addr, "/").status, 200);
     let baseline = fd_count(server.pid);
     for i in 0..20 {
@@ -171,17 +176,7 @@ fn a_client_that_leaves_mid_head_or_mid_body_is_let_go_at_once() {
 /// requests behind it would wait for it.
 #[test]
 fn a_request_whose_client_left_while_it_waited_for_a_thread_is_not_run() {
-    let addr: SocketAddr = ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into();
-    let mut server = ServerBuilder::new([
-        "--http-socket",
-        &addr.to_string(),
-        "--wsgi-file",
-        &app("wsgi_echo.py"),
-        "--threads",
-        "1",
-    ])
-    .start();
-    server.wait_for_tcp(addr);
+    let (server, addr) = echo_server(&["--threads", "1"], None);
     // A kept-alive connection the worker holds, idle.
     let mut waiting = connect(addr);
     waiting
