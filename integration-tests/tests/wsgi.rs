@@ -850,7 +850,10 @@ fn a_worker_busy_with_a_slow_request_leaves_new_connections_to_its_sibling() {
 fn wsgi_input_reads_as_bytesio_at_every_position_in_memory_and_spilled() {
     // Default post-buffering keeps these bodies in memory; 2 bytes spills them to a file.
     for args in [&[][..], &["--post-buffering", "2"][..]] {
-        let (server, addr) = serve("input_positions.py", args);
+        let script = workspace_root().join("crates/wsgi/tests/input_positions.py");
+        let mut all = vec!["--wsgi-file", script.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let (server, addr) = Server::http(all);
         for body in [&b"abc"[..], b"line one\nline two\nlast"] {
             let r = request(addr, "POST", "/", "", body);
             assert_eq!(

@@ -85,8 +85,8 @@ const KEEP_FREED: libc::c_int = 64 << 20;
 /// Other C libraries keep their own policy.
 pub(crate) fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; both values are in their valid
-    // ranges, and it is called before the worker starts its threads.
+    // SAFETY: mallopt only sets allocator parameters, under the allocator's own lock (any
+    // thread may call it at any time); both values are in their valid ranges.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_BLOCKS_UP_TO);
         libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP_FREED);

@@ -43,7 +43,7 @@ pub(crate) fn run(
             );
         }
     }
-    // Before the service starts its threads.
+    // Before the loop and the service's threads allocate request bodies.
     crate::sys::keep_freed_memory();
     let serving = match service.serve(ctx, sockets) {
         Ok(s) => s,

@@ -270,20 +270,20 @@ fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>, index: usize) {
 fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCache) {
     crate::uwsgi_module::clear_logvars();
     let Job { request, mut reply } = job;
-    reply.set_thread(thread);
-    let sr = StartResponse::new(reply, w.load.clone());
     // The client left while its request waited for a thread (nginx closes the upstream
     // connection of a client that gave up): nobody will read the answer, so the app does
     // not run for it, and the requests behind it do not wait for it.
-    if sr.is_gone_before_start() {
+    if reply.is_gone() {
         log::info!(
             "the client left before its request started ({} {}); not running it",
             String::from_utf8_lossy(request.head.method()),
             String::from_utf8_lossy(request.head.uri())
         );
-        sr.release();
+        w.load.done();
         return;
     }
+    reply.set_thread(thread);
+    let sr = StartResponse::new(reply, w.load.clone());
     let (env, app) = match w.template.build(py, &request, &w.apps, cache) {
         Ok(x) => x,
         Err(e) => {

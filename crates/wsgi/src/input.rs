@@ -296,10 +296,11 @@ mod tests {
 
     const TEXT: &[u8] = b"line one\nline two\nthree\nlast";
 
-    /// Runs `integration-tests/apps/input_positions.py`'s comparison of `wsgi.input` with
-    /// `io.BytesIO` over `data`, read from `body`; asserts that no case differs.
+    /// Runs `tests/input_positions.py`'s comparison of `wsgi.input` with `io.BytesIO` over
+    /// `data`, read from `body`; asserts that no case differs. The end-to-end tests serve the
+    /// same script as an app.
     fn same_as_bytesio(body: Body, data: &[u8]) {
-        let script = include_str!("../../../integration-tests/apps/input_positions.py");
+        let script = include_str!("../tests/input_positions.py");
         Python::attach(|py| {
             let input = Bound::new(py, Input::new(body)).unwrap();
             let globals = pyo3::types::PyDict::new(py);

@@ -250,13 +250,6 @@ impl StartResponse {
         st.head.is_some() && !st.head_sent
     }
 
-    /// Whether the client was gone before anything was sent (the loop closed its
-    /// connection while the request waited for a thread).
-    pub(crate) fn is_gone_before_start(&self) -> bool {
-        let st = self.lock();
-        st.reply.as_ref().is_some_and(Reply::is_gone)
-    }
-
     /// Whether the client is gone (the app's failure is then not the app's fault).
     pub(crate) fn is_gone(&self) -> bool {
         self.lock().gone

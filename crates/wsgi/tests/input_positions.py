@@ -1,7 +1,8 @@
 # wsgi.input against io.BytesIO at every position: each case seeks both to the same place,
 # runs the same method, and records where results, positions or exception types differ.
-# Served at / (POST a body: the answer is the list of differences, one per line, empty when
-# none), and loaded by the bridge's unit tests, which call `differences` directly.
+# The bridge's unit tests (src/input.rs) call `differences` directly; the end-to-end tests
+# serve this file as an app at / (POST a body: the answer is the list of differences, one per
+# line, none when it matches).
 import io
 
 SEEKS = [
