@@ -5,7 +5,10 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ruwsgi_integration_tests::{app, connect, get, wait_until, Server, ServerBuilder};
+use ruwsgi_integration_tests::{
+    app, connect, fd_count, fd_targets, get, read_response, rss_kib, wait_until, Server,
+    ServerBuilder,
+};
 
 /// `wsgi_echo.py` on an HTTP socket with `extra` arguments, its temp files in `tmp` when
 /// given; waits until it accepts.
@@ -25,13 +28,6 @@ fn echo_server(extra: &[&str], tmp: Option<&std::path::Path>) -> (Server, Socket
     let mut server = builder.start();
     server.wait_for_tcp(addr);
     (server, addr)
-}
-
-/// The open descriptors of `pid`.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 /// A small deterministic generator (xorshift64*), so a failing run can be replayed.
@@ -182,12 +178,7 @@ fn a_request_whose_client_left_while_it_waited_for_a_thread_is_not_run() {
     waiting
         .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    assert_eq!(
-        ruwsgi_integration_tests::read_response(&mut waiting, false)
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(read_response(&mut waiting, false).unwrap().status, 200);
     // The only thread is busy for a second...
     let busy = std::thread::spawn(move || get(addr, "/sleep?s=1"));
     server.wait_for_log("sleep started in");
@@ -204,4 +195,189 @@ fn a_request_whose_client_left_while_it_waited_for_a_thread_is_not_run() {
         "the app ran for it:\n{log}"
     );
     assert_eq!(get(addr, "/pid").status, 200);
+}
+
+/// The head of a `POST /digest` with a `len`-byte body.
+fn digest_head(len: usize) -> Vec<u8> {
+    format!("POST /digest HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n").into_bytes()
+}
+
+/// `len` bytes of a repeating pattern.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Sends the head of a `len`-byte upload and reads the answer without sending the body:
+/// what a refused body gets.
+fn refused(addr: SocketAddr, head: &[u8]) -> ruwsgi_integration_tests::Response {
+    let mut s = connect(addr);
+    s.write_all(head).unwrap();
+    read_response(&mut s, false).unwrap()
+}
+
+/// A whole upload to `/digest`; the answer.
+fn digest(addr: SocketAddr, body: &[u8]) -> ruwsgi_integration_tests::Response {
+    let mut s = connect(addr);
+    s.write_all(&digest_head(body.len())).unwrap();
+    s.write_all(body).unwrap();
+    read_response(&mut s, false).unwrap()
+}
+
+/// `limit-spill` bounds the bytes of request bodies a worker keeps in temp files: a body
+/// alone larger gets 413, one that does not fit beside the bodies being received gets 503
+/// (both before a byte of them is read, with a warning in the log), and the next request
+/// is served. A body's bytes are given back when its request ends.
+#[test]
+fn the_spill_bound_refuses_bodies_with_413_or_503_and_the_next_request_is_served() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, addr) = echo_server(
+        &["--post-buffering", "4096", "--limit-spill", "1048576"],
+        Some(tmp.path()),
+    );
+    let r = refused(addr, &digest_head((1 << 20) + 1));
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert!(r.text().contains("limit-spill"), "{}", r.text());
+    server.wait_for_log("refused a request body from 127.0.0.1");
+
+    // An upload of 800 KiB, a tenth of it sent, holds 800 KiB of the bound...
+    let held_body = pattern(800 << 10);
+    let mut held = connect(addr);
+    held.write_all(&digest_head(held_body.len())).unwrap();
+    held.write_all(&held_body[..80 << 10]).unwrap();
+    // ...so 300 KiB more do not fit: 503.
+    wait_until("the held upload to take its share", || {
+        let r = refused(addr, &digest_head(300 << 10));
+        (r.status == 503).then_some(())
+    });
+    assert!(
+        server.log().contains("limit-spill) is in use"),
+        "{}",
+        server.log()
+    );
+    // A body kept in memory is not counted.
+    let small = pattern(4000);
+    let r = digest(addr, &small);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("4000 {}", adler32(&small)));
+    // The held upload completes.
+    held.write_all(&held_body[80 << 10..]).unwrap();
+    let r = read_response(&mut held, false).unwrap();
+    assert_eq!(
+        r.text(),
+        format!("{} {}", held_body.len(), adler32(&held_body))
+    );
+    // Its bytes are given back when its request ends (the app's thread drops the body
+    // just after the answer is posted): the 300 KiB fit again.
+    let body = pattern(300 << 10);
+    let r = wait_until("the bytes of the finished upload to be given back", || {
+        let r = digest(addr, &body);
+        (r.status != 503).then_some(r)
+    });
+    assert_eq!(r.text(), format!("{} {}", body.len(), adler32(&body)));
+
+    // A chunked body is refused once it grows past the bound.
+    let mut s = connect(addr);
+    s.write_all(b"POST /digest HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let chunk = pattern(64 << 10);
+    for _ in 0..17 {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .unwrap();
+        s.write_all(&chunk).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    assert_eq!(read_response(&mut s, false).unwrap().status, 413);
+
+    assert_eq!(get(addr, "/").status, 200, "the next request is served");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+/// The descriptors of `pid` that are temp files under `dir` (unlinked: they show as
+/// `dir/#inode (deleted)`).
+fn temp_fds(pid: u32, dir: &std::path::Path) -> usize {
+    let dir = dir.to_string_lossy();
+    fd_targets(pid)
+        .iter()
+        .filter(|t| t.starts_with(dir.as_ref()))
+        .count()
+}
+
+/// Twenty clients that abort 50 MiB uploads half-way, twice: the temp directory stays
+/// empty, the worker's descriptors return to their baseline, its memory after the second
+/// round is within a few MiB of after the first, and the bound (default 1 GiB, which the
+/// twenty 50 MiB bodies of each round take nearly all of) was given back each time — no
+/// upload was refused. Then a worker SIGKILLed mid-upload leaves no file either, and its
+/// replacement serves a whole 50 MiB upload.
+#[test]
+fn aborted_uploads_and_a_worker_killed_mid_upload_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut server, addr) = echo_server(&["--master", "--disable-logging"], Some(tmp.path()));
+    let worker = || -> u32 { get(addr, "/pid").text().parse().unwrap() };
+    let pid = worker();
+    let baseline = fd_count(pid);
+    const LEN: usize = 50 << 20;
+    let half = pattern(LEN / 2);
+
+    let mut rss_after = Vec::new();
+    for round in 0..2 {
+        let clients: Vec<_> = (0..20)
+            .map(|_| {
+                let mut s = connect(addr);
+                s.write_all(&digest_head(LEN)).unwrap();
+                s
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for mut s in clients {
+                let half = &half;
+                scope.spawn(move || {
+                    s.write_all(half).unwrap();
+                    drop(s);
+                });
+            }
+        });
+        wait_until("the aborted uploads' descriptors to close", || {
+            (fd_count(pid) <= baseline).then_some(())
+        });
+        assert_eq!(temp_fds(pid, tmp.path()), 0);
+        assert_eq!(get(addr, "/").status, 200, "round {round}");
+        rss_after.push(rss_kib(pid));
+    }
+    let grew = rss_after[1].saturating_sub(rss_after[0]);
+    assert!(
+        grew < 4096,
+        "RSS grew by {grew} KiB between two identical rounds: {rss_after:?}"
+    );
+    assert!(
+        !server.log().contains("refused a request body"),
+        "{}",
+        server.log()
+    );
+
+    // Killed mid-upload: the body's file was open in the worker, under the temp dir...
+    let mut s = connect(addr);
+    s.write_all(&digest_head(LEN)).unwrap();
+    s.write_all(&half).unwrap();
+    wait_until("the upload to be spilling", || {
+        (temp_fds(pid, tmp.path()) == 1).then_some(())
+    });
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let respawned = wait_until("a new worker", || {
+        let r = get(addr, "/pid");
+        let new: u32 = r.text().parse().ok()?;
+        (new != pid).then_some(new)
+    });
+    drop(s);
+    // ...and nothing of it is left: no file, and no descriptor in the master or the new
+    // worker.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+    assert_eq!(temp_fds(server.pid, tmp.path()), 0);
+    assert_eq!(temp_fds(respawned, tmp.path()), 0);
+    let body = pattern(LEN);
+    let r = digest(addr, &body);
+    assert_eq!(r.text(), format!("{LEN} {}", adler32(&body)));
+    assert!(server.is_running());
 }

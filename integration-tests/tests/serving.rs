@@ -12,8 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ruwsgi_integration_tests::{
-    connect, connect_unix, exchange_raw, get, read_response, uwsgi_packet, uwsgi_tcp_request,
-    uwsgi_unix_request, uwsgi_vars, Server, DEADLINE,
+    connect, connect_unix, exchange_raw, get, read_response, rss_kib, uwsgi_packet,
+    uwsgi_tcp_request, uwsgi_unix_request, uwsgi_vars, Server, DEADLINE,
 };
 
 const HELLO: &str = "Hello World\n";
@@ -33,12 +33,6 @@ fn builtin_unix(flag: &str) -> (Server, tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// Resident memory of `pid` in KiB (VmRSS).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 fn assert_hello<R: Read>(s: &mut R) {
     let r = read_response(s, false).unwrap();
     assert_eq!(r.status, 200);

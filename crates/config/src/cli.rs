@@ -32,7 +32,8 @@ pub fn command() -> Command {
         .after_help(
             "Every option can also be given in an ini/yaml/json/toml/xml file ([uwsgi] section) \
              or as a UWSGI_* environment variable (UWSGI_HTTP_SOCKET=:8000). Options marked \
-             [not yet: ...] are accepted and validated but have no effect until that issue lands.",
+             [not yet: ...] are accepted and validated but have no effect until that issue lands; \
+             [ruwsgi addition] marks options uWSGI does not have.",
         )
         .arg(
             Arg::new(BARE)
@@ -43,8 +44,10 @@ pub fn command() -> Command {
         );
     for spec in OPTIONS {
         let mut help = spec.help.to_string();
-        if let Status::NotYet(issue) = spec.status {
-            help.push_str(&format!(" [not yet: {issue}]"));
+        match spec.status {
+            Status::NotYet(issue) => help.push_str(&format!(" [not yet: {issue}]")),
+            Status::Addition => help.push_str(" [ruwsgi addition]"),
+            Status::Implemented => {}
         }
         if let Some(default) = spec.default {
             help.push_str(&format!(" [default: {default}]"));

@@ -107,6 +107,8 @@ fn leading_word(v: &str) -> Option<&str> {
 pub enum Status {
     /// The option works.
     Implemented,
+    /// ruwsgi's own option, which uWSGI lacks; it works.
+    Addition,
     /// Parsed and validated but without effect until the named later issue; setting it logs a
     /// warning.
     NotYet(Issue),
@@ -228,6 +230,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "request bodies above this size in bytes are spooled to a temp file"),
     opt("limit-post", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "largest accepted request body in bytes (0: no limit; above: 413)"),
+    opt("limit-spill", &[], None, Kind::Int, None, Some("1073741824"), Status::Addition,
+        "most bytes one worker keeps in temp files (request bodies, responses for slow \
+         readers; 0: no bound; above: 503, or 413 for a body larger than it)"),
     opt("reuse-port", &[], None, Kind::Flag, None, None, Status::Implemented,
         "set SO_REUSEPORT on TCP sockets"),
     opt("tcp-nodelay", &[], None, Kind::Flag, None, Some("true"), Status::Implemented,
@@ -392,8 +397,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "load options from a JSON file (file[:section])"),
     opt("yaml", &["yml"], Some('y'), Kind::Include, None, None, Status::Implemented,
         "load options from a YAML file (file[:section])"),
-    opt("toml", &[], None, Kind::Include, None, None, Status::Implemented,
-        "load options from a TOML file (file[:section]; ruwsgi addition)"),
+    opt("toml", &[], None, Kind::Include, None, None, Status::Addition,
+        "load options from a TOML file (file[:section])"),
     opt("xml", &["xmlconfig"], Some('x'), Kind::Include, None, None, Status::Implemented,
         "load options from an XML file (children of <uwsgi>)"),
     opt("strict", &[], None, Kind::Flag, None, None, Status::Implemented,
@@ -408,8 +413,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "reload the instance whose pidfile is given (SIGHUP)"),
     opt("version", &[], None, Kind::Flag, None, None, Status::Implemented,
         "print the version and exit"),
-    opt("builtin-handler", &[], None, Kind::Flag, None, None, Status::Implemented,
-        "serve a fixed body from Rust, without Python (ruwsgi addition)"),
+    opt("builtin-handler", &[], None, Kind::Flag, None, None, Status::Addition,
+        "serve a fixed body from Rust, without Python"),
     opt("hook-pre-app", &[], None, Kind::List, None, None, Status::Implemented,
         "run an action (exec:COMMAND) before loading the app"),
     opt("hook-master-start", &[], None, Kind::List, None, None, Status::Implemented,
@@ -604,6 +609,7 @@ pub fn migration_table() -> String {
         };
         let status = match o.status {
             Status::Implemented => "works".to_string(),
+            Status::Addition => "works (ruwsgi addition)".to_string(),
             Status::NotYet(issue) => format!("parsed, warns: not implemented yet ({issue})"),
         };
         out.push_str(&format!("| `--{}`{names} | {status} |\n", o.name));

@@ -15,6 +15,7 @@ mod output;
 mod read;
 
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ruwsgi_proto::{error_response, Error as ProtoError, Limits};
@@ -23,6 +24,7 @@ use crate::handler::{Address, Body, Head, Protocol, Request};
 use crate::listen::Stream;
 use crate::options::Options;
 use crate::reply::{Flow, Msg};
+use crate::spill::SpillBudget;
 
 pub(crate) use exchange::ExchangeState;
 pub(crate) use output::Output;
@@ -205,11 +207,12 @@ impl Conn {
         &mut self,
         opts: &Options,
         limits: &Limits,
+        spill: &Arc<SpillBudget>,
         now: Instant,
     ) -> Result<Progress, ParseError> {
         match self.state {
             State::Head if self.buf.is_empty() => Ok(Progress::NeedMore),
-            State::Head => self.parse_head(opts, limits, now),
+            State::Head => self.parse_head(opts, limits, spill, now),
             State::Body(ref reader) => {
                 if reader.done {
                     return self.finish_body();
@@ -261,6 +264,7 @@ impl Conn {
         &mut self,
         opts: &Options,
         limits: &Limits,
+        spill: &Arc<SpillBudget>,
         now: Instant,
     ) -> Result<Progress, ParseError> {
         let Some(new) = parse_head(&self.buf, self.protocol, opts, limits)? else {
@@ -276,11 +280,13 @@ impl Conn {
             self.state = State::Handling;
             return Ok(Progress::Request(self.request(new.head, Body::Empty)));
         }
+        // Before the 100: a body the spill bound refuses is not asked for.
+        let reader = BodyReader::new(new.head, new.body_len, opts, spill)?;
         // RFC 9110 §10.1.1: answer 100 only when the body is really awaited.
         if new.expect_continue && self.buf.is_empty() {
             self.out.push_bytes(CONTINUE);
         }
-        self.state = State::Body(Box::new(BodyReader::new(new.head, new.body_len, opts)?));
+        self.state = State::Body(Box::new(reader));
         Ok(Progress::Advanced)
     }
 

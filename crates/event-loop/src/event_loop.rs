@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
-use ruwsgi_proto::Limits;
+use ruwsgi_proto::{Error as ProtoError, ErrorKind, Limits};
 use slab::Slab;
 
 use crate::balance::{over_share, Balance, Siblings};
@@ -28,6 +28,7 @@ use crate::listen::Listener;
 use crate::options::Options;
 use crate::reply::{Completion, Flow, Link, Notify, Reply};
 use crate::request_log::{RequestLog, REQUEST_LOG_TARGET};
+use crate::spill::SpillBudget;
 use crate::timer::Timers;
 
 const WAKER: Token = Token(usize::MAX);
@@ -101,6 +102,9 @@ pub struct EventLoop<H> {
     handler: H,
     options: Options,
     limits: Limits,
+    /// The bytes this worker keeps in temp files (`limit-spill`): request bodies, and
+    /// through each connection's [`Flow`], spilled responses.
+    spill: Arc<SpillBudget>,
     notify: Arc<Notify>,
     tx: Sender<Completion>,
     rx: Receiver<Completion>,
@@ -158,6 +162,7 @@ impl<H: Handler> EventLoop<H> {
             listening: false,
             conns: Slab::with_capacity(64),
             handler,
+            spill: SpillBudget::new(options.limit_spill),
             options,
             limits,
             notify,
@@ -503,7 +508,7 @@ impl<H: Handler> EventLoop<H> {
                 i,
                 peer,
                 local,
-                Flow::new(self.options.high_water).with_spill(self.options.spill_max),
+                Flow::new(self.options.high_water).with_spill(self.options.spill_max, &self.spill),
             ));
             // The registration reports input already there; no read that would only
             // return EAGAIN.
@@ -615,7 +620,7 @@ impl<H: Handler> EventLoop<H> {
                     return;
                 }
                 State::Head | State::Body(_) => {
-                    match conn.parse(&self.options, &self.limits, now) {
+                    match conn.parse(&self.options, &self.limits, &self.spill, now) {
                         Ok(Progress::Advanced) => continue,
                         Ok(Progress::Request(req)) => {
                             if self.handler.has_capacity() {
@@ -627,7 +632,7 @@ impl<H: Handler> EventLoop<H> {
                         }
                         Ok(Progress::NeedMore) => {}
                         Err(ParseError::Client(e)) => {
-                            log::info!("bad request from {}: {e}", describe(&conn.peer));
+                            log_refusal(&conn.peer, &e);
                             conn.reject(&e);
                             continue;
                         }
@@ -662,7 +667,7 @@ impl<H: Handler> EventLoop<H> {
                             return;
                         }
                         Err(ParseError::Client(e)) => {
-                            log::info!("bad request from {}: {e}", describe(&conn.peer));
+                            log_refusal(&conn.peer, &e);
                             conn.reject(&e);
                         }
                         Err(ParseError::Io(e)) => {
@@ -856,6 +861,18 @@ fn arm(timers: &mut Timers, conn: &mut Conn, key: usize, at: Option<Instant>) {
             timers.push(at, key, conn.id);
             conn.armed = Some(at);
         }
+    }
+}
+
+/// Logs a request refused before the handler saw it: a malformed one at info level (the
+/// client's fault), one the worker's spill bound refused as a warning (the operator may
+/// need to raise `limit-spill`).
+fn log_refusal(peer: &Address, e: &ProtoError) {
+    match e.kind() {
+        ErrorKind::SpillLimit | ErrorKind::SpillFull => {
+            log::warn!("refused a request body from {}: {e}", describe(peer));
+        }
+        _ => log::info!("bad request from {}: {e}", describe(peer)),
     }
 }
 

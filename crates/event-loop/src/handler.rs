@@ -9,10 +9,11 @@
 //! channel and wake the loop through a `mio::Waker`.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::net::SocketAddr;
 
 use ruwsgi_proto::{RequestHead, UwsgiPacket, Version};
+
+use crate::spill::BodyFile;
 
 /// Which wire protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,8 +95,9 @@ pub enum Body {
     Memory(Vec<u8>),
     /// A body larger than `post-buffering`, in an unlinked temp file positioned at 0.
     File {
-        /// The temp file.
-        file: File,
+        /// The temp file (its bytes count against the worker's `limit-spill` until it is
+        /// dropped).
+        file: BodyFile,
         /// Its length in bytes.
         len: u64,
     },

@@ -46,13 +46,16 @@
 //!   between two writes of a response, and an idle keep-alive connection. A slowloris costs a
 //!   timer entry, not a thread.
 //! - A malformed request gets the status `ruwsgi-proto` assigns it (400, 413, 414, 431,
-//!   501, 505), then the connection closes; the worker lives.
+//!   501, 505), then the connection closes; the worker lives. So does a body the worker's
+//!   spill bound refuses ([`Options::limit_spill`]: 413 for a body larger than the bound,
+//!   503 while other bodies hold it).
 //! - Connections close gracefully: output written, write side shut down, input drained
 //!   briefly, so a response is never lost to an RST.
 //! - Back-pressure: a reply's unwritten output stays in memory up to
 //!   [`Options::high_water`], then spills to an unlinked temp file up to
-//!   [`Options::spill_max`] (sent with `sendfile(2)`), so a slow reader does not hold an app
-//!   thread; past that [`Reply::send`] blocks until the client drains.
+//!   [`Options::spill_max`] (sent with `sendfile(2)`) while the worker's
+//!   [`Options::limit_spill`] has room, so a slow reader does not hold an app thread; past
+//!   that [`Reply::send`] blocks until the client drains.
 //! - A client that leaves while its request is being computed (EOF or RST) is seen at once:
 //!   the connection closes and [`Reply::is_gone`] / [`Reply::send`] report [`Gone`].
 //!   Pipelined bytes are kept (up to 64 KiB read ahead), not taken for a close.
@@ -76,6 +79,7 @@ mod listen;
 mod options;
 mod reply;
 mod request_log;
+mod spill;
 mod sys;
 mod timer;
 
@@ -88,3 +92,4 @@ pub use listen::Listener;
 pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
+pub use spill::BodyFile;

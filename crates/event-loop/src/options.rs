@@ -13,6 +13,8 @@ const MAX_HEADERS: usize = 100;
 const HIGH_WATER: usize = 256 * 1024;
 /// The most response bytes one reply spills to its temp file.
 const SPILL_MAX: u64 = 16 << 20;
+/// `limit-spill`'s default: bytes one worker keeps in temp files at once.
+pub const LIMIT_SPILL: u64 = 1 << 30;
 /// The most connections one loop keeps open.
 const MAX_CONNECTIONS: usize = 10_000;
 
@@ -30,6 +32,11 @@ pub struct Options {
     pub post_buffering: usize,
     /// `limit-post`: the largest request body accepted, 0 for no limit (413 past it).
     pub limit_post: u64,
+    /// `limit-spill` (a ruwsgi addition): the most bytes the worker keeps in temp files at
+    /// once — request bodies above `post-buffering` and responses spilled for slow readers
+    /// — 0 for no bound (default 1 GiB). Past it a request body is refused (413 when it
+    /// alone is larger, else 503) and a response's app waits for its client.
+    pub limit_spill: u64,
     /// `socket-timeout`: the longest wait between two reads or two writes; idle keep-alive
     /// connections close after it too (default 4 s, as uWSGI).
     #[serde(deserialize_with = "seconds")]
@@ -74,6 +81,7 @@ impl Default for Options {
             max_headers: MAX_HEADERS,
             post_buffering: 1 << 20,
             limit_post: 0,
+            limit_spill: LIMIT_SPILL,
             socket_timeout: Duration::from_secs(4),
             tcp_nodelay: true,
             so_keepalive: false,

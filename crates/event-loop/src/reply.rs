@@ -18,6 +18,7 @@ use mio::Waker;
 
 use crate::body_limit::BodyLimit;
 use crate::handler::{Gone, ResponseHead};
+use crate::spill::{BodyFile, SpillBudget};
 
 /// What a reply tells the loop. The messages that end the reply carry its [`Notes`].
 #[derive(Debug)]
@@ -32,7 +33,7 @@ pub(crate) enum Msg {
     },
     /// `len` bytes of the reply's spill file from `offset`.
     Spill {
-        file: Arc<File>,
+        file: Arc<BodyFile>,
         offset: u64,
         len: u64,
     },
@@ -118,6 +119,8 @@ pub(crate) struct Flow {
     high_water: usize,
     /// Bytes a reply may spill to its temp file above the high-water mark.
     spill_max: u64,
+    /// The worker's spill bound, which every reply's spill file counts against.
+    budget: Arc<SpillBudget>,
     lock: Mutex<()>,
     cond: Condvar,
 }
@@ -129,14 +132,17 @@ impl Flow {
             gone: AtomicBool::new(false),
             high_water,
             spill_max: 0,
+            budget: SpillBudget::new(0),
             lock: Mutex::new(()),
             cond: Condvar::new(),
         }
     }
 
-    /// Lets replies spill up to `spill_max` bytes to a temp file above the high-water mark.
-    pub(crate) fn with_spill(mut self, spill_max: u64) -> Flow {
+    /// Lets replies spill up to `spill_max` bytes each to a temp file above the high-water
+    /// mark, while `budget` has room.
+    pub(crate) fn with_spill(mut self, spill_max: u64, budget: &Arc<SpillBudget>) -> Flow {
         self.spill_max = spill_max;
+        self.budget = budget.clone();
         self
     }
 
@@ -214,7 +220,7 @@ pub(crate) struct Link {
 ///
 /// Messages are delivered in order. [`Reply::send`] applies back-pressure: above the
 /// connection's high-water mark of unwritten output it spills to a temp file, and once that
-/// reaches `spill_max` it blocks the calling thread (the WSGI bridge releases the GIL around
+/// reaches `spill_max` (or the worker's `limit-spill` is taken) it blocks the calling thread (the WSGI bridge releases the GIL around
 /// it); it returns [`Gone`] once the client has disconnected. A reply dropped before it is
 /// finished closes the connection (with a 500 if no head was sent).
 ///
@@ -230,7 +236,7 @@ pub struct Reply {
     /// The started head's Content-Length, counted against before posting.
     limit: Option<BodyLimit>,
     /// The unlinked temp file the body spills to while the client lags, once needed.
-    spill: Option<Arc<File>>,
+    spill: Option<Arc<BodyFile>>,
     /// Bytes written to `spill` so far.
     spilled: u64,
     /// The head [`Reply::start`] was given, held until the next message so that it travels
@@ -252,9 +258,10 @@ impl Reply {
         }
     }
 
-    /// Above the high-water mark and within `spill_max`: appends `data` to the spill file
-    /// and queues that range (sendfile(2) sends it), instead of waiting for the client.
-    /// Returns `data` back when it must take the memory path (no room, or the disk failed).
+    /// Above the high-water mark, within `spill_max` and while the worker's spill bound has
+    /// room: appends `data` to the spill file and queues that range (sendfile(2) sends it),
+    /// instead of waiting for the client. Returns `data` back when it must take the memory
+    /// path (no room, or the disk failed).
     fn try_spill(&mut self, data: Vec<u8>) -> Result<Result<(), Gone>, Vec<u8>> {
         let flow = &self.link.flow;
         let room = flow.spill_max.saturating_sub(self.spilled);
@@ -262,7 +269,7 @@ impl Reply {
             return Err(data);
         }
         if self.spill.is_none() {
-            match tempfile::tempfile() {
+            match BodyFile::temp(&flow.budget) {
                 Ok(f) => self.spill = Some(Arc::new(f)),
                 Err(e) => {
                     log::warn!("cannot create a response spill file: {e}; waiting for the client");
@@ -272,9 +279,13 @@ impl Reply {
             }
         }
         let file = self.spill.clone().expect("created above");
+        if !file.hold(data.len() as u64) {
+            // The worker's bound is taken: wait for this client (or try again next time).
+            return Err(data);
+        }
         // Writes go to the end (the file position); sendfile reads ranges by offset and
         // leaves the position alone.
-        if let Err(e) = (&*file).write_all(&data) {
+        if let Err(e) = (&**file).write_all(&data) {
             log::warn!("cannot write the response spill file: {e}; waiting for the client");
             self.spilled = self.link.flow.spill_max; // what was written is never sent
             return Err(data);

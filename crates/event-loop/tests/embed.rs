@@ -855,14 +855,21 @@ fn pipelined_bytes_during_a_request_are_not_a_close() {
 
 #[test]
 fn a_slow_reader_does_not_hold_the_app_thread_until_the_spill_bound() {
-    // (spill_max, MiB streamed, whether the app finishes before the client reads a byte).
-    // 24 MiB is more than the loopback socket buffers hold, so only the spill file lets the
-    // app finish; past a 4 MiB bound it stalls again, and the client still gets every byte.
-    for (spill_max, mib, finishes_unread) in [(32u64 << 20, 24, true), (4 << 20, 64, false)] {
+    // (spill_max, limit_spill, MiB streamed, whether the app finishes before the client
+    // reads a byte). 24 MiB is more than the loopback socket buffers hold, so only the
+    // spill file lets the app finish; past a 4 MiB bound — the reply's own, or the worker's
+    // — it stalls again, and the client still gets every byte.
+    let default = Options::default().limit_spill;
+    for (spill_max, limit_spill, mib, finishes_unread) in [
+        (32u64 << 20, default, 24, true),
+        (4 << 20, default, 64, false),
+        (32 << 20, 4 << 20, 24, false),
+    ] {
         let sent = Arc::new(AtomicU64::new(0));
         let outcome = Arc::new(Mutex::new(None));
         let options = Options {
             spill_max,
+            limit_spill,
             ..Options::default()
         };
         let streamer = Streamer {

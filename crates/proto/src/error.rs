@@ -4,8 +4,9 @@ use std::fmt;
 
 /// Why a request was rejected.
 ///
-/// [`Error::status`] is the HTTP status to answer with (400, 413, 414, 431, 501, 505; and
-/// 500 for [`ErrorKind::UwsgiEncode`], the one error the server itself causes);
+/// [`Error::status`] is the HTTP status to answer with (400, 413, 414, 431, 501, 505; 503
+/// for [`ErrorKind::SpillFull`], a busy server; and 500 for [`ErrorKind::UwsgiEncode`],
+/// the one error the server itself causes);
 /// `Display` is a lower-case message for the log. [`error_response`](crate::error_response)
 /// writes the whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,12 @@ pub enum ErrorKind {
     UwsgiEncode,
     /// A request body larger than `limit-post`.
     PayloadTooLarge,
+    /// A request body that would go to a temp file and is alone larger than the worker's
+    /// spill bound (`limit-spill`).
+    SpillLimit,
+    /// A request body that would go to a temp file while the worker's spill bound is taken
+    /// by other bodies: the server is busy, not the request wrong (503).
+    SpillFull,
 }
 
 impl Error {
@@ -64,8 +71,8 @@ impl Error {
         &self.kind
     }
 
-    /// Whether the client caused the error (every kind but [`ErrorKind::UwsgiEncode`]):
-    /// answer it with [`Error::status`] and close the connection.
+    /// Whether the error ends a request (every kind but [`ErrorKind::UwsgiEncode`]): answer
+    /// it with [`Error::status`] and close the connection.
     pub fn is_client_error(&self) -> bool {
         self.kind != ErrorKind::UwsgiEncode
     }
@@ -78,7 +85,8 @@ impl Error {
             ErrorKind::UwsgiPacketTooLarge => 431,
             ErrorKind::UnsupportedVersion => 505,
             ErrorKind::UnknownTransferEncoding => 501,
-            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::PayloadTooLarge | ErrorKind::SpillLimit => 413,
+            ErrorKind::SpillFull => 503,
             ErrorKind::UwsgiEncode => 500,
             _ => 400,
         }
@@ -123,6 +131,12 @@ impl fmt::Display for Error {
             }
             ErrorKind::UwsgiEncode => f.write_str("uwsgi var or packet over 65535 bytes"),
             ErrorKind::PayloadTooLarge => f.write_str("request body larger than limit-post"),
+            ErrorKind::SpillLimit => f.write_str(
+                "request body larger than limit-spill, the most bytes a worker keeps in temp files",
+            ),
+            ErrorKind::SpillFull => f.write_str(
+                "the worker's temp-file space for request bodies (limit-spill) is in use; try again",
+            ),
         }
     }
 }

@@ -281,6 +281,7 @@ fn reason(status: u16) -> &'static str {
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "Error",
     }
@@ -776,6 +777,8 @@ mod tests {
             (ErrorKind::UnsupportedVersion, 505),
             (ErrorKind::UnknownTransferEncoding, 501),
             (ErrorKind::PayloadTooLarge, 413),
+            (ErrorKind::SpillLimit, 413),
+            (ErrorKind::SpillFull, 503),
         ] {
             let err = Error::new(kind);
             let mut out = Vec::new();

@@ -302,7 +302,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         Ok(i) => i,
         Err(e) => return sr.fail(py, &e),
     };
-    if let Err(e) = env.set_item(intern!(py, "wsgi.input"), input) {
+    if let Err(e) = env.set_item(intern!(py, "wsgi.input"), &input) {
         return sr.fail(py, &e);
     }
     let sr = match Bound::new(py, sr) {
@@ -319,6 +319,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
             close(py, &result);
         }
     }
+    input.get().release();
     // Whatever happened, this thread is free again.
     sr.get().release();
 }

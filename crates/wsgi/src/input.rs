@@ -34,6 +34,15 @@ impl Input {
             state: Mutex::new(State { body, pos: 0 }),
         }
     }
+
+    /// The request is over: drops the body, so a temp file goes back to the worker's spill
+    /// bound now, not whenever the environ dies (an app may keep it: a debug toolbar's
+    /// request history). Reads from then on find an empty body.
+    pub(crate) fn release(&self) {
+        let mut st = self.lock();
+        st.body = Body::Empty;
+        st.pos = 0;
+    }
 }
 
 fn to_limit(size: Option<isize>) -> Option<u64> {
@@ -329,7 +338,13 @@ mod tests {
             let mut f = tempfile::tempfile().unwrap();
             f.write_all(data).unwrap();
             let len = data.len() as u64;
-            same_as_bytesio(Body::File { file: f, len }, data);
+            same_as_bytesio(
+                Body::File {
+                    file: f.into(),
+                    len,
+                },
+                data,
+            );
         }
         same_as_bytesio(Body::Empty, b"");
     }
@@ -346,7 +361,7 @@ mod tests {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(TEXT).unwrap();
         check(Body::File {
-            file: f,
+            file: f.into(),
             len: TEXT.len() as u64,
         });
     }
@@ -362,6 +377,26 @@ mod tests {
                 .extract::<Vec<u8>>()
                 .unwrap()
                 .is_empty());
+        });
+    }
+
+    #[test]
+    fn a_released_body_reads_as_empty() {
+        crate::interp::test_init();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(TEXT).unwrap();
+        let body = Body::File {
+            file: f.into(),
+            len: TEXT.len() as u64,
+        };
+        Python::attach(|py| {
+            let input = Bound::new(py, Input::new(body)).unwrap();
+            let read = |n: usize| -> Vec<u8> {
+                input.call_method1("read", (n,)).unwrap().extract().unwrap()
+            };
+            assert_eq!(read(4), &TEXT[..4]);
+            input.get().release();
+            assert!(read(4).is_empty());
         });
     }
 }

@@ -6,7 +6,6 @@
 //! writes the 500 a failed or dropped reply gets. When the exchange ends it gives the
 //! [`Exchange`] record.
 
-use std::fs::File;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +19,7 @@ use crate::body_limit::BodyLimit;
 use crate::exchange::{Exchange, ExchangeOutcome, RequestLine};
 use crate::handler::{Head, ResponseHead};
 use crate::reply::{Msg, Notes};
+use crate::spill::BodyFile;
 
 /// Room for a chunk's size line and CRLFs, or the last chunk (`0\r\n\r\n`).
 const CHUNK_FRAMING: usize = 16 + 4;
@@ -150,7 +150,7 @@ impl ExchangeState {
                 self.abort(out);
             }
             Msg::File { file, offset, len } if head_sent => {
-                self.file(Arc::new(file), offset, len, out)
+                self.file(Arc::new(file.into()), offset, len, out)
             }
             Msg::Spill { file, offset, len } if head_sent => {
                 self.file(file, offset, Some(len), out)
@@ -189,7 +189,7 @@ impl ExchangeState {
                     self.start(head, Some(len), out, closing);
                 }
                 if !self.ended {
-                    self.file(Arc::new(file), offset, Some(len), out);
+                    self.file(Arc::new(file.into()), offset, Some(len), out);
                     self.end(out);
                 }
             }
@@ -310,7 +310,7 @@ impl ExchangeState {
     }
 
     /// Queues `len` bytes of `file` from `offset` (to its end when `None`).
-    fn file(&mut self, file: Arc<File>, offset: u64, len: Option<u64>, out: &mut Output) {
+    fn file(&mut self, file: Arc<BodyFile>, offset: u64, len: Option<u64>, out: &mut Output) {
         // fstat(2) only for a file sent to its end (never for the spill file's ranges).
         let mut len = len.unwrap_or_else(|| {
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);

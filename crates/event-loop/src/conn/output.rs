@@ -7,12 +7,12 @@
 //! replying thread feels.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use crate::reply::Flow;
+use crate::spill::BodyFile;
 use crate::sys;
 
 /// Bytes of output coalesced into one buffer (one write) before a new buffer is queued.
@@ -33,7 +33,7 @@ enum Chunk {
     },
     /// A range of a file: one the app sent, or the reply's spill file (shared by its chunks).
     File {
-        file: Arc<File>,
+        file: Arc<BodyFile>,
         offset: u64,
         left: u64,
     },
@@ -109,7 +109,7 @@ impl Output {
 
     /// Queues `len` bytes of `file` from `offset`, sent with `sendfile(2)` (not counted in
     /// the flow: they are not in memory).
-    pub(crate) fn push_file(&mut self, file: Arc<File>, offset: u64, len: u64) {
+    pub(crate) fn push_file(&mut self, file: Arc<BodyFile>, offset: u64, len: u64) {
         if len > 0 {
             self.chunks.push_back(Chunk::File {
                 file,
@@ -277,7 +277,7 @@ mod tests {
         file.write_all(b"0123456789").unwrap();
         let mut out = Output::new(Flow::new(1 << 20));
         out.push_bytes(b"[");
-        out.push_file(Arc::new(file), 3, 4);
+        out.push_file(Arc::new(file.into()), 3, 4);
         out.push_bytes(b"]");
         assert_eq!(out.contents(), b"[3456]");
         // File bytes are not in memory: only the two brackets count.
@@ -313,7 +313,7 @@ mod tests {
     fn a_file_shorter_than_announced_is_an_error() {
         let (mut a, _b) = pair();
         let mut out = Output::new(Flow::new(1 << 20));
-        out.push_file(Arc::new(tempfile::tempfile().unwrap()), 0, 10);
+        out.push_file(Arc::new(tempfile::tempfile().unwrap().into()), 0, 10);
         let fd = a.as_raw_fd();
         let e = out.flush(&mut a, fd).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);

@@ -1,18 +1,20 @@
 //! Reading a request: its head from the connection's buffer ([`parse_head`]) and its body
-//! into a [`Sink`] ([`BodyReader`]) — memory up to `post-buffering`, then a temp file — so
-//! the handler gets the whole request at once.
+//! into a [`Sink`] ([`BodyReader`]) — memory up to `post-buffering`, then a temp file within
+//! the worker's spill bound — so the handler gets the whole request at once.
 
 use std::io;
+use std::sync::Arc;
 
 use ruwsgi_proto::{
     parse_request, parse_uwsgi, BodyFraming, ChunkedDecoder, Error as ProtoError, ErrorKind,
     Limits, Parsed, Version,
 };
 
-use crate::body::Sink;
+use crate::body::{Sink, SinkError};
 use crate::exchange::RequestLine;
 use crate::handler::{Address, Body, Head, Protocol};
 use crate::options::Options;
+use crate::spill::SpillBudget;
 
 /// Why the connection cannot go on parsing.
 #[derive(Debug)]
@@ -32,6 +34,16 @@ impl From<ProtoError> for ParseError {
 impl From<io::Error> for ParseError {
     fn from(e: io::Error) -> ParseError {
         ParseError::Io(e)
+    }
+}
+
+impl From<SinkError> for ParseError {
+    fn from(e: SinkError) -> ParseError {
+        match e {
+            SinkError::Io(e) => ParseError::Io(e),
+            SinkError::TooLarge => ProtoError::new(ErrorKind::SpillLimit).into(),
+            SinkError::Full => ProtoError::new(ErrorKind::SpillFull).into(),
+        }
     }
 }
 
@@ -151,8 +163,14 @@ enum Framing {
 }
 
 impl BodyReader {
-    /// A reader for the body of `head`: `len` bytes, or chunked when `None`.
-    pub(crate) fn new(head: Head, len: Option<u64>, opts: &Options) -> io::Result<BodyReader> {
+    /// A reader for the body of `head`: `len` bytes, or chunked when `None`. A body of
+    /// known length bound for a temp file is refused here when `budget` has no room for it.
+    pub(crate) fn new(
+        head: Head,
+        len: Option<u64>,
+        opts: &Options,
+        budget: &Arc<SpillBudget>,
+    ) -> Result<BodyReader, ParseError> {
         let framing = match len {
             Some(n) => Framing::Length(n),
             None => Framing::Chunked(ChunkedDecoder::new(), Vec::new()),
@@ -160,13 +178,13 @@ impl BodyReader {
         Ok(BodyReader {
             head,
             framing,
-            sink: Sink::new(len, opts.post_buffering)?,
+            sink: Sink::new(len, opts.post_buffering, budget)?,
             done: false,
         })
     }
 
     /// Feeds body bytes; returns how many were used and whether the body is complete. A
-    /// chunked body past `limit-post` is refused.
+    /// chunked body past `limit-post`, or past what the spill bound leaves it, is refused.
     pub(crate) fn feed(
         &mut self,
         data: &[u8],
@@ -350,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_length_body_takes_only_its_bytes() {
-        let mut r = BodyReader::new(http_head(), Some(5), &opts()).unwrap();
+        let mut r = BodyReader::new(http_head(), Some(5), &opts(), &SpillBudget::new(0)).unwrap();
         assert_eq!(r.feed(b"hel", &opts()).unwrap(), (3, false));
         // The rest of the buffer is the next (pipelined) request.
         assert_eq!(r.feed(b"loGET /", &opts()).unwrap(), (2, true));
@@ -362,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_chunked_body_is_decoded_and_limited() {
-        let mut r = BodyReader::new(http_head(), None, &opts()).unwrap();
+        let mut r = BodyReader::new(http_head(), None, &opts(), &SpillBudget::new(0)).unwrap();
         let (used, done) = r
             .feed(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nnext", &opts())
             .unwrap();
@@ -376,8 +394,40 @@ mod tests {
             limit_post: 4,
             ..Options::default()
         };
-        let mut r = BodyReader::new(http_head(), None, &small).unwrap();
+        let mut r = BodyReader::new(http_head(), None, &small, &SpillBudget::new(0)).unwrap();
         let e = r.feed(b"5\r\nabcde\r\n", &small).unwrap_err();
+        assert!(matches!(e, ParseError::Client(e) if e.status() == 413));
+    }
+
+    #[test]
+    fn the_spill_bound_refuses_with_413_or_503() {
+        let opts = Options {
+            post_buffering: 4,
+            ..Options::default()
+        };
+        let budget = SpillBudget::new(10);
+        let status = |r: Result<BodyReader, ParseError>| match r {
+            Err(ParseError::Client(e)) => e.status(),
+            other => panic!("{other:?}"),
+        };
+        // Alone larger than the bound: 413, before a byte is read.
+        assert_eq!(
+            status(BodyReader::new(http_head(), Some(11), &opts, &budget)),
+            413
+        );
+        // In memory: not counted.
+        let _small = BodyReader::new(http_head(), Some(4), &opts, &budget).unwrap();
+        let held = BodyReader::new(http_head(), Some(8), &opts, &budget).unwrap();
+        // The bound is taken by another body: 503; free again once that body is gone.
+        assert_eq!(
+            status(BodyReader::new(http_head(), Some(5), &opts, &budget)),
+            503
+        );
+        drop(held);
+        assert!(BodyReader::new(http_head(), Some(5), &opts, &budget).is_ok());
+        // A chunked body is refused when it grows past the bound.
+        let mut r = BodyReader::new(http_head(), None, &opts, &budget).unwrap();
+        let e = r.feed(b"b\r\nabcdefghijk\r\n", &opts).unwrap_err();
         assert!(matches!(e, ParseError::Client(e) if e.status() == 413));
     }
 }
