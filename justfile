@@ -38,6 +38,6 @@ bench *ARGS:
     cargo build --release -p ruwsgi
     ./bench/run.sh {{ARGS}}
 
-# Run each fuzz target for SECONDS (cargo-fuzz on stable via RUSTC_BOOTSTRAP=1)
-fuzz SECONDS="30":
-    ./scripts/fuzz.sh {{SECONDS}}
+# Run each fuzz target (or those named) for SECONDS (cargo-fuzz on stable via RUSTC_BOOTSTRAP=1)
+fuzz SECONDS="30" *TARGETS:
+    ./scripts/fuzz.sh {{SECONDS}} {{TARGETS}}

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of fuzz/ for SECONDS seconds each (default 30).
-# Usage: scripts/fuzz.sh [SECONDS]      (the `just fuzz SECONDS` recipe)
+# Runs the cargo-fuzz targets of fuzz/ for SECONDS seconds each (default 30): the TARGETs
+# given, or every one in turn.
+# Usage: scripts/fuzz.sh [SECONDS [TARGET...]]      (the `just fuzz SECONDS` recipe)
 #
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets this stable toolchain accept them.
 # The HTTP target starts from gunicorn's request corpus, the config target from the real
-# config files of crates/config/tests/corpus; new inputs go to fuzz/corpus/,
+# config files of crates/config/tests/corpus, the app_head target from a few real response
+# heads; new inputs go to fuzz/corpus/,
 # crashes to fuzz/artifacts/ (both ignored by git). Exits non-zero on the first crash.
 set -euo pipefail
 
 seconds="${1:-30}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(http_request chunked uwsgi config app_head)
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export RUSTC_BOOTSTRAP=1
@@ -30,16 +37,26 @@ for f in crates/config/tests/corpus/*.ini crates/config/tests/corpus/*.yaml \
     esac
     { printf "$byte"; cat "$f"; } > "$config_seeds/$(basename "$f")"
 done
-for target in http_request chunked uwsgi config; do
+# The app_head target reads a status line and header pairs split at 0x1f: a few real heads.
+head_seeds="fuzz/corpus/app_head-seeds"
+mkdir -p "$head_seeds"
+printf '200 OK\037Content-Type\037text/html; charset=utf-8\037Content-Length\03712' \
+    > "$head_seeds/django"
+printf '302 Found\037Location\037/login?next=%%2F\037Set-Cookie\037a=b; Path=/; HttpOnly' \
+    > "$head_seeds/redirect"
+printf '404 Not Found\037Vary\037Accept-Encoding\037X-Frame-Options\037DENY' > "$head_seeds/404"
+for target in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$target"
     extra=()
     if [ "$target" = http_request ]; then
         extra=("$seeds/valid" "$seeds/invalid")
     elif [ "$target" = config ]; then
         extra=("$config_seeds")
+    elif [ "$target" = app_head ]; then
+        extra=("$head_seeds")
     fi
     echo "== fuzzing $target for ${seconds}s" >&2
     cargo fuzz run "$target" "fuzz/corpus/$target" "${extra[@]}" -- \
         -max_total_time="$seconds" -max_len=16384 -print_final_stats=1
 done
-echo "== all fuzz targets ran ${seconds}s without a crash" >&2
+echo "== ${targets[*]}: ${seconds}s each without a crash" >&2

@@ -31,6 +31,12 @@ def application(environ, start_response):
     if path == "/bad-header":
         start_response("200 OK", [("Content-Type", "text/plain"), ("X-Evil", "a\r\nSet-Cookie: x=1")])
         return [b"never"]
+    if path == "/control-in-header":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Ctl", "a\x01b")])
+        return [b"never"]
+    if path == "/latin-1-reason":
+        start_response("299 Ünïcode", [("X-Latin", "café")])
+        return [b"latin"]
     if path == "/not-bytes":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ["a str"]

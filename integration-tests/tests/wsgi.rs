@@ -467,6 +467,22 @@ fn app_errors_answer_500_log_the_traceback_and_the_worker_keeps_serving() {
     // Invalid headers are refused with a 500 and a log line naming the header.
     assert_eq!(get(addr, "/bad-header").status, 500);
     server.wait_for_log("X-Evil");
+    // A control character other than tab, which strict clients refuse (as Gunicorn does).
+    assert_eq!(get(addr, "/control-in-header").status, 500);
+    server.wait_for_log("X-Ctl");
+    // Latin-1 text goes out one byte per character, in the reason phrase and in values.
+    let raw = exchange_raw(
+        addr,
+        b"GET /latin-1-reason HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        raw.starts_with(b"HTTP/1.1 299 \xdcn\xefcode\r\n"),
+        "{raw:?}"
+    );
+    assert!(
+        raw.windows(15).any(|w| w == b"X-Latin: caf\xe9\r\n"),
+        "{raw:?}"
+    );
     assert_eq!(get(addr, "/not-bytes").status, 500);
     assert_eq!(get(addr, "/no-start").status, 500);
     server.wait_for_log("without calling start_response");

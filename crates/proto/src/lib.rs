@@ -62,12 +62,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod app_head;
 mod chunked;
 mod error;
 mod request;
 mod response;
 mod uwsgi;
 
+pub use app_head::{
+    check_header, check_status, is_field_value, is_header_name, latin1, HeaderError,
+};
 pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use request::{parse_request, BodyFraming, Limits, Parsed};

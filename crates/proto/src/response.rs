@@ -1,5 +1,6 @@
 //! Response heads, body framing and chunk encoding (RFC 9112 §4, §6, §7; RFC 9110 §6.4.1).
 
+use crate::app_head::{is_field_value, is_header_name, latin1};
 use crate::error::Error;
 use crate::request::{parse_decimal, trim_ows};
 use crate::Version;
@@ -126,14 +127,15 @@ pub fn response_framing(
 /// handler's headers, the framing and connection headers, and the empty line.
 ///
 /// The status line is the code and `reason` as given, if the code has three digits and the
-/// reason holds no CR, LF or NUL; otherwise it says `500 Internal Server Error`.
+/// reason is latin-1 field text; otherwise it says `500 Internal Server Error`.
 ///
 /// The handler's `Transfer-Encoding` and `Connection` fields are replaced by ours, which
 /// always agree with `framing`; a `Content-Length` is kept only where the framing allows
 /// one (Length, and HEAD / 304 answers, RFC 9110 §8.6), and `framing.added_length` is
-/// written after the handler's fields. A header whose name is not a token or whose value
-/// holds CR, LF or NUL is left out (response splitting); the WSGI layer should refuse such
-/// headers before they get here.
+/// written after the handler's fields. The reason phrase is written in latin-1. A header
+/// whose name is not a token or whose value is not [`is_field_value`] is left out
+/// (response splitting); the WSGI layer refuses such a head before it gets here
+/// ([`check_status`](crate::check_status), [`check_header`](crate::check_header)).
 pub fn encode_response_head(
     status: u16,
     reason: &str,
@@ -147,10 +149,11 @@ pub fn encode_response_head(
         Version::Http11 => b"HTTP/1.1 ",
     });
     // A status the WSGI layer should have refused is never written as given.
-    let code = if (100..=999).contains(&status) && is_clean_value(reason.as_bytes()) {
+    let reason = latin1(reason).filter(|r| is_field_value(r));
+    let code = if let (true, Some(reason)) = ((100..=999).contains(&status), reason) {
         encode_decimal(u64::from(status), out);
         out.push(b' ');
-        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(&reason);
         status
     } else {
         out.extend_from_slice(b"500 Internal Server Error");
@@ -170,10 +173,7 @@ pub fn encode_response_head(
         if name.eq_ignore_ascii_case("content-length") && !keep_length {
             continue;
         }
-        if name.is_empty()
-            || !name.bytes().all(crate::chunked::is_token_byte)
-            || !is_clean_value(value)
-        {
+        if !is_header_name(name) || !is_field_value(value) {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
@@ -218,10 +218,6 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
         }
     }
     &buf[i..]
-}
-
-fn is_clean_value(v: &[u8]) -> bool {
-    !v.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
 }
 
 /// The numeric code of a WSGI status string such as `"200 OK"`: three digits, then a
@@ -796,6 +792,20 @@ mod tests {
             assert!(fields.contains(&"Connection: close"));
             assert!(fields.contains(&format!("Content-Length: {}", body.len()).as_str()));
             assert!(body.contains(&err.to_string()), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_reason_phrase_goes_out_in_latin_1() {
+        let framing = response_framing(200, &[], &HTTP11, Some(0));
+        let mut out = Vec::new();
+        encode_response_head(299, "Ünï", &[], &framing, &HTTP11, &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 299 \xdcn\xef\r\n"), "{out:?}");
+        // Past latin-1, or a control character: not written as given.
+        for reason in ["€", "a\x01"] {
+            out.clear();
+            encode_response_head(200, reason, &[], &framing, &HTTP11, &mut out);
+            assert!(out.starts_with(b"HTTP/1.1 500 "), "{reason:?}");
         }
     }
 }

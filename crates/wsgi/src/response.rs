@@ -20,6 +20,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use ruwsgi_event_loop::{Gone, Reply, ResponseHead};
+use ruwsgi_proto::HeaderError;
 
 use crate::guard::guard;
 use crate::pool_load::Load;
@@ -61,24 +62,14 @@ fn dropped_hop_by_hop(name: &str) -> bool {
     true
 }
 
-/// `tchar` of RFC 9110 §5.6.2, by byte (a non-ASCII byte is never one).
-const TCHAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = ruwsgi_proto::is_token_byte(b as u8);
-        b += 1;
-    }
-    t
-};
-
 fn bad(msg: String) -> PyErr {
     log::error!("start_response: {msg}");
     PyValueError::new_err(msg)
 }
 
 /// Validates a status line: a `str` (or a subclass, such as Django's `SafeString`) such as
-/// `"200 OK"`, latin-1, no control characters. Returns its code and its reason phrase.
+/// `"200 OK"`, latin-1, no control characters but HTAB ([`ruwsgi_proto::check_status`]).
+/// Returns its code and its reason phrase.
 fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
     let Ok(s) = status.cast::<PyString>() else {
         let msg = format!(
@@ -93,30 +84,20 @@ fn check_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
         return Err(PyTypeError::new_err(msg));
     };
     let s = s.to_str()?;
-    // The code as the response encoder reads it, and a reason phrase after it.
-    let code = ruwsgi_proto::status_code(s).filter(|_| s.len() > 3);
-    let clean = s
-        .chars()
-        .all(|c| (c as u32) <= 0xff && c != '\x7f' && (c >= ' ' || c == '\t'));
-    match code {
-        Some(code) if clean => Ok((code, s[4..].to_string())),
-        _ => Err(bad(format!(
-            "invalid status {s:?}: it must be three digits, a space and a reason phrase"
+    match ruwsgi_proto::check_status(s) {
+        Some((code, reason)) => Ok((code, reason.to_string())),
+        None => Err(bad(format!(
+            "invalid status {s:?}: it must be three digits, a space and a reason phrase \
+             (latin-1, no control characters)"
         ))),
     }
 }
 
-fn bad_value(name: &str, value: &str) -> PyErr {
-    bad(format!(
-        "invalid value {value:?} of header {name:?}: latin-1 only, no CR, LF or NUL"
-    ))
-}
-
 /// Validates the header list: a `list` of `(str, str)` tuples (subclasses of `str` and
 /// `tuple` included: Django's `SafeString`, MarkupSafe's `Markup`, named tuples); names are
-/// tokens (RFC 9110 §5.1); values latin-1 without CR, LF or NUL (RFC 9110 §5.5); a
-/// `Content-Length` is digits. Hop-by-hop headers other than `Connection` are left out
-/// ([`HOP_BY_HOP`]).
+/// tokens (RFC 9110 §5.1); values latin-1 without control characters but HTAB (RFC 9110
+/// §5.5); a `Content-Length` is digits ([`ruwsgi_proto::check_header`]). Hop-by-hop
+/// headers other than `Connection` are left out ([`HOP_BY_HOP`]).
 fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
     let Ok(list) = headers.cast::<PyList>() else {
         let msg = "headers must be a list of (name, value) tuples".to_string();
@@ -135,41 +116,26 @@ fn check_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>>
         };
         let name = name.to_str()?;
         let value = value.to_str()?;
-        if name.is_empty() || !name.bytes().all(|b| TCHAR[usize::from(b)]) {
+        if !ruwsgi_proto::is_header_name(name) {
             return Err(bad(format!("invalid header name {name:?}")));
         }
         if dropped_hop_by_hop(name) {
             continue;
         }
-        // An ASCII value is its own latin-1 encoding: check it bytewise and copy it whole.
-        let bytes = if value.is_ascii() {
-            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
-                return Err(bad_value(name, value));
-            }
-            value.as_bytes().to_vec()
-        } else {
-            let mut bytes = Vec::with_capacity(value.len());
-            for c in value.chars() {
-                let n = c as u32;
-                if n > 0xff || matches!(c, '\r' | '\n' | '\0') {
-                    return Err(bad_value(name, value));
-                }
-                bytes.push(n as u8);
-            }
-            bytes
-        };
-        if name.eq_ignore_ascii_case("content-length") {
-            // Digits only: `parse` alone would also take a leading `+`.
-            let digits = value.trim();
-            let valid = !digits.is_empty()
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && digits.parse::<u64>().is_ok();
-            if !valid {
+        let bytes = match ruwsgi_proto::check_header(name, value) {
+            Ok(bytes) => bytes.into_owned(),
+            Err(HeaderError::ContentLength) => {
                 return Err(bad(format!(
                     "invalid value {value:?} of header \"Content-Length\""
-                )));
+                )))
             }
-        }
+            Err(_) => {
+                return Err(bad(format!(
+                    "invalid value {value:?} of header {name:?}: latin-1 only, no control \
+                     characters but tab"
+                )))
+            }
+        };
         out.push((name.to_string(), bytes));
     }
     Ok(out)
