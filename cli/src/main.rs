@@ -6,7 +6,8 @@
 //! Exit statuses, as uWSGI's: 0 after `--help`, `--version`, `--show-config`; 1 for a
 //! configuration error (bad value, unknown option on the command line or under `strict`,
 //! unreadable config file); whatever `compose::run` returns otherwise (22 when no app loads
-//! under `need-app`).
+//! under `need-app`). A master re-executed by a reload does not exit on such an error: its
+//! previous workers keep serving.
 
 mod compose;
 
@@ -30,16 +31,12 @@ fn main() {
                 print!("{help}");
                 std::process::exit(0);
             }
-            eprintln!("ruwsgi: {err}");
-            std::process::exit(1);
+            fail(err);
         }
     };
     let commands: compose::Commands = match config.extract() {
         Ok(commands) => commands,
-        Err(err) => {
-            eprintln!("ruwsgi: {err}");
-            std::process::exit(1);
-        }
+        Err(err) => fail(err),
     };
     if commands.version {
         println!("ruwsgi {}", env!("CARGO_PKG_VERSION"));
@@ -57,11 +54,19 @@ fn main() {
     }
     match compose::run(&config, &commands) {
         Ok(code) => std::process::exit(code),
-        Err(err) => {
-            eprintln!("ruwsgi: {err:#}");
-            std::process::exit(1);
-        }
+        Err(err) => fail(format!("{err:#}")),
     }
+}
+
+/// Exits with status 1 after `err` — unless this process is a master re-executed by a
+/// reload: then its previous workers keep serving until a reload succeeds or a stop signal
+/// comes ([`ruwsgi_process::reload_failed`]), and the status is that of the stop.
+fn fail(err: impl std::fmt::Display) -> ! {
+    if let Some(code) = ruwsgi_process::reload_failed(&err) {
+        std::process::exit(code);
+    }
+    eprintln!("ruwsgi: {err}");
+    std::process::exit(1);
 }
 
 /// The log sink of every process: stderr (or the `logto`/`daemonize` file the process

@@ -7,5 +7,6 @@ mod config;
 mod hardening;
 mod nginx;
 mod process;
+mod reload;
 mod serving;
 mod wsgi;

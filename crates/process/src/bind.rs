@@ -63,6 +63,39 @@ fn bind_spec(spec: &SocketSpec) -> io::Result<Bound> {
     })
 }
 
+/// Takes over `fd`, the listening socket a previous image of this master bound for `spec`
+/// (a reload, `reexec.rs`): a duplicate of it, nothing bound or unlinked, so the socket
+/// (and a unix socket's file) is the one clients already connect to.
+pub(crate) fn adopt(spec: &SocketSpec, fd: std::os::fd::RawFd) -> Result<Bound, Error> {
+    let adopted = || -> io::Result<Bound> {
+        let fd = crate::reexec::adopt(fd)?;
+        let socket = Socket::from(fd);
+        if !socket.is_listener()? {
+            return Err(io::Error::other(
+                "the inherited descriptor is not listening",
+            ));
+        }
+        let local_addr = socket.local_addr()?.as_socket();
+        let unix_path = (is_unix(&spec.address) && !spec.address.starts_with('@'))
+            .then(|| std::path::absolute(&spec.address))
+            .transpose()?;
+        Ok(Bound {
+            fd: socket.into(),
+            spec: spec.clone(),
+            unix_path,
+            local_addr,
+        })
+    };
+    adopted().map_err(|e| {
+        Error::with(
+            ErrorKind::Bind {
+                address: spec.address.clone(),
+            },
+            e,
+        )
+    })
+}
+
 /// Whether `address` names a unix socket (a path, or `@abstract`).
 pub(crate) fn is_unix(address: &str) -> bool {
     !address.contains(':') || address.starts_with('/') || address.starts_with("./")

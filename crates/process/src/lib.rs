@@ -19,7 +19,8 @@
 //!
 //! # Signals (as uWSGI 2.0, except TERM: see docs/architecture.md, "Compatibility contract")
 //! TERM: graceful stop, workers finish in-flight requests within `worker-reload-mercy`.
-//! INT, QUIT: immediate stop. HUP: restart the workers (the in-place reload comes later).
+//! INT, QUIT: immediate stop. HUP: graceful reload — the master re-executes itself in place
+//! (same pid), and its running workers serve until the new image's are ready (`reexec.rs`).
 //! USR1: the scoreboard to the log. TSTP: pause or resume the workers.
 //!
 //! [`stop`] and [`reload`] are `--stop PIDFILE` and `--reload PIDFILE`.
@@ -43,6 +44,7 @@ mod master;
 mod on_loop;
 mod options;
 mod privileges;
+mod reexec;
 mod service;
 mod stats;
 mod sys;
@@ -74,7 +76,49 @@ pub fn reload(pidfile: &Path) -> Result<u32, Error> {
 
 /// Runs the server `opts` describes with `service` until it stops; returns the exit status
 /// (0 after a stop by signal, 22 when a worker could not load the app under `need-app`).
+///
+/// In a master re-executed by a reload, an error that keeps the new image from taking over
+/// (a socket that no longer binds, an app that no longer imports) does not end the server:
+/// the previous workers keep serving until a later reload succeeds or a stop signal comes.
 pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
+    let handover = reexec::Handover::take();
+    let mut cleanup = Vacuum {
+        enabled: opts.vacuum,
+        paths: Vec::new(),
+    };
+    let result = serve(opts, service, handover.as_ref(), &mut cleanup);
+    match (result, handover) {
+        (Err(e), Some(previous)) => {
+            // The socket files and pidfile are the previous workers' still.
+            cleanup.enabled = false;
+            let why = match e.kind() {
+                ErrorKind::NoApp(msg) => format!("no app could be loaded ({msg})"),
+                _ => e.to_string(),
+            };
+            let code = reexec::keep_previous_workers(previous, &why);
+            cleanup.enabled = opts.vacuum;
+            Ok(code)
+        }
+        (result, _) => result,
+    }
+}
+
+/// A re-executed master's configuration could not even be read (the cli calls this with
+/// the error before it gives up): if this process is one, its previous workers keep serving
+/// as [`run`] does for its own errors, and the exit status is returned when it stops.
+/// `None` when this process is no re-executed master.
+pub fn reload_failed(why: &dyn std::fmt::Display) -> Option<i32> {
+    reexec::Handover::take().map(|previous| reexec::keep_previous_workers(previous, why))
+}
+
+fn serve(
+    opts: &Options,
+    service: &mut dyn Service,
+    handover: Option<&reexec::Handover>,
+    cleanup: &mut Vacuum,
+) -> Result<i32, Error> {
+    let start_dir =
+        std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     // Paths of the pidfiles and logs resolve against the starting directory, before chdir.
     let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>, Error> {
         p.as_ref()
@@ -88,27 +132,37 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
     let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
 
-    if let Some(log) = &daemonize {
-        daemon::daemonize(log)?;
-    } else if let Some(log) = &logto {
-        daemon::log_to(log)?;
+    // A re-executed master is the same process: already detached, already logging.
+    let detached = handover.is_some_and(|h| h.detached);
+    if !detached {
+        if let Some(log) = &daemonize {
+            daemon::daemonize(log)?;
+        } else if let Some(log) = &logto {
+            daemon::log_to(log)?;
+        }
     }
-    let mut cleanup = Vacuum {
-        enabled: opts.vacuum,
-        paths: Vec::new(),
-    };
-    if daemonize2.is_none() {
+    if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile {
             daemon::write_pidfile(p)?;
             cleanup.paths.push(p.clone());
         }
     }
+    let master = opts.master || opts.processes > 1;
+    // The master's handlers exist before the app imports: a signal meanwhile waits for its
+    // loop. A reload blocked them across exec; pending ones are delivered now, to these.
+    let signals = master.then(master::MasterSignals::install).transpose()?;
+    reexec::unblock();
     if let Some(dir) = &opts.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
     }
-    let master = opts.master || opts.processes > 1;
     if !master {
+        if handover.is_some() {
+            return Err(Error::new(ErrorKind::Config(
+                "a reload cannot turn the master off (master = false); stop and start instead"
+                    .into(),
+            )));
+        }
         early_signals::remember();
     }
     let somax = bind::somaxconn();
@@ -121,6 +175,24 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
                 spec.backlog,
                 spec.address
             );
+        }
+        let inherited = handover.and_then(|h| {
+            h.sockets
+                .iter()
+                .find(|(address, _)| *address == spec.address)
+        });
+        if let Some((_, fd)) = inherited {
+            let b = bind::adopt(spec, *fd)?;
+            if let Some(path) = &b.unix_path {
+                cleanup.paths.push(path.clone());
+            }
+            log::info!(
+                "{} socket {} taken over from the previous image",
+                describe(spec),
+                spec.address
+            );
+            sockets.push(b);
+            continue;
         }
         let b = bind::bind(spec)?;
         if let Some(path) = &b.unix_path {
@@ -156,7 +228,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
     if let Some(log) = &logto2 {
         daemon::log_to(log)?;
     }
-    if daemonize2.is_none() {
+    if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile2 {
             daemon::write_pidfile(p)?;
             cleanup.paths.push(p.clone());
@@ -172,7 +244,7 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
             log::warn!("no app loaded ({e}); serving without it (need-app is off)");
         }
     }
-    if let Some(log) = &daemonize2 {
+    if let (Some(log), false) = (&daemonize2, detached) {
         service.before_fork();
         daemon::daemonize(log)?;
         service.after_fork_child();
@@ -181,14 +253,19 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
             cleanup.paths.push(p.clone());
         }
     }
-    let board = Arc::new(
-        ruwsgi_shm::Scoreboard::create(ruwsgi_shm::Layout::new(numproc, opts.threads, 0))
-            .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e))?,
-    );
-    let code = if master {
+    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, 0);
+    let board = Arc::new(scoreboard(layout, handover)?);
+    let code = if let Some(signals) = signals {
         let mut opts = opts.clone();
         opts.processes = numproc;
-        master::Master::new(service, &opts, &sockets, board)?.run()?
+        let reload = master::Reload {
+            binary: std::env::current_exe()
+                .map_err(|e| Error::os("cannot find the running binary", e))?,
+            start_dir,
+            detached: detached || daemonize.is_some() || logto.is_some() || daemonize2.is_some(),
+            previous: handover.cloned(),
+        };
+        master::Master::new(service, &opts, &sockets, board, reload, signals)?.run()?
     } else {
         let slot = board
             .claim(std::process::id(), 1, ruwsgi_shm::ProcessKind::Worker, 0)
@@ -210,8 +287,28 @@ pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
         )
     };
     drop(sockets);
-    drop(cleanup);
     Ok(code)
+}
+
+/// The scoreboard: the one a previous image handed over, when it has this layout (the
+/// previous workers keep their slots in it), else a new one.
+fn scoreboard(
+    layout: ruwsgi_shm::Layout,
+    handover: Option<&reexec::Handover>,
+) -> Result<ruwsgi_shm::Scoreboard, Error> {
+    let inherited = handover.and_then(|h| h.board).and_then(|fd| {
+        let fd = reexec::adopt(fd)
+            .map_err(|e| log::warn!("cannot take over the scoreboard: {e}"))
+            .ok()?;
+        ruwsgi_shm::Scoreboard::from_fd(fd, layout)
+            .map_err(|e| log::info!("a new scoreboard for the reloaded server: {e}"))
+            .ok()
+    });
+    match inherited {
+        Some(board) => Ok(board),
+        None => ruwsgi_shm::Scoreboard::create(layout)
+            .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e)),
+    }
 }
 
 fn describe(spec: &SocketSpec) -> &'static str {

@@ -1,13 +1,16 @@
 //! The master: forks the workers, watches them from a single-threaded mio loop (signals
-//! through signal-hook's self-pipe, a 1-second tick), respawns the dead with a back-off, and
-//! stops them on TERM (draining) or INT/QUIT (at once).
+//! through signal-hook's self-pipe, a 1-second tick), respawns the dead with a back-off,
+//! stops them on TERM (draining) or INT/QUIT (at once), and reloads on HUP by re-executing
+//! itself (`reexec.rs`): the new image's workers start beside the previous image's, which
+//! are told to drain once every new worker is ready.
 //!
 //! The master never starts a thread: it forks again at every respawn, and a
 //! fork copies only the forking thread (docs/architecture.md, "Founding decisions").
 
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +26,7 @@ use crate::bind::Bound;
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::options::Options;
+use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
 use crate::sys::{describe_status, kill};
@@ -30,6 +34,8 @@ use crate::worker;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const TICK: Duration = Duration::from_secs(1);
+/// How often a reload in progress looks whether the new workers are ready.
+const READY_POLL: Duration = Duration::from_millis(10);
 /// A worker that dies sooner than this after its fork counts as a quick death.
 const QUICK_DEATH: Duration = Duration::from_secs(5);
 /// The longest pause between respawns of a crash-looping worker, or between fork retries.
@@ -69,14 +75,64 @@ struct WorkerState {
     /// Failed forks in a row (reset by a successful one).
     fork_failures: u32,
     respawn_at: Option<Instant>,
-    /// Told to stop by a restart (SIGHUP): respawn at once, no back-off.
-    restarting: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Stopping {
     deadline: Instant,
     killed: bool,
+}
+
+/// How the master re-executes itself on a reload, and what the image before it handed over.
+#[derive(Debug)]
+pub(crate) struct Reload {
+    /// The binary to execute (resolved when the server started, so an upgraded binary at
+    /// the same path is the one a reload runs, as in uWSGI).
+    pub(crate) binary: PathBuf,
+    /// The directory the server started in.
+    pub(crate) start_dir: PathBuf,
+    /// stdout and stderr go to the log already.
+    pub(crate) detached: bool,
+    /// What the previous image handed over, when this one was re-executed.
+    pub(crate) previous: Option<Handover>,
+}
+
+/// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
+/// Installed as soon as the server knows it runs a master ([`MasterSignals::install`]), so a
+/// stop or reload signal that comes while the app imports is acted on once the loop runs,
+/// instead of killing the process with the default action.
+pub(crate) struct MasterSignals {
+    read: mio::net::UnixStream,
+    write: OwnedFd,
+    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
+    ids: Vec<SigId>,
+}
+
+impl MasterSignals {
+    pub(crate) fn install() -> Result<MasterSignals, Error> {
+        let (read, write) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
+        read.set_nonblocking(true)
+            .map_err(|e| Error::os("set_nonblocking", e))?;
+        write
+            .set_nonblocking(true)
+            .map_err(|e| Error::os("set_nonblocking", e))?;
+        let mut flags = Vec::new();
+        let mut ids = Vec::new();
+        for sig in SIGNALS {
+            let flag = Arc::new(AtomicBool::new(false));
+            let reg = |e: io::Error| Error::os(format!("cannot handle signal {sig}"), e);
+            ids.push(signal_hook::flag::register(sig, flag.clone()).map_err(reg)?);
+            let w = write.try_clone().map_err(reg)?;
+            ids.push(signal_hook::low_level::pipe::register(sig, w).map_err(reg)?);
+            flags.push((sig, flag));
+        }
+        Ok(MasterSignals {
+            read: mio::net::UnixStream::from_std(read),
+            write: OwnedFd::from(write),
+            flags,
+            ids,
+        })
+    }
 }
 
 /// The master process's state.
@@ -100,6 +156,17 @@ pub(crate) struct Master<'a> {
     fail_forks: u32,
     /// The first workers are forked; respawns follow.
     started: bool,
+    reload: Reload,
+    /// The previous image's workers still running: they serve until every new worker is
+    /// ready, then drain.
+    previous: Vec<u32>,
+    /// The previous workers were told to drain.
+    previous_told: bool,
+    /// The new workers could not load the app: the previous ones keep serving, and no new
+    /// worker is spawned until the next reload.
+    reload_failed: bool,
+    /// A reload was asked for while one was in progress: it runs once that one is done.
+    reload_pending: bool,
 }
 
 impl<'a> Master<'a> {
@@ -108,28 +175,28 @@ impl<'a> Master<'a> {
         opts: &'a Options,
         sockets: &'a [Bound],
         board: Arc<Scoreboard>,
+        reload: Reload,
+        signals: MasterSignals,
     ) -> Result<Master<'a>, Error> {
         let poll = Poll::new().map_err(|e| Error::os("cannot create the master's poll", e))?;
-        let (read, write) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
-        read.set_nonblocking(true)
-            .map_err(|e| Error::os("set_nonblocking", e))?;
-        write
-            .set_nonblocking(true)
-            .map_err(|e| Error::os("set_nonblocking", e))?;
-        let mut sig_read = mio::net::UnixStream::from_std(read);
+        let MasterSignals {
+            read: mut sig_read,
+            write,
+            flags,
+            ids: sig_ids,
+        } = signals;
         poll.registry()
             .register(&mut sig_read, SIGNAL_TOKEN, Interest::READABLE)
             .map_err(|e| Error::os("cannot register the signal pipe", e))?;
-        let mut flags = Vec::new();
-        let mut sig_ids = Vec::new();
-        for sig in SIGNALS {
-            let flag = Arc::new(AtomicBool::new(false));
-            let reg = |e: io::Error| Error::os(format!("cannot handle signal {sig}"), e);
-            sig_ids.push(signal_hook::flag::register(sig, flag.clone()).map_err(reg)?);
-            let w = write.try_clone().map_err(reg)?;
-            sig_ids.push(signal_hook::low_level::pipe::register(sig, w).map_err(reg)?);
-            flags.push((sig, flag));
-        }
+        let previous = match &reload.previous {
+            Some(h) => {
+                // Copies of what is kept were adopted; the rest is closed here.
+                h.close_fds();
+                board.next_generation();
+                h.workers.clone()
+            }
+            None => Vec::new(),
+        };
         let workers = (0..opts.processes)
             .map(|_| WorkerState::default())
             .collect();
@@ -141,7 +208,7 @@ impl<'a> Master<'a> {
             workers,
             poll,
             sig_read,
-            _sig_write: OwnedFd::from(write),
+            _sig_write: write,
             flags,
             sig_ids,
             stopping: None,
@@ -151,16 +218,31 @@ impl<'a> Master<'a> {
             warned_threads: false,
             fail_forks: injected_fork_failures(),
             started: false,
+            reload,
+            previous,
+            previous_told: false,
+            reload_failed: false,
+            reload_pending: false,
         })
     }
 
     /// Forks every worker, then watches them until the server stops; returns the exit status.
     pub(crate) fn run(mut self) -> Result<i32, Error> {
-        log::info!(
-            "master process started with pid {}; spawning {} workers",
-            self.pid,
-            self.opts.processes
-        );
+        if self.reload.previous.is_some() {
+            log::info!(
+                "master process reloaded (pid {}); spawning {} workers, the {} previous ones \
+                 serve until they are ready",
+                self.pid,
+                self.opts.processes,
+                self.previous.len()
+            );
+        } else {
+            log::info!(
+                "master process started with pid {}; spawning {} workers",
+                self.pid,
+                self.opts.processes
+            );
+        }
         crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
         for id in 1..=self.opts.processes {
             self.spawn_or_retry(id);
@@ -179,7 +261,7 @@ impl<'a> Master<'a> {
             self.handle_signals();
             self.reap();
             if let Some(stop) = self.stopping {
-                if self.workers.iter().all(|w| w.pid.is_none()) {
+                if self.workers.iter().all(|w| w.pid.is_none()) && self.previous.is_empty() {
                     log::info!("all workers stopped; goodbye");
                     return Ok(self.exit_code);
                 }
@@ -193,6 +275,10 @@ impl<'a> Master<'a> {
                             kill(pid, Signal::SIGKILL);
                         }
                     }
+                    for &pid in &self.previous {
+                        log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
+                        kill(pid, Signal::SIGKILL);
+                    }
                     self.stopping = Some(Stopping {
                         killed: true,
                         ..stop
@@ -201,6 +287,11 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.respawn_due();
+            self.retire_previous();
+            if self.reload_pending && self.may_reexec() {
+                self.reload_pending = false;
+                self.reexec();
+            }
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.tick();
@@ -234,6 +325,10 @@ impl<'a> Master<'a> {
                 t = t.min(stop.deadline.saturating_duration_since(now));
             }
         }
+        if !self.previous.is_empty() && !self.previous_told && !self.reload_failed {
+            // A worker's readiness is no event the loop wakes for: look every 10 ms.
+            t = t.min(READY_POLL);
+        }
         t
     }
 
@@ -263,13 +358,14 @@ impl<'a> Master<'a> {
             self.begin_stop(true);
         }
         if self.take(SIGHUP) && self.stopping.is_none() {
-            // The in-place re-exec reload is part 2; until then HUP restarts the workers.
-            log::info!("SIGHUP received: restarting the workers");
-            for w in &mut self.workers {
-                if let Some(pid) = w.pid {
-                    w.restarting = true;
-                    kill(pid, Signal::SIGTERM);
-                }
+            if self.may_reexec() {
+                self.reexec();
+            } else if !self.reload_pending {
+                self.reload_pending = true;
+                log::info!(
+                    "SIGHUP received during a reload: reloading again once the previous \
+                     workers have exited"
+                );
             }
         }
         if self.take(SIGUSR1) {
@@ -322,7 +418,81 @@ impl<'a> Master<'a> {
                 kill(pid, sig);
             }
         }
+        for &pid in &self.previous {
+            kill(pid, Signal::SIGCONT);
+            kill(pid, sig);
+        }
         self.paused = false;
+    }
+
+    /// HUP: re-executes the master in place (`reexec.rs`), handing over the sockets, the
+    /// scoreboard and every running worker, which serve until the new image's workers are
+    /// ready. Returns only if `exec` failed: then nothing changed, and that is logged.
+    fn reexec(&mut self) {
+        let mut workers: Vec<u32> = self.workers.iter().filter_map(|w| w.pid).collect();
+        workers.extend(&self.previous);
+        let board = self
+            .board
+            .keep_across_exec()
+            .map_err(|e| log::warn!("the reload starts a new scoreboard: {e}"))
+            .ok();
+        let handover = Handover {
+            start_dir: self.reload.start_dir.clone(),
+            detached: self.reload.detached,
+            sockets: self
+                .sockets
+                .iter()
+                .map(|b| (b.spec.address.clone(), b.fd.as_raw_fd()))
+                .collect(),
+            board,
+            workers,
+        };
+        log::info!(
+            "SIGHUP received: reloading ({} re-executes as pid {}; the {} running workers \
+             serve until the new ones are ready)",
+            self.reload.binary.display(),
+            self.pid,
+            handover.workers.len()
+        );
+        let e = reexec::exec(&self.reload.binary, &handover);
+        log::error!(
+            "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
+            self.reload.binary.display()
+        );
+    }
+
+    /// Whether a reload may start now: no previous workers are still running (a reload in
+    /// progress hands over only the workers it started), or the last reload failed and its
+    /// workers are gone (the previous ones serve alone).
+    fn may_reexec(&self) -> bool {
+        self.previous.is_empty()
+            || (self.reload_failed && self.workers.iter().all(|w| w.pid.is_none()))
+    }
+
+    /// Once every new worker is ready, tells the previous image's workers to drain (SIGTERM:
+    /// they stop accepting, finish their in-flight requests and exit).
+    fn retire_previous(&mut self) {
+        if self.previous.is_empty() || self.previous_told || self.reload_failed {
+            return;
+        }
+        let ready = self.workers.iter().all(|w| {
+            w.slot
+                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready)
+        });
+        if !ready {
+            return;
+        }
+        log::info!(
+            "the new workers are ready; the {} previous workers finish their requests and exit",
+            self.previous.len()
+        );
+        for &pid in &self.previous {
+            // A paused server was paused before the reload: its previous workers resume to
+            // drain.
+            kill(pid, Signal::SIGCONT);
+            kill(pid, Signal::SIGTERM);
+        }
+        self.previous_told = true;
     }
 
     fn log_stats(&self) {
@@ -340,6 +510,23 @@ impl<'a> Master<'a> {
                 return;
             }
             let pid = pid as u32;
+            if let Some(i) = self.previous.iter().position(|&p| p == pid) {
+                self.previous.swap_remove(i);
+                self.board.release(pid);
+                if self.previous_told || self.stopping.is_some() {
+                    log::info!(
+                        "previous worker (pid {pid}) finished: {}",
+                        describe_status(status)
+                    );
+                } else {
+                    log::warn!(
+                        "previous worker (pid {pid}) exited before the reload completed ({}); \
+                         not replaced by the previous code",
+                        describe_status(status)
+                    );
+                }
+                continue;
+            }
             let Some(idx) = self.workers.iter().position(|w| w.pid == Some(pid)) else {
                 continue;
             };
@@ -356,24 +543,38 @@ impl<'a> Master<'a> {
                 );
                 continue;
             }
-            if libc::WIFEXITED(status)
+            if self.reload_failed {
+                log::info!(
+                    "worker {id} (pid {pid}) stopped ({}); not respawned until a reload \
+                     succeeds",
+                    describe_status(status)
+                );
+                continue;
+            }
+            let no_app = libc::WIFEXITED(status)
                 && libc::WEXITSTATUS(status) == worker::EXIT_NO_APP
-                && self.opts.need_app
-            {
+                && self.opts.need_app;
+            if no_app && !self.previous.is_empty() && !self.previous_told {
+                log::error!(
+                    "the reload failed: worker {id} (pid {pid}) could not load the app; the \
+                     {} previous workers keep serving the previous code until a reload succeeds",
+                    self.previous.len()
+                );
+                self.reload_failed = true;
+                for w in &mut self.workers {
+                    w.respawn_at = None;
+                    if let Some(pid) = w.pid {
+                        kill(pid, Signal::SIGINT);
+                    }
+                }
+                continue;
+            }
+            if no_app {
                 log::error!(
                     "worker {id} (pid {pid}) could not load the app; need-app is on, stopping the server"
                 );
                 self.exit_code = worker::EXIT_NO_APP;
                 self.begin_stop(false);
-                continue;
-            }
-            if std::mem::take(&mut w.restarting) {
-                log::info!(
-                    "worker {id} (pid {pid}) restarted ({})",
-                    describe_status(status)
-                );
-                w.quick_deaths = 0;
-                w.respawn_at = Some(Instant::now());
                 continue;
             }
             if lived < QUICK_DEATH {
