@@ -544,10 +544,29 @@ fn a_worker_without_master_logs_stats_on_usr1_and_stops_gracefully_on_hup() {
     assert_eq!(read_pid(&pidfile), server.pid);
     assert_eq!(get(addr, "/").text(), "fast");
 
-    server.signal(libc::SIGUSR1);
-    let log = server.wait_for_log("stats of worker pid");
-    assert!(log.contains("status ready requests 1"), "{log}");
-    assert!(server.is_running(), "SIGUSR1 ended the worker:\n{log}");
+    // The request is counted just after its response is written: signal until the stats
+    // logged show it.
+    let counted = (0..50).any(|_| {
+        let before = server.log().len();
+        server.signal(libc::SIGUSR1);
+        let stats = wait_until("the stats in the log", || {
+            let log = server.log();
+            let new = log.get(before..)?;
+            new.contains("status ready requests")
+                .then(|| new.to_string())
+        });
+        let done = stats.contains("status ready requests 1 ");
+        if !done {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        done
+    });
+    assert!(counted, "{}", server.log());
+    assert!(
+        server.is_running(),
+        "SIGUSR1 ended the worker:\n{}",
+        server.log()
+    );
     assert_eq!(get(addr, "/").text(), "fast");
 
     let slow = std::thread::spawn(move || get(addr, "/slow"));

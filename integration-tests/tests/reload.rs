@@ -217,3 +217,199 @@ fn a_reload_into_a_broken_app_keeps_the_previous_workers_serving() {
         (now.len() == 2 && now.iter().all(|p| !workers.contains(p))).then_some(())
     });
 }
+
+/// Waits until `server`'s two workers are none of `before`; returns them.
+fn new_workers(server: &Server, before: &[u32]) -> Vec<u32> {
+    wait_until("two new workers", || {
+        let now = children_of(server.pid);
+        (now.len() == 2 && now.iter().all(|p| !before.contains(p))).then_some(now)
+    })
+}
+
+/// Waits until `/fast` answers with `version`.
+fn serves(addr: SocketAddr, version: &str) {
+    wait_until("the changed app to be served", || {
+        (get(addr, "/fast").text().split(' ').next() == Some(version)).then_some(())
+    });
+}
+
+/// Writes `bytes` into the FIFO at `path`.
+fn send(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Every byte of the master FIFO does what uWSGI's does: `s` stats, `w` the workers
+/// replaced, `c` a chain reload, `r` a graceful reload, `R` a brutal one, `W` the workers
+/// killed and respawned, `p` pause and resume, `P` the pidfile written again, `1` the second
+/// FIFO made the active one, an unknown byte logged, `q` a graceful stop (vacuum removes
+/// the FIFOs); `Q`, on a second server, an immediate one.
+#[test]
+fn the_master_fifo_obeys_each_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (fifo, fifo2, pidfile) = (
+        tmp.path().join("fifo"),
+        tmp.path().join("fifo2"),
+        tmp.path().join("m.pid"),
+    );
+    let (mut server, addr, dir) = reloadable(&[
+        "--lazy-apps",
+        "--vacuum",
+        "--master-fifo",
+        fifo.to_str().unwrap(),
+        "--master-fifo",
+        fifo2.to_str().unwrap(),
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+    ]);
+    let mut workers = children_of(server.pid);
+    let mut n = 0;
+    let mut changed = |dir: &Path| {
+        n += 1;
+        write_app(dir, &version(n), false);
+        version(n)
+    };
+
+    send(&fifo, b"s\n");
+    server.wait_for_log(&format!("stats of master pid {}", server.pid));
+
+    // w and c under lazy-apps: new workers import the changed app.
+    for (byte, log) in [(b'w', "reloading the workers"), (b'c', "chain reload done")] {
+        let want = changed(dir.path());
+        send(&fifo, &[byte]);
+        workers = new_workers(&server, &workers);
+        serves(addr, &want);
+        server.wait_for_log(log);
+    }
+    // r: the master re-executes.
+    let want = changed(dir.path());
+    send(&fifo, b"r");
+    workers = new_workers(&server, &workers);
+    serves(addr, &want);
+    // W: killed and respawned at once.
+    send(&fifo, b"W");
+    workers = new_workers(&server, &workers);
+    server.wait_for_log("brutal reload of the workers");
+    // R: stopped at once, then the master re-executes, same pid.
+    let want = changed(dir.path());
+    send(&fifo, b"R");
+    workers = new_workers(&server, &workers);
+    serves(addr, &want);
+    server.wait_for_log("brutal reload: stopping the workers at once");
+    assert!(server.is_running());
+
+    // p pauses the workers (stopped processes), p resumes them.
+    send(&fifo, b"p");
+    server.wait_for_log("workers paused");
+    let stopped = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .trim_start()
+            .starts_with('T')
+    };
+    wait_until("the workers to be stopped", || {
+        workers.iter().all(|&p| stopped(p)).then_some(())
+    });
+    send(&fifo, b"p");
+    server.wait_for_log("workers resumed");
+    assert_eq!(get(addr, "/fast").status, 200);
+
+    std::fs::remove_file(&pidfile).unwrap();
+    send(&fifo, b"P");
+    wait_until("the pidfile written again", || {
+        std::fs::read_to_string(&pidfile).ok()
+    });
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        server.pid.to_string()
+    );
+
+    // 1: the second FIFO is the active one; the first is not obeyed any more.
+    send(&fifo, b"1");
+    server.wait_for_log("is the active one now");
+    send(&fifo, b"q");
+    server.wait_for_log("ignored, this FIFO is not the active one");
+    send(&fifo2, b"x");
+    server.wait_for_log("unknown command 'x'");
+    send(&fifo2, b"q");
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(
+        !fifo.exists() && !fifo2.exists(),
+        "vacuum removes the FIFOs"
+    );
+    assert_eq!(
+        workers
+            .iter()
+            .filter(|&&p| ruwsgi_integration_tests::pid_alive(p))
+            .count(),
+        0
+    );
+
+    let (mut server, _addr, _dir) = reloadable(&["--master-fifo", fifo.to_str().unwrap()]);
+    send(&fifo, b"Q");
+    server.wait_for_log("stopping the workers at once");
+    assert!(server.wait_exit().success());
+}
+
+/// `touch-reload`, `touch-workers-reload` and `touch-chain-reload`: touching the file
+/// reloads the master, replaces the workers, or replaces them one at a time; under
+/// lazy-apps each serves the changed app.
+#[test]
+fn touched_files_reload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = ["reload", "workers", "chain"].map(|f| tmp.path().join(f));
+    for f in &files {
+        std::fs::write(f, "").unwrap();
+    }
+    let (server, addr, dir) = reloadable(&[
+        "--lazy-apps",
+        "--touch-reload",
+        files[0].to_str().unwrap(),
+        "--touch-workers-reload",
+        files[1].to_str().unwrap(),
+        "--touch-chain-reload",
+        files[2].to_str().unwrap(),
+    ]);
+    let mut workers = children_of(server.pid);
+    for (n, (file, log)) in files
+        .iter()
+        .zip(["reloading (", "reloading the workers", "chain reload done"])
+        .enumerate()
+    {
+        write_app(dir.path(), &version(n + 1), false);
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        workers = new_workers(&server, &workers);
+        serves(addr, &version(n + 1));
+        server.wait_for_log(log);
+        server.wait_for_log(&format!("{} was touched", file.display()));
+    }
+}
+
+/// A chain reload without lazy-apps would fork the new workers from a master holding the
+/// old code: it is a graceful reload instead, and says so.
+#[test]
+fn a_chain_reload_without_lazy_apps_reloads_gracefully() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    let (server, addr, dir) = reloadable(&["--master-fifo", fifo.to_str().unwrap()]);
+    let workers = children_of(server.pid);
+    write_app(dir.path(), &version(1), false);
+    send(&fifo, b"c");
+    server.wait_for_log("a chain reload needs lazy-apps; reloading gracefully instead");
+    new_workers(&server, &workers);
+    serves(addr, &version(1));
+}

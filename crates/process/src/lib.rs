@@ -39,6 +39,7 @@ mod control;
 mod daemon;
 mod early_signals;
 mod error;
+mod fifo;
 mod hooks;
 mod master;
 mod on_loop;
@@ -48,6 +49,7 @@ mod reexec;
 mod service;
 mod stats;
 mod sys;
+mod touch;
 mod worker;
 #[cfg(feature = "wsgi")]
 mod wsgi_service;
@@ -253,19 +255,34 @@ fn serve(
             cleanup.paths.push(p.clone());
         }
     }
+    let fifos = if master {
+        fifo::Fifos::create(&opts.master_fifo)?
+    } else {
+        if !opts.master_fifo.is_empty() {
+            log::warn!("master-fifo needs a master (--master); no FIFO is created");
+        }
+        fifo::Fifos::default()
+    };
+    cleanup.paths.extend(fifos.paths().map(Path::to_path_buf));
     let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, 0);
     let board = Arc::new(scoreboard(layout, handover)?);
     let code = if let Some(signals) = signals {
         let mut opts = opts.clone();
         opts.processes = numproc;
-        let reload = master::Reload {
+        let startup = master::Startup {
             binary: std::env::current_exe()
                 .map_err(|e| Error::os("cannot find the running binary", e))?,
             start_dir,
             detached: detached || daemonize.is_some() || logto.is_some() || daemonize2.is_some(),
             previous: handover.cloned(),
+            pidfiles: [&pidfile, &pidfile2]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            fifos,
         };
-        master::Master::new(service, &opts, &sockets, board, reload, signals)?.run()?
+        master::Master::new(service, &opts, &sockets, board, startup, signals)?.run()?
     } else {
         let slot = board
             .claim(std::process::id(), 1, ruwsgi_shm::ProcessKind::Worker, 0)

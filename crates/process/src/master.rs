@@ -25,14 +25,18 @@ use signal_hook::SigId;
 use crate::bind::Bound;
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
+use crate::fifo::{Command, Fifos};
 use crate::options::Options;
 use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
 use crate::sys::{describe_status, kill};
+use crate::touch::Touched;
 use crate::worker;
 
 const SIGNAL_TOKEN: Token = Token(0);
+/// The master FIFOs' tokens: `FIFO_TOKEN + index`.
+const FIFO_TOKEN: usize = 1;
 const TICK: Duration = Duration::from_secs(1);
 /// How often a reload in progress looks whether the new workers are ready.
 const READY_POLL: Duration = Duration::from_millis(10);
@@ -75,6 +79,8 @@ struct WorkerState {
     /// Failed forks in a row (reset by a successful one).
     fork_failures: u32,
     respawn_at: Option<Instant>,
+    /// Stopped by a brutal reload of the workers (FIFO `W`): respawn at once, no back-off.
+    restarting: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,9 +89,10 @@ struct Stopping {
     killed: bool,
 }
 
-/// How the master re-executes itself on a reload, and what the image before it handed over.
+/// What the master knows of how the server started: how to re-execute itself on a reload,
+/// what the image before it handed over, and the pidfiles (FIFO `P` writes them again).
 #[derive(Debug)]
-pub(crate) struct Reload {
+pub(crate) struct Startup {
     /// The binary to execute (resolved when the server started, so an upgraded binary at
     /// the same path is the one a reload runs, as in uWSGI).
     pub(crate) binary: PathBuf,
@@ -95,6 +102,10 @@ pub(crate) struct Reload {
     pub(crate) detached: bool,
     /// What the previous image handed over, when this one was re-executed.
     pub(crate) previous: Option<Handover>,
+    /// The pidfiles this server wrote.
+    pub(crate) pidfiles: Vec<PathBuf>,
+    /// The master FIFOs, created.
+    pub(crate) fifos: Fifos,
 }
 
 /// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
@@ -156,17 +167,25 @@ pub(crate) struct Master<'a> {
     fail_forks: u32,
     /// The first workers are forked; respawns follow.
     started: bool,
-    reload: Reload,
-    /// The previous image's workers still running: they serve until every new worker is
-    /// ready, then drain.
+    startup: Startup,
+    /// Workers of the generation being replaced (by a reload, or `w`): they serve until
+    /// every new worker is ready, then are told to drain and move to `draining`.
     previous: Vec<u32>,
-    /// The previous workers were told to drain.
-    previous_told: bool,
+    /// Workers told to finish their in-flight requests and exit, no longer counted as
+    /// serving.
+    draining: Vec<u32>,
     /// The new workers could not load the app: the previous ones keep serving, and no new
     /// worker is spawned until the next reload.
     reload_failed: bool,
     /// A reload was asked for while one was in progress: it runs once that one is done.
     reload_pending: bool,
+    /// A chain reload in progress: the index of the worker being replaced, and the pid it
+    /// replaces (serving until the new one is ready).
+    chain: Option<(usize, Option<u32>)>,
+    /// A brutal reload (`R`): the master re-executes once every worker has stopped.
+    reexec_when_stopped: bool,
+    fifos: Fifos,
+    touched: Touched,
 }
 
 impl<'a> Master<'a> {
@@ -175,7 +194,7 @@ impl<'a> Master<'a> {
         opts: &'a Options,
         sockets: &'a [Bound],
         board: Arc<Scoreboard>,
-        reload: Reload,
+        mut startup: Startup,
         signals: MasterSignals,
     ) -> Result<Master<'a>, Error> {
         let poll = Poll::new().map_err(|e| Error::os("cannot create the master's poll", e))?;
@@ -188,7 +207,22 @@ impl<'a> Master<'a> {
         poll.registry()
             .register(&mut sig_read, SIGNAL_TOKEN, Interest::READABLE)
             .map_err(|e| Error::os("cannot register the signal pipe", e))?;
-        let previous = match &reload.previous {
+        let fifos = std::mem::take(&mut startup.fifos);
+        for (i, fd) in fifos.fds() {
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&fd),
+                    Token(FIFO_TOKEN + i),
+                    Interest::READABLE,
+                )
+                .map_err(|e| Error::os("cannot register the master FIFO", e))?;
+        }
+        let touched = Touched::new(
+            &opts.touch_reload,
+            &opts.touch_workers_reload,
+            &opts.touch_chain_reload,
+        );
+        let previous = match &startup.previous {
             Some(h) => {
                 // Copies of what is kept were adopted; the rest is closed here.
                 h.close_fds();
@@ -218,17 +252,21 @@ impl<'a> Master<'a> {
             warned_threads: false,
             fail_forks: injected_fork_failures(),
             started: false,
-            reload,
+            startup,
             previous,
-            previous_told: false,
+            draining: Vec::new(),
             reload_failed: false,
             reload_pending: false,
+            chain: None,
+            reexec_when_stopped: false,
+            fifos,
+            touched,
         })
     }
 
     /// Forks every worker, then watches them until the server stops; returns the exit status.
     pub(crate) fn run(mut self) -> Result<i32, Error> {
-        if self.reload.previous.is_some() {
+        if self.startup.previous.is_some() {
             log::info!(
                 "master process reloaded (pid {}); spawning {} workers, the {} previous ones \
                  serve until they are ready",
@@ -259,9 +297,24 @@ impl<'a> Master<'a> {
             }
             self.drain_signal_pipe();
             self.handle_signals();
+            for event in events.iter() {
+                if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
+                    for command in self.fifos.read(i) {
+                        self.act(command);
+                    }
+                }
+            }
             self.reap();
             if let Some(stop) = self.stopping {
-                if self.workers.iter().all(|w| w.pid.is_none()) && self.previous.is_empty() {
+                let all_gone = self.workers.iter().all(|w| w.pid.is_none())
+                    && self.previous.is_empty()
+                    && self.draining.is_empty();
+                if all_gone && self.reexec_when_stopped {
+                    self.reexec();
+                    log::error!("the brutal reload could not re-execute; stopping");
+                    return Ok(1);
+                }
+                if all_gone {
                     log::info!("all workers stopped; goodbye");
                     return Ok(self.exit_code);
                 }
@@ -275,7 +328,7 @@ impl<'a> Master<'a> {
                             kill(pid, Signal::SIGKILL);
                         }
                     }
-                    for &pid in &self.previous {
+                    for &pid in self.previous.iter().chain(&self.draining) {
                         log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
                         kill(pid, Signal::SIGKILL);
                     }
@@ -288,6 +341,7 @@ impl<'a> Master<'a> {
             }
             self.respawn_due();
             self.retire_previous();
+            self.advance_chain();
             if self.reload_pending && self.may_reexec() {
                 self.reload_pending = false;
                 self.reexec();
@@ -295,6 +349,10 @@ impl<'a> Master<'a> {
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.tick();
+                for (path, command) in self.touched.changed() {
+                    log::info!("{} was touched", path.display());
+                    self.act(command);
+                }
             }
         }
     }
@@ -325,7 +383,7 @@ impl<'a> Master<'a> {
                 t = t.min(stop.deadline.saturating_duration_since(now));
             }
         }
-        if !self.previous.is_empty() && !self.previous_told && !self.reload_failed {
+        if (!self.previous.is_empty() && !self.reload_failed) || self.chain.is_some() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
         }
@@ -350,42 +408,94 @@ impl<'a> Master<'a> {
     fn handle_signals(&mut self) {
         let _ = self.take(SIGCHLD); // reaping happens on every wake anyway
         if self.take(SIGINT) || self.take(SIGQUIT) {
-            log::info!("SIGINT/SIGQUIT received: stopping workers at once");
-            self.begin_stop(false);
+            log::info!("SIGINT/SIGQUIT received");
+            self.act(Command::Halt);
         }
         if self.take(SIGTERM) {
-            log::info!("SIGTERM received: stopping gracefully (finishing in-flight requests)");
-            self.begin_stop(true);
+            log::info!("SIGTERM received");
+            self.act(Command::Stop);
         }
-        if self.take(SIGHUP) && self.stopping.is_none() {
-            if self.may_reexec() {
-                self.reexec();
-            } else if !self.reload_pending {
-                self.reload_pending = true;
-                log::info!(
-                    "SIGHUP received during a reload: reloading again once the previous \
-                     workers have exited"
-                );
-            }
+        if self.take(SIGHUP) {
+            log::info!("SIGHUP received");
+            self.act(Command::Reload);
         }
         if self.take(SIGUSR1) {
-            self.log_stats();
+            self.act(Command::Stats);
         }
-        if self.take(SIGTSTP) && self.stopping.is_none() {
-            self.paused = !self.paused;
-            let (sig, status, what) = if self.paused {
-                (Signal::SIGSTOP, ProcessStatus::Paused, "paused")
-            } else {
-                (Signal::SIGCONT, ProcessStatus::Ready, "resumed")
-            };
-            for w in &self.workers {
-                if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
-                    kill(pid, sig);
-                    self.board.process(slot).set_status(status);
+        if self.take(SIGTSTP) {
+            self.act(Command::Pause);
+        }
+    }
+
+    /// Does what a signal, a FIFO byte or a touched file asks.
+    fn act(&mut self, command: Command) {
+        let stopping = self.stopping.is_some();
+        match command {
+            Command::Halt => {
+                log::info!("stopping the workers at once");
+                self.begin_stop(false);
+            }
+            Command::Stop => {
+                log::info!("stopping gracefully (finishing in-flight requests)");
+                self.begin_stop(true);
+            }
+            _ if stopping => log::info!("stopping: {command:?} ignored"),
+            Command::Reload if self.may_reexec() => self.reexec(),
+            Command::Reload => {
+                if !self.reload_pending {
+                    self.reload_pending = true;
+                    log::info!(
+                        "a reload was asked for during a reload: it runs once the previous \
+                         workers have exited"
+                    );
                 }
             }
-            log::info!("SIGTSTP received: workers {what}");
+            Command::BrutalReload => {
+                log::info!("brutal reload: stopping the workers at once, then re-executing");
+                self.reexec_when_stopped = true;
+                self.begin_stop(false);
+            }
+            Command::ReloadWorkers => self.replace_workers(),
+            Command::BrutalReloadWorkers => {
+                log::info!("brutal reload of the workers: stopping them at once, then respawning");
+                for w in &mut self.workers {
+                    if let Some(pid) = w.pid {
+                        w.restarting = true;
+                        kill(pid, Signal::SIGINT);
+                    }
+                }
+            }
+            Command::ChainReload => self.start_chain(),
+            Command::Stats => self.log_stats(),
+            Command::Pause => self.toggle_pause(),
+            Command::WritePidfiles => {
+                for p in &self.startup.pidfiles {
+                    match crate::daemon::write_pidfile(p) {
+                        Ok(()) => log::info!("pidfile {} written", p.display()),
+                        Err(e) => log::error!("{e}"),
+                    }
+                }
+            }
+            Command::Select(_) => {}
+            Command::NotYet(what) => log::warn!("master FIFO: that command needs {what}"),
         }
+    }
+
+    /// SIGTSTP, FIFO `p`: pauses the workers (SIGSTOP) or resumes them.
+    fn toggle_pause(&mut self) {
+        self.paused = !self.paused;
+        let (sig, status, what) = if self.paused {
+            (Signal::SIGSTOP, ProcessStatus::Paused, "paused")
+        } else {
+            (Signal::SIGCONT, ProcessStatus::Ready, "resumed")
+        };
+        for w in &self.workers {
+            if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
+                kill(pid, sig);
+                self.board.process(slot).set_status(status);
+            }
+        }
+        log::info!("workers {what}");
     }
 
     fn begin_stop(&mut self, graceful: bool) {
@@ -418,9 +528,13 @@ impl<'a> Master<'a> {
                 kill(pid, sig);
             }
         }
-        for &pid in &self.previous {
+        for &pid in self.previous.iter().chain(&self.draining) {
             kill(pid, Signal::SIGCONT);
             kill(pid, sig);
+        }
+        if let Some((_, Some(pid))) = self.chain.take() {
+            kill(pid, sig);
+            self.draining.push(pid);
         }
         self.paused = false;
     }
@@ -430,15 +544,15 @@ impl<'a> Master<'a> {
     /// ready. Returns only if `exec` failed: then nothing changed, and that is logged.
     fn reexec(&mut self) {
         let mut workers: Vec<u32> = self.workers.iter().filter_map(|w| w.pid).collect();
-        workers.extend(&self.previous);
+        workers.extend(self.previous.iter().chain(&self.draining));
         let board = self
             .board
             .keep_across_exec()
             .map_err(|e| log::warn!("the reload starts a new scoreboard: {e}"))
             .ok();
         let handover = Handover {
-            start_dir: self.reload.start_dir.clone(),
-            detached: self.reload.detached,
+            start_dir: self.startup.start_dir.clone(),
+            detached: self.startup.detached,
             sockets: self
                 .sockets
                 .iter()
@@ -448,31 +562,106 @@ impl<'a> Master<'a> {
             workers,
         };
         log::info!(
-            "SIGHUP received: reloading ({} re-executes as pid {}; the {} running workers \
-             serve until the new ones are ready)",
-            self.reload.binary.display(),
+            "reloading ({} re-executes as pid {}; the {} running workers serve until the new \
+             ones are ready)",
+            self.startup.binary.display(),
             self.pid,
             handover.workers.len()
         );
-        let e = reexec::exec(&self.reload.binary, &handover);
+        let e = reexec::exec(&self.startup.binary, &handover);
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
-            self.reload.binary.display()
+            self.startup.binary.display()
         );
     }
 
-    /// Whether a reload may start now: no previous workers are still running (a reload in
-    /// progress hands over only the workers it started), or the last reload failed and its
-    /// workers are gone (the previous ones serve alone).
+    /// Whether a reload may start now: no workers of an older generation are still running
+    /// (a reload hands over one generation, for which the scoreboard has room) and no chain
+    /// reload is under way; or the last reload failed and its workers are gone (the
+    /// previous ones serve alone).
     fn may_reexec(&self) -> bool {
-        self.previous.is_empty()
-            || (self.reload_failed && self.workers.iter().all(|w| w.pid.is_none()))
+        let one_generation =
+            self.previous.is_empty() && self.draining.is_empty() && self.chain.is_none();
+        let failed_alone = self.reload_failed
+            && self.draining.is_empty()
+            && self.workers.iter().all(|w| w.pid.is_none());
+        one_generation || failed_alone
+    }
+
+    /// FIFO `w`, `touch-workers-reload`: new workers forked from this master (under preload
+    /// they serve the code the master imported, as in uWSGI), the current ones serving until
+    /// every new one is ready, then draining — the reload's hand-over without the re-exec.
+    fn replace_workers(&mut self) {
+        if !self.may_reexec() || self.reload_failed {
+            log::warn!("a reload is in progress: the workers' reload is skipped");
+            return;
+        }
+        log::info!("reloading the workers; the running ones serve until the new ones are ready");
+        for idx in 0..self.workers.len() {
+            let w = &mut self.workers[idx];
+            w.respawn_at = None;
+            w.slot = None;
+            if let Some(pid) = w.pid.take() {
+                self.previous.push(pid);
+            }
+            self.spawn_or_retry(idx + 1);
+        }
+    }
+
+    /// FIFO `c`, `touch-chain-reload`: the workers replaced one at a time, each new one ready
+    /// before the one it replaces drains. It needs `lazy-apps` (a new worker forked from a
+    /// master that preloaded would serve the old code): without it, a graceful reload.
+    fn start_chain(&mut self) {
+        if !self.opts.lazy_apps {
+            log::info!("a chain reload needs lazy-apps; reloading gracefully instead");
+            self.act(Command::Reload);
+            return;
+        }
+        if !self.may_reexec() || self.reload_failed {
+            log::warn!("a reload is in progress: the chain reload is skipped");
+            return;
+        }
+        log::info!("chain reload: replacing the workers one at a time");
+        self.chain_step(0);
+    }
+
+    /// Replaces worker `idx + 1`: its process serves on until the new one is ready.
+    fn chain_step(&mut self, idx: usize) {
+        let w = &mut self.workers[idx];
+        w.respawn_at = None;
+        w.slot = None;
+        let old = w.pid.take();
+        self.chain = Some((idx, old));
+        self.spawn_or_retry(idx + 1);
+    }
+
+    /// Moves a chain reload on once the worker it started is ready.
+    fn advance_chain(&mut self) {
+        let Some((idx, old)) = self.chain else {
+            return;
+        };
+        let ready = self.workers[idx]
+            .slot
+            .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready);
+        if !ready {
+            return;
+        }
+        if let Some(pid) = old {
+            kill(pid, Signal::SIGTERM);
+            self.draining.push(pid);
+        }
+        if idx + 1 < self.workers.len() {
+            self.chain_step(idx + 1);
+        } else {
+            self.chain = None;
+            log::info!("chain reload done");
+        }
     }
 
     /// Once every new worker is ready, tells the previous image's workers to drain (SIGTERM:
     /// they stop accepting, finish their in-flight requests and exit).
     fn retire_previous(&mut self) {
-        if self.previous.is_empty() || self.previous_told || self.reload_failed {
+        if self.previous.is_empty() || self.reload_failed {
             return;
         }
         let ready = self.workers.iter().all(|w| {
@@ -486,13 +675,13 @@ impl<'a> Master<'a> {
             "the new workers are ready; the {} previous workers finish their requests and exit",
             self.previous.len()
         );
-        for &pid in &self.previous {
+        for pid in self.previous.drain(..) {
             // A paused server was paused before the reload: its previous workers resume to
             // drain.
             kill(pid, Signal::SIGCONT);
             kill(pid, Signal::SIGTERM);
+            self.draining.push(pid);
         }
-        self.previous_told = true;
     }
 
     fn log_stats(&self) {
@@ -510,18 +699,31 @@ impl<'a> Master<'a> {
                 return;
             }
             let pid = pid as u32;
-            if let Some(i) = self.previous.iter().position(|&p| p == pid) {
-                self.previous.swap_remove(i);
+            if let Some(i) = self.draining.iter().position(|&p| p == pid) {
+                self.draining.swap_remove(i);
                 self.board.release(pid);
-                if self.previous_told || self.stopping.is_some() {
-                    log::info!(
-                        "previous worker (pid {pid}) finished: {}",
-                        describe_status(status)
-                    );
-                } else {
+                log::info!(
+                    "previous worker (pid {pid}) finished: {}",
+                    describe_status(status)
+                );
+                continue;
+            }
+            let chained = matches!(self.chain, Some((_, Some(p))) if p == pid);
+            let previous = self.previous.iter().position(|&p| p == pid);
+            if let Some(i) = previous {
+                self.previous.swap_remove(i);
+            }
+            if chained {
+                if let Some((_, old)) = &mut self.chain {
+                    *old = None;
+                }
+            }
+            if chained || previous.is_some() {
+                self.board.release(pid);
+                if self.stopping.is_none() {
                     log::warn!(
-                        "previous worker (pid {pid}) exited before the reload completed ({}); \
-                         not replaced by the previous code",
+                        "previous worker (pid {pid}) exited before its replacement was ready \
+                         ({}); not replaced by the previous code",
                         describe_status(status)
                     );
                 }
@@ -551,10 +753,33 @@ impl<'a> Master<'a> {
                 );
                 continue;
             }
+            if std::mem::take(&mut w.restarting) {
+                log::info!(
+                    "worker {id} (pid {pid}) restarted ({})",
+                    describe_status(status)
+                );
+                w.quick_deaths = 0;
+                w.respawn_at = Some(Instant::now());
+                continue;
+            }
             let no_app = libc::WIFEXITED(status)
                 && libc::WEXITSTATUS(status) == worker::EXIT_NO_APP
                 && self.opts.need_app;
-            if no_app && !self.previous.is_empty() && !self.previous_told {
+            if no_app && self.chain.is_some_and(|(i, _)| i == idx) {
+                // The chain stops here: the worker it replaced serves on.
+                log::error!(
+                    "the chain reload stopped: worker {id} (pid {pid}) could not load the app; \
+                     the workers not yet replaced keep serving the previous code"
+                );
+                if let Some((_, old)) = self.chain.take() {
+                    let slot = old.and_then(|p| self.board.find_pid(p));
+                    let w = &mut self.workers[idx];
+                    w.pid = old;
+                    w.slot = slot;
+                }
+                continue;
+            }
+            if no_app && !self.previous.is_empty() {
                 log::error!(
                     "the reload failed: worker {id} (pid {pid}) could not load the app; the \
                      {} previous workers keep serving the previous code until a reload succeeds",

@@ -119,6 +119,15 @@ pub struct Options {
     /// `reload-mercy`: how long the master waits for workers on an immediate stop.
     #[serde(deserialize_with = "seconds")]
     pub reload_mercy: Duration,
+    /// `master-fifo`: named pipes the master reads one-byte commands from (the first is
+    /// active; `0`–`9` select another).
+    pub master_fifo: Vec<PathBuf>,
+    /// `touch-reload`: touching one of these files reloads gracefully (as SIGHUP).
+    pub touch_reload: Vec<PathBuf>,
+    /// `touch-workers-reload`: touching one of these replaces the workers only.
+    pub touch_workers_reload: Vec<PathBuf>,
+    /// `touch-chain-reload`: touching one of these replaces the workers one at a time.
+    pub touch_chain_reload: Vec<PathBuf>,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -148,6 +157,10 @@ impl Default for Options {
             // uWSGI's defaults: worker-reload-mercy 60, reload-mercy 60.
             worker_reload_mercy: Duration::from_secs(60),
             reload_mercy: Duration::from_secs(60),
+            master_fifo: Vec::new(),
+            touch_reload: Vec::new(),
+            touch_workers_reload: Vec::new(),
+            touch_chain_reload: Vec::new(),
             hooks: crate::Hooks::default(),
         }
     }
