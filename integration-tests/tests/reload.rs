@@ -7,6 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ruwsgi_integration_tests::{
     children_of, connect, fd_count, free_port, get, read_response, wait_until, Response, Server,
@@ -412,4 +413,83 @@ fn a_chain_reload_without_lazy_apps_reloads_gracefully() {
     server.wait_for_log("a chain reload needs lazy-apps; reloading gracefully instead");
     new_workers(&server, &workers);
     serves(addr, &version(1));
+}
+
+/// Copies the directory tree `from` to `to` (no `__pycache__`).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_tree(&src, &dst);
+            }
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// py-autoreload on the Django example: an edit of `views.py`, which only `urls.py`
+/// imports (Django loads it at the first request, after the fork), is served after the
+/// reload it triggers; the two workers that both saw the change ask for one reload.
+#[test]
+fn py_autoreload_serves_an_edited_module_that_only_urls_py_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("mysite");
+    copy_tree(
+        &ruwsgi_integration_tests::workspace_root().join("examples/django/mysite"),
+        &site,
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--master".to_string(),
+        "--processes".to_string(),
+        "2".to_string(),
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--home".to_string(),
+        ruwsgi_integration_tests::test_venv()
+            .to_string_lossy()
+            .into_owned(),
+        "--chdir".to_string(),
+        site.to_string_lossy().into_owned(),
+        "--module".to_string(),
+        "mysite.wsgi".to_string(),
+        "--py-autoreload".to_string(),
+        "1".to_string(),
+    ])
+    .env("DJANGO_DB", dir.path().join("db.sqlite3"))
+    .env("DJANGO_ALLOWED_HOSTS", "test")
+    .start();
+    server.wait_for_tcp(addr);
+    server.wait_for_log("spawned worker 2");
+    let before = children_of(server.pid);
+    // Both workers import the views (the worker that takes a connection is not chosen here:
+    // enough requests reach both).
+    for _ in 0..20 {
+        assert_eq!(get(addr, "/hello/").text(), "Hello from Django, 45\n");
+    }
+    let views = site.join("mysite/views.py");
+    let text = std::fs::read_to_string(&views).unwrap();
+    std::fs::write(
+        &views,
+        text.replace("Hello from Django", "Hello again from Django"),
+    )
+    .unwrap();
+    wait_until("the edited view to be served", || {
+        (get(addr, "/hello/").text() == "Hello again from Django, 45\n").then_some(())
+    });
+    new_workers(&server, &before);
+    let log = server.wait_for_log("py-autoreload: ");
+    assert!(
+        log.contains(&format!("{} changed; reloading", views.display())),
+        "{log}"
+    );
+    // Two scans later, still one reload for one change.
+    std::thread::sleep(Duration::from_millis(2500));
+    let log = server.log();
+    assert_eq!(log.matches("py-autoreload: ").count(), 1, "{log}");
+    assert_eq!(log.matches("master process reloaded").count(), 1, "{log}");
 }

@@ -329,7 +329,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "replace the workers (not the master) when this file is touched"),
     opt("touch-chain-reload", &[], None, Kind::List, None, None, Status::Implemented,
         "replace the workers one at a time when this file is touched (needs lazy-apps)"),
-    opt("py-autoreload", &[], None, Kind::Int, None, None, RELOADS,
+    opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Implemented,
         "reload when a Python module changes (check every N seconds)"),
     opt("cheaper", &[], None, Kind::Int, None, None, HEALTH,
         "adaptive process spawning: keep at least this many workers"),

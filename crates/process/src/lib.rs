@@ -32,6 +32,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "wsgi")]
+mod autoreload;
 mod bind;
 mod builtin;
 #[cfg(feature = "wsgi")]

@@ -5,7 +5,8 @@
 //! `lazy-apps` ([`Service::load`]), and wraps every fork in the interpreter's fork hooks.
 //! Each worker installs the `uwsgi` module's process hooks (its worker id, the master's
 //! pid, reload and stop as signals to the master, as uWSGI's `uwsgi.reload()` and
-//! `uwsgi.stop()` do), starts its pool of Python threads and runs its loop.
+//! `uwsgi.stop()` do), starts its pool of Python threads (and the py-autoreload thread,
+//! `autoreload.rs`) and runs its loop.
 
 use ruwsgi_wsgi::{Apps, WsgiHandler};
 
@@ -85,6 +86,9 @@ impl Service for WsgiService {
         let apps = self.apps.take().unwrap_or_default();
         let board = Some((worker.scoreboard.clone(), worker.slot));
         let handler = WsgiHandler::new(apps, &wsgi, board).map_err(internal)?;
+        if let Some(every) = wsgi.py_autoreload.filter(|&n| n > 0) {
+            crate::autoreload::start(std::time::Duration::from_secs(every), worker);
+        }
         serve_on_loop(worker, sockets, self.opts.event_loop.clone(), handler)
     }
 }

@@ -24,8 +24,8 @@ use crate::thread_slot::ThreadSlot;
 const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// Bumped whenever the memory layout of the board changes, so a re-exec'd master of another
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
-/// id; version 3 counts each process's connections.
-const VERSION: u64 = 3;
+/// id; version 3 counts each process's connections; version 4 records reloads asked for.
+const VERSION: u64 = 4;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -124,6 +124,20 @@ impl Scoreboard {
     /// Starts a new generation (a reload) and returns its number.
     pub fn next_generation(&self) -> u64 {
         self.header().generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Records that a process saw a change made at `changed_at` (any clock that only moves
+    /// forward, such as a file's mtime in microseconds) and wants a reload for it: true the
+    /// first time a change that recent is asked for, false when one as recent or newer was
+    /// asked already. Several workers that see the same change (py-autoreload) thus ask the
+    /// master once; a later change asks again.
+    pub fn ask_reload(&self, changed_at: u64) -> bool {
+        self.header()
+            .reload_asked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |asked| {
+                (changed_at > asked).then_some(changed_at)
+            })
+            .is_ok()
     }
 
     /// Every process slot, free or not, in board order.
@@ -306,6 +320,16 @@ mod tests {
 
     fn board(processes: usize, threads: usize, extra: usize) -> Scoreboard {
         Scoreboard::create(Layout::new(processes, threads, extra)).unwrap()
+    }
+
+    #[test]
+    fn a_change_asks_for_one_reload() {
+        let board = board(2, 1, 0);
+        assert!(board.ask_reload(100), "the first worker that sees it");
+        assert!(!board.ask_reload(100), "another worker, the same change");
+        assert!(!board.ask_reload(90), "an older change");
+        assert!(board.ask_reload(101), "a later change");
+        assert_eq!(mem::size_of::<Header>(), 64, "the header is one cache line");
     }
 
     #[test]

@@ -88,4 +88,6 @@ pub(crate) struct Header {
     pub(crate) len: AtomicU64,
     /// The newest generation the master started ([`Scoreboard::next_generation`]).
     pub(crate) generation: AtomicU64,
+    /// The newest change a reload was asked for ([`Scoreboard::ask_reload`]).
+    pub(crate) reload_asked: AtomicU64,
 }

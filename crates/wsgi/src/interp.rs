@@ -214,6 +214,38 @@ pub fn app_threads() -> Vec<String> {
     })
 }
 
+/// The files of the modules now in `sys.modules` (their `__file__`), for py-autoreload:
+/// a snapshot of the dict is taken first, and each `__file__` is read from the module's
+/// `__dict__`, so no module code (a PEP 562 `__getattr__`) runs. Modules imported lazily
+/// (Django's views, imported by `urls.py` at the first request) are there once imported.
+pub fn module_files() -> Vec<std::path::PathBuf> {
+    if !interpreter_up() {
+        return Vec::new();
+    }
+    Python::attach(|py| {
+        let snapshot = py.import("builtins").and_then(|b| b.getattr("list"));
+        let Ok(modules) = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("modules"))
+            .and_then(|m| m.call_method0("values"))
+            .and_then(|v| snapshot?.call1((v,)))
+        else {
+            return Vec::new();
+        };
+        let mut files = Vec::new();
+        for module in modules.try_iter().into_iter().flatten().flatten() {
+            let file = module
+                .getattr("__dict__")
+                .and_then(|d| d.get_item("__file__"))
+                .and_then(|f| f.extract::<String>());
+            if let Ok(file) = file {
+                files.push(std::path::PathBuf::from(file));
+            }
+        }
+        files
+    })
+}
+
 /// Starts the interpreter once for the unit tests of every module.
 #[cfg(test)]
 pub(crate) fn test_init() {
@@ -260,6 +292,17 @@ mod tests {
             );
             assert_eq!(m.getattr("numproc").unwrap().extract::<usize>().unwrap(), 1);
         });
+    }
+
+    #[test]
+    fn module_files_name_the_imported_modules() {
+        test_init();
+        Python::attach(|py| py.import("json").map(drop)).unwrap();
+        let files = module_files();
+        assert!(
+            files.iter().any(|f| f.ends_with("json/__init__.py")),
+            "{files:?}"
+        );
     }
 
     #[test]

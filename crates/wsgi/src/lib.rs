@@ -50,7 +50,9 @@ mod uwsgi_module;
 
 pub use error::{Error, ErrorKind};
 pub use handler::WsgiHandler;
-pub use interp::{after_fork_child, after_fork_parent, app_threads, before_fork, initialize};
+pub use interp::{
+    after_fork_child, after_fork_parent, app_threads, before_fork, initialize, module_files,
+};
 pub use load::{load_apps, Apps};
 pub use options::Options;
 pub use uwsgi_module::{set_process_hooks, ProcessHooks};

@@ -45,6 +45,10 @@ pub struct Options {
     pub file_wrapper: bool,
     /// `buffer-size` (exposed as `uwsgi.buffer_size`).
     pub buffer_size: usize,
+    /// `py-autoreload N`: every N seconds each worker looks at the files of the modules in
+    /// its `sys.modules` ([`crate::module_files`]) and asks for a reload when one changed
+    /// (the process manager's `WsgiService` runs the look; 0 or absent: off).
+    pub py_autoreload: Option<u64>,
     /// The number of worker processes (`uwsgi.numproc`, `wsgi.multiprocess`); not read from
     /// the configuration: the service sets it (1 until then).
     #[serde(skip, default = "one")]
@@ -72,6 +76,7 @@ impl Default for Options {
             threads: 1,
             file_wrapper: true,
             buffer_size: 8192,
+            py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),
         }
