@@ -21,7 +21,11 @@ bench/README.md for what is measured and how to read it. Environment:
   "ruwsgi baseline" beside "ruwsgi", in the same interleaved rounds, to compare two builds.
 - RUWSGI_TEST_VENV (default target/venv): the venv whose site-packages give Django and Flask.
 
-Exit status: 0 when every ruwsgi row was measured, 1 when one failed, 2 on a setup error.
+The reload section (bench/reloads.py; BENCH_WORKLOADS=reload runs it alone) puts each server
+through five graceful reloads under load and counts failed requests.
+
+Exit status: 0 when every ruwsgi row was measured, 1 when one failed (or ruwsgi failed a
+request or missed new code in the reload section), 2 on a setup error.
 Missed targets are reported, not turned into a failure: on a shared 2-core box they are a
 measurement, not a verdict.
 """
@@ -52,6 +56,7 @@ REPO = BENCH_DIR.parent
 VENV_BIN = BENCH_DIR / ".venv" / "bin"
 sys.path.insert(0, str(BENCH_DIR))
 import counters  # noqa: E402  (bench/counters.py: the apps' shared per-worker counters)
+import reloads  # noqa: E402  (bench/reloads.py: the reload section)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -73,6 +78,8 @@ UPLOAD_BYTES = 1 << 20
 # the duration printed at start.
 STARTUP_SECONDS = 6.0
 PER_RUN_OVERHEAD = 0.6
+# The reload section (bench/reloads.py): four servers, five reloads each.
+RELOAD_SECTION_SECONDS = 120
 
 
 def die(message: str) -> NoReturn:
@@ -184,6 +191,12 @@ def selected_workloads() -> list[Workload]:
     if not wanted:
         return WORKLOADS
     return [w for w in WORKLOADS if any(w.name.startswith(x) for x in wanted)]
+
+
+def reload_selected() -> bool:
+    """Whether the reload section runs: by default, or when BENCH_WORKLOADS names it."""
+    wanted = names_from("BENCH_WORKLOADS")
+    return not wanted or any("reload".startswith(x) for x in wanted)
 
 
 def calibrate_cpu_loops() -> tuple[int, float, str]:
@@ -1261,10 +1274,11 @@ def main() -> int:
     except ValueError:
         die(f"bench: BENCH_WORKERS={raw_workers!r} must be whole numbers ≥ 1")
     workloads = selected_workloads()
-    if not workloads:
+    with_reloads = reload_selected()
+    if not workloads and not with_reloads:
         die("bench: BENCH_WORKLOADS matches no workload; workloads are: "
-            + ", ".join(w.name for w in WORKLOADS))
-    if not any(selected_rows(rows_for(w, "ruwsgi")) for w in workloads):
+            + ", ".join(w.name for w in WORKLOADS) + ", reload")
+    if workloads and not any(selected_rows(rows_for(w, "ruwsgi")) for w in workloads):
         names = sorted({r.name for w in WORKLOADS for r in rows_for(w, "ruwsgi")})
         die("bench: BENCH_ONLY matches no row of these workloads; rows are: " + ", ".join(names))
     save = os.environ.get("BENCH_SAVE", "").strip()
@@ -1286,10 +1300,13 @@ def main() -> int:
             return selected_rows(rows_for(w, str(ruwsgi), str(baseline) if baseline else None))
 
         expected = estimate_seconds(workloads, worker_counts, seconds, rounds, rows_of)
+        if with_reloads:
+            expected += RELOAD_SECTION_SECONDS
         header = [
             f"# ruwsgi bench, {started:%Y-%m-%d %H:%M} UTC",
             "",
             *machine_info(ruwsgi, baseline),
+            *([] if not workloads else [
             f"- {seconds} s per run ({SLEEP_RUN_SECONDS} s at least for nginx-sleep), "
             f"{rounds} interleaved round(s), medians shown, ranges over the rounds; "
             f"{WARMUP_SECONDS} s unmeasured warm-up per server; workers: "
@@ -1298,6 +1315,7 @@ def main() -> int:
             f"{cpu_ms:.2f} ms at start in the bench's Python)",
             "- every Python row's app counters rose by at least the responses wrk counted, "
             "in every round (a row fails otherwise)",
+            ]),
             "",
         ]
         print("\n".join(header), file=sys.stderr)
@@ -1338,9 +1356,15 @@ def main() -> int:
                     "",
                 ]
             sections.append("\n".join(text))
+        if with_reloads:
+            text, ruwsgi_bad = reloads.section(ruwsgi, VENV_BIN, tmpdir, free_port,
+                                               shown=ruwsgi_bin())
+            sections.append(text)
+            any_ruwsgi_failed |= ruwsgi_bad
         # The command lines name the binaries given, not the private copies.
         commands = command_lines(workloads, lambda w: selected_rows(
-            rows_for(w, str(ruwsgi_bin()), str(base_src) if base_src else None)))
+            rows_for(w, str(ruwsgi_bin()), str(base_src) if base_src else None))
+        ) if workloads else []
 
     finished = datetime.datetime.now(datetime.timezone.utc)
     header.insert(-1, f"- took {(finished - started).total_seconds() / 60:.1f} min")
