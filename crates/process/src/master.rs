@@ -439,6 +439,7 @@ impl<'a> Master<'a> {
                 log::info!("stopping gracefully (finishing in-flight requests)");
                 self.begin_stop(true);
             }
+            Command::Stats => self.log_stats(),
             _ if stopping => log::info!("stopping: {command:?} ignored"),
             Command::Reload if self.may_reexec() => self.reexec(),
             Command::Reload => {
@@ -466,7 +467,6 @@ impl<'a> Master<'a> {
                 }
             }
             Command::ChainReload => self.start_chain(),
-            Command::Stats => self.log_stats(),
             Command::Pause => self.toggle_pause(),
             Command::WritePidfiles => {
                 for p in &self.startup.pidfiles {

@@ -69,7 +69,8 @@ impl Handover {
     /// removes it from the environment, so nothing the server starts inherits it.
     pub(crate) fn take() -> Option<Handover> {
         let text = std::env::var_os(ENV)?;
-        // SAFETY (of the environment): called at the start of `run`, before any thread.
+        // Changing the environment is sound here: `run` calls this first, before any thread
+        // exists.
         std::env::remove_var(ENV);
         match Handover::decode(&text.to_string_lossy()) {
             Some(h) => Some(h),

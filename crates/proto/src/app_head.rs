@@ -38,10 +38,23 @@ pub fn latin1(s: &str) -> Option<Cow<'_, [u8]>> {
         .map(Cow::Owned)
 }
 
+/// The numeric code of a WSGI status string such as `"200 OK"`: three digits, then a
+/// space or the end (PEP 3333).
+pub fn status_code(status: &str) -> Option<u16> {
+    match status.as_bytes() {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..]
+            if rest.is_empty() || rest[0] == b' ' =>
+        {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
 /// Checks a WSGI status line such as `"200 OK"`: three digits (100–999), a space and a
 /// reason phrase that [`is_field_value`] in latin-1. Returns the code and the reason.
 pub fn check_status(status: &str) -> Option<(u16, &str)> {
-    let code = crate::response::status_code(status)?;
+    let code = status_code(status)?;
     let reason = status.get(4..)?;
     latin1(reason)
         .filter(|r| is_field_value(r))
@@ -79,6 +92,25 @@ pub fn is_header_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_codes() {
+        let cases: &[(&str, Option<u16>)] = &[
+            ("200 OK", Some(200)),
+            ("404 Not Found", Some(404)),
+            ("599", Some(599)),
+            ("100 Continue", Some(100)),
+            ("20 OK", None),
+            ("2000 OK", None),
+            ("099 X", None),
+            ("OK 200", None),
+            ("", None),
+            ("２00 OK", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(status_code(s), *want, "{s:?}");
+        }
+    }
 
     #[test]
     fn status_lines() {

@@ -70,14 +70,14 @@ mod response;
 mod uwsgi;
 
 pub use app_head::{
-    check_header, check_status, is_field_value, is_header_name, latin1, HeaderError,
+    check_header, check_status, is_field_value, is_header_name, latin1, status_code, HeaderError,
 };
 pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use request::{parse_request, BodyFraming, Limits, Parsed};
 pub use response::{
     decimal, declared_length, encode_chunk, encode_chunk_size, encode_last_chunk,
-    encode_response_head, error_response, response_framing, status_code, DeclaredLength, Framing,
+    encode_response_head, error_response, response_framing, DeclaredLength, Framing,
     ResponseContext, ResponseFraming,
 };
 pub use uwsgi::{encode_uwsgi, parse_uwsgi};

@@ -220,19 +220,6 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
-/// The numeric code of a WSGI status string such as `"200 OK"`: three digits, then a
-/// space or the end (PEP 3333).
-pub fn status_code(status: &str) -> Option<u16> {
-    match status.as_bytes() {
-        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..]
-            if rest.is_empty() || rest[0] == b' ' =>
-        {
-            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
-        }
-        _ => None,
-    }
-}
-
 /// Appends one chunk holding `data` (nothing if `data` is empty, which would end the body).
 pub fn encode_chunk(data: &[u8], out: &mut Vec<u8>) {
     if data.is_empty() {
@@ -512,7 +499,7 @@ mod tests {
         whole: Option<u64>,
     ) -> String {
         let headers = hdrs(list);
-        let code = status_code(status).unwrap();
+        let code = crate::app_head::status_code(status).unwrap();
         let framing = response_framing(code, &headers, &ctx, whole);
         let mut out = Vec::new();
         encode_response_head(code, &status[4..], &headers, &framing, &ctx, &mut out);
@@ -705,25 +692,6 @@ mod tests {
             ),
         ] {
             assert_eq!(declared_length(&hdrs(list)), want, "{list:?}");
-        }
-    }
-
-    #[test]
-    fn status_codes() {
-        let cases: &[(&str, Option<u16>)] = &[
-            ("200 OK", Some(200)),
-            ("404 Not Found", Some(404)),
-            ("599", Some(599)),
-            ("100 Continue", Some(100)),
-            ("20 OK", None),
-            ("2000 OK", None),
-            ("099 X", None),
-            ("OK 200", None),
-            ("", None),
-            ("２00 OK", None),
-        ];
-        for (s, want) in cases {
-            assert_eq!(status_code(s), *want, "{s:?}");
         }
     }
 
