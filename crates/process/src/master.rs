@@ -30,7 +30,7 @@ use crate::options::Options;
 use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
-use crate::sys::{describe_status, kill};
+use crate::sys::{describe_status, kill, reap_one};
 use crate::touch::Touched;
 use crate::worker;
 
@@ -689,16 +689,7 @@ impl<'a> Master<'a> {
     }
 
     fn reap(&mut self) {
-        loop {
-            let mut status = 0;
-            // Raw, not nix's waitpid: that one loses the pid of a child killed by a signal it
-            // cannot name (see `describe_status`).
-            // SAFETY: `status` is a valid, writable int for the kernel to fill.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                return;
-            }
-            let pid = pid as u32;
+        while let Some((pid, status)) = reap_one() {
             if let Some(i) = self.draining.iter().position(|&p| p == pid) {
                 self.draining.swap_remove(i);
                 self.board.release(pid);

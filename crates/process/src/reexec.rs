@@ -33,7 +33,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use crate::sys::{describe_status, kill};
+use crate::sys::{describe_status, kill, reap_one};
 
 /// The environment variable that carries the [`Handover`] to the new image.
 const ENV: &str = "RUWSGI_REEXEC";
@@ -241,7 +241,7 @@ pub(crate) fn keep_previous_workers(h: Handover, why: &dyn Display) -> i32 {
     let mut workers = h.workers.clone();
     let mut deadline: Option<Instant> = None;
     loop {
-        reap_previous(&mut workers, "is not replaced (the reload failed)");
+        reap_previous(&mut workers);
         if take(SIGHUP) {
             let binary = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
             let next = Handover {
@@ -278,21 +278,14 @@ pub(crate) fn keep_previous_workers(h: Handover, why: &dyn Display) -> i32 {
     }
 }
 
-/// Reaps whatever children exited; logs those of `workers` (the previous image's) and
-/// forgets them.
-pub(crate) fn reap_previous(workers: &mut Vec<u32>, fate: &str) {
-    loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid, writable int for the kernel to fill.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-        if pid <= 0 {
-            return;
-        }
-        let pid = pid as u32;
+/// Reaps whatever children exited; logs those of `workers` (the previous image's, which
+/// nothing replaces while the reload has failed) and forgets them.
+fn reap_previous(workers: &mut Vec<u32>) {
+    while let Some((pid, status)) = reap_one() {
         if let Some(i) = workers.iter().position(|&w| w == pid) {
             workers.swap_remove(i);
             log::warn!(
-                "previous worker (pid {pid}) exited ({}) and {fate}",
+                "previous worker (pid {pid}) exited ({}) and is not replaced (the reload failed)",
                 describe_status(status)
             );
         }

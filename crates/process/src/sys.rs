@@ -25,6 +25,16 @@ pub(crate) fn signal_name(sig: libc::c_int) -> String {
 /// The master reaps with a raw waitpid(2) and decodes here, rather than with nix's
 /// `waitpid`: nix turns the status into a `Signal` and fails, losing the reaped pid, when a
 /// child dies of a signal it has no name for (a realtime signal).
+/// One exited child, if any: its pid and its wait status (`WNOHANG`; never blocks). Raw,
+/// not nix's waitpid: that one loses the pid of a child killed by a signal it cannot name
+/// (see [`describe_status`]).
+pub(crate) fn reap_one() -> Option<(u32, libc::c_int)> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid, writable int for the kernel to fill.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (pid > 0).then_some((pid as u32, status))
+}
+
 pub(crate) fn describe_status(status: libc::c_int) -> String {
     if libc::WIFEXITED(status) {
         format!("exit status {}", libc::WEXITSTATUS(status))
