@@ -119,8 +119,9 @@ pub(crate) struct Flow {
     high_water: usize,
     /// Bytes a reply may spill to its temp file above the high-water mark.
     spill_max: u64,
-    /// The worker's spill bound, which every reply's spill file counts against.
-    budget: Arc<SpillBudget>,
+    /// The worker's spill bound, which every reply's spill file counts against (`None`:
+    /// replies do not spill).
+    budget: Option<Arc<SpillBudget>>,
     lock: Mutex<()>,
     cond: Condvar,
 }
@@ -132,7 +133,7 @@ impl Flow {
             gone: AtomicBool::new(false),
             high_water,
             spill_max: 0,
-            budget: SpillBudget::new(0),
+            budget: None,
             lock: Mutex::new(()),
             cond: Condvar::new(),
         }
@@ -142,7 +143,7 @@ impl Flow {
     /// mark, while `budget` has room.
     pub(crate) fn with_spill(mut self, spill_max: u64, budget: &Arc<SpillBudget>) -> Flow {
         self.spill_max = spill_max;
-        self.budget = budget.clone();
+        self.budget = Some(budget.clone());
         self
     }
 
@@ -265,11 +266,14 @@ impl Reply {
     fn try_spill(&mut self, data: Vec<u8>) -> Result<Result<(), Gone>, Vec<u8>> {
         let flow = &self.link.flow;
         let room = flow.spill_max.saturating_sub(self.spilled);
+        let Some(budget) = &flow.budget else {
+            return Err(data);
+        };
         if !flow.above_high_water() || (data.len() as u64) > room {
             return Err(data);
         }
         if self.spill.is_none() {
-            match BodyFile::temp(&flow.budget) {
+            match BodyFile::temp(budget) {
                 Ok(f) => self.spill = Some(Arc::new(f)),
                 Err(e) => {
                     log::warn!("cannot create a response spill file: {e}; waiting for the client");
