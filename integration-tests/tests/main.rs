@@ -5,6 +5,7 @@
 mod balance;
 mod config;
 mod hardening;
+mod health;
 mod nginx;
 mod process;
 mod reload;

@@ -420,15 +420,15 @@ fn plugins_name_what_is_built_in() {
 fn not_yet_implemented_options_warn_once() {
     let d = dir_with(&[(
         "a.ini",
-        "[uwsgi]\nharakiri = 30\nharakiri = 60   ; kill slow requests\n",
+        "[uwsgi]\ncheaper = 1\ncheaper = 2   ; scale down when idle\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
-    assert_eq!(c.u64("harakiri"), Some(60));
+    assert_eq!(c.u64("cheaper"), Some(2));
     assert_eq!(
         c.warnings(),
         [
-            "option harakiri is parsed but not implemented yet (worker health); it has no effect until issue 12",
-            "harakiri: reading 60 out of \"60   ; kill slow requests\" (a.ini:3): text after a value is not a comment in uWSGI config files",
+            "option cheaper is parsed but not implemented yet (worker health); it has no effect until issue 12",
+            "cheaper: reading 2 out of \"2   ; scale down when idle\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );
 }

@@ -55,11 +55,14 @@ const PIPELINE_MAX: usize = 64 * 1024;
 const RUNNING: u8 = 0;
 const GRACEFUL: u8 = 1;
 const IMMEDIATE: u8 = 2;
+const RETIRING: u8 = 3;
 
 #[derive(Debug)]
 struct Control {
     state: AtomicU8,
     grace: Mutex<Duration>,
+    /// Tickets of requests to answer without their handler ([`Stopper::cut`]).
+    cuts: Mutex<Vec<u64>>,
 }
 
 /// Stops a running [`EventLoop`] from another thread (`Send + Clone`).
@@ -80,6 +83,35 @@ impl Stopper {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        self.notify.wake_now();
+    }
+
+    /// Retire: stop accepting — leaving the connections the kernel queued to the sibling
+    /// workers and to the replacement, unlike [`Stopper::graceful`] — end each connection
+    /// after its response, finish in-flight requests for up to `deadline`, then return
+    /// from [`EventLoop::run`]. How a worker recycles itself (`reload-on-rss`, harakiri).
+    pub fn retire(&self, deadline: Duration) {
+        *self.control.grace.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
+        let _ = self.control.state.compare_exchange(
+            RUNNING,
+            RETIRING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.notify.wake_now();
+    }
+
+    /// Answers the request known by `ticket` ([`Reply::ticket`]) without waiting for its
+    /// handler, which may never answer (harakiri): `504 Gateway Timeout` if nothing was
+    /// sent yet on an HTTP socket, else the connection closes (a uwsgi socket's peer, nginx,
+    /// then answers 502). Its reply is gone from then on. A ticket whose request already
+    /// ended is ignored.
+    pub fn cut(&self, ticket: u64) {
+        self.control
+            .cuts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ticket);
         self.notify.wake_now();
     }
 
@@ -123,7 +155,14 @@ pub struct EventLoop<H> {
     /// How many connections are fresh.
     fresh_count: usize,
     touched: Vec<usize>,
+    /// When the loop stops waiting for in-flight requests: set once it stops or retires.
     stopping: Option<Instant>,
+    /// Requests handed to the handler (what `max_requests` counts).
+    dispatched: u64,
+    /// When the loop was built (what `min_lifetime` counts from).
+    born: Instant,
+    /// Called once when the loop retires for `max_requests` ([`EventLoop::on_retire`]).
+    retire_notice: Option<Box<dyn FnMut() + Send>>,
     requests: u64,
     now: Instant,
     log: RequestLog,
@@ -171,6 +210,7 @@ impl<H: Handler> EventLoop<H> {
             control: Arc::new(Control {
                 state: AtomicU8::new(RUNNING),
                 grace: Mutex::new(Duration::ZERO),
+                cuts: Mutex::new(Vec::new()),
             }),
             timers: Timers::default(),
             scratch: vec![0; SCRATCH],
@@ -182,6 +222,9 @@ impl<H: Handler> EventLoop<H> {
             fresh_count: 0,
             touched: Vec::new(),
             stopping: None,
+            dispatched: 0,
+            born: Instant::now(),
+            retire_notice: None,
             requests: 0,
             now: Instant::now(),
             log: RequestLog::new(),
@@ -206,6 +249,19 @@ impl<H: Handler> EventLoop<H> {
     /// share (see [`Balance`]).
     pub fn with_balance(mut self, balance: impl Balance + 'static) -> EventLoop<H> {
         self.balance = Some(Box::new(balance));
+        self
+    }
+
+    /// Calls `notice` once, on the loop thread, when the loop retires because it handed
+    /// `max_requests` requests to the handler ([`Options::max_requests`]): from that
+    /// request on it accepts no connection, each response ends its connection, and the
+    /// loop returns once its in-flight requests are done (within `retire_mercy`). The
+    /// requests already read on connections it holds are still served, so with several
+    /// threads or pipelining clients a few more than `max_requests` may run; one client at
+    /// a time gets exactly `max_requests`. The process manager spawns the replacement
+    /// when told.
+    pub fn on_retire(mut self, notice: impl FnMut() + Send + 'static) -> EventLoop<H> {
+        self.retire_notice = Some(Box::new(notice));
         self
     }
 
@@ -268,8 +324,13 @@ impl<H: Handler> EventLoop<H> {
             match self.control.state.load(Ordering::Acquire) {
                 IMMEDIATE => return Ok(()),
                 GRACEFUL if self.stopping.is_none() => self.begin_stop(),
+                RETIRING if self.stopping.is_none() => {
+                    let grace = *self.control.grace.lock().unwrap_or_else(|e| e.into_inner());
+                    self.begin_retire(grace);
+                }
                 _ => {}
             }
+            self.apply_cuts();
 
             let mut ready = std::mem::take(&mut self.ready);
             ready.extend(self.events.iter().map(|e| {
@@ -726,6 +787,58 @@ impl<H: Handler> EventLoop<H> {
             head_request: req.is_head(),
         });
         self.handler.handle(req, reply);
+        self.dispatched += 1;
+        let max = self.options.max_requests;
+        if max > 0
+            && self.dispatched >= max
+            && self.stopping.is_none()
+            && self.now.saturating_duration_since(self.born) >= self.options.min_lifetime
+        {
+            self.retire_for_max_requests();
+        }
+    }
+
+    /// `max_requests` reached: tell the embedder, then retire.
+    fn retire_for_max_requests(&mut self) {
+        // A later `Stopper::graceful` must not turn the retirement into a stop that takes
+        // the queued connections.
+        let _ = self.control.state.compare_exchange(
+            RUNNING,
+            RETIRING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if let Some(notice) = &mut self.retire_notice {
+            notice();
+        }
+        self.begin_retire(self.options.retire_mercy);
+    }
+
+    /// Answers the requests [`Stopper::cut`] named.
+    fn apply_cuts(&mut self) {
+        let tickets =
+            std::mem::take(&mut *self.control.cuts.lock().unwrap_or_else(|e| e.into_inner()));
+        for ticket in tickets {
+            let Some(key) = self
+                .conns
+                .iter()
+                .find(|(_, c)| c.id == ticket)
+                .map(|(k, _)| k)
+            else {
+                continue;
+            };
+            let conn = &mut self.conns[key];
+            let Some(ex) = &mut conn.exchange else {
+                continue;
+            };
+            if ex.ended || !ex.is_dispatched() {
+                continue;
+            }
+            ex.cut(&mut conn.out);
+            // The handler's reply is gone: a blocked `Reply::send` returns.
+            conn.out.flow.set_gone();
+            self.drive(key);
+        }
     }
 
     fn end_exchange(&mut self, key: usize) {
@@ -838,6 +951,19 @@ impl<H: Handler> EventLoop<H> {
                 self.accept(i);
             }
         }
+        self.close_listeners_and_idle();
+    }
+
+    /// Stops accepting without taking what the kernel queued (the listeners stay open in
+    /// the siblings and the replacement), then winds down as a stop does.
+    fn begin_retire(&mut self, grace: Duration) {
+        self.stopping = Some(self.now + grace);
+        self.close_listeners_and_idle();
+    }
+
+    /// Closes this loop's listeners and its idle keep-alive connections: what is left are
+    /// requests in flight, each of which closes its connection after its response.
+    fn close_listeners_and_idle(&mut self) {
         self.sync_listening();
         self.listeners.clear();
         let idle: Vec<usize> = self

@@ -1,7 +1,8 @@
 //! [`Options`]: the loop's settings as plain values. The field names are uWSGI's option
 //! names (serde, kebab-case): the cli extracts the struct from the configuration through
 //! figment. Fields that are no uWSGI option (`max_headers`, `high_water`, `spill_max`,
-//! `max_connections`, `worker_id`) are skipped by serde and take the defaults below.
+//! `max_connections`, `worker_id`) are skipped by serde and take the defaults below; so are
+//! `max_requests` and `min_lifetime`, which the process crate sets per worker.
 
 use std::time::Duration;
 
@@ -72,6 +73,19 @@ pub struct Options {
     /// line names the pid, as uWSGI's does).
     #[serde(skip, default = "first_worker")]
     pub worker_id: usize,
+    /// After this many requests handed to the handler the loop retires (see
+    /// [`EventLoop::on_retire`](crate::EventLoop::on_retire)); 0 never (the process crate
+    /// sets it from `max-requests` and `max-requests-delta`).
+    #[serde(skip)]
+    pub max_requests: u64,
+    /// The loop does not retire for `max_requests` before it has run this long
+    /// (`min-worker-lifetime`; default 0).
+    #[serde(skip)]
+    pub min_lifetime: Duration,
+    /// How long a retiring loop waits for its in-flight requests (`worker-reload-mercy`;
+    /// the process crate sets it).
+    #[serde(skip, default = "retire_mercy")]
+    pub retire_mercy: Duration,
 }
 
 impl Default for Options {
@@ -91,6 +105,9 @@ impl Default for Options {
             log_requests: true,
             thunder_lock: false,
             worker_id: 1,
+            max_requests: 0,
+            min_lifetime: Duration::ZERO,
+            retire_mercy: RETIRE_MERCY,
         }
     }
 }
@@ -113,6 +130,13 @@ fn max_connections() -> usize {
 
 fn first_worker() -> usize {
     1
+}
+
+/// uWSGI's default `worker-reload-mercy`.
+const RETIRE_MERCY: Duration = Duration::from_secs(60);
+
+fn retire_mercy() -> Duration {
+    RETIRE_MERCY
 }
 
 /// A whole number of seconds, as uWSGI's timeouts are given.

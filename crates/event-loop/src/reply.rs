@@ -438,6 +438,13 @@ impl Reply {
         let _ = self.post(Msg::Fail(notes));
     }
 
+    /// What the loop knows this request by: give it to [`Stopper::cut`](crate::Stopper::cut)
+    /// (from any thread) to have the loop answer the request without waiting for this
+    /// reply (harakiri).
+    pub fn ticket(&self) -> u64 {
+        self.link.id
+    }
+
     /// Whether the client is already known to be gone.
     pub fn is_gone(&self) -> bool {
         self.link.flow.is_gone()

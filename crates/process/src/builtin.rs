@@ -39,6 +39,6 @@ impl Service for FixedService {
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
         let handler = FixedHandler::new(self.body.clone());
-        serve_on_loop(worker, sockets, self.options.clone(), handler)
+        serve_on_loop(worker, sockets, self.options.clone(), handler, None)
     }
 }

@@ -63,8 +63,10 @@ pub use bind::Bound;
 pub use builtin::FixedService;
 pub use error::{Error, ErrorKind};
 pub use hooks::Hooks;
-pub use options::{Options, SocketOptions, SocketSpec};
-pub use service::{Service, ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
+pub use options::{Options, Recycling, SocketOptions, SocketSpec};
+pub use service::{
+    Service, ServiceError, ServiceErrorKind, Serving, Stop, ThreadStacks, WorkerContext,
+};
 #[cfg(feature = "wsgi")]
 pub use wsgi_service::{WsgiService, WsgiServiceOptions};
 
@@ -223,6 +225,9 @@ fn serve(
         );
     }
     let numproc = if master { opts.processes.max(1) } else { 1 };
+    if !master {
+        warn_needs_master(opts);
+    }
     // The runtime starts before the privileges drop (as uWSGI initializes its plugins),
     // the app is imported after it.
     service
@@ -295,6 +300,8 @@ fn serve(
             numproc: 1,
             scoreboard: board,
             slot,
+            // Nobody would spawn the replacement (warn_needs_master said so).
+            recycling: Recycling::default(),
         };
         worker::run(
             service,
@@ -307,6 +314,24 @@ fn serve(
     };
     drop(sockets);
     Ok(code)
+}
+
+/// Warns about each worker-health option set on a server without a master, which none of
+/// them works without: the master watches the workers and spawns the replacements.
+fn warn_needs_master(opts: &Options) {
+    let set = [
+        ("harakiri", opts.harakiri > 0),
+        ("max-requests", opts.max_requests > 0),
+        ("max-worker-lifetime", opts.max_worker_lifetime > 0),
+        ("reload-on-rss", opts.reload_on_rss.is_some_and(|mb| mb > 0)),
+        (
+            "evil-reload-on-rss",
+            opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),
+        ),
+    ];
+    for (name, _) in set.iter().filter(|(_, on)| *on) {
+        log::warn!("{name} needs a master (--master): it is ignored");
+    }
 }
 
 /// The scoreboard: the one a previous image handed over, when it has this layout (the

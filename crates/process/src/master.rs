@@ -79,8 +79,31 @@ struct WorkerState {
     /// Failed forks in a row (reset by a successful one).
     fork_failures: u32,
     respawn_at: Option<Instant>,
-    /// Stopped by a brutal reload of the workers (FIFO `W`): respawn at once, no back-off.
+    /// Stopped by a brutal reload of the workers (FIFO `W`) or killed by
+    /// `evil-reload-on-rss`: respawn at once, no back-off.
     restarting: bool,
+    /// Times harakiri cut a request of this worker id (kept here and copied into each new
+    /// process's slot, as `respawns`).
+    harakiri_count: u64,
+}
+
+/// A worker process told to finish its requests and exit: killed if it has not by
+/// `kill_at` (`worker-reload-mercy` and a second's slack: a stuck thread may keep it from
+/// exiting).
+#[derive(Debug, Clone, Copy)]
+struct Draining {
+    pid: u32,
+    kill_at: Instant,
+}
+
+/// A worker process serving on until the new process of its worker id is ready (a chain
+/// reload's step, a worker past `max-worker-lifetime`): then it is told to drain.
+#[derive(Debug, Clone, Copy)]
+struct Handoff {
+    /// The worker's index in `Master::workers`.
+    idx: usize,
+    /// The process being replaced (`None` once it exited on its own).
+    old: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,15 +196,17 @@ pub(crate) struct Master<'a> {
     previous: Vec<u32>,
     /// Workers told to finish their in-flight requests and exit, no longer counted as
     /// serving.
-    draining: Vec<u32>,
+    draining: Vec<Draining>,
     /// The new workers could not load the app: the previous ones keep serving, and no new
     /// worker is spawned until the next reload.
     reload_failed: bool,
     /// A reload was asked for while one was in progress: it runs once that one is done.
     reload_pending: bool,
-    /// A chain reload in progress: the index of the worker being replaced, and the pid it
-    /// replaces (serving until the new one is ready).
-    chain: Option<(usize, Option<u32>)>,
+    /// Processes serving until their worker's new process is ready.
+    replacing: Vec<Handoff>,
+    /// A chain reload in progress: the index of the worker being replaced (its hand-off is
+    /// in `replacing`).
+    chain: Option<usize>,
     /// A brutal reload (`R`): the master re-executes once every worker has stopped.
     reexec_when_stopped: bool,
     fifos: Fifos,
@@ -257,6 +282,7 @@ impl<'a> Master<'a> {
             draining: Vec::new(),
             reload_failed: false,
             reload_pending: false,
+            replacing: Vec::new(),
             chain: None,
             reexec_when_stopped: false,
             fifos,
@@ -304,7 +330,13 @@ impl<'a> Master<'a> {
                     }
                 }
             }
+            // Before reaping: a worker that recycled itself and already exited is a
+            // replaced worker, not a death.
+            if self.stopping.is_none() {
+                self.replace_recycling();
+            }
             self.reap();
+            self.kill_overdue();
             if let Some(stop) = self.stopping {
                 let all_gone = self.workers.iter().all(|w| w.pid.is_none())
                     && self.previous.is_empty()
@@ -328,7 +360,8 @@ impl<'a> Master<'a> {
                             kill(pid, Signal::SIGKILL);
                         }
                     }
-                    for &pid in self.previous.iter().chain(&self.draining) {
+                    let draining = self.draining.iter().map(|d| d.pid);
+                    for pid in self.previous.iter().copied().chain(draining) {
                         log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
                         kill(pid, Signal::SIGKILL);
                     }
@@ -341,7 +374,7 @@ impl<'a> Master<'a> {
             }
             self.respawn_due();
             self.retire_previous();
-            self.advance_chain();
+            self.advance_handoffs();
             if self.reload_pending && self.may_reexec() {
                 self.reload_pending = false;
                 self.reexec();
@@ -357,15 +390,162 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Once a second: refresh each worker's rss in the scoreboard (for stats; reload-on-rss
-    /// and harakiri read the board here in later issues).
-    fn tick(&self) {
-        for w in &self.workers {
-            let (Some(pid), Some(slot)) = (w.pid, w.slot) else {
+    /// Once a second: refresh each worker's rss in the scoreboard (for stats), kill a
+    /// worker over `evil-reload-on-rss`, cut requests past their harakiri, replace workers
+    /// past `max-worker-lifetime`.
+    fn tick(&mut self) {
+        let now = ruwsgi_shm::now_micros();
+        for idx in 0..self.workers.len() {
+            let (Some(pid), Some(slot)) = (self.workers[idx].pid, self.workers[idx].slot) else {
                 continue;
             };
-            if let Some(rss) = rss_bytes(pid) {
+            let rss = rss_bytes(pid);
+            if let Some(rss) = rss {
                 self.board.process(slot).rss.store(rss, Ordering::Relaxed);
+            }
+            if self.stopping.is_some() || self.paused {
+                continue;
+            }
+            let evil = self.opts.evil_reload_on_rss.filter(|&mb| mb > 0);
+            if let (Some(rss), Some(mb)) = (rss, evil) {
+                if rss > mb << 20 {
+                    log::warn!(
+                        "worker {} (pid {pid}) uses {} MB of resident memory, over \
+                         evil-reload-on-rss ({mb} MB); killing it",
+                        idx + 1,
+                        rss >> 20
+                    );
+                    self.workers[idx].restarting = true;
+                    kill(pid, Signal::SIGKILL);
+                    continue;
+                }
+            }
+            if self.board.process(slot).status() != ProcessStatus::Ready {
+                continue;
+            }
+            if self.harakiri(idx, pid, slot, now) {
+                continue;
+            }
+            let lifetime = self.opts.max_worker_lifetime;
+            let lived = self.workers[idx].spawned.map(|s| s.elapsed());
+            let replacing = self.replacing.iter().any(|h| h.idx == idx);
+            if lifetime > 0 && lived.is_some_and(|l| l.as_secs() >= lifetime) && !replacing {
+                log::info!(
+                    "worker {} (pid {pid}) reached max-worker-lifetime ({lifetime} s); \
+                     replacing it",
+                    idx + 1
+                );
+                self.replace(idx);
+            }
+        }
+    }
+
+    /// Harakiri: cuts the requests of worker `idx` that ran past their limit (`harakiri`,
+    /// or the request's own `uwsgi.set_user_harakiri`) and replaces the worker. The worker
+    /// answers each cut request at once (504, or a close on a uwsgi socket) and logs its
+    /// Python stack (SIGUSR2, `worker.rs`); it accepts nothing more, its other requests
+    /// finish within `worker-reload-mercy`, and it is killed if it has not exited by then.
+    /// Returns whether it cut anything.
+    fn harakiri(&mut self, idx: usize, pid: u32, slot: ProcessIndex, now: u64) -> bool {
+        let limit = self.opts.harakiri;
+        let mut cut = 0;
+        for (thread, ts) in self.board.threads_of(slot).iter().enumerate() {
+            let Some(running) = ts.snapshot() else {
+                continue;
+            };
+            let deadline = match (ts.user_deadline(), limit) {
+                (Some(at), _) => at,
+                (None, 0) => continue,
+                (None, secs) => running.started_us.saturating_add(secs * 1_000_000),
+            };
+            if now < deadline || ts.is_cut(&running) {
+                continue;
+            }
+            ts.mark_cut(running.started_us);
+            cut += 1;
+            log::error!(
+                "*** HARAKIRI ON WORKER {} (pid: {pid}, thread: {thread}) *** {} {}{} has run \
+                 for {:.1} s (limit {}); answering it 504 (on a uwsgi socket: closing its \
+                 connection) and replacing the worker",
+                idx + 1,
+                String::from_utf8_lossy(running.method()),
+                String::from_utf8_lossy(running.uri()),
+                if running.uri_truncated() { "..." } else { "" },
+                now.saturating_sub(running.started_us) as f64 / 1e6,
+                match ts.user_deadline() {
+                    Some(_) => "set by uwsgi.set_user_harakiri".to_string(),
+                    None => format!("harakiri {limit} s"),
+                },
+            );
+        }
+        if cut == 0 {
+            return false;
+        }
+        if self.opts.harakiri_verbose {
+            log_thread_waits(pid);
+        }
+        let w = &mut self.workers[idx];
+        w.harakiri_count += cut;
+        w.pid = None;
+        w.slot = None;
+        w.respawn_at = None;
+        self.board
+            .process(slot)
+            .harakiri_count
+            .fetch_add(cut, Ordering::Relaxed);
+        kill(pid, Signal::SIGUSR2);
+        self.drain(pid);
+        self.spawn_or_retry(idx + 1);
+        true
+    }
+
+    /// A worker that recycles itself (`max-requests`, `reload-on-rss`: its slot says
+    /// `Recycling`, and it sent SIGCHLD) is draining on its own: its replacement is spawned
+    /// at once.
+    fn replace_recycling(&mut self) {
+        if self.reload_failed {
+            return;
+        }
+        for idx in 0..self.workers.len() {
+            let (Some(pid), Some(slot)) = (self.workers[idx].pid, self.workers[idx].slot) else {
+                continue;
+            };
+            if self.board.process(slot).status() != ProcessStatus::Recycling {
+                continue;
+            }
+            log::info!(
+                "worker {} (pid {pid}) is recycling: it finishes its requests while its \
+                 replacement starts",
+                idx + 1
+            );
+            let w = &mut self.workers[idx];
+            w.pid = None;
+            w.slot = None;
+            self.drain(pid);
+            self.spawn_or_retry(idx + 1);
+        }
+    }
+
+    /// Counts `pid` as draining (it was told to finish its requests and exit, or does so
+    /// on its own): killed if it has not exited within `worker-reload-mercy` and a second.
+    fn drain(&mut self, pid: u32) {
+        let kill_at = Instant::now() + self.opts.worker_reload_mercy + Duration::from_secs(1);
+        self.draining.push(Draining { pid, kill_at });
+    }
+
+    /// Kills the draining workers past their deadline.
+    fn kill_overdue(&mut self) {
+        let now = Instant::now();
+        for d in &mut self.draining {
+            if now >= d.kill_at {
+                log::warn!(
+                    "worker pid {} did not finish within worker-reload-mercy ({} s); killing it",
+                    d.pid,
+                    self.opts.worker_reload_mercy.as_secs()
+                );
+                kill(d.pid, Signal::SIGKILL);
+                // Reaped soon; not killed again meanwhile.
+                d.kill_at = now + MAX_BACKOFF;
             }
         }
     }
@@ -383,7 +563,10 @@ impl<'a> Master<'a> {
                 t = t.min(stop.deadline.saturating_duration_since(now));
             }
         }
-        if (!self.previous.is_empty() && !self.reload_failed) || self.chain.is_some() {
+        for d in &self.draining {
+            t = t.min(d.kill_at.saturating_duration_since(now));
+        }
+        if (!self.previous.is_empty() && !self.reload_failed) || !self.replacing.is_empty() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
         }
@@ -528,13 +711,18 @@ impl<'a> Master<'a> {
                 kill(pid, sig);
             }
         }
-        for &pid in self.previous.iter().chain(&self.draining) {
+        let draining = self.draining.iter().map(|d| d.pid);
+        for pid in self.previous.iter().copied().chain(draining) {
             kill(pid, Signal::SIGCONT);
             kill(pid, sig);
         }
-        if let Some((_, Some(pid))) = self.chain.take() {
-            kill(pid, sig);
-            self.draining.push(pid);
+        self.chain = None;
+        for h in std::mem::take(&mut self.replacing) {
+            if let Some(pid) = h.old {
+                kill(pid, Signal::SIGCONT);
+                kill(pid, sig);
+                self.drain(pid);
+            }
         }
         self.paused = false;
     }
@@ -544,7 +732,8 @@ impl<'a> Master<'a> {
     /// ready. Returns only if `exec` failed: then nothing changed, and that is logged.
     fn reexec(&mut self) {
         let mut workers: Vec<u32> = self.workers.iter().filter_map(|w| w.pid).collect();
-        workers.extend(self.previous.iter().chain(&self.draining));
+        workers.extend(&self.previous);
+        workers.extend(self.draining.iter().map(|d| d.pid));
         let board = self
             .board
             .keep_across_exec()
@@ -576,12 +765,14 @@ impl<'a> Master<'a> {
     }
 
     /// Whether a reload may start now: no workers of an older generation are still running
-    /// (a reload hands over one generation, for which the scoreboard has room) and no chain
-    /// reload is under way; or the last reload failed and its workers are gone (the
-    /// previous ones serve alone).
+    /// (a reload hands over one generation, for which the scoreboard has room) and no
+    /// worker is being replaced (a chain reload, `max-worker-lifetime`); or the last reload
+    /// failed and its workers are gone (the previous ones serve alone).
     fn may_reexec(&self) -> bool {
-        let one_generation =
-            self.previous.is_empty() && self.draining.is_empty() && self.chain.is_none();
+        let one_generation = self.previous.is_empty()
+            && self.draining.is_empty()
+            && self.replacing.is_empty()
+            && self.chain.is_none();
         let failed_alone = self.reload_failed
             && self.draining.is_empty()
             && self.workers.iter().all(|w| w.pid.is_none());
@@ -625,30 +816,47 @@ impl<'a> Master<'a> {
         self.chain_step(0);
     }
 
-    /// Replaces worker `idx + 1`: its process serves on until the new one is ready.
+    /// Replaces worker `idx + 1` as a chain reload's step.
     fn chain_step(&mut self, idx: usize) {
+        self.chain = Some(idx);
+        self.replace(idx);
+    }
+
+    /// Replaces worker `idx + 1`: its process serves on until the new one is ready
+    /// ([`Master::advance_handoffs`]).
+    fn replace(&mut self, idx: usize) {
         let w = &mut self.workers[idx];
         w.respawn_at = None;
         w.slot = None;
         let old = w.pid.take();
-        self.chain = Some((idx, old));
+        self.replacing.push(Handoff { idx, old });
         self.spawn_or_retry(idx + 1);
     }
 
-    /// Moves a chain reload on once the worker it started is ready.
-    fn advance_chain(&mut self) {
-        let Some((idx, old)) = self.chain else {
+    /// Tells each replaced process to drain once its worker's new process is ready, and
+    /// moves a chain reload on when its step is done.
+    fn advance_handoffs(&mut self) {
+        let mut i = 0;
+        while i < self.replacing.len() {
+            let h = self.replacing[i];
+            let ready = self.workers[h.idx]
+                .slot
+                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready);
+            if !ready {
+                i += 1;
+                continue;
+            }
+            self.replacing.swap_remove(i);
+            if let Some(pid) = h.old {
+                kill(pid, Signal::SIGTERM);
+                self.drain(pid);
+            }
+        }
+        let Some(idx) = self.chain else {
             return;
         };
-        let ready = self.workers[idx]
-            .slot
-            .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready);
-        if !ready {
+        if self.replacing.iter().any(|h| h.idx == idx) {
             return;
-        }
-        if let Some(pid) = old {
-            kill(pid, Signal::SIGTERM);
-            self.draining.push(pid);
         }
         if idx + 1 < self.workers.len() {
             self.chain_step(idx + 1);
@@ -675,12 +883,12 @@ impl<'a> Master<'a> {
             "the new workers are ready; the {} previous workers finish their requests and exit",
             self.previous.len()
         );
-        for pid in self.previous.drain(..) {
+        for pid in std::mem::take(&mut self.previous) {
             // A paused server was paused before the reload: its previous workers resume to
             // drain.
             kill(pid, Signal::SIGCONT);
             kill(pid, Signal::SIGTERM);
-            self.draining.push(pid);
+            self.drain(pid);
         }
     }
 
@@ -690,26 +898,24 @@ impl<'a> Master<'a> {
 
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
-            if let Some(i) = self.draining.iter().position(|&p| p == pid) {
+            if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
                 self.draining.swap_remove(i);
                 self.board.release(pid);
                 log::info!(
-                    "previous worker (pid {pid}) finished: {}",
+                    "replaced worker (pid {pid}) finished: {}",
                     describe_status(status)
                 );
                 continue;
             }
-            let chained = matches!(self.chain, Some((_, Some(p))) if p == pid);
+            let handoff = self.replacing.iter().position(|h| h.old == Some(pid));
+            if let Some(i) = handoff {
+                self.replacing[i].old = None;
+            }
             let previous = self.previous.iter().position(|&p| p == pid);
             if let Some(i) = previous {
                 self.previous.swap_remove(i);
             }
-            if chained {
-                if let Some((_, old)) = &mut self.chain {
-                    *old = None;
-                }
-            }
-            if chained || previous.is_some() {
+            if handoff.is_some() || previous.is_some() {
                 self.board.release(pid);
                 if self.stopping.is_none() {
                     log::warn!(
@@ -724,6 +930,10 @@ impl<'a> Master<'a> {
                 continue;
             };
             let id = idx + 1;
+            // A worker that recycled itself between the look at the slots and now.
+            let recycled = self.workers[idx]
+                .slot
+                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Recycling);
             self.board.release(pid);
             let w = &mut self.workers[idx];
             w.pid = None;
@@ -744,6 +954,15 @@ impl<'a> Master<'a> {
                 );
                 continue;
             }
+            if recycled {
+                log::info!(
+                    "worker {id} (pid {pid}) recycled itself ({}); respawning",
+                    describe_status(status)
+                );
+                w.quick_deaths = 0;
+                w.respawn_at = Some(Instant::now());
+                continue;
+            }
             if std::mem::take(&mut w.restarting) {
                 log::info!(
                     "worker {id} (pid {pid}) restarted ({})",
@@ -756,18 +975,25 @@ impl<'a> Master<'a> {
             let no_app = libc::WIFEXITED(status)
                 && libc::WEXITSTATUS(status) == worker::EXIT_NO_APP
                 && self.opts.need_app;
-            if no_app && self.chain.is_some_and(|(i, _)| i == idx) {
-                // The chain stops here: the worker it replaced serves on.
-                log::error!(
-                    "the chain reload stopped: worker {id} (pid {pid}) could not load the app; \
-                     the workers not yet replaced keep serving the previous code"
-                );
-                if let Some((_, old)) = self.chain.take() {
-                    let slot = old.and_then(|p| self.board.find_pid(p));
-                    let w = &mut self.workers[idx];
-                    w.pid = old;
-                    w.slot = slot;
+            let handoff = self.replacing.iter().position(|h| h.idx == idx);
+            if let (true, Some(i)) = (no_app, handoff) {
+                // The process it replaces serves on.
+                if self.chain.take().is_some() {
+                    log::error!(
+                        "the chain reload stopped: worker {id} (pid {pid}) could not load the \
+                         app; the workers not yet replaced keep serving the previous code"
+                    );
+                } else {
+                    log::error!(
+                        "worker {id} (pid {pid}) could not load the app; the process it was \
+                         to replace serves on"
+                    );
                 }
+                let old = self.replacing.swap_remove(i).old;
+                let slot = old.and_then(|p| self.board.find_pid(p));
+                let w = &mut self.workers[idx];
+                w.pid = old;
+                w.slot = slot;
                 continue;
             }
             if no_app && !self.previous.is_empty() {
@@ -914,10 +1140,11 @@ impl<'a> Master<'a> {
         self.board.set_pid(slot, pid);
         let w = &mut self.workers[id - 1];
         w.respawns += 1;
-        self.board
-            .process(slot)
-            .respawns
-            .store(w.respawns, Ordering::Relaxed);
+        let process = self.board.process(slot);
+        process.respawns.store(w.respawns, Ordering::Relaxed);
+        process
+            .harakiri_count
+            .store(w.harakiri_count, Ordering::Relaxed);
         w.pid = Some(pid);
         w.slot = Some(slot);
         w.spawned = Some(Instant::now());
@@ -951,6 +1178,7 @@ impl<'a> Master<'a> {
             numproc: self.opts.processes,
             scoreboard: self.board.clone(),
             slot,
+            recycling: self.opts.recycling(id),
         };
         worker::run(
             self.service,
@@ -979,5 +1207,29 @@ impl SignalMask {
     /// Restores the mask; pending signals are delivered.
     fn restore(self) {
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+/// `harakiri-verbose`: what each thread of process `pid` waits in, from
+/// `/proc/PID/task/*/{comm,wchan}` (the Python threads are named `ruwsgi-py-N`).
+fn log_thread_waits(pid: u32) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        let read = |name: &str| {
+            std::fs::read_to_string(task.path().join(name))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let wchan = match read("wchan") {
+            w if w.is_empty() || w == "0" => "running".to_string(),
+            w => w,
+        };
+        log::error!(
+            "HARAKIRI: pid {pid} thread {} ({}) waits in {wchan}",
+            task.file_name().to_string_lossy(),
+            read("comm"),
+        );
     }
 }

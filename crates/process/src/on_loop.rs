@@ -13,22 +13,29 @@ use ruwsgi_event_loop::{
 use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 
 use crate::bind::Bound;
-use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, WorkerContext};
-use crate::sys::{batch_scheduling, raise_nofile_limit};
+use crate::service::{ServiceError, ServiceErrorKind, Serving, Stop, ThreadStacks, WorkerContext};
+use crate::sys::{batch_scheduling, kill, raise_nofile_limit};
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
 /// `handler`; every exchange's record goes to the worker's scoreboard slot
-/// ([`scoreboard_sink`]). The open-files limit is raised first (one fd per connection).
+/// ([`scoreboard_sink`]), and the worker recycles itself as `worker.recycling` says.
+/// `stacks` reads the handler's thread stacks for harakiri's log. The open-files limit is
+/// raised first (one fd per connection).
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
     mut options: LoopOptions,
     handler: H,
+    stacks: Option<Box<dyn ThreadStacks>>,
 ) -> Result<Box<dyn Serving>, ServiceError> {
     if let Err(e) = raise_nofile_limit() {
         log::warn!("cannot raise the open-files limit: {e}");
     }
     options.worker_id = worker.id;
+    let recycling = worker.recycling;
+    options.max_requests = recycling.max_requests;
+    options.min_lifetime = recycling.min_lifetime;
+    options.retire_mercy = recycling.mercy;
     let mut listeners = Vec::with_capacity(sockets.len());
     for bound in sockets {
         let failed =
@@ -36,14 +43,85 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
         let fd = bound.fd.try_clone().map_err(failed)?;
         listeners.push(Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?);
     }
-    let event_loop = EventLoop::new(options, listeners, handler)
-        .map_err(internal)?
-        .with_exchange_sink(scoreboard_sink(worker.scoreboard.clone(), worker.slot))
+    let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
+    let mut record = scoreboard_sink(worker.scoreboard.clone(), worker.slot);
+    let mut rss_check = RssCheck::new(worker, event_loop.stopper());
+    let (id, max) = (worker.id, recycling.max_requests);
+    let mut recycle = ask_replacement(worker);
+    let event_loop = event_loop
+        .with_exchange_sink(move |exchange: &Exchange<'_>| {
+            record(exchange);
+            if let Some(check) = &mut rss_check {
+                check.after_request();
+            }
+        })
+        .on_retire(move || {
+            log::info!("worker {id}: max-requests reached ({max} requests); recycling");
+            recycle();
+        })
         .with_balance(BoardBalance {
             board: worker.scoreboard.clone(),
             slot: worker.slot,
         });
-    Ok(Box::new(LoopServing { event_loop }))
+    Ok(Box::new(LoopServing { event_loop, stacks }))
+}
+
+/// What a worker that recycles itself does once it has stopped accepting: its slot says
+/// `Recycling`, and a SIGCHLD wakes the master, which spawns the replacement at once (it
+/// looks at the slots on every wake-up) — while this worker finishes its requests.
+fn ask_replacement(worker: &WorkerContext) -> impl FnMut() + Send + 'static {
+    let (board, slot, master) = (worker.scoreboard.clone(), worker.slot, worker.master_pid);
+    move || {
+        board.process(slot).set_status(ProcessStatus::Recycling);
+        if let Some(master) = master {
+            kill(master, nix::sys::signal::Signal::SIGCHLD);
+        }
+    }
+}
+
+/// `reload-on-rss`: after each request the worker reads its resident memory, and recycles
+/// itself once it is above the bound (as uWSGI checks after each request).
+struct RssCheck {
+    id: usize,
+    limit: u64,
+    mercy: Duration,
+    stopper: Stopper,
+    recycle: Box<dyn FnMut() + Send>,
+    done: bool,
+}
+
+impl RssCheck {
+    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<RssCheck> {
+        let limit = worker.recycling.reload_on_rss?;
+        Some(RssCheck {
+            id: worker.id,
+            limit,
+            mercy: worker.recycling.mercy,
+            stopper,
+            recycle: Box::new(ask_replacement(worker)),
+            done: false,
+        })
+    }
+
+    fn after_request(&mut self) {
+        if self.done {
+            return;
+        }
+        let Some(rss) = crate::stats::rss_bytes(std::process::id()) else {
+            return;
+        };
+        if rss > self.limit {
+            self.done = true;
+            log::info!(
+                "worker {}: resident memory {} MB is over reload-on-rss ({} MB); recycling",
+                self.id,
+                rss >> 20,
+                self.limit >> 20
+            );
+            self.stopper.retire(self.mercy);
+            (self.recycle)();
+        }
+    }
 }
 
 /// An internal (not app-load) service error.
@@ -101,11 +179,16 @@ impl Balance for BoardBalance {
 
 struct LoopServing<H: Handler> {
     event_loop: EventLoop<H>,
+    stacks: Option<Box<dyn ThreadStacks>>,
 }
 
 impl<H: Handler> Serving for LoopServing<H> {
     fn stopper(&self) -> Box<dyn Stop> {
         Box::new(self.event_loop.stopper())
+    }
+
+    fn take_stacks(&mut self) -> Option<Box<dyn ThreadStacks>> {
+        self.stacks.take()
     }
 
     fn run(self: Box<Self>) -> Result<(), ServiceError> {
@@ -120,6 +203,14 @@ impl<H: Handler> Serving for LoopServing<H> {
 impl Stop for Stopper {
     fn graceful(&self, mercy: Duration) {
         Stopper::graceful(self, mercy);
+    }
+
+    fn retire(&self, mercy: Duration) {
+        Stopper::retire(self, mercy);
+    }
+
+    fn cut(&self, ticket: u64) {
+        Stopper::cut(self, ticket);
     }
 
     fn immediate(&self) {

@@ -128,6 +128,29 @@ pub struct Options {
     pub touch_workers_reload: Vec<PathBuf>,
     /// `touch-chain-reload`: touching one of these replaces the workers one at a time.
     pub touch_chain_reload: Vec<PathBuf>,
+    /// `harakiri`: a request running longer than this many seconds is cut and its worker
+    /// replaced (0: never). Checked by the master once a second.
+    pub harakiri: u64,
+    /// `harakiri-verbose`: the harakiri log also names what each thread of the worker
+    /// waits in (`/proc/PID/task/*/wchan`).
+    pub harakiri_verbose: bool,
+    /// `max-requests`: a worker recycles itself after this many requests (0: never).
+    pub max_requests: u64,
+    /// `max-requests-delta`: worker N recycles after `max-requests + N × delta`, so
+    /// workers do not all recycle at once.
+    pub max_requests_delta: Option<u64>,
+    /// `max-worker-lifetime`: the master replaces a worker after this many seconds (0:
+    /// never).
+    pub max_worker_lifetime: u64,
+    /// `min-worker-lifetime`: `max-requests` does not recycle a worker younger than this
+    /// many seconds (default 0, so `max-requests N` means N).
+    pub min_worker_lifetime: u64,
+    /// `reload-on-rss`: a worker recycles itself after a request that leaves its resident
+    /// memory above this many megabytes.
+    pub reload_on_rss: Option<u64>,
+    /// `evil-reload-on-rss`: the master kills a worker whose resident memory is above this
+    /// many megabytes (checked once a second).
+    pub evil_reload_on_rss: Option<u64>,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -161,9 +184,49 @@ impl Default for Options {
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
+            harakiri: 0,
+            harakiri_verbose: false,
+            max_requests: 0,
+            max_requests_delta: None,
+            max_worker_lifetime: 0,
+            min_worker_lifetime: 0,
+            reload_on_rss: None,
+            evil_reload_on_rss: None,
             hooks: crate::Hooks::default(),
         }
     }
+}
+
+impl Options {
+    /// What worker `id` recycles itself for (`max-requests` with its delta,
+    /// `min-worker-lifetime`, `reload-on-rss`).
+    pub(crate) fn recycling(&self, id: usize) -> Recycling {
+        let delta = self.max_requests_delta.unwrap_or(0);
+        Recycling {
+            max_requests: match self.max_requests {
+                0 => 0,
+                n => n.saturating_add((id as u64).saturating_mul(delta)),
+            },
+            min_lifetime: Duration::from_secs(self.min_worker_lifetime),
+            reload_on_rss: self.reload_on_rss.filter(|&mb| mb > 0).map(|mb| mb << 20),
+            mercy: self.worker_reload_mercy,
+        }
+    }
+}
+
+/// When a worker recycles itself: it stops accepting, its replacement is spawned, and it
+/// exits once its in-flight requests are done (within `mercy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recycling {
+    /// After this many requests (`max-requests` + id × `max-requests-delta`; 0: never).
+    pub max_requests: u64,
+    /// Not for `max_requests` before it has lived this long (`min-worker-lifetime`).
+    pub min_lifetime: Duration,
+    /// After a request that leaves its resident memory above this many bytes
+    /// (`reload-on-rss`).
+    pub reload_on_rss: Option<u64>,
+    /// How long its in-flight requests may take (`worker-reload-mercy`).
+    pub mercy: Duration,
 }
 
 /// A whole number of seconds, as uWSGI's timeouts are given.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use ruwsgi_shm::{ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
+use crate::options::Recycling;
 
 /// The app side of the server, driven by the master (or the single foreground worker).
 ///
@@ -55,6 +56,13 @@ pub trait Serving {
     /// A handle that stops the loop from another thread (the worker's signal thread).
     fn stopper(&self) -> Box<dyn Stop>;
 
+    /// Takes the reader of the loop's thread stacks, for harakiri's log (the WSGI service:
+    /// the Python stack of each pool thread); `None` when there is nothing to read (or it
+    /// was taken).
+    fn take_stacks(&mut self) -> Option<Box<dyn ThreadStacks>> {
+        None
+    }
+
     /// Runs until stopped.
     fn run(self: Box<Self>) -> Result<(), ServiceError>;
 }
@@ -64,8 +72,25 @@ pub trait Stop: Send {
     /// Stop accepting, finish in-flight requests within `mercy`, then return from `run`.
     fn graceful(&self, mercy: Duration);
 
+    /// Stop accepting without taking the connections the kernel queued (the siblings and
+    /// the replacement will), end each connection after its response, finish in-flight
+    /// requests within `mercy`, then return from `run`: how a worker recycles.
+    fn retire(&self, mercy: Duration);
+
+    /// Answer the request known by `ticket` (its thread slot's
+    /// [`RunningRequest::ticket`](ruwsgi_shm::RunningRequest::ticket)) without waiting for
+    /// the thread running it: harakiri.
+    fn cut(&self, ticket: u64);
+
     /// Return from `run` now, closing every connection.
     fn immediate(&self);
+}
+
+/// Reads the stack of a worker's thread (see [`Serving::take_stacks`]).
+pub trait ThreadStacks: Send {
+    /// The stack of the thread whose scoreboard thread slot is `index`, most recent call
+    /// last; `Err` says why there is none.
+    fn stack(&self, index: usize) -> Result<String, String>;
 }
 
 /// Who a worker is.
@@ -83,6 +108,8 @@ pub struct WorkerContext {
     /// This worker's process slot (reserved by the master before the fork, so the child
     /// knows it at once).
     pub slot: ProcessIndex,
+    /// When this worker recycles itself.
+    pub recycling: Recycling,
 }
 
 /// Why a [`Service`] call failed.

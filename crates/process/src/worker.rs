@@ -3,12 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ruwsgi_shm::ProcessStatus;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
+use ruwsgi_shm::{ProcessIndex, ProcessStatus, Scoreboard};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use crate::bind::Bound;
-use crate::service::{Service, ServiceErrorKind, WorkerContext};
+use crate::service::{Service, ServiceErrorKind, Stop, ThreadStacks, WorkerContext};
 
 /// How a worker run ended: the process exit status.
 pub(crate) const EXIT_OK: i32 = 0;
@@ -45,7 +45,7 @@ pub(crate) fn run(
     }
     // Before the loop and the service's threads allocate request bodies.
     crate::sys::keep_freed_memory();
-    let serving = match service.serve(ctx, sockets) {
+    let mut serving = match service.serve(ctx, sockets) {
         Ok(s) => s,
         Err(err) => {
             log::error!("worker {}: cannot start serving: {err}", ctx.id);
@@ -55,9 +55,11 @@ pub(crate) fn run(
     // A worker may have threads (the Python pool), so a thread of its own turns signals
     // into calls on the loop's stopper. TERM and HUP drain (docs/architecture.md: "Stopping
     // drains"; HUP is how uWSGI gracefully kills one worker); INT and QUIT stop at once; USR1
-    // logs the stats and goes on (the master's, when there is one, covers every worker).
+    // logs the stats and goes on (the master's, when there is one, covers every worker);
+    // USR2 is the master's harakiri notice.
     let stopper = serving.stopper();
-    let mut signals = match Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1]) {
+    let stacks = serving.take_stacks();
+    let mut signals = match Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2]) {
         Ok(s) => s,
         Err(err) => {
             log::error!("worker {}: cannot handle signals: {err}", ctx.id);
@@ -88,25 +90,107 @@ pub(crate) fn run(
                         }
                         crate::stats::log_stats(&board, "worker", pid);
                     }
+                    SIGUSR2 => {
+                        let cut = Harakiri {
+                            id,
+                            board: &board,
+                            slot: index,
+                            stopper: &*stopper,
+                            stacks: stacks.as_deref(),
+                        };
+                        cut.run(mercy);
+                    }
                     _ => stopper.immediate(),
                 }
             }
         });
-    if let Err(err) = signal_thread {
-        log::error!("worker {}: cannot start the signal thread: {err}", ctx.id);
-        return 1;
-    }
+    let signal_thread = match signal_thread {
+        Ok(t) => t,
+        Err(err) => {
+            log::error!("worker {}: cannot start the signal thread: {err}", ctx.id);
+            return 1;
+        }
+    };
     crate::early_signals::clear();
     crate::early_signals::replay();
     slot.set_status(ProcessStatus::Ready);
     let result = serving.run();
-    slot.set_status(ProcessStatus::Stopping);
+    // A recycling worker's slot keeps saying so until the master has seen it.
+    if slot.status() != ProcessStatus::Recycling {
+        slot.set_status(ProcessStatus::Stopping);
+    }
+    // The signal thread may be logging a harakiri'd thread's stack (bounded by its wait
+    // for the GIL): the worker exits after it.
     handle.close();
+    let _ = signal_thread.join();
     match result {
         Ok(()) => EXIT_OK,
         Err(err) => {
             log::error!("worker {}: {err}", ctx.id);
             1
+        }
+    }
+}
+
+/// The worker's side of harakiri (SIGUSR2 from the master, which marked the stuck requests
+/// in their thread slots and is already spawning the replacement): each marked request is
+/// answered without its thread (504, or a close on a uwsgi socket), its Python stack is
+/// logged, and the worker retires — it accepts nothing more, its other requests finish
+/// within `worker-reload-mercy`, then it exits (the master kills it if the stuck thread
+/// keeps it from exiting).
+struct Harakiri<'a> {
+    id: usize,
+    board: &'a Scoreboard,
+    slot: ProcessIndex,
+    stopper: &'a dyn Stop,
+    stacks: Option<&'a dyn ThreadStacks>,
+}
+
+impl Harakiri<'_> {
+    fn run(&self, mercy: Duration) {
+        // Retire first: the loop stops accepting in the same turn as it answers the cut
+        // requests, so no client that saw the 504 reaches this worker again.
+        self.stopper.retire(mercy);
+        let threads = self.board.threads_of(self.slot);
+        let cut: Vec<_> = threads
+            .iter()
+            .enumerate()
+            .filter_map(|(thread, slot)| {
+                let running = slot.snapshot()?;
+                slot.is_cut(&running).then_some((thread, running))
+            })
+            .collect();
+        for (_, running) in &cut {
+            self.stopper.cut(running.ticket);
+        }
+        if cut.is_empty() {
+            // The request ended between the master's look and this one.
+            log::info!(
+                "worker {}: harakiri notice, but the request it named has ended",
+                self.id
+            );
+        }
+        log::info!(
+            "worker {}: harakiri: accepting no more requests; the others finish within {} s, \
+             then the worker exits",
+            self.id,
+            mercy.as_secs()
+        );
+        for (thread, running) in &cut {
+            let what = format!(
+                "worker {} thread {thread} ({} {})",
+                self.id,
+                String::from_utf8_lossy(running.method()),
+                String::from_utf8_lossy(running.uri())
+            );
+            match self.stacks.map(|s| s.stack(*thread)) {
+                Some(Ok(stack)) => log::error!(
+                    "HARAKIRI: {what} was running this Python stack (most recent call last):\n{}",
+                    stack.trim_end()
+                ),
+                Some(Err(why)) => log::error!("HARAKIRI: {what}: {why}"),
+                None => {}
+            }
         }
     }
 }

@@ -8,12 +8,14 @@
 //! `uwsgi.stop()` do), starts its pool of Python threads (and the py-autoreload thread,
 //! `autoreload.rs`) and runs its loop.
 
-use ruwsgi_wsgi::{Apps, WsgiHandler};
+use ruwsgi_wsgi::{Apps, Stacks, WsgiHandler};
 
 use crate::bind::Bound;
 use crate::control::ProcessControl;
 use crate::on_loop::{internal, serve_on_loop};
-use crate::service::{Service, ServiceError, ServiceErrorKind, Serving, WorkerContext};
+use crate::service::{
+    Service, ServiceError, ServiceErrorKind, Serving, ThreadStacks, WorkerContext,
+};
 
 /// The options of a [`WsgiService`]: the bridge's and the loop's.
 #[derive(Debug, Clone, Default)]
@@ -86,9 +88,28 @@ impl Service for WsgiService {
         let apps = self.apps.take().unwrap_or_default();
         let board = Some((worker.scoreboard.clone(), worker.slot));
         let handler = WsgiHandler::new(apps, &wsgi, board).map_err(internal)?;
+        let stacks: Box<dyn ThreadStacks> = Box::new(PythonStacks(handler.stacks()));
         if let Some(every) = wsgi.py_autoreload.filter(|&n| n > 0) {
             crate::autoreload::start(std::time::Duration::from_secs(every), worker);
         }
-        serve_on_loop(worker, sockets, self.opts.event_loop.clone(), handler)
+        serve_on_loop(
+            worker,
+            sockets,
+            self.opts.event_loop.clone(),
+            handler,
+            Some(stacks),
+        )
+    }
+}
+
+/// The Python stacks of the pool threads, for harakiri's log.
+struct PythonStacks(Stacks);
+
+/// How long harakiri waits for the GIL to read a stuck thread's stack.
+const STACK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ThreadStacks for PythonStacks {
+    fn stack(&self, index: usize) -> Result<String, String> {
+        self.0.of(index, STACK_WAIT)
     }
 }

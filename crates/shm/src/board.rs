@@ -24,8 +24,9 @@ use crate::thread_slot::ThreadSlot;
 const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// Bumped whenever the memory layout of the board changes, so a re-exec'd master of another
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
-/// id; version 3 counts each process's connections; version 4 records reloads asked for.
-const VERSION: u64 = 4;
+/// id; version 3 counts each process's connections; version 4 records reloads asked for;
+/// version 5 adds harakiri's words to the thread slots.
+const VERSION: u64 = 5;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -386,7 +387,7 @@ mod tests {
         assert_eq!(board.find_pid(200), Some(mule));
 
         // The old generation is reaped: its slots are free and zeroed, threads included.
-        board.threads_of(old[0])[0].request_started(5, b"GET", b"/slow");
+        board.threads_of(old[0])[0].request_started(5, 0, b"GET", b"/slow");
         board.process(old[0]).requests.store(9, Ordering::Relaxed);
         for pid in [101, 102] {
             assert!(board.release(pid).is_some());
@@ -464,7 +465,7 @@ mod tests {
                 let slot = board.process(index);
                 slot.set_status(crate::ProcessStatus::Ready);
                 slot.request_finished(42, true);
-                board.threads_of(index)[1].request_started(now_micros(), b"POST", b"/upload");
+                board.threads_of(index)[1].request_started(now_micros(), 0, b"POST", b"/upload");
                 // SAFETY: `_exit` ends the child at once, skipping the parent's destructors.
                 unsafe { libc::_exit(0) };
             }
@@ -501,7 +502,7 @@ mod tests {
         assert_eq!(adopted.find_pid(4242), Some(index));
         assert_eq!(adopted.process(index).kind(), Some(ProcessKind::Spooler));
         // Writes through one mapping show through the other.
-        adopted.threads_of(index)[2].request_started(3, b"GET", b"/shared");
+        adopted.threads_of(index)[2].request_started(3, 0, b"GET", b"/shared");
         let running = board.threads_of(index)[2].snapshot().unwrap();
         assert_eq!(running.uri(), b"/shared");
         drop(board);

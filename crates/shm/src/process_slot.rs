@@ -22,6 +22,9 @@ pub enum ProcessStatus {
     Stopping = 3,
     /// Paused by SIGTSTP.
     Paused = 4,
+    /// Recycling itself (`max-requests`, `reload-on-rss`): it accepts no more connections
+    /// and finishes its requests; the master spawns its replacement when it sees this.
+    Recycling = 5,
 }
 
 impl ProcessStatus {
@@ -31,6 +34,7 @@ impl ProcessStatus {
             2 => ProcessStatus::Ready,
             3 => ProcessStatus::Stopping,
             4 => ProcessStatus::Paused,
+            5 => ProcessStatus::Recycling,
             _ => ProcessStatus::Empty,
         }
     }
@@ -43,6 +47,7 @@ impl ProcessStatus {
             ProcessStatus::Ready => "ready",
             ProcessStatus::Stopping => "stopping",
             ProcessStatus::Paused => "paused",
+            ProcessStatus::Recycling => "recycling",
         }
     }
 }

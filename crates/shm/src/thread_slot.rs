@@ -66,6 +66,16 @@ pub struct ThreadSlot {
     lengths: AtomicU64,
     method: [AtomicU64; METHOD_WORDS],
     uri: [AtomicU64; URI_WORDS],
+    /// The loop's ticket of the running request ([`RunningRequest::ticket`]), one of the
+    /// seqlock's words.
+    ticket: AtomicU64,
+    /// The harakiri deadline the running request set for itself
+    /// (`uwsgi.set_user_harakiri`), 0 for none. Written by the thread, cleared when a
+    /// request starts or ends; read by the master.
+    user_deadline_us: AtomicU64,
+    /// The `started_us` of the request the master cut (harakiri), 0 for none: the worker
+    /// answers that request and no other one this thread may run by then.
+    cut_us: AtomicU64,
     /// Requests this thread finished.
     pub requests: AtomicU64,
     /// When this thread's last request ended.
@@ -80,6 +90,9 @@ pub struct ThreadSlot {
 pub struct RunningRequest {
     /// When the request started, in microseconds since the Unix epoch.
     pub started_us: u64,
+    /// What the worker's loop knows the request by (the ticket its handler was given),
+    /// so the worker can answer the request the master cut.
+    pub ticket: u64,
     method: [u8; METHOD_CAPACITY],
     method_len: usize,
     uri: [u8; URI_CAPACITY],
@@ -109,6 +122,7 @@ impl fmt::Debug for RunningRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunningRequest")
             .field("started_us", &self.started_us)
+            .field("ticket", &self.ticket)
             .field("method", &String::from_utf8_lossy(self.method()))
             .field("uri", &String::from_utf8_lossy(self.uri()))
             .field("uri_truncated", &self.uri_truncated)
@@ -118,8 +132,9 @@ impl fmt::Debug for RunningRequest {
 
 impl ThreadSlot {
     /// Records that this thread started a request at `started_us` (microseconds since the
-    /// Unix epoch, not 0): the method and URI are kept, cut to the slot's capacity.
-    pub fn request_started(&self, started_us: u64, method: &[u8], uri: &[u8]) {
+    /// Unix epoch, not 0), known to its loop by `ticket`: the method and URI are kept, cut
+    /// to the slot's capacity.
+    pub fn request_started(&self, started_us: u64, ticket: u64, method: &[u8], uri: &[u8]) {
         let method = &method[..method.len().min(METHOD_CAPACITY)];
         let truncated = uri.len() > URI_CAPACITY;
         let uri = &uri[..uri.len().min(URI_CAPACITY)];
@@ -127,8 +142,10 @@ impl ThreadSlot {
         if truncated {
             lengths |= TRUNCATED;
         }
+        self.user_deadline_us.store(0, Ordering::Relaxed);
         self.write(|| {
             self.started_us.store(started_us, Ordering::Relaxed);
+            self.ticket.store(ticket, Ordering::Relaxed);
             self.lengths.store(lengths, Ordering::Relaxed);
             store_bytes(&self.method, method);
             store_bytes(&self.uri, uri);
@@ -139,6 +156,7 @@ impl ThreadSlot {
     /// request, `requests` counts one more. (Bytes and exceptions are the process slot's,
     /// written from the loop's exchange record.)
     pub fn request_finished(&self, ended_us: u64) {
+        self.user_deadline_us.store(0, Ordering::Relaxed);
         self.write(|| {
             self.started_us.store(0, Ordering::Relaxed);
             self.lengths.store(0, Ordering::Relaxed);
@@ -155,6 +173,7 @@ impl ThreadSlot {
             let before = self.seq.load(Ordering::Acquire);
             if before % 2 == 0 {
                 let started_us = self.started_us.load(Ordering::Relaxed);
+                let ticket = self.ticket.load(Ordering::Relaxed);
                 let lengths = self.lengths.load(Ordering::Relaxed);
                 // A torn `lengths` is caught by the check below; the clamps keep it in
                 // bounds until then.
@@ -162,6 +181,7 @@ impl ThreadSlot {
                 let uri_len = ((lengths >> URI_SHIFT & LENGTH_MASK) as usize).min(URI_CAPACITY);
                 let mut request = RunningRequest {
                     started_us,
+                    ticket,
                     method: [0; METHOD_CAPACITY],
                     method_len,
                     uri: [0; URI_CAPACITY],
@@ -180,6 +200,31 @@ impl ThreadSlot {
         None
     }
 
+    /// Sets the running request's own harakiri deadline (`uwsgi.set_user_harakiri`), in
+    /// microseconds since the Unix epoch; 0 removes it. It ends with the request.
+    pub fn set_user_deadline(&self, deadline_us: u64) {
+        self.user_deadline_us.store(deadline_us, Ordering::Relaxed);
+    }
+
+    /// The running request's own harakiri deadline, if it set one.
+    pub fn user_deadline(&self) -> Option<u64> {
+        match self.user_deadline_us.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// Marks the request that started at `started_us` as cut by harakiri (the master
+    /// writes it before it tells the worker).
+    pub fn mark_cut(&self, started_us: u64) {
+        self.cut_us.store(started_us, Ordering::Release);
+    }
+
+    /// Whether `running` (a snapshot of this slot) is the request the master cut.
+    pub fn is_cut(&self, running: &RunningRequest) -> bool {
+        self.cut_us.load(Ordering::Acquire) == running.started_us
+    }
+
     /// Zeroes the slot, counters included. Only for a slot no thread writes any more (its
     /// process was reaped), so it takes the write section without waiting: a writer killed
     /// inside its section left the counter odd, and it stays odd until the words are zero.
@@ -188,11 +233,14 @@ impl ThreadSlot {
         self.seq.store(odd, Ordering::Relaxed);
         fence(Ordering::Release);
         self.started_us.store(0, Ordering::Relaxed);
+        self.ticket.store(0, Ordering::Relaxed);
         self.lengths.store(0, Ordering::Relaxed);
         for word in self.method.iter().chain(&self.uri) {
             word.store(0, Ordering::Relaxed);
         }
         self.seq.store(odd.wrapping_add(1), Ordering::Release);
+        self.user_deadline_us.store(0, Ordering::Relaxed);
+        self.cut_us.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
         self.last_request_end.store(0, Ordering::Relaxed);
     }
@@ -277,9 +325,9 @@ mod tests {
     fn started_then_finished() {
         let slot = slot();
         assert!(slot.snapshot().is_none());
-        slot.request_started(1_000, b"GET", b"/hello?x=1");
+        slot.request_started(1_000, 9, b"GET", b"/hello?x=1");
         let running = slot.snapshot().unwrap();
-        assert_eq!(running.started_us, 1_000);
+        assert_eq!((running.started_us, running.ticket), (1_000, 9));
         assert_eq!(running.method(), b"GET");
         assert_eq!(running.uri(), b"/hello?x=1");
         assert!(!running.uri_truncated());
@@ -290,10 +338,33 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_mark_and_a_user_deadline_belong_to_one_request() {
+        let slot = slot();
+        slot.request_started(10, 1, b"GET", b"/slow");
+        slot.set_user_deadline(99);
+        assert_eq!(slot.user_deadline(), Some(99));
+        let running = slot.snapshot().unwrap();
+        assert!(!slot.is_cut(&running));
+        slot.mark_cut(running.started_us);
+        assert!(slot.is_cut(&running));
+        slot.request_finished(20);
+        assert_eq!(
+            slot.user_deadline(),
+            None,
+            "a deadline ends with its request"
+        );
+        slot.request_started(30, 2, b"GET", b"/next");
+        assert!(
+            !slot.is_cut(&slot.snapshot().unwrap()),
+            "the next request is not cut"
+        );
+    }
+
+    #[test]
     fn long_method_and_uri_are_cut_to_capacity() {
         let slot = slot();
         let uri = vec![b'a'; URI_CAPACITY + 10];
-        slot.request_started(5, b"PROPFIND-EXTENDED-METHOD", &uri);
+        slot.request_started(5, 0, b"PROPFIND-EXTENDED-METHOD", &uri);
         let running = slot.snapshot().unwrap();
         assert_eq!(
             running.method(),
@@ -302,7 +373,7 @@ mod tests {
         assert_eq!(running.uri(), &uri[..URI_CAPACITY]);
         assert!(running.uri_truncated());
         // A shorter request after a long one shows none of the long one's bytes.
-        slot.request_started(6, b"GET", b"/");
+        slot.request_started(6, 0, b"GET", b"/");
         let running = slot.snapshot().unwrap();
         assert_eq!((running.method(), running.uri()), (&b"GET"[..], &b"/"[..]));
         assert!(!running.uri_truncated());
@@ -311,12 +382,12 @@ mod tests {
     #[test]
     fn a_writer_stopped_mid_update_does_not_hang_the_reader() {
         let slot = slot();
-        slot.request_started(5, b"GET", b"/");
+        slot.request_started(5, 0, b"GET", b"/");
         slot.seq.fetch_add(1, Ordering::Relaxed); // as if the writer died in its section
         assert!(slot.snapshot().is_none());
         slot.clear();
         assert!(slot.snapshot().is_none());
-        slot.request_started(7, b"GET", b"/again");
+        slot.request_started(7, 0, b"GET", b"/again");
         assert_eq!(slot.snapshot().unwrap().uri(), b"/again");
     }
 
@@ -339,7 +410,7 @@ mod tests {
                     let mut n = w + 1;
                     while !stop.load(Ordering::Relaxed) {
                         let (method, uri) = request(n);
-                        slot.request_started(n, &method, &uri);
+                        slot.request_started(n, n, &method, &uri);
                         if n % 7 == 0 {
                             slot.request_finished(n);
                         }
@@ -358,6 +429,7 @@ mod tests {
                 let uri = &uri[..uri.len().min(URI_CAPACITY)];
                 assert_eq!(running.method(), &method[..], "{running:?}");
                 assert_eq!(running.uri(), uri, "{running:?}");
+                assert_eq!(running.ticket, running.started_us, "{running:?}");
                 seen += 1;
             }
         }

@@ -30,6 +30,7 @@ use crate::load::Apps;
 use crate::options::Options;
 use crate::pool_load::{Load, QUEUED_MAX};
 use crate::response::StartResponse;
+use crate::stacks::Stacks;
 use crate::traceback::log_exception;
 
 struct Job {
@@ -45,6 +46,8 @@ struct Worker {
     sendfile: bool,
     /// The scoreboard and this process's slot on it, whose thread slots the threads write.
     board: Option<(Arc<Scoreboard>, ProcessIndex)>,
+    /// Where each thread records its Python thread ident, so its stack can be read.
+    stacks: Stacks,
 }
 
 impl Worker {
@@ -139,6 +142,7 @@ pub struct WsgiHandler {
     queue: Arc<Queue>,
     load: Arc<Load>,
     threads: usize,
+    stacks: Stacks,
 }
 
 impl std::fmt::Debug for WsgiHandler {
@@ -171,12 +175,14 @@ impl WsgiHandler {
         })
         .map_err(Error::python)?;
         let load = Arc::new(Load::default());
+        let stacks = Stacks::new(threads);
         let worker = Arc::new(Worker {
             template,
             apps,
             load: load.clone(),
             sendfile: opts.file_wrapper,
             board,
+            stacks: stacks.clone(),
         });
         let queue = Arc::new(Queue::default());
         for i in 0..threads {
@@ -190,7 +196,14 @@ impl WsgiHandler {
             queue,
             load,
             threads,
+            stacks,
         })
+    }
+
+    /// Reads the Python stacks of this handler's threads (thread `i` is the one whose
+    /// scoreboard thread slot is `i`).
+    pub fn stacks(&self) -> Stacks {
+        self.stacks.clone()
     }
 
     /// How many requests are being served or queued right now.
@@ -234,6 +247,12 @@ impl Handler for WsgiHandler {
 /// Python thread `index` of the worker: serves queued jobs until the queue closes.
 fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>, index: usize) {
     Python::attach(|py| {
+        w.stacks.register(py, index);
+        crate::uwsgi_module::set_thread_slot(
+            w.board
+                .as_ref()
+                .map(|(board, slot)| (board.clone(), *slot, index)),
+        );
         let mut cache = AddrCache::default();
         loop {
             // Drain what is queued while attached; detach only to wait.
@@ -247,7 +266,8 @@ fn pool_thread(w: Arc<Worker>, queue: Arc<Queue>, index: usize) {
             let slot = w.thread_slot(index);
             if let Some(slot) = slot {
                 let head = &job.request.head;
-                slot.request_started(now_micros(), head.method(), head.uri());
+                let ticket = job.reply.ticket();
+                slot.request_started(now_micros(), ticket, head.method(), head.uri());
             }
             // A bug of ours must not take the thread (and the worker's capacity) with it: the
             // request's reply is dropped, which answers 500 or closes the connection.

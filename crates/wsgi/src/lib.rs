@@ -26,8 +26,8 @@
 //!
 //! # The `uwsgi` module
 //! `opt`, `worker_id()`, `numproc`, `version`, `version_info`, `hostname`, `buffer_size`,
-//! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `post_fork_hook`. What only the
-//! process manager knows reaches it through [`ProcessHooks`], installed with
+//! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `set_user_harakiri`, `post_fork_hook`.
+//! What only the process manager knows reaches it through [`ProcessHooks`], installed with
 //! [`set_process_hooks`].
 
 #![deny(missing_docs)]
@@ -45,6 +45,7 @@ mod options;
 mod pool_load;
 mod process_facts;
 mod response;
+mod stacks;
 mod traceback;
 mod uwsgi_module;
 
@@ -55,4 +56,5 @@ pub use interp::{
 };
 pub use load::{load_apps, Apps};
 pub use options::Options;
+pub use stacks::Stacks;
 pub use uwsgi_module::{set_process_hooks, ProcessHooks};

@@ -7,10 +7,12 @@
 //! [`ProcessHooks`] it installs with [`set_process_hooks`].
 
 use std::cell::RefCell;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+
+use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard};
 
 use crate::guard::guard;
 use crate::options::Options;
@@ -60,6 +62,15 @@ fn with_hooks<T>(default: T, f: impl FnOnce(&dyn ProcessHooks) -> T) -> T {
 thread_local! {
     /// `uwsgi.set_logvar` values of the request this thread is serving.
     static LOGVARS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+    /// The scoreboard thread slot of this pool thread (board, process slot, thread index),
+    /// where `uwsgi.set_user_harakiri` writes.
+    static THREAD_SLOT: RefCell<Option<(Arc<Scoreboard>, ProcessIndex, usize)>> =
+        const { RefCell::new(None) };
+}
+
+/// Tells the `uwsgi` module which scoreboard thread slot this pool thread writes.
+pub(crate) fn set_thread_slot(slot: Option<(Arc<Scoreboard>, ProcessIndex, usize)>) {
+    THREAD_SLOT.with(|s| *s.borrow_mut() = slot);
 }
 
 /// Forgets the log variables of the previous request on this thread.
@@ -128,6 +139,28 @@ fn get_logvar(key: &str) -> PyResult<Option<String>> {
     })
 }
 
+/// `uwsgi.set_user_harakiri(seconds)`: the request this thread runs is cut (harakiri) once
+/// it has run `seconds` more, whatever `harakiri` says; 0 removes that limit. It ends with
+/// the request. A thread outside a pool (or a server without a master) has no slot: nothing
+/// happens, as in uWSGI without a master.
+#[pyfunction]
+fn set_user_harakiri(seconds: u64) -> PyResult<()> {
+    guard("uwsgi.set_user_harakiri()", || {
+        THREAD_SLOT.with(|s| {
+            if let Some((board, process, thread)) = &*s.borrow() {
+                if let Some(slot) = board.threads_of(*process).get(*thread) {
+                    let deadline = match seconds {
+                        0 => 0,
+                        n => now_micros().saturating_add(n.saturating_mul(1_000_000)),
+                    };
+                    slot.set_user_deadline(deadline);
+                }
+            }
+        });
+        Ok(())
+    })
+}
+
 /// The module as the interpreter builds it at `import uwsgi`.
 #[pymodule]
 #[pyo3(name = "uwsgi")]
@@ -139,6 +172,7 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stop, m)?)?;
     m.add_function(wrap_pyfunction!(set_logvar, m)?)?;
     m.add_function(wrap_pyfunction!(get_logvar, m)?)?;
+    m.add_function(wrap_pyfunction!(set_user_harakiri, m)?)?;
     m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
     m.add("version_info", UWSGI_VERSION_INFO)?;
     m.add(

@@ -26,6 +26,8 @@ const CHUNK_FRAMING: usize = 16 + 4;
 
 const INTERNAL_ERROR_REASON: &str = "Internal Server Error";
 const INTERNAL_ERROR_BODY: &[u8] = b"Internal Server Error\n";
+const CUT_REASON: &str = "Gateway Timeout";
+const CUT_BODY: &[u8] = b"Gateway Timeout: the request ran past its time limit (harakiri)\n";
 
 /// What the loop knows of the request being served, for its response and its record.
 #[derive(Debug)]
@@ -365,17 +367,52 @@ impl ExchangeState {
         self.aborted = true;
     }
 
+    /// Ends the exchange without its handler, which still runs (harakiri cut it): `504
+    /// Gateway Timeout` when nothing was sent yet on an HTTP socket; otherwise — on a uwsgi
+    /// socket, whose peer (nginx) then answers 502 as it does for uWSGI, or after a head
+    /// already went out — the connection closes after what was sent. Whatever the handler
+    /// sends later is ignored, and the connection is not kept alive.
+    pub(crate) fn cut(&mut self, out: &mut Output) {
+        if self.ended {
+            return;
+        }
+        if !self.head_sent && !self.ctx.uwsgi {
+            self.answer(504, CUT_REASON, CUT_BODY, out, false);
+        } else {
+            self.aborted = true;
+        }
+        self.ended = true;
+        self.keep = false;
+    }
+
     /// Answers `500 Internal Server Error` (the connection kept alive only if `keep_alive`
     /// and the request allows it).
     fn internal_error(&mut self, out: &mut Output, keep_alive: bool) {
-        let head = ResponseHead::new(
+        self.answer(
             500,
             INTERNAL_ERROR_REASON,
+            INTERNAL_ERROR_BODY,
+            out,
+            keep_alive,
+        );
+    }
+
+    /// Answers the loop's own plain-text response.
+    fn answer(
+        &mut self,
+        status: u16,
+        reason: &'static str,
+        body: &[u8],
+        out: &mut Output,
+        keep_alive: bool,
+    ) {
+        let head = ResponseHead::new(
+            status,
+            reason,
             vec![("Content-Type".to_string(), b"text/plain".to_vec())],
         );
-        let len = INTERNAL_ERROR_BODY.len() as u64;
-        self.start(head, Some(len), out, !keep_alive);
-        self.body(INTERNAL_ERROR_BODY.to_vec(), false, out);
+        self.start(head, Some(body.len() as u64), out, !keep_alive);
+        self.body(body.to_vec(), false, out);
         self.end(out);
     }
 }
@@ -582,6 +619,33 @@ mod tests {
         assert!(wire.starts_with("HTTP/1.1 500 "), "{wire}");
         let (wire, _, _) = run(GET, vec![respond(42, &[], "x")]);
         assert!(wire.starts_with("HTTP/1.1 500 "), "{wire}");
+    }
+
+    #[test]
+    fn a_cut_request_gets_a_504_on_http_and_a_close_on_uwsgi() {
+        let mut ex = state(GET);
+        let mut out = Output::new(Flow::new(1 << 20));
+        ex.cut(&mut out);
+        assert!(ex.ended && !ex.keep);
+        // The app's late answer is ignored.
+        ex.apply(respond(200, &[], "late"), &mut out, false);
+        let sent = String::from_utf8(out.contents()).unwrap();
+        assert!(
+            sent.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+            "{sent}"
+        );
+        assert!(sent.contains("Connection: close\r\n"), "{sent}");
+        assert!(!sent.contains("late"), "{sent}");
+
+        let mut ex = state(GET);
+        ex.ctx.uwsgi = true;
+        let mut out = Output::new(Flow::new(1 << 20));
+        ex.cut(&mut out);
+        assert!(ex.ended && !ex.keep && ex.aborted);
+        assert!(
+            out.contents().is_empty(),
+            "nothing is written on a uwsgi socket"
+        );
     }
 
     #[test]

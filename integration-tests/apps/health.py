@@ -1,0 +1,34 @@
+# The app of the worker-health tests (integration-tests/tests/health.rs): every answer is
+# the serving worker's pid.
+import os
+import re
+import time
+
+import uwsgi
+
+HELD = []
+
+
+def stuck_here(seconds):
+    # The function harakiri's log must name in the stuck thread's stack.
+    time.sleep(seconds)
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/stuck":
+        stuck_here(10)
+    elif path.startswith("/sleep/"):
+        time.sleep(float(path[len("/sleep/"):]))
+    elif path == "/hold-gil":
+        # Catastrophic backtracking: minutes inside the regex engine, which never releases
+        # the GIL.
+        re.match(r"(a+)+b", "a" * 40)
+    elif path == "/user-harakiri":
+        uwsgi.set_user_harakiri(1)
+        stuck_here(10)
+    elif path == "/grow":
+        # 40 MiB written, so resident, and kept for the worker's life.
+        HELD.append(b"x" * (40 << 20))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]

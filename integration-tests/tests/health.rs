@@ -1,0 +1,311 @@
+//! Worker health (issue 12): harakiri cuts a stuck request and replaces its worker;
+//! `max-requests`, `reload-on-rss`, `evil-reload-on-rss` and `max-worker-lifetime` recycle
+//! workers without failing a request.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ruwsgi_integration_tests::{
+    app, connect, free_port, get, pid_alive, read_response, uwsgi_packet, uwsgi_vars, wait_until,
+    wait_until_for, Server,
+};
+
+/// A master with `workers` workers of `threads` threads serving `apps/health.py` on an HTTP
+/// socket, and `extra` options.
+fn health_server(workers: usize, threads: usize, extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec![
+        "--master".to_string(),
+        "--processes".to_string(),
+        workers.to_string(),
+        "--threads".to_string(),
+        threads.to_string(),
+        "--wsgi-file".to_string(),
+        app("health.py"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let (server, addr) = Server::http(args);
+    server.wait_for_log(&format!("spawned worker {workers}"));
+    (server, addr)
+}
+
+fn pid_of(addr: SocketAddr, path: &str) -> u32 {
+    let r = get(addr, path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.text().parse().expect("a pid")
+}
+
+#[test]
+fn harakiri_answers_504_logs_the_stack_and_replaces_the_worker() {
+    let (server, addr) = health_server(1, 4, &["--harakiri", "2", "--worker-reload-mercy", "8"]);
+    let old = pid_of(addr, "/");
+    let started = Instant::now();
+    let stuck = std::thread::spawn(move || get(addr, "/stuck"));
+    // Requests of the other threads, in flight when the cut comes (2 to 3 s after /stuck
+    // started), finish in the old worker.
+    std::thread::sleep(Duration::from_millis(1200));
+    let others: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || get(addr, "/sleep/1.5")))
+        .collect();
+    let cut = stuck.join().unwrap();
+    let took = started.elapsed();
+    assert_eq!(cut.status, 504, "{}", cut.text());
+    assert!(cut.text().contains("harakiri"), "{}", cut.text());
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "cut after {took:?}"
+    );
+    for other in others {
+        let r = other.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.text(), old.to_string(), "finished by the old worker");
+    }
+    // The next request is served, by the replacement.
+    let new = pid_of(addr, "/");
+    assert_ne!(new, old);
+    let log = server.wait_for_log("was running this Python stack");
+    assert!(
+        log.contains("*** HARAKIRI ON WORKER 1 (pid: ") && log.contains("GET /stuck has run for"),
+        "{log}"
+    );
+    let stack = &log[log.find("was running this Python stack").unwrap()..];
+    assert!(stack.contains("in stuck_here"), "{log}");
+    assert!(stack.contains("time.sleep(seconds)"), "{log}");
+    // The old worker exits on its own once its other requests are done, well before the
+    // master's kill at worker-reload-mercy.
+    wait_until_for(Duration::from_secs(6), "the cut worker to exit", || {
+        (!pid_alive(old)).then_some(())
+    });
+    assert!(
+        !server
+            .log()
+            .contains("did not finish within worker-reload-mercy"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn harakiri_says_when_the_stuck_thread_holds_the_gil() {
+    let (server, addr) = health_server(1, 1, &["--harakiri", "1"]);
+    let old = pid_of(addr, "/");
+    let r = get(addr, "/hold-gil");
+    assert_eq!(r.status, 504, "{}", r.text());
+    let log = server.wait_for_log("the thread holds the GIL");
+    assert!(log.contains("GET /hold-gil has run for"), "{log}");
+    // The loop and the signal thread need no GIL: the replacement serves, and the old
+    // worker exits although its thread never stops.
+    assert_ne!(pid_of(addr, "/"), old);
+    wait_until("the cut worker to exit", || (!pid_alive(old)).then_some(()));
+}
+
+#[test]
+fn harakiri_closes_a_cut_request_on_a_uwsgi_socket() {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = Server::start([
+        "--master",
+        "--socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("health.py"),
+        "--harakiri",
+        "1",
+    ]);
+    server.wait_for_tcp(addr);
+    let mut s = connect(addr);
+    s.write_all(&uwsgi_packet(&uwsgi_vars("GET", "/stuck"), b""))
+        .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    // Closed with nothing written: nginx answers 502, as it does for uWSGI's harakiri.
+    s.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    server.wait_for_log("*** HARAKIRI ON WORKER 1");
+    // The replacement serves.
+    let mut s = connect(addr);
+    s.write_all(&uwsgi_packet(&uwsgi_vars("GET", "/"), b""))
+        .unwrap();
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+}
+
+#[test]
+fn set_user_harakiri_limits_one_request() {
+    // No server-wide harakiri: the request sets its own limit of 1 s.
+    let (server, addr) = health_server(1, 2, &[]);
+    let started = Instant::now();
+    let r = get(addr, "/user-harakiri");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = server.wait_for_log("set by uwsgi.set_user_harakiri");
+    assert!(log.contains("GET /user-harakiri has run for"), "{log}");
+    // A request that sets no limit is not cut.
+    assert_eq!(get(addr, "/sleep/2.5").status, 200);
+}
+
+/// The pids that served `n` sequential requests, each on a new connection, grouped into
+/// runs: (pid, requests in a row).
+fn runs_of(addr: SocketAddr, n: usize) -> Vec<(u32, usize)> {
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for _ in 0..n {
+        let pid = pid_of(addr, "/");
+        match runs.last_mut() {
+            Some((p, count)) if *p == pid => *count += 1,
+            _ => runs.push((pid, 1)),
+        }
+    }
+    runs
+}
+
+#[test]
+fn max_requests_recycles_after_exactly_n_requests() {
+    // Worker 1 recycles after 3 + 1 × 2 = 5 requests.
+    let (server, addr) = health_server(1, 1, &["--max-requests", "3", "--max-requests-delta", "2"]);
+    let runs = runs_of(addr, 12);
+    let counts: Vec<usize> = runs.iter().map(|&(_, n)| n).collect();
+    assert_eq!(counts, [5, 5, 2], "{runs:?}");
+    let log = server.wait_for_log("max-requests reached (5 requests)");
+    assert!(log.contains("is recycling"), "{log}");
+    for (pid, _) in &runs[..2] {
+        wait_until("a recycled worker to exit", || {
+            (!pid_alive(*pid)).then_some(())
+        });
+    }
+}
+
+#[test]
+fn max_requests_recycles_a_kept_alive_connection_with_connection_close() {
+    let (_server, addr) = health_server(1, 1, &["--max-requests", "3"]);
+    let mut s = connect(addr);
+    let mut pids = Vec::new();
+    for i in 1..=3 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.status, 200);
+        // The third response is the worker's last: it says so.
+        let close = r.header("Connection") == Some("close");
+        assert_eq!(close, i == 3, "response {i}: {:?}", r.headers);
+        pids.push(r.text());
+    }
+    assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+    assert_ne!(pid_of(addr, "/").to_string(), pids[0]);
+}
+
+/// `clients` threads making requests on new connections until `stop`; returns the number
+/// of requests, and panics on any failure.
+fn load(
+    addr: SocketAddr,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<u32>>> {
+    (0..clients)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut pids = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    pids.push(pid_of(addr, "/sleep/0.01"));
+                }
+                pids
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn max_requests_under_load_fails_no_request() {
+    let (server, addr) = health_server(2, 2, &["--max-requests", "25"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addr, 6, stop.clone());
+    let served = Arc::new(AtomicUsize::new(0));
+    wait_until_for(
+        Duration::from_secs(30),
+        "workers to recycle under load",
+        || {
+            let log = server.log();
+            (log.matches("max-requests reached").count() >= 6).then_some(())
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut pids = std::collections::BTreeSet::new();
+    for c in clients {
+        let got = c.join().expect("no request failed");
+        served.fetch_add(got.len(), Ordering::Relaxed);
+        pids.extend(got);
+    }
+    assert!(pids.len() >= 6, "{pids:?}");
+    assert!(served.load(Ordering::Relaxed) >= 150);
+}
+
+#[test]
+fn reload_on_rss_recycles_a_worker_that_grew() {
+    let (server, addr) = health_server(1, 1, &["--reload-on-rss", "100"]);
+    let first = pid_of(addr, "/");
+    // Each /grow keeps 40 MiB more; the worker recycles after the request that crossed
+    // 100 MB, and that request is still answered.
+    let mut grown = 0;
+    let new = wait_until("the worker to recycle", || {
+        let pid = pid_of(addr, "/grow");
+        grown += 1;
+        (pid != first).then_some(pid)
+    });
+    assert!((2..=5).contains(&grown), "grew {grown} times");
+    let log = server.wait_for_log("over reload-on-rss (100 MB); recycling");
+    assert!(
+        log.contains(&format!("worker 1 (pid {first}) is recycling")),
+        "{log}"
+    );
+    assert_eq!(pid_of(addr, "/"), new);
+}
+
+#[test]
+fn evil_reload_on_rss_kills_a_worker_that_grew() {
+    let (server, addr) = health_server(1, 1, &["--evil-reload-on-rss", "100"]);
+    let first = pid_of(addr, "/");
+    for _ in 0..3 {
+        assert_eq!(pid_of(addr, "/grow"), first);
+    }
+    // The master looks once a second.
+    server.wait_for_log("over evil-reload-on-rss (100 MB); killing it");
+    wait_until("the killed worker to be gone", || {
+        (!pid_alive(first)).then_some(())
+    });
+    let new = wait_until("the replacement to serve", || {
+        let pid = pid_of(addr, "/");
+        (pid != first).then_some(pid)
+    });
+    assert!(pid_alive(new));
+}
+
+#[test]
+fn max_worker_lifetime_replaces_workers_without_failing_a_request() {
+    let (server, addr) = health_server(2, 2, &["--max-worker-lifetime", "2"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(addr, 4, stop.clone());
+    wait_until_for(Duration::from_secs(20), "two lifetimes to pass", || {
+        let log = server.log();
+        (log.matches("reached max-worker-lifetime (2 s)").count() >= 4).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    let mut pids = std::collections::BTreeSet::new();
+    for c in clients {
+        pids.extend(c.join().expect("no request failed"));
+    }
+    assert!(pids.len() >= 4, "{pids:?}");
+    assert!(
+        server.log().contains("replaced worker (pid "),
+        "{}",
+        server.log()
+    );
+}
