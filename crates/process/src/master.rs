@@ -30,6 +30,8 @@ use crate::options::Options;
 use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
+use crate::stats_report::{Carried, Report, WorkerEntry};
+use crate::stats_server::{Page, StatsServer};
 use crate::sys::{describe_status, kill, reap_one};
 use crate::touch::Touched;
 use crate::worker;
@@ -37,6 +39,8 @@ use crate::worker;
 const SIGNAL_TOKEN: Token = Token(0);
 /// The master FIFOs' tokens: `FIFO_TOKEN + index`.
 const FIFO_TOKEN: usize = 1;
+/// The stats server's tokens: its listener's, then one per connection (`stats_server.rs`).
+const STATS_TOKEN: usize = 1 << 16;
 const TICK: Duration = Duration::from_secs(1);
 /// How often a reload in progress looks whether the new workers are ready.
 const READY_POLL: Duration = Duration::from_millis(10);
@@ -81,6 +85,8 @@ struct WorkerState {
     respawn_at: Option<Instant>,
     /// Stopped by a brutal reload of the workers (FIFO `W`): respawn at once, no back-off.
     restarting: bool,
+    /// What this worker id's exited processes served (the stats' totals outlive respawns).
+    carried: Carried,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +112,8 @@ pub(crate) struct Startup {
     pub(crate) pidfiles: Vec<PathBuf>,
     /// The master FIFOs, created.
     pub(crate) fifos: Fifos,
+    /// The stats server's socket (`stats`), bound.
+    pub(crate) stats: Option<Bound>,
 }
 
 /// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
@@ -186,6 +194,8 @@ pub(crate) struct Master<'a> {
     reexec_when_stopped: bool,
     fifos: Fifos,
     touched: Touched,
+    /// The stats server (`stats`).
+    stats: Option<StatsServer>,
 }
 
 impl<'a> Master<'a> {
@@ -217,6 +227,14 @@ impl<'a> Master<'a> {
                 )
                 .map_err(|e| Error::os("cannot register the master FIFO", e))?;
         }
+        let stats = startup
+            .stats
+            .take()
+            .map(|bound| {
+                StatsServer::new(bound, poll.registry(), STATS_TOKEN, opts.stats_http)
+                    .map_err(|e| Error::os("cannot serve the stats", e))
+            })
+            .transpose()?;
         let touched = Touched::new(
             &opts.touch_reload,
             &opts.touch_workers_reload,
@@ -261,6 +279,7 @@ impl<'a> Master<'a> {
             reexec_when_stopped: false,
             fifos,
             touched,
+            stats,
         })
     }
 
@@ -298,11 +317,16 @@ impl<'a> Master<'a> {
             self.drain_signal_pipe();
             self.handle_signals();
             for event in events.iter() {
-                if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
+                if self.stats.as_ref().is_some_and(|s| s.owns(event.token())) {
+                    self.serve_stats(event.token());
+                } else if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
                     for command in self.fifos.read(i) {
                         self.act(command);
                     }
                 }
+            }
+            if let Some(stats) = &mut self.stats {
+                stats.expire(self.poll.registry(), Instant::now());
             }
             self.reap();
             if let Some(stop) = self.stopping {
@@ -382,6 +406,9 @@ impl<'a> Master<'a> {
             if !stop.killed {
                 t = t.min(stop.deadline.saturating_duration_since(now));
             }
+        }
+        if let Some(at) = self.stats.as_ref().and_then(StatsServer::next_deadline) {
+            t = t.min(at.saturating_duration_since(now));
         }
         if (!self.previous.is_empty() && !self.reload_failed) || self.chain.is_some() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
@@ -688,6 +715,34 @@ impl<'a> Master<'a> {
         log_stats(&self.board, "master", self.pid);
     }
 
+    /// Answers the stats client behind `token` (`stats_server.rs`), with the stats of the
+    /// current workers (`stats_report.rs`).
+    fn serve_stats(&mut self, token: Token) {
+        let Some(mut server) = self.stats.take() else {
+            return;
+        };
+        let mut answer = |page| {
+            let workers: Vec<WorkerEntry> = self
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| WorkerEntry {
+                    id: i + 1,
+                    slot: w.slot,
+                    respawns: w.respawns,
+                    carried: w.carried,
+                })
+                .collect();
+            let report = Report::gather(&self.board, self.sockets, &workers, self.pid);
+            match page {
+                Page::Json => report.to_json(self.opts.stats_minified),
+                Page::Metrics => report.to_prometheus().into_bytes(),
+            }
+        };
+        server.ready(self.poll.registry(), token, Instant::now(), &mut answer);
+        self.stats = Some(server);
+    }
+
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
             if let Some(i) = self.draining.iter().position(|&p| p == pid) {
@@ -724,6 +779,9 @@ impl<'a> Master<'a> {
                 continue;
             };
             let id = idx + 1;
+            if let Some(slot) = self.workers[idx].slot {
+                self.workers[idx].carried.add(self.board.process(slot));
+            }
             self.board.release(pid);
             let w = &mut self.workers[idx];
             w.pid = None;
@@ -934,6 +992,9 @@ impl<'a> Master<'a> {
         for sid in self.sig_ids.drain(..) {
             signal_hook::low_level::unregister(sid);
         }
+        // The stats socket is the master's: closed here (not deregistered, which would
+        // remove it from the epoll the child shares with the master).
+        drop(self.stats.take());
         // A stop signal sent since the fork is delivered now, to the early handlers.
         mask.restore();
         // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died
