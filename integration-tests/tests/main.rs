@@ -10,4 +10,5 @@ mod nginx;
 mod process;
 mod reload;
 mod serving;
+mod stats;
 mod wsgi;

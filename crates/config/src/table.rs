@@ -345,10 +345,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         "workers to add at each overload in cheaper mode"),
     opt("master-fifo", &[], None, Kind::List, None, None, Status::Implemented,
         "control the master through this FIFO"),
-    opt("stats", &[], None, Kind::Str, None, None, HEALTH,
-        "serve the stats JSON on this address"),
-    opt("stats-http", &[], None, Kind::Flag, None, None, HEALTH,
-        "serve the stats JSON with HTTP headers"),
+    opt("stats", &["stats-server"], None, Kind::Str, None, None, Status::Implemented,
+        "serve the stats JSON on this address (host:port, :port or a unix path), from the master"),
+    opt("stats-http", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "answer on the stats address over HTTP (the JSON; Prometheus text at /metrics)"),
+    opt("stats-minified", &["stats-min"], None, Kind::Flag, None, None, Status::Implemented,
+        "write the stats JSON without indentation"),
     opt("disable-logging", &[], Some('L'), Kind::Flag, None, None, Status::Implemented,
         "do not log requests (errors are still logged)"),
     opt("log-format", &["logformat"], None, Kind::Str, None, None, STATIC_AND_LOGGING,
@@ -365,7 +367,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "log requests answered with 5xx"),
     opt("log-slow", &[], None, Kind::Int, None, None, STATIC_AND_LOGGING,
         "log requests slower than this many milliseconds"),
-    opt("memory-report", &[], Some('m'), Kind::Flag, None, None, HEALTH,
+    opt("memory-report", &[], Some('m'), Kind::Flag, None, None, Status::Implemented,
         "add memory usage to the request log"),
     opt("static-map", &[], None, Kind::List, None, None, STATIC_AND_LOGGING,
         "serve files: /mountpoint=directory"),
@@ -767,7 +769,7 @@ mod tests {
             min-worker-lifetime reload-on-rss evil-reload-on-rss reload-mercy worker-reload-mercy \
             die-on-term pidfile pidfile2 daemonize daemonize2 logto logto2 vacuum uid gid \
             touch-reload py-autoreload cheaper cheaper-initial cheaper-step master-fifo stats \
-            stats-http disable-logging log-format log-x-forwarded-for log-date log-master log-4xx \
+            stats-http stats-minified disable-logging log-format log-x-forwarded-for log-date log-master log-4xx \
             log-5xx log-slow memory-report static-map static-map2 check-static static-index \
             static-expires static-skip-ext offload-threads cron unique-cron timer mule mules \
             attach-daemon smart-attach-daemon spooler add-header ini json yaml toml strict \

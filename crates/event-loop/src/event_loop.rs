@@ -189,6 +189,7 @@ impl<H: Handler> EventLoop<H> {
         let poll = Poll::new()?;
         let notify = Arc::new(Notify::new(Waker::new(poll.registry(), WAKER)?));
         let (tx, rx) = crossbeam_channel::unbounded();
+        let memory_report = options.memory_report;
         let limits = Limits {
             buffer_size: options.buffer_size,
             max_headers: options.max_headers,
@@ -227,7 +228,7 @@ impl<H: Handler> EventLoop<H> {
             retire_notice: None,
             requests: 0,
             now: Instant::now(),
-            log: RequestLog::new(),
+            log: RequestLog::new(memory_report),
             sink: None,
             balance: None,
             published: (usize::MAX, usize::MAX),

@@ -66,6 +66,9 @@ pub struct Options {
     /// Whether to log one line per request: the opposite of uWSGI's `disable-logging`.
     #[serde(rename = "disable-logging", deserialize_with = "negated")]
     pub log_requests: bool,
+    /// `memory-report`: each request log line starts with the worker's address space and
+    /// resident set sizes, as uWSGI writes them (read from /proc at each logged request).
+    pub memory_report: bool,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
     /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).
     pub thunder_lock: bool,
@@ -103,6 +106,7 @@ impl Default for Options {
             spill_max: SPILL_MAX,
             max_connections: MAX_CONNECTIONS,
             log_requests: true,
+            memory_report: false,
             thunder_lock: false,
             worker_id: 1,
             max_requests: 0,

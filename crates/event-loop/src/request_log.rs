@@ -4,6 +4,10 @@
 //! ```text
 //! [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {28 vars in 312 bytes} [Tue Nov 24 22:01:02 2026] GET /path => generated 12 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 64 bytes (1 switches on core 0)
 //! ```
+//!
+//! With `memory-report` the line starts with the process's memory, as uWSGI writes it
+//! (`{address space usage: 52310016 bytes/49MB} {rss usage: 20623360 bytes/19MB} [pid: ...`),
+//! read from `/proc/self/statm` when the line is written.
 
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,15 +22,18 @@ pub const REQUEST_LOG_TARGET: &str = "ruwsgi::request";
 #[derive(Debug)]
 pub(crate) struct RequestLog {
     pid: u32,
+    /// `memory-report`: start each line with the address space and resident set sizes.
+    memory_report: bool,
     second: u64,
     stamp: String,
     line: String,
 }
 
 impl RequestLog {
-    pub(crate) fn new() -> RequestLog {
+    pub(crate) fn new(memory_report: bool) -> RequestLog {
         RequestLog {
             pid: std::process::id(),
+            memory_report,
             second: u64::MAX,
             stamp: String::new(),
             line: String::with_capacity(256),
@@ -46,6 +53,15 @@ impl RequestLog {
             self.stamp = ctime(now as i64);
         }
         self.line.clear();
+        if self.memory_report {
+            let (vsz, rss) = memory_usage().unwrap_or((0, 0));
+            let _ = write!(
+                self.line,
+                "{{address space usage: {vsz} bytes/{}MB}} {{rss usage: {rss} bytes/{}MB}} ",
+                vsz >> 20,
+                rss >> 20
+            );
+        }
         let _ = write!(
             self.line,
             "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs{} ({} {}) {} headers in {} bytes (1 switches on core 0)",
@@ -68,6 +84,17 @@ impl RequestLog {
         );
         Some(&self.line)
     }
+}
+
+/// This process's address space (virtual) size and resident set size in bytes, from
+/// `/proc/self/statm` (sizes in pages), as uWSGI's `get_memusage` reads them on Linux.
+fn memory_usage() -> Option<(u64, u64)> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
+    let (vsz, rss) = (pages.next()??, pages.next()??);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    Some((vsz * page, rss * page))
 }
 
 /// `ctime(3)` without its newline, in local time: `Tue Nov 24 22:01:02 2026`.
@@ -104,7 +131,7 @@ mod tests {
 
     #[test]
     fn the_line_has_uwsgi_default_shape() {
-        let mut log = RequestLog::new();
+        let mut log = RequestLog::new(false);
         let request = RequestLine {
             remote: "127.0.0.1".into(),
             vars: 28,
@@ -146,5 +173,26 @@ mod tests {
         let stamp = &line[prefix.len()..line.find("] GET").unwrap()];
         assert_eq!(stamp.len(), 24, "{stamp:?}");
         assert_eq!(stamp.split_whitespace().count(), 5, "{stamp:?}");
+
+        // memory-report: uWSGI's memory text first, in its words and units.
+        let mut log = RequestLog::new(true);
+        let line = log.line(3, &record).unwrap();
+        let (memory, rest) = line.split_at(line.find("[pid: ").unwrap());
+        assert!(rest.starts_with(&prefix), "{line}");
+        let numbers: Vec<u64> = memory
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [vsz, vsz_mb, rss, rss_mb] = numbers[..] else {
+            panic!("four numbers in {memory:?}");
+        };
+        assert_eq!(
+            memory,
+            format!(
+                "{{address space usage: {vsz} bytes/{vsz_mb}MB}} {{rss usage: {rss} bytes/{rss_mb}MB}} "
+            )
+        );
+        assert!(rss > 0 && vsz >= rss, "{memory}");
+        assert_eq!((vsz >> 20, rss >> 20), (vsz_mb, rss_mb));
     }
 }

@@ -50,6 +50,8 @@ mod privileges;
 mod reexec;
 mod service;
 mod stats;
+mod stats_report;
+mod stats_server;
 mod sys;
 mod touch;
 mod worker;
@@ -217,6 +219,19 @@ fn serve(
         }
         sockets.push(b);
     }
+    let stats = match &opts.stats {
+        Some(address) if master => {
+            let b = bind_stats(address, &opts.sockets)?;
+            cleanup.paths.extend(b.unix_path.clone());
+            log::info!("stats server bound to {address}");
+            Some(b)
+        }
+        Some(_) => {
+            log::warn!("stats needs a master (--master); no stats server is started");
+            None
+        }
+        None => None,
+    };
     if !opts.master && opts.processes > 1 {
         log::warn!(
             "processes = {} without master: running a master anyway \
@@ -288,6 +303,7 @@ fn serve(
                 .cloned()
                 .collect(),
             fifos,
+            stats,
         };
         master::Master::new(service, &opts, &sockets, board, startup, signals)?.run()?
     } else {
@@ -353,6 +369,20 @@ fn scoreboard(
         None => ruwsgi_shm::Scoreboard::create(layout)
             .map_err(|e| Error::with(ErrorKind::Os("cannot set up the scoreboard".into()), e)),
     }
+}
+
+/// Binds the stats server's `address` in the sockets' address forms, with the first
+/// socket's `listen` backlog and `chmod-socket` (uWSGI binds it with the same options).
+fn bind_stats(address: &str, sockets: &[SocketSpec]) -> Result<Bound, Error> {
+    let first = sockets.first();
+    bind::bind(&SocketSpec {
+        address: address.to_string(),
+        // Not read: the master answers on it itself.
+        protocol: ruwsgi_event_loop::Protocol::Http,
+        backlog: first.map_or(100, |s| s.backlog),
+        chmod: first.and_then(|s| s.chmod),
+        reuse_port: false,
+    })
 }
 
 fn describe(spec: &SocketSpec) -> &'static str {

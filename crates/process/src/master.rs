@@ -30,6 +30,8 @@ use crate::options::Options;
 use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
+use crate::stats_report::{Carried, Report, WorkerEntry};
+use crate::stats_server::{Page, StatsServer};
 use crate::sys::{describe_status, kill, reap_one};
 use crate::touch::Touched;
 use crate::worker;
@@ -37,6 +39,8 @@ use crate::worker;
 const SIGNAL_TOKEN: Token = Token(0);
 /// The master FIFOs' tokens: `FIFO_TOKEN + index`.
 const FIFO_TOKEN: usize = 1;
+/// The stats server's tokens: its listener's, then one per connection (`stats_server.rs`).
+const STATS_TOKEN: usize = 1 << 16;
 const TICK: Duration = Duration::from_secs(1);
 /// How often a reload in progress looks whether the new workers are ready.
 const READY_POLL: Duration = Duration::from_millis(10);
@@ -85,6 +89,8 @@ struct WorkerState {
     /// Times harakiri cut a request of this worker id (kept here and copied into each new
     /// process's slot, as `respawns`).
     harakiri_count: u64,
+    /// What this worker id's exited processes served (the stats' totals outlive respawns).
+    carried: Carried,
 }
 
 /// A worker process told to finish its requests and exit: killed if it has not by
@@ -129,6 +135,8 @@ pub(crate) struct Startup {
     pub(crate) pidfiles: Vec<PathBuf>,
     /// The master FIFOs, created.
     pub(crate) fifos: Fifos,
+    /// The stats server's socket (`stats`), bound.
+    pub(crate) stats: Option<Bound>,
 }
 
 /// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
@@ -211,6 +219,8 @@ pub(crate) struct Master<'a> {
     reexec_when_stopped: bool,
     fifos: Fifos,
     touched: Touched,
+    /// The stats server (`stats`).
+    stats: Option<StatsServer>,
 }
 
 impl<'a> Master<'a> {
@@ -242,6 +252,14 @@ impl<'a> Master<'a> {
                 )
                 .map_err(|e| Error::os("cannot register the master FIFO", e))?;
         }
+        let stats = startup
+            .stats
+            .take()
+            .map(|bound| {
+                StatsServer::new(bound, poll.registry(), STATS_TOKEN, opts.stats_http)
+                    .map_err(|e| Error::os("cannot serve the stats", e))
+            })
+            .transpose()?;
         let touched = Touched::new(
             &opts.touch_reload,
             &opts.touch_workers_reload,
@@ -287,6 +305,7 @@ impl<'a> Master<'a> {
             reexec_when_stopped: false,
             fifos,
             touched,
+            stats,
         })
     }
 
@@ -324,11 +343,16 @@ impl<'a> Master<'a> {
             self.drain_signal_pipe();
             self.handle_signals();
             for event in events.iter() {
-                if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
+                if self.stats.as_ref().is_some_and(|s| s.owns(event.token())) {
+                    self.serve_stats(event.token());
+                } else if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
                     for command in self.fifos.read(i) {
                         self.act(command);
                     }
                 }
+            }
+            if let Some(stats) = &mut self.stats {
+                stats.expire(self.poll.registry(), Instant::now());
             }
             // Before reaping: a worker that recycled itself and already exited is a
             // replaced worker, not a death.
@@ -565,6 +589,9 @@ impl<'a> Master<'a> {
         }
         for d in &self.draining {
             t = t.min(d.kill_at.saturating_duration_since(now));
+        }
+        if let Some(at) = self.stats.as_ref().and_then(StatsServer::next_deadline) {
+            t = t.min(at.saturating_duration_since(now));
         }
         if (!self.previous.is_empty() && !self.reload_failed) || !self.replacing.is_empty() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
@@ -896,6 +923,34 @@ impl<'a> Master<'a> {
         log_stats(&self.board, "master", self.pid);
     }
 
+    /// Answers the stats client behind `token` (`stats_server.rs`), with the stats of the
+    /// current workers (`stats_report.rs`).
+    fn serve_stats(&mut self, token: Token) {
+        let Some(mut server) = self.stats.take() else {
+            return;
+        };
+        let mut answer = |page| {
+            let workers: Vec<WorkerEntry> = self
+                .workers
+                .iter()
+                .enumerate()
+                .map(|(i, w)| WorkerEntry {
+                    id: i + 1,
+                    slot: w.slot,
+                    respawns: w.respawns,
+                    carried: w.carried,
+                })
+                .collect();
+            let report = Report::gather(&self.board, self.sockets, &workers, self.pid);
+            match page {
+                Page::Json => report.to_json(self.opts.stats_minified),
+                Page::Metrics => report.to_prometheus().into_bytes(),
+            }
+        };
+        server.ready(self.poll.registry(), token, Instant::now(), &mut answer);
+        self.stats = Some(server);
+    }
+
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
             if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
@@ -930,6 +985,9 @@ impl<'a> Master<'a> {
                 continue;
             };
             let id = idx + 1;
+            if let Some(slot) = self.workers[idx].slot {
+                self.workers[idx].carried.add(self.board.process(slot));
+            }
             // A worker that recycled itself between the look at the slots and now.
             let recycled = self.workers[idx]
                 .slot
@@ -1161,6 +1219,9 @@ impl<'a> Master<'a> {
         for sid in self.sig_ids.drain(..) {
             signal_hook::low_level::unregister(sid);
         }
+        // The stats socket is the master's: closed here (not deregistered, which would
+        // remove it from the epoll the child shares with the master).
+        drop(self.stats.take());
         // A stop signal sent since the fork is delivered now, to the early handlers.
         mask.restore();
         // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died

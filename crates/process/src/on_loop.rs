@@ -130,14 +130,16 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Writes each finished exchange to the worker's process slot: the request count (what
-/// SIGUSR1 logs), the response bytes and whether the app raised. The one
+/// SIGUSR1 logs), the response bytes, whether the app raised, and its duration (the
+/// request time and duration histogram the stats server reports). The one
 /// place a worker writes its process slot per request (its handler writes the thread slots).
 fn scoreboard_sink(board: Arc<Scoreboard>, slot: ProcessIndex) -> impl FnMut(&Exchange<'_>) + Send {
     move |exchange| {
         let bytes = exchange.head_bytes as u64 + exchange.body_bytes;
+        let micros = u64::try_from(exchange.duration.as_micros()).unwrap_or(u64::MAX);
         board
             .process(slot)
-            .request_finished(bytes, exchange.exception);
+            .request_finished(bytes, exchange.exception, micros);
     }
 }
 

@@ -122,6 +122,15 @@ pub struct Options {
     /// `master-fifo`: named pipes the master reads one-byte commands from (the first is
     /// active; `0`–`9` select another).
     pub master_fifo: Vec<PathBuf>,
+    /// `stats`: the address the master serves its stats on (`host:port`, `:port`, a unix
+    /// path or `@abstract`, as the sockets), bound with the first socket's `listen` and
+    /// `chmod-socket`.
+    pub stats: Option<String>,
+    /// `stats-http`: answer on the stats address over HTTP (the JSON document, and
+    /// Prometheus's text format at `/metrics`).
+    pub stats_http: bool,
+    /// `stats-minified`: the stats JSON without indentation.
+    pub stats_minified: bool,
     /// `touch-reload`: touching one of these files reloads gracefully (as SIGHUP).
     pub touch_reload: Vec<PathBuf>,
     /// `touch-workers-reload`: touching one of these replaces the workers only.
@@ -181,6 +190,9 @@ impl Default for Options {
             worker_reload_mercy: Duration::from_secs(60),
             reload_mercy: Duration::from_secs(60),
             master_fifo: Vec::new(),
+            stats: None,
+            stats_http: false,
+            stats_minified: false,
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),

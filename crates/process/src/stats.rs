@@ -1,5 +1,5 @@
-//! What the master and a worker running without one log on SIGUSR1, and the resident set
-//! size they record: read from the scoreboard and /proc. A leaf: both `master.rs` and
+//! What the master and a worker running without one log on SIGUSR1, and the memory sizes
+//! they record and report: read from the scoreboard and /proc. A leaf: both `master.rs` and
 //! `worker.rs` use it, and it uses neither.
 
 use std::sync::atomic::Ordering;
@@ -14,6 +14,17 @@ pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())?;
     Some(pages * page)
+}
+
+/// The resident set size and the address space size of process `pid` in bytes, from
+/// /proc/PID/statm.
+pub(crate) fn memory_usage(pid: u32) -> Option<(u64, u64)> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
+    let (size, resident) = (pages.next()??, pages.next()??);
+    Some((resident * page, size * page))
 }
 
 /// Logs the scoreboard: each live process's counters and what each of its threads is running

@@ -25,8 +25,9 @@ const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// Bumped whenever the memory layout of the board changes, so a re-exec'd master of another
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
 /// id; version 3 counts each process's connections; version 4 records reloads asked for;
-/// version 5 adds harakiri's words to the thread slots.
-const VERSION: u64 = 5;
+/// version 5 adds harakiri's words to the thread slots; version 6 sums each process's
+/// request time and counts its requests by duration.
+const VERSION: u64 = 6;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -464,7 +465,7 @@ mod tests {
             ForkResult::Child => {
                 let slot = board.process(index);
                 slot.set_status(crate::ProcessStatus::Ready);
-                slot.request_finished(42, true);
+                slot.request_finished(42, true, 1);
                 board.threads_of(index)[1].request_started(now_micros(), 0, b"POST", b"/upload");
                 // SAFETY: `_exit` ends the child at once, skipping the parent's destructors.
                 unsafe { libc::_exit(0) };

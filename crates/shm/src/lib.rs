@@ -13,7 +13,8 @@
 //! [`ProcessKind`] and generation) and [releases](Scoreboard::release) it when it reaps the
 //! pid. The board has `2 * processes + extra` of them, so during a reload the old
 //! generation and the new one hold slots side by side. A slot holds the process's
-//! [`ProcessStatus`] and counters (requests, bytes, exceptions, rss, ...); stats read them
+//! [`ProcessStatus`] and counters (requests, bytes, exceptions, request time and a
+//! request-duration histogram, rss, ...); stats read them
 //! with [`Scoreboard::live`]. A [`ProcessIndex`] names a slot; a child that must know its
 //! slot before its parent returns from `fork` gets one [reserved](Scoreboard::reserve)
 //! before the fork.
@@ -44,5 +45,7 @@ pub use board::Scoreboard;
 pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
 pub use layout::Layout;
-pub use process_slot::{ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus};
+pub use process_slot::{
+    ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus, DURATION_BUCKETS_US,
+};
 pub use thread_slot::{RunningRequest, ThreadSlot, METHOD_CAPACITY, URI_CAPACITY};

@@ -4,6 +4,15 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+/// The upper bounds, in microseconds, of the request-duration histogram's buckets
+/// ([`ProcessSlot::duration_buckets`]): Prometheus's default buckets, 5 ms to 10 s. A request
+/// lands in the first bucket whose bound is at least its duration; a slower one in the last
+/// bucket, which has no bound.
+pub const DURATION_BUCKETS_US: [u64; 11] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000,
+];
+
 /// The `pid` of a slot taken by [`Scoreboard::reserve`](crate::Scoreboard::reserve) whose
 /// process is not forked yet (no Linux pid reaches it: `pid_max` is at most 2^22).
 pub(crate) const RESERVED: u32 = u32::MAX;
@@ -133,6 +142,13 @@ pub struct ProcessSlot {
     pub connections: AtomicU64,
     /// Threads of the process with nothing to do now (written with `connections`).
     pub idle_threads: AtomicU64,
+    /// Microseconds spent in requests, summed over the requests this process served (what
+    /// stats call `running_time`, and divide by `requests` for `avg_rt`).
+    pub request_time_us: AtomicU64,
+    /// Requests by duration: `duration_buckets[i]` counts those that took at most
+    /// [`DURATION_BUCKETS_US`]`[i]` and more than the bound before it; the last one those
+    /// slower than every bound. Not cumulative (a Prometheus histogram sums them).
+    pub duration_buckets: [AtomicU64; DURATION_BUCKETS_US.len() + 1],
 }
 
 impl ProcessSlot {
@@ -176,15 +192,23 @@ impl ProcessSlot {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// Counts a finished request that wrote `bytes` (called by the process). When it ended
-    /// is its thread slot's to say ([`ThreadSlot`](crate::ThreadSlot)), which keeps a clock
-    /// read off this per-request path.
-    pub fn request_finished(&self, bytes: u64, exception: bool) {
+    /// Counts a finished request that wrote `bytes` and took `duration_us` microseconds
+    /// (called by the process): its request, bytes, exception, time and duration bucket.
+    /// When it ended is its thread slot's to say ([`ThreadSlot`](crate::ThreadSlot)), which
+    /// keeps a clock read off this per-request path.
+    pub fn request_finished(&self, bytes: u64, exception: bool, duration_us: u64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
         if exception {
             self.exceptions.fetch_add(1, Ordering::Relaxed);
         }
+        self.request_time_us
+            .fetch_add(duration_us, Ordering::Relaxed);
+        let bucket = DURATION_BUCKETS_US
+            .iter()
+            .position(|&bound| duration_us <= bound)
+            .unwrap_or(DURATION_BUCKETS_US.len());
+        self.duration_buckets[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes the slot if it is free (pid 0 → [`RESERVED`]). `Acquire` pairs with the
@@ -240,7 +264,11 @@ impl ProcessSlot {
             &self.rss,
             &self.connections,
             &self.idle_threads,
-        ] {
+            &self.request_time_us,
+        ]
+        .into_iter()
+        .chain(&self.duration_buckets)
+        {
             counter.store(0, Ordering::Relaxed);
         }
     }
@@ -298,15 +326,28 @@ mod tests {
         assert_eq!(slot.kind(), Some(ProcessKind::Mule));
         assert_eq!((slot.worker_id(), slot.generation()), (3, 7));
         assert_eq!(slot.status(), ProcessStatus::Starting);
-        slot.request_finished(42, true);
+        slot.request_finished(42, true, 7_000);
+        slot.request_finished(0, false, 60_000_000);
         assert_eq!(slot.bytes_out.load(Ordering::Relaxed), 42);
+        assert_eq!(slot.request_time_us.load(Ordering::Relaxed), 60_007_000);
+        let buckets: Vec<u64> = slot
+            .duration_buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        assert_eq!(
+            buckets,
+            [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            "7 ms, then over 10 s"
+        );
         assert_eq!(
             slot.to_string(),
-            "mule 3 (pid 4321, generation 7) starting requests 1 respawns 0 rss 0"
+            "mule 3 (pid 4321, generation 7) starting requests 2 respawns 0 rss 0"
         );
         slot.clear();
         assert!(slot.is_free());
         assert_eq!(slot.kind(), None);
         assert_eq!(slot.requests.load(Ordering::Relaxed), 0);
+        assert_eq!(slot.duration_buckets[1].load(Ordering::Relaxed), 0);
     }
 }
