@@ -2,11 +2,25 @@
 # the serving worker's pid.
 import os
 import re
+import signal
+import sys
 import time
 
 import uwsgi
 
 HELD = []
+
+
+def on_winch(signum, frame):
+    # What an app does with harakiri-graceful-signal: flush its buffers (Sentry, tracing).
+    # ruwsgi runs it on the worker's main thread.
+    sys.stderr.write("app signal handler: signal %d in pid %d\n" % (signum, os.getpid()))
+    sys.stderr.flush()
+
+
+# Set at import (in the master, under preload): a signal the server does not use, so the
+# handler stays and runs in the workers.
+signal.signal(signal.SIGWINCH, on_winch)
 
 
 def stuck_here(seconds):

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ruwsgi_integration_tests::{
-    app, connect, free_port, get, pid_alive, read_response, uwsgi_packet, uwsgi_vars, wait_until,
-    wait_until_for, Server,
+    app, children_of, connect, free_port, get, pid_alive, read_response, uwsgi_packet, uwsgi_vars,
+    wait_until, wait_until_for, Server,
 };
 
 /// A master with `workers` workers of `threads` threads serving `apps/health.py` on an HTTP
@@ -31,6 +31,13 @@ fn health_server(workers: usize, threads: usize, extra: &[&str]) -> (Server, Soc
     (server, addr)
 }
 
+/// The stats document the master serves on `addr`.
+fn read_stats(addr: SocketAddr) -> serde_json::Value {
+    let mut text = String::new();
+    connect(addr).read_to_string(&mut text).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 fn pid_of(addr: SocketAddr, path: &str) -> u32 {
     let r = get(addr, path);
     assert_eq!(r.status, 200, "{path}: {}", r.text());
@@ -39,7 +46,17 @@ fn pid_of(addr: SocketAddr, path: &str) -> u32 {
 
 #[test]
 fn harakiri_answers_504_logs_the_stack_and_replaces_the_worker() {
-    let (server, addr) = health_server(1, 4, &["--harakiri", "2", "--worker-reload-mercy", "8"]);
+    let stats_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let stats_arg = stats_addr.to_string();
+    let extra = [
+        "--harakiri",
+        "2",
+        "--worker-reload-mercy",
+        "8",
+        "--stats",
+        &stats_arg,
+    ];
+    let (server, addr) = health_server(1, 4, &extra);
     let old = pid_of(addr, "/");
     let started = Instant::now();
     let stuck = std::thread::spawn(move || get(addr, "/stuck"));
@@ -73,6 +90,10 @@ fn harakiri_answers_504_logs_the_stack_and_replaces_the_worker() {
     let stack = &log[log.find("was running this Python stack").unwrap()..];
     assert!(stack.contains("in stuck_here"), "{log}");
     assert!(stack.contains("time.sleep(seconds)"), "{log}");
+    // The stats count the cut for worker 1, across its respawn.
+    let stats = read_stats(stats_addr);
+    assert_eq!(stats["workers"][0]["harakiri_count"], 1, "{stats}");
+    assert_eq!(stats["workers"][0]["pid"], new, "{stats}");
     // The old worker exits on its own once its other requests are done, well before the
     // master's kill at worker-reload-mercy.
     wait_until_for(Duration::from_secs(6), "the cut worker to exit", || {
@@ -85,6 +106,83 @@ fn harakiri_answers_504_logs_the_stack_and_replaces_the_worker() {
         "{}",
         server.log()
     );
+}
+
+#[test]
+fn a_graceful_harakiri_signals_the_app_before_the_cut() {
+    let (server, addr) = health_server(
+        1,
+        2,
+        &[
+            "--harakiri",
+            "1",
+            "--harakiri-graceful-timeout",
+            "2",
+            "--harakiri-graceful-signal",
+            "28", // SIGWINCH, which the app handles
+        ],
+    );
+    let worker = pid_of(addr, "/");
+    let started = Instant::now();
+    let r = get(addr, "/stuck");
+    assert_eq!(r.status, 504, "{}", r.text());
+    // 1 s of harakiri, then 2 s of grace (the master looks once a second).
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    let log = server.wait_for_log("*** HARAKIRI ON WORKER 1");
+    let attempt = log
+        .find("graceful termination attempt on worker 1")
+        .expect("the graceful attempt is logged");
+    let handled = log
+        .find(&format!("app signal handler: signal 28 in pid {worker}"))
+        .unwrap_or_else(|| panic!("the app's handler ran in the worker: {log}"));
+    let cut = log.find("*** HARAKIRI ON WORKER 1").unwrap();
+    assert!(attempt < handled && handled < cut, "{log}");
+}
+
+#[test]
+fn the_apps_python_signal_handlers_run_in_the_workers() {
+    let (server, addr) = health_server(2, 1, &[]);
+    let worker = pid_of(addr, "/");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(worker as i32, libc::SIGWINCH) };
+    server.wait_for_log(&format!("app signal handler: signal 28 in pid {worker}"));
+    // The worker serves on.
+    assert_eq!(get(addr, "/").status, 200);
+}
+
+#[test]
+fn an_app_handler_for_a_server_signal_does_not_take_it_from_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "import signal\n\
+         signal.signal(signal.SIGTERM, lambda *a: None)\n\
+         def application(environ, start_response):\n\
+         \x20   start_response('200 OK', [])\n\
+         \x20   return [b'ok']\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = ruwsgi_integration_tests::ServerBuilder::new([
+        "--master",
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        "app.py",
+    ])
+    .cwd(dir.path())
+    .start();
+    server.wait_for_tcp(addr);
+    server.wait_for_log("the app set its own handler for SIGTERM while it loaded");
+    // SIGTERM still stops the server gracefully.
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}: {}", server.log());
 }
 
 #[test]
@@ -307,5 +405,118 @@ fn max_worker_lifetime_replaces_workers_without_failing_a_request() {
         server.log().contains("replaced worker (pid "),
         "{}",
         server.log()
+    );
+}
+
+/// A master of up to `max` workers in cheaper mode with `extra` options (one thread each).
+fn cheaper_server(max: usize, extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec![
+        "--master".to_string(),
+        "--processes".to_string(),
+        max.to_string(),
+        "--wsgi-file".to_string(),
+        app("health.py"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let (server, addr) = Server::http(args);
+    server.wait_for_log("spawned worker 1");
+    (server, addr)
+}
+
+/// Waits until the master runs exactly `n` workers.
+fn wait_for_workers(server: &Server, n: usize, limit: Duration) {
+    wait_until_for(limit, &format!("{n} workers"), || {
+        (children_of(server.pid).len() == n).then_some(())
+    });
+}
+
+#[test]
+fn cheaper_spare_scales_up_under_load_and_back_down() {
+    let (server, addr) = cheaper_server(4, &["--cheaper", "1", "--cheaper-overload", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        children_of(server.pid).len(),
+        1,
+        "cheaper 1: one worker at start"
+    );
+    // Four clients of 200 ms requests keep every worker busy: one more each second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut pids = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    pids.push(pid_of(addr, "/sleep/0.2"));
+                }
+                pids
+            })
+        })
+        .collect();
+    wait_for_workers(&server, 4, Duration::from_secs(20));
+    stop.store(true, Ordering::Relaxed);
+    let mut pids = std::collections::BTreeSet::new();
+    for c in clients {
+        pids.extend(c.join().expect("no request failed"));
+    }
+    assert!(pids.len() >= 3, "the new workers served: {pids:?}");
+    // Idle again: one worker stopped every cheaper-overload second, down to cheaper.
+    wait_for_workers(&server, 1, Duration::from_secs(20));
+    let log = server.log();
+    assert!(log.contains("cheaper: spawning worker 4"), "{log}");
+    assert_eq!(log.matches("cheaper: stopping worker").count(), 3, "{log}");
+    assert_eq!(get(addr, "/").status, 200);
+}
+
+#[test]
+fn cheaper_fifo_plus_and_minus_add_and_remove_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let fifo_arg = fifo.to_str().unwrap();
+    let stats_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let stats_arg = stats_addr.to_string();
+    let (server, addr) = cheaper_server(
+        3,
+        &[
+            "--cheaper",
+            "1",
+            "--cheaper-algo",
+            "manual",
+            "--master-fifo",
+            fifo_arg,
+            "--stats",
+            &stats_arg,
+        ],
+    );
+    let send = |bytes: &[u8]| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
+    };
+    send(b"+");
+    wait_for_workers(&server, 2, Duration::from_secs(10));
+    send(b"+");
+    wait_for_workers(&server, 3, Duration::from_secs(10));
+    send(b"+");
+    server.wait_for_log("master FIFO +: all 3 workers run");
+    send(b"-");
+    wait_for_workers(&server, 2, Duration::from_secs(10));
+    server.wait_for_log("cheaped worker (pid ");
+    assert_eq!(get(addr, "/").status, 200);
+    // The stats show the cheaped worker as uWSGI does.
+    let stats = read_stats(stats_addr);
+    let statuses: Vec<&str> = stats["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "cheap").count(),
+        1,
+        "{stats}"
     );
 }

@@ -420,15 +420,15 @@ fn plugins_name_what_is_built_in() {
 fn not_yet_implemented_options_warn_once() {
     let d = dir_with(&[(
         "a.ini",
-        "[uwsgi]\ncheaper = 1\ncheaper = 2   ; scale down when idle\n",
+        "[uwsgi]\nspooler-processes = 1\nspooler-processes = 2   ; two spoolers\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
-    assert_eq!(c.u64("cheaper"), Some(2));
+    assert_eq!(c.u64("spooler-processes"), Some(2));
     assert_eq!(
         c.warnings(),
         [
-            "option cheaper is parsed but not implemented yet (worker health); it has no effect until issue 12",
-            "cheaper: reading 2 out of \"2   ; scale down when idle\" (a.ini:3): text after a value is not a comment in uWSGI config files",
+            "option spooler-processes is parsed but not implemented yet (background work part 2); it has no effect until issue 14",
+            "spooler-processes: reading 2 out of \"2   ; two spoolers\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );
 }

@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +37,8 @@ const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = usize::MAX - 1;
 /// Connection keys stay below this, far from the listener tokens.
 const MAX_KEY: usize = usize::MAX / 2;
+/// The descriptor [`EventLoop::with_watch`] watches.
+const WATCH: Token = Token(MAX_KEY);
 /// How long to stop accepting after EMFILE/ENFILE.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -163,6 +166,8 @@ pub struct EventLoop<H> {
     born: Instant,
     /// Called once when the loop retires for `max_requests` ([`EventLoop::on_retire`]).
     retire_notice: Option<Box<dyn FnMut() + Send>>,
+    /// A descriptor to watch and what to call when it is readable ([`EventLoop::with_watch`]).
+    watch: Option<(OwnedFd, Box<dyn FnMut() + Send>)>,
     requests: u64,
     now: Instant,
     log: RequestLog,
@@ -226,6 +231,7 @@ impl<H: Handler> EventLoop<H> {
             dispatched: 0,
             born: Instant::now(),
             retire_notice: None,
+            watch: None,
             requests: 0,
             now: Instant::now(),
             log: RequestLog::new(memory_report),
@@ -264,6 +270,33 @@ impl<H: Handler> EventLoop<H> {
     pub fn on_retire(mut self, notice: impl FnMut() + Send + 'static) -> EventLoop<H> {
         self.retire_notice = Some(Box::new(notice));
         self
+    }
+
+    /// Watches `fd` (non-blocking): when it turns readable, the loop reads it empty and
+    /// calls `on_ready` on the loop thread. How a worker runs the app's Python signal
+    /// handlers on its main thread (`ruwsgi_wsgi::SignalDispatch`).
+    pub fn with_watch(
+        mut self,
+        fd: OwnedFd,
+        on_ready: impl FnMut() + Send + 'static,
+    ) -> io::Result<EventLoop<H>> {
+        self.poll.registry().register(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            WATCH,
+            Interest::READABLE,
+        )?;
+        self.watch = Some((fd, Box::new(on_ready)));
+        Ok(self)
+    }
+
+    /// The watched descriptor is readable: empty it, then call its callback.
+    fn watched(&mut self) {
+        let Some((fd, on_ready)) = &mut self.watch else {
+            return;
+        };
+        let mut buf = [0u8; 64];
+        while matches!(nix::unistd::read(&*fd, &mut buf), Ok(n) if n > 0) {}
+        on_ready();
     }
 
     /// Whether this worker has fallen behind: every thread busy while a sibling has an
@@ -341,6 +374,7 @@ impl<H: Handler> EventLoop<H> {
             for &(token, readable, closed) in &ready {
                 match token {
                     WAKER => {}
+                    WATCH => self.watched(),
                     Token(t) if t > LISTENER_BASE - self.listeners.len() && t <= LISTENER_BASE => {
                         self.accept(LISTENER_BASE - t)
                     }

@@ -7,7 +7,7 @@
 use ruwsgi_event_loop::{FixedHandler, Options as LoopOptions};
 
 use crate::bind::Bound;
-use crate::on_loop::serve_on_loop;
+use crate::on_loop::{serve_on_loop, LoopExtras};
 use crate::service::{Service, ServiceError, Serving, WorkerContext};
 
 /// Answers every request with `200 OK` and a fixed `text/plain` body.
@@ -39,6 +39,12 @@ impl Service for FixedService {
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
         let handler = FixedHandler::new(self.body.clone());
-        serve_on_loop(worker, sockets, self.options.clone(), handler, None)
+        serve_on_loop(
+            worker,
+            sockets,
+            self.options.clone(),
+            handler,
+            LoopExtras::default(),
+        )
     }
 }

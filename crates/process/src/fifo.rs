@@ -38,6 +38,10 @@ pub(crate) enum Command {
     Pause,
     /// `P`: write the pidfiles again.
     WritePidfiles,
+    /// `+`: one more worker (cheaper mode).
+    AddWorker,
+    /// `-`: one worker fewer (cheaper mode).
+    RemoveWorker,
     /// `0`–`9`: the FIFO with this index becomes the active one.
     Select(usize),
     /// A byte uWSGI knows whose feature ruwsgi lacks yet: what it would need.
@@ -60,7 +64,8 @@ pub(crate) fn command(byte: u8) -> Option<Command> {
         b'P' => Command::WritePidfiles,
         b'0'..=b'9' => Command::Select(usize::from(byte - b'0')),
         b'l' | b'L' => Command::NotYet("log reopening and rotation (issue 15)"),
-        b'+' | b'-' => Command::NotYet("cheaper mode (issue 12)"),
+        b'+' => Command::AddWorker,
+        b'-' => Command::RemoveWorker,
         _ => return None,
     })
 }

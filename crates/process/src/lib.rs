@@ -36,6 +36,7 @@
 mod autoreload;
 mod bind;
 mod builtin;
+mod cheaper;
 #[cfg(feature = "wsgi")]
 mod control;
 mod daemon;
@@ -43,6 +44,7 @@ mod early_signals;
 mod error;
 mod fifo;
 mod hooks;
+mod kept_handlers;
 mod master;
 mod on_loop;
 mod options;
@@ -61,6 +63,8 @@ mod wsgi_service;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kept_handlers::KeptHandlers;
+
 pub use bind::Bound;
 pub use builtin::FixedService;
 pub use error::{Error, ErrorKind};
@@ -71,6 +75,19 @@ pub use service::{
 };
 #[cfg(feature = "wsgi")]
 pub use wsgi_service::{WsgiService, WsgiServiceOptions};
+
+/// The signals the master and the workers handle themselves: an app's Python handler for
+/// one of them, set while the app loads, is undone ([`KeptHandlers`]).
+const SERVER_SIGNALS: [libc::c_int; 8] = [
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGCHLD,
+    libc::SIGTSTP,
+];
 
 /// `--stop PIDFILE`: sends SIGINT to the pid in the file (as uWSGI).
 pub fn stop(pidfile: &Path) -> Result<u32, Error> {
@@ -261,7 +278,10 @@ fn serve(
     let preload = !master || !opts.lazy_apps;
     if preload {
         hooks::run("pre-app", &opts.hooks.pre_app, true)?;
-        if let Err(e) = service.load() {
+        let kept = KeptHandlers::save(&SERVER_SIGNALS);
+        let loaded = service.load();
+        kept.restore(if master { "master" } else { "worker 1" });
+        if let Err(e) = loaded {
             if e.kind() == ServiceErrorKind::AppLoad && opts.need_app {
                 return Err(Error::new(ErrorKind::NoApp(e.to_string())));
             }

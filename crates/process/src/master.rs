@@ -23,6 +23,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SI
 use signal_hook::SigId;
 
 use crate::bind::Bound;
+use crate::cheaper::{self, Cheaper, Decision, Sample, WorkerLoad};
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::fifo::{Command, Fifos};
@@ -30,7 +31,7 @@ use crate::options::Options;
 use crate::reexec::{self, Handover};
 use crate::service::{Service, WorkerContext};
 use crate::stats::{log_stats, rss_bytes};
-use crate::stats_report::{Carried, Report, WorkerEntry};
+use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
 use crate::sys::{describe_status, kill, reap_one};
 use crate::touch::Touched;
@@ -91,6 +92,11 @@ struct WorkerState {
     harakiri_count: u64,
     /// What this worker id's exited processes served (the stats' totals outlive respawns).
     carried: Carried,
+    /// Not running on purpose (cheaper mode): not spawned, not respawned.
+    cheap: bool,
+    /// A graceful harakiri's signal went to the running process: its stuck requests are
+    /// cut at this time (microseconds since the epoch) if they still run.
+    graceful_cut_at: Option<u64>,
 }
 
 /// A worker process told to finish its requests and exit: killed if it has not by
@@ -100,6 +106,11 @@ struct WorkerState {
 struct Draining {
     pid: u32,
     kill_at: Instant,
+    /// Why it goes, for the log: "previous", "replaced", "recycled", "cheaped".
+    why: &'static str,
+    /// The worker index it served as (none for a previous generation's): what it served
+    /// is added to that worker's stats totals when it exits.
+    worker: Option<usize>,
 }
 
 /// A worker process serving on until the new process of its worker id is ready (a chain
@@ -221,6 +232,12 @@ pub(crate) struct Master<'a> {
     touched: Touched,
     /// The stats server (`stats`).
     stats: Option<StatsServer>,
+    /// Cheaper mode's algorithm, when `cheaper` is set.
+    cheaper: Option<Cheaper>,
+    /// When the master started (cheaper mode's clock).
+    born: Instant,
+    /// `harakiri-graceful-signal`.
+    graceful_signal: Signal,
 }
 
 impl<'a> Master<'a> {
@@ -274,8 +291,24 @@ impl<'a> Master<'a> {
             }
             None => Vec::new(),
         };
+        let graceful_signal = opts.harakiri_graceful_signal.unwrap_or(libc::SIGTERM);
+        let graceful_signal = Signal::try_from(graceful_signal).map_err(|_| {
+            Error::new(ErrorKind::Config(format!(
+                "harakiri-graceful-signal: {graceful_signal} is not a signal number"
+            )))
+        })?;
+        let cheaper = cheaper::Settings::from_options(opts)
+            .map_err(|e| Error::new(ErrorKind::Config(e)))?
+            .map(Cheaper::new);
+        // In cheaper mode, the workers past `cheaper-initial` start cheaped.
+        let initial = cheaper
+            .as_ref()
+            .map_or(opts.processes, |c| c.settings().initial);
         let workers = (0..opts.processes)
-            .map(|_| WorkerState::default())
+            .map(|idx| WorkerState {
+                cheap: idx >= initial,
+                ..WorkerState::default()
+            })
             .collect();
         Ok(Master {
             service,
@@ -306,6 +339,9 @@ impl<'a> Master<'a> {
             fifos,
             touched,
             stats,
+            cheaper,
+            born: Instant::now(),
+            graceful_signal,
         })
     }
 
@@ -327,8 +363,20 @@ impl<'a> Master<'a> {
             );
         }
         crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
+        if let Some(c) = &self.cheaper {
+            let s = c.settings();
+            log::info!(
+                "cheaper mode ({:?}): {} of {} workers at start, at least {}",
+                s.algo,
+                s.initial,
+                s.max,
+                s.min
+            );
+        }
         for id in 1..=self.opts.processes {
-            self.spawn_or_retry(id);
+            if !self.workers[id - 1].cheap {
+                self.spawn_or_retry(id);
+            }
         }
         self.started = true;
         let mut events = Events::with_capacity(8);
@@ -462,6 +510,112 @@ impl<'a> Master<'a> {
                 self.replace(idx);
             }
         }
+        self.cheaper_cycle();
+    }
+
+    /// Cheaper mode, once a second: the algorithm's decision on what the scoreboard and
+    /// the listen queues show. Not while stopping, paused, or replacing a generation.
+    fn cheaper_cycle(&mut self) {
+        let steady = self.stopping.is_none()
+            && !self.paused
+            && self.previous.is_empty()
+            && !self.reload_failed
+            && self.replacing.is_empty();
+        if !steady || self.cheaper.is_none() {
+            return;
+        }
+        let sample = self.cheaper_sample();
+        let now = self.born.elapsed().as_micros() as u64;
+        let decision = match &mut self.cheaper {
+            Some(c) => c.decide(now, &sample),
+            None => return,
+        };
+        match decision {
+            Decision::Hold => {}
+            Decision::Spawn(n) => self.decheap(n),
+            Decision::CheapOne => self.cheap_one(),
+        }
+    }
+
+    /// What cheaper mode decides on: each running worker's load, the cheaped ones, the
+    /// listen queues.
+    fn cheaper_sample(&self) -> Sample {
+        let mut sample = Sample {
+            backlog: self.sockets.iter().map(|b| listen_queue(b).0).sum(),
+            ..Sample::default()
+        };
+        for (index, w) in self.workers.iter().enumerate() {
+            if w.cheap {
+                sample.cheaped += 1;
+                continue;
+            }
+            let (Some(pid), Some(slot)) = (w.pid, w.slot) else {
+                continue;
+            };
+            let busy = self
+                .board
+                .threads_of(slot)
+                .iter()
+                .any(|t| t.snapshot().is_some());
+            sample.workers.push(WorkerLoad {
+                index,
+                pid,
+                busy,
+                busy_us: self
+                    .board
+                    .process(slot)
+                    .request_time_us
+                    .load(Ordering::Relaxed),
+            });
+        }
+        sample
+    }
+
+    /// Spawns up to `n` cheaped workers.
+    fn decheap(&mut self, n: usize) {
+        let cheaped: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].cheap)
+            .take(n)
+            .collect();
+        for idx in cheaped {
+            log::info!("cheaper: spawning worker {}", idx + 1);
+            self.workers[idx].cheap = false;
+            self.spawn_or_retry(idx + 1);
+        }
+    }
+
+    /// Stops the oldest idle worker (a busy one if none is idle), keeping one at least: it
+    /// retires as a recycled worker does, finishing its requests.
+    fn cheap_one(&mut self) {
+        let running = |w: &WorkerState| w.pid.is_some() && w.slot.is_some();
+        if self.workers.iter().filter(|w| running(w)).count() <= 1 {
+            return;
+        }
+        let idle = |w: &WorkerState| {
+            w.slot.is_some_and(|s| {
+                self.board
+                    .threads_of(s)
+                    .iter()
+                    .all(|t| t.snapshot().is_none())
+            })
+        };
+        let pick = (0..self.workers.len())
+            .filter(|&i| running(&self.workers[i]))
+            .min_by_key(|&i| (!idle(&self.workers[i]), self.workers[i].spawned));
+        let Some(idx) = pick else {
+            return;
+        };
+        let w = &mut self.workers[idx];
+        let Some(pid) = w.pid.take() else {
+            return;
+        };
+        w.slot = None;
+        w.cheap = true;
+        w.respawn_at = None;
+        log::info!("cheaper: stopping worker {} (pid {pid})", idx + 1);
+        // SIGUSR2: retire (no request of it is marked cut).
+        kill(pid, Signal::SIGUSR2);
+        self.drain(pid, "cheaped", Some(idx));
     }
 
     /// Harakiri: cuts the requests of worker `idx` that ran past their limit (`harakiri`,
@@ -472,19 +626,64 @@ impl<'a> Master<'a> {
     /// Returns whether it cut anything.
     fn harakiri(&mut self, idx: usize, pid: u32, slot: ProcessIndex, now: u64) -> bool {
         let limit = self.opts.harakiri;
+        let overdue: Vec<usize> = self
+            .board
+            .threads_of(slot)
+            .iter()
+            .enumerate()
+            .filter(|(_, ts)| {
+                ts.snapshot().is_some_and(|running| {
+                    let deadline = match (ts.user_deadline(), limit) {
+                        (Some(at), _) => at,
+                        (None, 0) => return false,
+                        (None, secs) => running.started_us.saturating_add(secs * 1_000_000),
+                    };
+                    now >= deadline && !ts.is_cut(&running)
+                })
+            })
+            .map(|(thread, _)| thread)
+            .collect();
+        if overdue.is_empty() {
+            // A graceful attempt whose request ended meanwhile is over.
+            self.workers[idx].graceful_cut_at = None;
+            return false;
+        }
+        let threshold = self.opts.harakiri_queue_threshold;
+        if threshold > 0 {
+            let backlog: u64 = self.sockets.iter().map(|b| listen_queue(b).0).sum();
+            if backlog < threshold {
+                log::debug!(
+                    "HARAKIRI: skipping harakiri on worker {}: the listen queue is smaller than \
+                     the threshold ({backlog} < {threshold})",
+                    idx + 1
+                );
+                return false;
+            }
+        }
+        let grace = self.opts.harakiri_graceful_timeout;
+        if grace > 0 {
+            match self.workers[idx].graceful_cut_at {
+                None => {
+                    let signal = self.graceful_signal;
+                    log::error!(
+                        "HARAKIRI: graceful termination attempt on worker {} (pid {pid}) with \
+                         signal {signal}; its stuck request is cut in {grace} s if it still runs",
+                        idx + 1
+                    );
+                    kill(pid, signal);
+                    self.workers[idx].graceful_cut_at = Some(now + grace * 1_000_000);
+                    return false;
+                }
+                Some(at) if now < at => return false,
+                Some(_) => {}
+            }
+        }
         let mut cut = 0;
-        for (thread, ts) in self.board.threads_of(slot).iter().enumerate() {
+        for thread in overdue {
+            let ts = &self.board.threads_of(slot)[thread];
             let Some(running) = ts.snapshot() else {
                 continue;
             };
-            let deadline = match (ts.user_deadline(), limit) {
-                (Some(at), _) => at,
-                (None, 0) => continue,
-                (None, secs) => running.started_us.saturating_add(secs * 1_000_000),
-            };
-            if now < deadline || ts.is_cut(&running) {
-                continue;
-            }
             ts.mark_cut(running.started_us);
             cut += 1;
             log::error!(
@@ -513,12 +712,13 @@ impl<'a> Master<'a> {
         w.pid = None;
         w.slot = None;
         w.respawn_at = None;
+        w.graceful_cut_at = None;
         self.board
             .process(slot)
             .harakiri_count
             .fetch_add(cut, Ordering::Relaxed);
         kill(pid, Signal::SIGUSR2);
-        self.drain(pid);
+        self.drain(pid, "replaced", Some(idx));
         self.spawn_or_retry(idx + 1);
         true
     }
@@ -545,16 +745,21 @@ impl<'a> Master<'a> {
             let w = &mut self.workers[idx];
             w.pid = None;
             w.slot = None;
-            self.drain(pid);
+            self.drain(pid, "recycled", Some(idx));
             self.spawn_or_retry(idx + 1);
         }
     }
 
     /// Counts `pid` as draining (it was told to finish its requests and exit, or does so
     /// on its own): killed if it has not exited within `worker-reload-mercy` and a second.
-    fn drain(&mut self, pid: u32) {
+    fn drain(&mut self, pid: u32, why: &'static str, worker: Option<usize>) {
         let kill_at = Instant::now() + self.opts.worker_reload_mercy + Duration::from_secs(1);
-        self.draining.push(Draining { pid, kill_at });
+        self.draining.push(Draining {
+            pid,
+            kill_at,
+            why,
+            worker,
+        });
     }
 
     /// Kills the draining workers past their deadline.
@@ -686,6 +891,17 @@ impl<'a> Master<'a> {
                     }
                 }
             }
+            Command::AddWorker | Command::RemoveWorker if self.cheaper.is_none() => {
+                log::warn!("master FIFO: + and - need cheaper mode (--cheaper)");
+            }
+            Command::AddWorker => {
+                if self.workers.iter().any(|w| w.cheap) {
+                    self.decheap(1);
+                } else {
+                    log::info!("master FIFO +: all {} workers run", self.workers.len());
+                }
+            }
+            Command::RemoveWorker => self.cheap_one(),
             Command::Select(_) => {}
             Command::NotYet(what) => log::warn!("master FIFO: that command needs {what}"),
         }
@@ -748,7 +964,7 @@ impl<'a> Master<'a> {
             if let Some(pid) = h.old {
                 kill(pid, Signal::SIGCONT);
                 kill(pid, sig);
-                self.drain(pid);
+                self.drain(pid, "replaced", Some(h.idx));
             }
         }
         self.paused = false;
@@ -817,6 +1033,9 @@ impl<'a> Master<'a> {
         log::info!("reloading the workers; the running ones serve until the new ones are ready");
         for idx in 0..self.workers.len() {
             let w = &mut self.workers[idx];
+            if w.cheap {
+                continue;
+            }
             w.respawn_at = None;
             w.slot = None;
             if let Some(pid) = w.pid.take() {
@@ -843,10 +1062,19 @@ impl<'a> Master<'a> {
         self.chain_step(0);
     }
 
-    /// Replaces worker `idx + 1` as a chain reload's step.
-    fn chain_step(&mut self, idx: usize) {
-        self.chain = Some(idx);
-        self.replace(idx);
+    /// Replaces the first running worker from index `from` as a chain reload's step, or
+    /// ends the chain when none is left.
+    fn chain_step(&mut self, from: usize) {
+        match (from..self.workers.len()).find(|&i| !self.workers[i].cheap) {
+            Some(idx) => {
+                self.chain = Some(idx);
+                self.replace(idx);
+            }
+            None => {
+                self.chain = None;
+                log::info!("chain reload done");
+            }
+        }
     }
 
     /// Replaces worker `idx + 1`: its process serves on until the new one is ready
@@ -876,20 +1104,14 @@ impl<'a> Master<'a> {
             self.replacing.swap_remove(i);
             if let Some(pid) = h.old {
                 kill(pid, Signal::SIGTERM);
-                self.drain(pid);
+                self.drain(pid, "replaced", Some(h.idx));
             }
         }
         let Some(idx) = self.chain else {
             return;
         };
-        if self.replacing.iter().any(|h| h.idx == idx) {
-            return;
-        }
-        if idx + 1 < self.workers.len() {
+        if !self.replacing.iter().any(|h| h.idx == idx) {
             self.chain_step(idx + 1);
-        } else {
-            self.chain = None;
-            log::info!("chain reload done");
         }
     }
 
@@ -899,7 +1121,7 @@ impl<'a> Master<'a> {
         if self.previous.is_empty() || self.reload_failed {
             return;
         }
-        let ready = self.workers.iter().all(|w| {
+        let ready = self.workers.iter().filter(|w| !w.cheap).all(|w| {
             w.slot
                 .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready)
         });
@@ -915,7 +1137,7 @@ impl<'a> Master<'a> {
             // drain.
             kill(pid, Signal::SIGCONT);
             kill(pid, Signal::SIGTERM);
-            self.drain(pid);
+            self.drain(pid, "previous", None);
         }
     }
 
@@ -938,6 +1160,8 @@ impl<'a> Master<'a> {
                     id: i + 1,
                     slot: w.slot,
                     respawns: w.respawns,
+                    harakiri_count: w.harakiri_count,
+                    cheap: w.cheap,
                     carried: w.carried,
                 })
                 .collect();
@@ -954,10 +1178,14 @@ impl<'a> Master<'a> {
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
             if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
-                self.draining.swap_remove(i);
+                let d = self.draining.swap_remove(i);
+                if let (Some(idx), Some(slot)) = (d.worker, self.board.find_pid(pid)) {
+                    self.workers[idx].carried.add(self.board.process(slot));
+                }
                 self.board.release(pid);
                 log::info!(
-                    "replaced worker (pid {pid}) finished: {}",
+                    "{} worker (pid {pid}) finished: {}",
+                    d.why,
                     describe_status(status)
                 );
                 continue;
@@ -1206,6 +1434,7 @@ impl<'a> Master<'a> {
         w.pid = Some(pid);
         w.slot = Some(slot);
         w.spawned = Some(Instant::now());
+        w.graceful_cut_at = None;
         log::info!("spawned worker {id} (pid {pid})");
         Ok(())
     }

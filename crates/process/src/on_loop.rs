@@ -2,6 +2,7 @@
 //! a [`Handler`] on `ruwsgi-event-loop`'s [`EventLoop`], each finished exchange written to
 //! the worker's scoreboard slot.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +19,14 @@ use crate::sys::{batch_scheduling, kill, raise_nofile_limit};
 
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
 /// `handler`; every exchange's record goes to the worker's scoreboard slot
-/// ([`scoreboard_sink`]), and the worker recycles itself as `worker.recycling` says.
-/// `stacks` reads the handler's thread stacks for harakiri's log. The open-files limit is
-/// raised first (one fd per connection).
+/// ([`scoreboard_sink`]), and the worker recycles itself as `worker.recycling` says. The
+/// open-files limit is raised first (one fd per connection).
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
     mut options: LoopOptions,
     handler: H,
-    stacks: Option<Box<dyn ThreadStacks>>,
+    extras: LoopExtras,
 ) -> Result<Box<dyn Serving>, ServiceError> {
     if let Err(e) = raise_nofile_limit() {
         log::warn!("cannot raise the open-files limit: {e}");
@@ -63,7 +63,24 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
             board: worker.scoreboard.clone(),
             slot: worker.slot,
         });
-    Ok(Box::new(LoopServing { event_loop, stacks }))
+    let event_loop = match extras.watch {
+        Some((fd, on_ready)) => event_loop.with_watch(fd, on_ready).map_err(internal)?,
+        None => event_loop,
+    };
+    Ok(Box::new(LoopServing {
+        event_loop,
+        stacks: extras.stacks,
+    }))
+}
+
+/// What a service adds to its worker's loop beyond the handler.
+#[derive(Default)]
+pub(crate) struct LoopExtras {
+    /// Reads the handler's thread stacks, for harakiri's log.
+    pub(crate) stacks: Option<Box<dyn ThreadStacks>>,
+    /// A descriptor the loop watches, and what it calls on the loop thread when it is
+    /// readable (the WSGI service: the app's Python signal handlers).
+    pub(crate) watch: Option<(OwnedFd, Box<dyn FnMut() + Send>)>,
 }
 
 /// What a worker that recycles itself does once it has stopped accepting: its slot says

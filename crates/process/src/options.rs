@@ -143,6 +143,14 @@ pub struct Options {
     /// `harakiri-verbose`: the harakiri log also names what each thread of the worker
     /// waits in (`/proc/PID/task/*/wchan`).
     pub harakiri_verbose: bool,
+    /// `harakiri-graceful-timeout`: harakiri first sends `harakiri-graceful-signal` to the
+    /// worker and cuts the request only this many seconds later (0: at once).
+    pub harakiri_graceful_timeout: u64,
+    /// `harakiri-graceful-signal`: the signal number (default 15, SIGTERM).
+    pub harakiri_graceful_signal: Option<i32>,
+    /// `harakiri-queue-threshold`: harakiri acts only while the listen queues hold at least
+    /// this many connections (0: always).
+    pub harakiri_queue_threshold: u64,
     /// `max-requests`: a worker recycles itself after this many requests (0: never).
     pub max_requests: u64,
     /// `max-requests-delta`: worker N recycles after `max-requests + N × delta`, so
@@ -160,6 +168,36 @@ pub struct Options {
     /// `evil-reload-on-rss`: the master kills a worker whose resident memory is above this
     /// many megabytes (checked once a second).
     pub evil_reload_on_rss: Option<u64>,
+    /// `cheaper`: cheaper mode's fewest workers (`processes` is the most; unset or 0: off).
+    pub cheaper: Option<usize>,
+    /// `cheaper-initial`: workers at start (default `cheaper`).
+    pub cheaper_initial: Option<usize>,
+    /// `cheaper-step`: workers spawned at once (default 1).
+    pub cheaper_step: Option<usize>,
+    /// `cheaper-algo`: `spare` (default), `spare2`, `backlog`, `busyness`, `manual`.
+    pub cheaper_algo: Option<String>,
+    /// `cheaper-overload` (default 3; see the algorithms).
+    pub cheaper_overload: Option<u64>,
+    /// `cheaper-idle` (spare2; default 10).
+    pub cheaper_idle: Option<u64>,
+    /// `cheaper-busyness-max` (default 50).
+    pub cheaper_busyness_max: Option<u64>,
+    /// `cheaper-busyness-min` (default 25).
+    pub cheaper_busyness_min: Option<u64>,
+    /// `cheaper-busyness-multiplier` (default 10).
+    pub cheaper_busyness_multiplier: Option<u64>,
+    /// `cheaper-busyness-penalty` (default 2).
+    pub cheaper_busyness_penalty: Option<u64>,
+    /// `cheaper-busyness-backlog-alert` (default 33).
+    pub cheaper_busyness_backlog_alert: Option<u64>,
+    /// `cheaper-busyness-backlog-step` (default 1).
+    pub cheaper_busyness_backlog_step: Option<u64>,
+    /// `cheaper-busyness-backlog-multiplier` (default 3).
+    pub cheaper_busyness_backlog_multiplier: Option<u64>,
+    /// `cheaper-busyness-backlog-nonzero` (default 60).
+    pub cheaper_busyness_backlog_nonzero: Option<u64>,
+    /// `cheaper-busyness-verbose`.
+    pub cheaper_busyness_verbose: bool,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -198,12 +236,30 @@ impl Default for Options {
             touch_chain_reload: Vec::new(),
             harakiri: 0,
             harakiri_verbose: false,
+            harakiri_graceful_timeout: 0,
+            harakiri_graceful_signal: None,
+            harakiri_queue_threshold: 0,
             max_requests: 0,
             max_requests_delta: None,
             max_worker_lifetime: 0,
             min_worker_lifetime: 0,
             reload_on_rss: None,
             evil_reload_on_rss: None,
+            cheaper: None,
+            cheaper_initial: None,
+            cheaper_step: None,
+            cheaper_algo: None,
+            cheaper_overload: None,
+            cheaper_idle: None,
+            cheaper_busyness_max: None,
+            cheaper_busyness_min: None,
+            cheaper_busyness_multiplier: None,
+            cheaper_busyness_penalty: None,
+            cheaper_busyness_backlog_alert: None,
+            cheaper_busyness_backlog_step: None,
+            cheaper_busyness_backlog_multiplier: None,
+            cheaper_busyness_backlog_nonzero: None,
+            cheaper_busyness_verbose: false,
             hooks: crate::Hooks::default(),
         }
     }

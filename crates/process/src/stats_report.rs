@@ -55,6 +55,10 @@ pub(crate) struct WorkerEntry {
     pub(crate) id: usize,
     pub(crate) slot: Option<ProcessIndex>,
     pub(crate) respawns: u64,
+    /// Times harakiri cut a request of this worker id (the master's count).
+    pub(crate) harakiri_count: u64,
+    /// Not running on purpose (cheaper mode): status `cheap`.
+    pub(crate) cheap: bool,
     pub(crate) carried: Carried,
 }
 
@@ -345,13 +349,19 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn socket_stats(bound: &Bound) -> SocketStats {
-    let (queue, max_queue) = if is_unix(&bound.spec.address) {
+/// A listening socket's queue: the connections waiting to be accepted and its backlog
+/// (0, 0 when the kernel does not say). Cheaper mode's `backlog` algorithm reads it too.
+pub(crate) fn listen_queue(bound: &Bound) -> (u64, u64) {
+    if is_unix(&bound.spec.address) {
         unix_queue(bound.fd.as_fd())
     } else {
         tcp_queue(bound.fd.as_fd())
     }
-    .unwrap_or((0, 0));
+    .unwrap_or((0, 0))
+}
+
+fn socket_stats(bound: &Bound) -> SocketStats {
+    let (queue, max_queue) = listen_queue(bound);
     SocketStats {
         name: bound.spec.address.clone(),
         proto: match bound.spec.protocol {
@@ -376,10 +386,10 @@ fn worker_stats(board: &Scoreboard, entry: &WorkerEntry) -> WorkerStats {
             requests: carried.requests,
             delta_requests: 0,
             exceptions: carried.exceptions,
-            harakiri_count: 0,
+            harakiri_count: entry.harakiri_count,
             signals: 0,
             signal_queue: 0,
-            status: "idle",
+            status: if entry.cheap { "cheap" } else { "idle" },
             rss: 0,
             vsz: 0,
             running_time: carried.request_time_us,
@@ -442,7 +452,7 @@ fn worker_stats(board: &Scoreboard, entry: &WorkerEntry) -> WorkerStats {
         requests: carried.requests + requests,
         delta_requests: requests,
         exceptions: carried.exceptions + load(&slot.exceptions),
-        harakiri_count: load(&slot.harakiri_count),
+        harakiri_count: entry.harakiri_count.max(load(&slot.harakiri_count)),
         signals: 0,
         signal_queue: 0,
         status: match status {
@@ -612,12 +622,16 @@ mod tests {
                 id: 1,
                 slot: Some(slot),
                 respawns: 1,
+                harakiri_count: 0,
+                cheap: false,
                 carried: Carried::default(),
             },
             WorkerEntry {
                 id: 2,
                 slot: None,
                 respawns: 3,
+                harakiri_count: 2,
+                cheap: true,
                 carried,
             },
         ];
@@ -635,7 +649,11 @@ mod tests {
         let second = &json["workers"][1];
         assert_eq!(
             (second["pid"].as_u64(), second["status"].as_str()),
-            (Some(0), Some("idle"))
+            (Some(0), Some("cheap"))
+        );
+        assert_eq!(
+            second["harakiri_count"], 2,
+            "the master's count outlives the process"
         );
         assert_eq!(
             (second["requests"].as_u64(), second["exceptions"].as_u64()),

@@ -32,7 +32,10 @@ pub(crate) fn run(
             log::error!("worker {}: {err}", ctx.id);
             return 1;
         }
-        if let Err(err) = service.load() {
+        let kept = crate::kept_handlers::KeptHandlers::save(&crate::SERVER_SIGNALS);
+        let loaded = service.load();
+        kept.restore(&format!("worker {}", ctx.id));
+        if let Err(err) = loaded {
             if err.kind() == ServiceErrorKind::AppLoad && need_app {
                 log::error!("worker {}: cannot load the app: {err}", ctx.id);
                 return EXIT_NO_APP;
@@ -91,14 +94,14 @@ pub(crate) fn run(
                         crate::stats::log_stats(&board, "worker", pid);
                     }
                     SIGUSR2 => {
-                        let cut = Harakiri {
+                        let notice = MasterNotice {
                             id,
                             board: &board,
                             slot: index,
                             stopper: &*stopper,
                             stacks: stacks.as_deref(),
                         };
-                        cut.run(mercy);
+                        notice.run(mercy);
                     }
                     _ => stopper.immediate(),
                 }
@@ -132,13 +135,13 @@ pub(crate) fn run(
     }
 }
 
-/// The worker's side of harakiri (SIGUSR2 from the master, which marked the stuck requests
-/// in their thread slots and is already spawning the replacement): each marked request is
-/// answered without its thread (504, or a close on a uwsgi socket), its Python stack is
-/// logged, and the worker retires — it accepts nothing more, its other requests finish
-/// within `worker-reload-mercy`, then it exits (the master kills it if the stuck thread
-/// keeps it from exiting).
-struct Harakiri<'a> {
+/// SIGUSR2 from the master: retire (harakiri, cheaper mode), already counted as draining
+/// by the master, which is spawning the replacement if there is one. The worker accepts
+/// nothing more, its requests finish within `worker-reload-mercy`, then it exits (the
+/// master kills it if a stuck thread keeps it from exiting). Harakiri first marked the
+/// stuck requests in their thread slots: each is answered without its thread (504, or a
+/// close on a uwsgi socket) and its Python stack is logged.
+struct MasterNotice<'a> {
     id: usize,
     board: &'a Scoreboard,
     slot: ProcessIndex,
@@ -146,7 +149,7 @@ struct Harakiri<'a> {
     stacks: Option<&'a dyn ThreadStacks>,
 }
 
-impl Harakiri<'_> {
+impl MasterNotice<'_> {
     fn run(&self, mercy: Duration) {
         // Retire first: the loop stops accepting in the same turn as it answers the cut
         // requests, so no client that saw the 504 reaches this worker again.
@@ -163,17 +166,13 @@ impl Harakiri<'_> {
         for (_, running) in &cut {
             self.stopper.cut(running.ticket);
         }
-        if cut.is_empty() {
-            // The request ended between the master's look and this one.
-            log::info!(
-                "worker {}: harakiri notice, but the request it named has ended",
-                self.id
-            );
-        }
+        // No marked request: cheaper mode stops this worker, or the request harakiri named
+        // ended between the master's look and this one.
         log::info!(
-            "worker {}: harakiri: accepting no more requests; the others finish within {} s, \
-             then the worker exits",
+            "worker {}: asked to stop by the master{}: accepting no more requests; the others \
+             finish within {} s, then the worker exits",
             self.id,
+            if cut.is_empty() { "" } else { " (harakiri)" },
             mercy.as_secs()
         );
         for (thread, running) in &cut {

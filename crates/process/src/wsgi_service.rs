@@ -8,11 +8,11 @@
 //! `uwsgi.stop()` do), starts its pool of Python threads (and the py-autoreload thread,
 //! `autoreload.rs`) and runs its loop.
 
-use ruwsgi_wsgi::{Apps, Stacks, WsgiHandler};
+use ruwsgi_wsgi::{Apps, SignalDispatch, Stacks, WsgiHandler};
 
 use crate::bind::Bound;
 use crate::control::ProcessControl;
-use crate::on_loop::{internal, serve_on_loop};
+use crate::on_loop::{internal, serve_on_loop, LoopExtras};
 use crate::service::{
     Service, ServiceError, ServiceErrorKind, Serving, ThreadStacks, WorkerContext,
 };
@@ -92,12 +92,30 @@ impl Service for WsgiService {
         if let Some(every) = wsgi.py_autoreload.filter(|&n| n > 0) {
             crate::autoreload::start(std::time::Duration::from_secs(every), worker);
         }
+        // The app's own Python signal handlers run on this, the main, thread.
+        let watch = match SignalDispatch::install() {
+            Ok((dispatch, fd)) => {
+                let run: Box<dyn FnMut() + Send> = Box::new(move || dispatch.run());
+                Some((fd, run))
+            }
+            Err(e) => {
+                log::warn!(
+                    "worker {}: the app's signal handlers will not run: {e}",
+                    worker.id
+                );
+                None
+            }
+        };
+        let extras = LoopExtras {
+            stacks: Some(stacks),
+            watch,
+        };
         serve_on_loop(
             worker,
             sockets,
             self.opts.event_loop.clone(),
             handler,
-            Some(stacks),
+            extras,
         )
     }
 }

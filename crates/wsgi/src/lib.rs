@@ -45,6 +45,7 @@ mod options;
 mod pool_load;
 mod process_facts;
 mod response;
+mod signals;
 mod stacks;
 mod traceback;
 mod uwsgi_module;
@@ -56,5 +57,6 @@ pub use interp::{
 };
 pub use load::{load_apps, Apps};
 pub use options::Options;
+pub use signals::SignalDispatch;
 pub use stacks::Stacks;
 pub use uwsgi_module::{set_process_hooks, ProcessHooks};
