@@ -267,14 +267,19 @@ def address(addr: object, w: Workload) -> str:
     return str(addr) if w.behind_nginx else f"127.0.0.1:{addr}"
 
 
-def ruwsgi_row(name: str, binary: str) -> Row:
-    return Row(
-        name,
-        "ruwsgi",
-        lambda a, n, w, t: ([binary, listen_flag(w, "--http-socket"), address(a, w), "--master",
-                          "--processes", str(n), "--disable-logging", *uwsgi_style_app(w)], {}),
-        is_ruwsgi=True,
-    )
+def ruwsgi_row(name: str, binary: str, watched: bool = False) -> Row:
+    """ruwsgi as the peers run; `watched` adds what operators set to watch a fleet (a
+    stats socket and harakiri), so the report shows what the watching costs."""
+
+    def launch(a, n, w, t):
+        extra = []
+        if watched:
+            stats = t / ("stats-" + re.sub(r"\W", "_", str(a)) + f"-{n}.sock")
+            extra = ["--stats", str(stats), "--harakiri", "60"]
+        return ([binary, listen_flag(w, "--http-socket"), address(a, w), "--master",
+                 "--processes", str(n), "--disable-logging", *extra, *uwsgi_style_app(w)], {})
+
+    return Row(name, "ruwsgi", launch, is_ruwsgi=True)
 
 
 def uwsgi_row(name: str, http_flag: str, threads: int | None = None) -> Row:
@@ -311,10 +316,14 @@ def granian_row(name: str, blocking_threads: int | None = None) -> Row:
     return Row(name, "peer", launch)
 
 
+# The row of ruwsgi with a stats socket and harakiri set (`ruwsgi_row`'s `watched`).
+WATCHED = "ruwsgi +stats +harakiri"
+
+
 def rows_for(w: Workload, ruwsgi: str, baseline: str | None = None) -> list[Row]:
     """The rows of a workload; `ruwsgi` is the path of the binary the ruwsgi rows run,
     `baseline` the optional older binary of the "ruwsgi baseline" row."""
-    ours = [ruwsgi_row("ruwsgi", ruwsgi)]
+    ours = [ruwsgi_row("ruwsgi", ruwsgi), ruwsgi_row(WATCHED, ruwsgi, watched=True)]
     if baseline:
         ours.append(ruwsgi_row("ruwsgi baseline", baseline))
     if w.behind_nginx:
@@ -1140,6 +1149,12 @@ def targets(w: Workload, results: list[Result]) -> list[tuple[str, str]]:
                         f"{fmt(ideal and 1.5 * ideal, ',.0f')} ms, worst round)",
                         verdict(None if ideal is None else worst <= 1.5 * ideal)))
             out.append((f"{at}: ruwsgi has no timeouts ({timeouts})", verdict(timeouts == 0)))
+        watched = find(group, WATCHED)
+        if ours and watched and ours.ok and watched.ok:
+            w_cpu = watched.median("cpu_us_per_req")
+            out.append((f"{at}: with stats and harakiri set, ruwsgi's CPU/req ≤ 1.03 × without "
+                        f"({w_cpu:.1f} vs {cpu:.1f} µs, ×{w_cpu / cpu:.3f})",
+                        verdict(w_cpu <= 1.03 * cpu)))
         if n == 2 and ours:
             shares = ours.shares()
             out.append((f"{at}: each ruwsgi worker's share of the requests within 40–60 % "
