@@ -11,4 +11,5 @@ mod process;
 mod reload;
 mod serving;
 mod stats;
+mod tasks;
 mod wsgi;

@@ -39,7 +39,9 @@ mod builtin;
 mod cheaper;
 #[cfg(feature = "wsgi")]
 mod control;
+mod cron;
 mod daemon;
+mod daemons;
 mod early_signals;
 mod error;
 mod fifo;

@@ -24,6 +24,8 @@ use signal_hook::SigId;
 
 use crate::bind::Bound;
 use crate::cheaper::{self, Cheaper, Decision, Sample, WorkerLoad};
+use crate::cron::Crons;
+use crate::daemons::Daemons;
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::fifo::{Command, Fifos};
@@ -238,6 +240,10 @@ pub(crate) struct Master<'a> {
     born: Instant,
     /// `harakiri-graceful-signal`.
     graceful_signal: Signal,
+    /// `cron`, `unique-cron`, `cron2`.
+    crons: Crons,
+    /// `attach-daemon` and its kin.
+    daemons: Daemons,
 }
 
 impl<'a> Master<'a> {
@@ -297,6 +303,16 @@ impl<'a> Master<'a> {
                 "harakiri-graceful-signal: {graceful_signal} is not a signal number"
             )))
         })?;
+        let config = |e: String| Error::new(ErrorKind::Config(e));
+        let crons =
+            Crons::from_options(&opts.cron, &opts.unique_cron, &opts.cron2).map_err(config)?;
+        let daemons = Daemons::from_options(
+            &opts.attach_daemon,
+            &opts.smart_attach_daemon,
+            &opts.smart_attach_daemon2,
+            &opts.attach_daemon2,
+        )
+        .map_err(config)?;
         let cheaper = cheaper::Settings::from_options(opts)
             .map_err(|e| Error::new(ErrorKind::Config(e)))?
             .map(Cheaper::new);
@@ -342,6 +358,8 @@ impl<'a> Master<'a> {
             cheaper,
             born: Instant::now(),
             graceful_signal,
+            crons,
+            daemons,
         })
     }
 
@@ -379,6 +397,8 @@ impl<'a> Master<'a> {
             }
         }
         self.started = true;
+        self.daemons.start_all();
+        self.crons.run_due(epoch_seconds());
         let mut events = Events::with_capacity(8);
         let mut last_tick = Instant::now();
         loop {
@@ -412,7 +432,8 @@ impl<'a> Master<'a> {
             if let Some(stop) = self.stopping {
                 let all_gone = self.workers.iter().all(|w| w.pid.is_none())
                     && self.previous.is_empty()
-                    && self.draining.is_empty();
+                    && self.draining.is_empty()
+                    && !self.daemons.any_attached();
                 if all_gone && self.reexec_when_stopped {
                     self.reexec();
                     log::error!("the brutal reload could not re-execute; stopping");
@@ -437,6 +458,7 @@ impl<'a> Master<'a> {
                         log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
                         kill(pid, Signal::SIGKILL);
                     }
+                    self.daemons.kill_attached();
                     self.stopping = Some(Stopping {
                         killed: true,
                         ..stop
@@ -445,6 +467,7 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.respawn_due();
+            self.daemons.check();
             self.retire_previous();
             self.advance_handoffs();
             if self.reload_pending && self.may_reexec() {
@@ -511,6 +534,7 @@ impl<'a> Master<'a> {
             }
         }
         self.cheaper_cycle();
+        self.crons.run_due(epoch_seconds());
     }
 
     /// Cheaper mode, once a second: the algorithm's decision on what the scoreboard and
@@ -798,6 +822,9 @@ impl<'a> Master<'a> {
         if let Some(at) = self.stats.as_ref().and_then(StatsServer::next_deadline) {
             t = t.min(at.saturating_duration_since(now));
         }
+        if let Some(at) = self.daemons.next_start() {
+            t = t.min(at.saturating_duration_since(now));
+        }
         if (!self.previous.is_empty() && !self.reload_failed) || !self.replacing.is_empty() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
@@ -960,6 +987,7 @@ impl<'a> Master<'a> {
             kill(pid, sig);
         }
         self.chain = None;
+        self.daemons.stop_attached();
         for h in std::mem::take(&mut self.replacing) {
             if let Some(pid) = h.old {
                 kill(pid, Signal::SIGCONT);
@@ -1000,6 +1028,8 @@ impl<'a> Master<'a> {
             self.pid,
             handover.workers.len()
         );
+        // The new image starts the attach-daemon processes again.
+        self.daemons.stop_for_reload();
         let e = reexec::exec(&self.startup.binary, &handover);
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
@@ -1177,6 +1207,15 @@ impl<'a> Master<'a> {
 
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
+            if self.crons.reaped(pid, status, epoch_seconds()) {
+                continue;
+            }
+            if let Some(control) = self.daemons.reaped(pid, status, self.stopping.is_some()) {
+                if control {
+                    self.begin_stop(true);
+                }
+                continue;
+            }
             if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
                 let d = self.draining.swap_remove(i);
                 if let (Some(idx), Some(slot)) = (d.worker, self.board.find_pid(pid)) {
@@ -1522,4 +1561,11 @@ fn log_thread_waits(pid: u32) {
             read("comm"),
         );
     }
+}
+
+/// Seconds since the epoch (the crons' clock, matched in local time).
+fn epoch_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -198,6 +198,21 @@ pub struct Options {
     pub cheaper_busyness_backlog_nonzero: Option<u64>,
     /// `cheaper-busyness-verbose`.
     pub cheaper_busyness_verbose: bool,
+    /// `cron`: `MINUTE HOUR DAY MONTH WEEKDAY COMMAND`, run by the master.
+    pub cron: Vec<String>,
+    /// `unique-cron`: the same, never two runs at once.
+    pub unique_cron: Vec<String>,
+    /// `cron2`: `key=value,... COMMAND`.
+    pub cron2: Vec<String>,
+    /// `attach-daemon`: commands the master keeps running.
+    pub attach_daemon: Vec<String>,
+    /// `smart-attach-daemon`: `PIDFILE COMMAND`, a self-daemonizing command watched by its
+    /// pidfile.
+    pub smart_attach_daemon: Vec<String>,
+    /// `smart-attach-daemon2`: `PIDFILE COMMAND`, the master writes the pidfile.
+    pub smart_attach_daemon2: Vec<String>,
+    /// `attach-daemon2`: `key=value,...`.
+    pub attach_daemon2: Vec<String>,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -260,6 +275,13 @@ impl Default for Options {
             cheaper_busyness_backlog_multiplier: None,
             cheaper_busyness_backlog_nonzero: None,
             cheaper_busyness_verbose: false,
+            cron: Vec::new(),
+            unique_cron: Vec::new(),
+            cron2: Vec::new(),
+            attach_daemon: Vec::new(),
+            smart_attach_daemon: Vec::new(),
+            smart_attach_daemon2: Vec::new(),
+            attach_daemon2: Vec::new(),
             hooks: crate::Hooks::default(),
         }
     }

@@ -1,0 +1,202 @@
+//! Background work run by the master (issue 13, first part): `cron`, `unique-cron`,
+//! `cron2`, and the daemons it keeps running (`attach-daemon`, `smart-attach-daemon2`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ruwsgi_integration_tests::{
+    app, free_port, pid_alive, run_ruwsgi, wait_until, wait_until_for, Server, ServerBuilder,
+};
+
+/// A master with one worker serving `apps/health.py` and `extra` options, in `dir`.
+fn start(dir: &Path, extra: &[String]) -> (Server, SocketAddr) {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut args = vec![
+        "--master".to_string(),
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--wsgi-file".to_string(),
+        app("health.py"),
+    ];
+    args.extend(extra.iter().cloned());
+    let mut server = ServerBuilder::new(args).cwd(dir).start();
+    server.wait_for_tcp(addr);
+    (server, addr)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The pid in the first log line after `from` that starts with `prefix` and ends with
+/// `(pid N)`.
+fn logged_pid(log: &str, prefix: &str) -> Option<u32> {
+    let line = log.lines().rev().find(|l| l.contains(prefix))?;
+    let start = line.rfind("(pid ")? + 5;
+    line[start..].trim_end_matches(')').parse().ok()
+}
+
+#[test]
+fn crons_with_every_field_any_run_at_start_and_their_output_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _addr) = start(
+        dir.path(),
+        &[
+            "--cron".into(),
+            "-1 -1 -1 -1 -1 echo cron-ran >> ran.txt".into(),
+            "--unique-cron".into(),
+            "-1 -1 -1 -1 -1 echo unique-ran >> ran.txt; echo to-the-log".into(),
+            "--cron2".into(),
+            "minute=-1,unique=1 echo cron2-ran >> ran.txt".into(),
+        ],
+    );
+    let ran = dir.path().join("ran.txt");
+    wait_until("the three crons to run", || {
+        let text = read(&ran);
+        ["cron-ran", "unique-ran", "cron2-ran"]
+            .iter()
+            .all(|w| text.contains(w))
+            .then_some(())
+    });
+    let log = server.wait_for_log("[uwsgi-cron] command \"echo cron-ran >> ran.txt\"");
+    assert!(
+        log.contains("[uwsgi-cron] running \"echo cron-ran >> ran.txt\" (pid "),
+        "{log}"
+    );
+    assert!(
+        log.contains("to-the-log"),
+        "the command's output goes to the log: {log}"
+    );
+    // Once a minute at most: no second run within the first seconds.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(read(&ran).matches("cron-ran").count(), 1);
+}
+
+#[test]
+fn a_cron_fires_at_its_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    // The next minute of the local clock (the server matches local time, as uWSGI).
+    let now = run_date("+%M %S");
+    let (minute, second): (u32, u32) = {
+        let mut parts = now.split_whitespace().map(|p| p.parse().unwrap());
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let target = (minute + 1) % 60;
+    let (_server, _addr) = start(
+        dir.path(),
+        &[
+            "--cron".into(),
+            format!("{target} -1 -1 -1 -1 date +%M:%S >> fired.txt"),
+        ],
+    );
+    let fired = dir.path().join("fired.txt");
+    // Not before its minute...
+    std::thread::sleep(Duration::from_secs(1));
+    if second < 58 {
+        assert_eq!(read(&fired), "", "fired before its minute");
+    }
+    // ...and within its minute's first seconds (the master looks once a second).
+    let at = wait_until_for(Duration::from_secs(65), "the cron's minute", || {
+        let text = read(&fired);
+        (!text.is_empty()).then_some(text)
+    });
+    let (m, s) = at.trim().split_once(':').unwrap();
+    assert_eq!(m.parse::<u32>().unwrap(), target, "{at}");
+    assert!(s.parse::<u32>().unwrap() <= 2, "fired at second {s}");
+}
+
+fn run_date(format: &str) -> String {
+    let out = std::process::Command::new("date")
+        .arg(format)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_attach_daemon_is_respawned_when_killed_and_stopped_with_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("server.pid");
+    let (mut server, _addr) = start(
+        dir.path(),
+        &[
+            "--pidfile".into(),
+            pidfile.display().to_string(),
+            "--attach-daemon".into(),
+            "exec sleep 1001".into(),
+        ],
+    );
+    let first = wait_until("the daemon to start", || {
+        logged_pid(
+            &server.log(),
+            "[uwsgi-daemons] spawning \"exec sleep 1001\"",
+        )
+    });
+    assert!(pid_alive(first));
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let second = wait_until("the daemon to be respawned", || {
+        logged_pid(
+            &server.log(),
+            "[uwsgi-daemons] respawning \"exec sleep 1001\"",
+        )
+    });
+    assert_ne!(second, first);
+    assert!(pid_alive(second));
+    // --stop (SIGINT, immediate): the daemon goes with the server.
+    let out = run_ruwsgi(["--stop".as_ref(), pidfile.as_os_str()]);
+    assert!(out.status.success(), "{out:?}");
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}: {}", server.log());
+    wait_until("the daemon to be gone", || {
+        (!pid_alive(second)).then_some(())
+    });
+    assert!(
+        server
+            .log()
+            .contains("[uwsgi-daemons] stopping daemon (pid: "),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_smart_daemon_survives_a_reload_and_is_respawned_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon_pidfile = dir.path().join("daemon.pid");
+    let (server, addr) = start(
+        dir.path(),
+        &[
+            "--smart-attach-daemon2".into(),
+            format!("{} sleep 1002", daemon_pidfile.display()),
+        ],
+    );
+    let pid_in_file = || {
+        read(&daemon_pidfile)
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&p| pid_alive(p))
+    };
+    let first = wait_until("the smart daemon's pidfile", pid_in_file);
+    // A reload (the master re-executes) leaves it running and adopts it.
+    server.signal(libc::SIGHUP);
+    server.wait_for_log(&format!(
+        "found valid/active pidfile for \"sleep 1002\" (pid: {first})"
+    ));
+    wait_until("the reloaded server to serve", || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    });
+    assert!(pid_alive(first));
+    // Killed, it is started again (the master looks at the pidfile once a second).
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let second = wait_until("the smart daemon to be respawned", || {
+        pid_in_file().filter(|&p| p != first)
+    });
+    drop(server);
+    // Smart daemons outlive the server, as in uWSGI: end this one.
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(second as i32, libc::SIGKILL) };
+}
