@@ -10,6 +10,7 @@ mod nginx;
 mod process;
 mod reload;
 mod serving;
+mod signals;
 mod stats;
 mod tasks;
 mod wsgi;

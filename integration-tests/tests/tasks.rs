@@ -1,5 +1,7 @@
 //! Background work run by the master (issue 13, first part): `cron`, `unique-cron`,
-//! `cron2`, and the daemons it keeps running (`attach-daemon`, `smart-attach-daemon2`).
+//! `cron2` (and `uwsgi.add_cron` beside a cron line at a real minute boundary), and the
+//! daemons it keeps running (`attach-daemon`, `smart-attach-daemon2`). The signal framework,
+//! timers and mules are in signals.rs.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -74,27 +76,44 @@ fn crons_with_every_field_any_run_at_start_and_their_output_is_logged() {
 }
 
 #[test]
-fn a_cron_fires_at_its_minute() {
+fn a_cron_line_and_add_cron_fire_at_their_minute() {
     let dir = tempfile::tempdir().unwrap();
     // The next minute of the local clock (the server matches local time, as uWSGI).
-    let now = run_date("+%M %S");
+    let now = run_date(&["+%M %S"]);
     let (minute, second): (u32, u32) = {
         let mut parts = now.split_whitespace().map(|p| p.parse().unwrap());
         (parts.next().unwrap(), parts.next().unwrap())
     };
     let target = (minute + 1) % 60;
-    let (_server, _addr) = start(
-        dir.path(),
-        &[
-            "--cron".into(),
-            format!("{target} -1 -1 -1 -1 date +%M:%S >> fired.txt"),
-        ],
-    );
+    // apps/background.py registers signal 31 and `uwsgi.add_cron(31, target, -1, ...)`.
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let events = dir.path().join("events.log");
+    let mut server = ServerBuilder::new([
+        "--master".to_string(),
+        "--http-socket".to_string(),
+        addr.to_string(),
+        "--wsgi-file".to_string(),
+        app("background.py"),
+        "--cron".to_string(),
+        format!("{target} -1 -1 -1 -1 date +%M:%S >> fired.txt"),
+    ])
+    .cwd(dir.path())
+    .env("BACKGROUND_LOG", &events)
+    .env("BACKGROUND_CRON_MINUTE", target.to_string())
+    .start();
+    server.wait_for_tcp(addr);
     let fired = dir.path().join("fired.txt");
-    // Not before its minute...
+    let signalled = || {
+        read(&events)
+            .lines()
+            .find(|l| l.starts_with("cron "))
+            .map(str::to_string)
+    };
+    // Not before their minute...
     std::thread::sleep(Duration::from_secs(1));
     if second < 58 {
-        assert_eq!(read(&fired), "", "fired before its minute");
+        assert_eq!(read(&fired), "", "the cron line fired before its minute");
+        assert_eq!(signalled(), None, "add_cron fired before its minute");
     }
     // ...and within its minute's first seconds (the master looks once a second).
     let at = wait_until_for(Duration::from_secs(65), "the cron's minute", || {
@@ -104,11 +123,21 @@ fn a_cron_fires_at_its_minute() {
     let (m, s) = at.trim().split_once(':').unwrap();
     assert_eq!(m.parse::<u32>().unwrap(), target, "{at}");
     assert!(s.parse::<u32>().unwrap() <= 2, "fired at second {s}");
+    let line = wait_until("add_cron's signal", signalled);
+    let epoch: f64 = line.rsplit("t=").next().unwrap().parse().unwrap();
+    let when = run_date(&["-d", &format!("@{}", epoch as i64), "+%M:%S"]);
+    let (m, s) = when.trim().split_once(':').unwrap();
+    assert_eq!(m.parse::<u32>().unwrap(), target, "{line}");
+    assert!(
+        s.parse::<u32>().unwrap() <= 3,
+        "signalled at second {s}: {line}"
+    );
+    drop(server);
 }
 
-fn run_date(format: &str) -> String {
+fn run_date(args: &[&str]) -> String {
     let out = std::process::Command::new("date")
-        .arg(format)
+        .args(args)
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
@@ -199,4 +228,42 @@ fn a_smart_daemon_survives_a_reload_and_is_respawned_when_it_dies() {
     // Smart daemons outlive the server, as in uWSGI: end this one.
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(second as i32, libc::SIGKILL) };
+}
+
+#[test]
+fn exec_as_root_runs_before_privileges_drop_and_a_failure_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: getuid(2) has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    let (server, _addr) = start(
+        dir.path(),
+        &["--exec-as-root".into(), "id -u > as-root.txt".into()],
+    );
+    if root {
+        // The sockets are bound first: wait for the workers, forked after the commands ran.
+        server.wait_for_log("spawned worker 1");
+        assert_eq!(read(&dir.path().join("as-root.txt")).trim(), "0");
+        assert!(server
+            .log()
+            .contains("running as-root hook \"exec:id -u > as-root.txt\""));
+    } else {
+        server.wait_for_log("exec-as-root: not running as root; its commands are skipped");
+        assert!(!dir.path().join("as-root.txt").exists());
+    }
+    drop(server);
+    if root {
+        // As in uWSGI, a failing command stops the server before it serves.
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let out = run_ruwsgi([
+            "--http-socket",
+            &addr.to_string(),
+            "--wsgi-file",
+            &app("health.py"),
+            "--exec-as-root",
+            "exit 3",
+        ]);
+        assert!(!out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("as-root hook \"exec:exit 3\" failed"), "{err}");
+    }
 }

@@ -143,8 +143,6 @@ const HARDENING: Status = not_yet(Some(10), "hardening");
 const RELOADS: Status = not_yet(Some(11), "process manager part 2");
 /// Issue 12: process manager part 3, worker health, scaling and stats.
 const HEALTH: Status = not_yet(Some(12), "worker health");
-/// Issue 13: background work part 1 (cron, timers, attached daemons, mules).
-const TASKS: Status = not_yet(Some(13), "background work part 1");
 /// Issue 14: background work part 2 (locks, caches, the spooler).
 const QUEUES: Status = not_yet(Some(14), "background work part 2");
 /// Issue 15: static files, request logging and the log line.
@@ -390,12 +388,15 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run a command on a schedule given as key=value pairs"),
     opt("unique-cron", &[], None, Kind::List, None, None, Status::Implemented,
         "like cron, but never run two instances at once"),
-    opt("timer", &[], None, Kind::List, None, None, TASKS,
-        "raise a signal every N seconds (SIGNAL SECONDS)"),
-    opt("mule", &[], None, Kind::List, Some(""), None, TASKS,
-        "add a mule (alone: a mule for signals; =FILE: a mule running FILE)"),
-    opt("mules", &[], None, Kind::Int, None, None, TASKS,
-        "add this many mules"),
+    opt("timer", &[], None, Kind::List, None, None, Status::Implemented,
+        "raise a uWSGI signal every N seconds (SIGNAL SECONDS)"),
+    opt("rbtimer", &[], None, Kind::List, None, None, Status::Implemented,
+        "raise a uWSGI signal every N seconds (SIGNAL SECONDS), as timer"),
+    opt("mule", &[], None, Kind::List, Some(""), None, Status::Implemented,
+        "add a mule (alone: a mule for signals and messages; =FILE.py or =module:function: \
+         a mule running it)"),
+    opt("mules", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
+        "add this many mules for signals and messages"),
     opt("attach-daemon", &[], None, Kind::List, None, None, Status::Implemented,
         "run and supervise a command beside the workers"),
     opt("smart-attach-daemon", &[], None, Kind::List, None, None, Status::Implemented,
@@ -548,7 +549,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run the Emperor on this directory of vassal configs"),
     opt("emperor-tyrant", &[], None, Kind::Flag, None, None, UNFILED,
         "run vassals as the owner of their config file"),
-    opt("exec-as-root", &[], None, Kind::List, None, None, TASKS,
+    opt("exec-as-root", &[], None, Kind::List, None, None, Status::Implemented,
         "run a command before dropping privileges"),
     opt("flock", &[], None, Kind::List, None, None, UNFILED,
         "lock this file at start, exit if it is locked"),

@@ -1,19 +1,29 @@
-//! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker
-//! (`worker_id()`, `masterpid()`, `numproc`, `reload()`, `stop()`): the WSGI bridge's
+//! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker, a
+//! mule or the master (`worker_id()`, `mule_id()`, `masterpid()`, `numproc`, `reload()`,
+//! `stop()`, the signal framework's board, the mules' queues): the WSGI bridge's
 //! [`ProcessHooks`], as this crate implements them.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use nix::sys::signal::Signal;
+use ruwsgi_shm::Scoreboard;
 use ruwsgi_wsgi::ProcessHooks;
 
-use crate::service::WorkerContext;
+use crate::mules::MuleQueues;
+use crate::service::{MuleContext, ServerContext, WorkerContext};
 use crate::sys::kill;
 
-/// The process calls of one worker (or of the master while it preloads the app).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The process calls of one worker, mule, or of the master while it preloads the app.
+#[derive(Debug, Clone)]
 pub(crate) struct ProcessControl {
     worker_id: usize,
+    mule_id: usize,
     master_pid: Option<u32>,
     numproc: usize,
+    /// The board, when a master runs (the signal framework needs one).
+    board: Option<Arc<Scoreboard>>,
+    mules: Option<Arc<MuleQueues>>,
 }
 
 impl ProcessControl {
@@ -21,18 +31,36 @@ impl ProcessControl {
     pub(crate) fn new(ctx: &WorkerContext) -> ProcessControl {
         ProcessControl {
             worker_id: ctx.id,
+            mule_id: 0,
             master_pid: ctx.master_pid,
             numproc: ctx.numproc,
+            board: ctx.master_pid.map(|_| ctx.scoreboard.clone()),
+            mules: ctx.mules.clone(),
         }
     }
 
-    /// The control of a process that is not a worker (the master while it preloads the app):
-    /// `worker_id()` is 0 there, as in uWSGI.
-    pub(crate) fn master(numproc: usize) -> ProcessControl {
+    /// The control of mule `ctx.id`: `worker_id()` is 0 there, as in uWSGI.
+    pub(crate) fn mule(ctx: &MuleContext, numproc: usize) -> ProcessControl {
         ProcessControl {
             worker_id: 0,
-            master_pid: Some(std::process::id()),
+            mule_id: ctx.id,
+            master_pid: Some(ctx.master_pid),
             numproc,
+            board: Some(ctx.scoreboard.clone()),
+            mules: Some(ctx.queues.clone()),
+        }
+    }
+
+    /// The control of the master while it preloads the app: `worker_id()` is 0 there, as in
+    /// uWSGI; signals and timers registered at import go to the board.
+    pub(crate) fn master(server: &ServerContext) -> ProcessControl {
+        ProcessControl {
+            worker_id: 0,
+            mule_id: 0,
+            master_pid: Some(std::process::id()),
+            numproc: server.numproc,
+            board: server.scoreboard.clone(),
+            mules: server.mules.clone(),
         }
     }
 }
@@ -70,5 +98,27 @@ impl ProcessHooks for ProcessControl {
         let pid = self.master_pid.unwrap_or_else(std::process::id);
         kill(pid, Signal::SIGQUIT);
         true
+    }
+
+    fn board(&self) -> Option<Arc<Scoreboard>> {
+        self.board.clone()
+    }
+
+    fn mule_id(&self) -> usize {
+        self.mule_id
+    }
+
+    fn mules(&self) -> usize {
+        self.mules.as_ref().map_or(0, |q| q.count())
+    }
+
+    fn mule_send(&self, msg: &[u8], mule: usize) -> bool {
+        self.mules.as_ref().is_some_and(|q| q.send(msg, mule))
+    }
+
+    fn mule_recv(&self, buffer: usize, timeout: Option<Duration>) -> Option<Vec<u8>> {
+        self.mules
+            .as_ref()
+            .and_then(|q| q.recv(self.mule_id, buffer, timeout))
     }
 }

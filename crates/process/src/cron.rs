@@ -14,14 +14,47 @@
 
 use std::process::{Command, Stdio};
 
+/// uWSGI's five cron fields (minute, hour, day of month, month, day of week): a number, -1
+/// for any, -N for every N. Cron lines and `uwsgi.add_cron` share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    pub(crate) minute: i32,
+    pub(crate) hour: i32,
+    pub(crate) day: i32,
+    pub(crate) month: i32,
+    pub(crate) week: i32,
+}
+
+impl Schedule {
+    /// Every minute (all fields -1).
+    pub(crate) const ANY: Schedule = Schedule {
+        minute: -1,
+        hour: -1,
+        day: -1,
+        month: -1,
+        week: -1,
+    };
+
+    /// Whether the schedule matches `t` (uWSGI's `uwsgi_cron_task_needs_execution`).
+    pub(crate) fn matches(&self, t: &LocalTime) -> bool {
+        // A negative field is "every N": it matches when the value divides by N.
+        let field = |want: i32, now: i32| want == now || (want < 0 && now % want.abs() == 0);
+        let week = if self.week == 7 { 0 } else { self.week };
+        let common =
+            field(self.minute, t.minute) && field(self.hour, t.hour) && field(self.month, t.month);
+        if self.day >= 0 && week >= 0 {
+            // Both set: day of month OR day of week, as crontab.
+            common && (t.day == self.day || t.weekday == week)
+        } else {
+            common && field(self.day, t.day) && field(week, t.weekday)
+        }
+    }
+}
+
 /// One scheduled command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CronJob {
-    minute: i32,
-    hour: i32,
-    day: i32,
-    month: i32,
-    week: i32,
+    schedule: Schedule,
     command: String,
     unique: bool,
     /// When it last started (seconds since the epoch).
@@ -78,7 +111,14 @@ impl CronJob {
             return Err(format!("{line:?}: the command is missing"));
         }
         let [minute, hour, day, month, week] = fields;
-        Ok(CronJob::new(minute, hour, day, month, week, rest, unique))
+        let schedule = Schedule {
+            minute,
+            hour,
+            day,
+            month,
+            week,
+        };
+        Ok(CronJob::new(schedule, rest, unique))
     }
 
     /// `cron2`: `key=value,...` (minute, hour, day, month, week, unique) then the command.
@@ -91,7 +131,7 @@ impl CronJob {
             }
             _ => ("", value),
         };
-        let mut job = CronJob::new(-1, -1, -1, -1, -1, command, false);
+        let mut job = CronJob::new(Schedule::ANY, command, false);
         for pair in keys.split(',').filter(|p| !p.is_empty()) {
             let (key, v) = pair
                 .split_once('=')
@@ -100,11 +140,11 @@ impl CronJob {
                 .parse::<i32>()
                 .map_err(|_| format!("{value:?}: {key}={v:?} is not a number"))?;
             match key {
-                "minute" => job.minute = number,
-                "hour" => job.hour = number,
-                "day" => job.day = number,
-                "month" => job.month = number,
-                "week" => job.week = number,
+                "minute" => job.schedule.minute = number,
+                "hour" => job.schedule.hour = number,
+                "day" => job.schedule.day = number,
+                "month" => job.schedule.month = number,
+                "week" => job.schedule.week = number,
                 "unique" => job.unique = number != 0,
                 "harakiri" | "legion" => {
                     log::warn!("cron2 {value:?}: {key} is not supported; ignored")
@@ -118,40 +158,13 @@ impl CronJob {
         Ok(job)
     }
 
-    fn new(
-        minute: i32,
-        hour: i32,
-        day: i32,
-        month: i32,
-        week: i32,
-        command: &str,
-        unique: bool,
-    ) -> CronJob {
+    fn new(schedule: Schedule, command: &str, unique: bool) -> CronJob {
         CronJob {
-            minute,
-            hour,
-            day,
-            month,
-            week,
+            schedule,
             command: command.to_string(),
             unique,
             last_run: None,
             running: None,
-        }
-    }
-
-    /// Whether the schedule matches `t` (uWSGI's `uwsgi_cron_task_needs_execution`).
-    fn matches(&self, t: &LocalTime) -> bool {
-        // A negative field is "every N": it matches when the value divides by N.
-        let field = |want: i32, now: i32| want == now || (want < 0 && now % want.abs() == 0);
-        let week = if self.week == 7 { 0 } else { self.week };
-        let common =
-            field(self.minute, t.minute) && field(self.hour, t.hour) && field(self.month, t.month);
-        if self.day >= 0 && week >= 0 {
-            // Both set: day of month OR day of week, as crontab.
-            common && (t.day == self.day || t.weekday == week)
-        } else {
-            common && field(self.day, t.day) && field(week, t.weekday)
         }
     }
 
@@ -160,7 +173,7 @@ impl CronJob {
         if self.unique && self.running.is_some() {
             return false;
         }
-        self.matches(t) && self.last_run.is_none_or(|last| now - last >= 60)
+        self.schedule.matches(t) && self.last_run.is_none_or(|last| now - last >= 60)
     }
 }
 
@@ -255,12 +268,18 @@ mod tests {
     #[test]
     fn uwsgi_cron_lines_parse() {
         let job = CronJob::parse("59 2 -1 -1 -1 /usr/bin/backup --full", false).unwrap();
-        assert_eq!((job.minute, job.hour, job.day), (59, 2, -1));
+        assert_eq!(
+            (job.schedule.minute, job.schedule.hour, job.schedule.day),
+            (59, 2, -1)
+        );
         assert_eq!(job.command, "/usr/bin/backup --full");
         assert!(CronJob::parse("59 2 -1 -1 /usr/bin/x", false).is_err());
         assert!(CronJob::parse("1 2 3 4 5", false).is_err(), "no command");
         let job = CronJob::parse_keyed("minute=-5,unique=1 touch /tmp/x").unwrap();
-        assert_eq!((job.minute, job.hour, job.unique), (-5, -1, true));
+        assert_eq!(
+            (job.schedule.minute, job.schedule.hour, job.unique),
+            (-5, -1, true)
+        );
         assert_eq!(job.command, "touch /tmp/x");
         assert_eq!(CronJob::parse_keyed("echo hi").unwrap().command, "echo hi");
         assert!(CronJob::parse_keyed("minute=5").is_err());
@@ -270,18 +289,18 @@ mod tests {
     #[test]
     fn schedules_match_as_uwsgi_matches_them() {
         let every = CronJob::parse("-1 -1 -1 -1 -1 x", false).unwrap();
-        assert!(every.matches(&at(17, 3, 9, 12, 0)));
+        assert!(every.schedule.matches(&at(17, 3, 9, 12, 0)));
         let every_5 = CronJob::parse("-5 -1 -1 -1 -1 x", false).unwrap();
-        assert!(every_5.matches(&at(15, 3, 9, 12, 0)));
-        assert!(!every_5.matches(&at(16, 3, 9, 12, 0)));
+        assert!(every_5.schedule.matches(&at(15, 3, 9, 12, 0)));
+        assert!(!every_5.schedule.matches(&at(16, 3, 9, 12, 0)));
         let nightly = CronJob::parse("30 2 -1 -1 -1 x", false).unwrap();
-        assert!(nightly.matches(&at(30, 2, 1, 1, 4)));
-        assert!(!nightly.matches(&at(30, 3, 1, 1, 4)));
+        assert!(nightly.schedule.matches(&at(30, 2, 1, 1, 4)));
+        assert!(!nightly.schedule.matches(&at(30, 3, 1, 1, 4)));
         // Day of month OR day of week when both are set; 7 is Sunday.
         let first_or_sunday = CronJob::parse("0 0 1 -1 7 x", false).unwrap();
-        assert!(first_or_sunday.matches(&at(0, 0, 1, 6, 3)));
-        assert!(first_or_sunday.matches(&at(0, 0, 14, 6, 0)));
-        assert!(!first_or_sunday.matches(&at(0, 0, 14, 6, 3)));
+        assert!(first_or_sunday.schedule.matches(&at(0, 0, 1, 6, 3)));
+        assert!(first_or_sunday.schedule.matches(&at(0, 0, 14, 6, 0)));
+        assert!(!first_or_sunday.schedule.matches(&at(0, 0, 14, 6, 3)));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! Any other action is skipped with a warning (the configuration loader already warned about
 //! it when it was read). `pre-app` is fatal, as in uWSGI: a failing action stops the server
 //! with status 1. `master-start` and `post-fork` failures are logged and the server goes on.
+//! `exec-as-root` commands run right before privileges drop, as root only, and are fatal.
 
 use std::process::Command;
 
@@ -29,6 +30,23 @@ pub struct Hooks {
     /// `hook-post-fork`: in each new worker, right after the fork.
     #[serde(rename = "hook-post-fork")]
     pub post_fork: Vec<String>,
+    /// `exec-as-root`: shell commands run before privileges drop, when the server starts
+    /// as root (skipped otherwise, as uWSGI skips them). Fatal, as in uWSGI.
+    #[serde(rename = "exec-as-root")]
+    pub exec_as_root: Vec<String>,
+}
+
+/// Runs the `exec-as-root` commands (see [`Hooks::exec_as_root`]).
+pub(crate) fn run_as_root(commands: &[String]) -> Result<(), Error> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    if !nix::unistd::getuid().is_root() {
+        log::info!("exec-as-root: not running as root; its commands are skipped");
+        return Ok(());
+    }
+    let actions: Vec<String> = commands.iter().map(|c| format!("exec:{c}")).collect();
+    run("as-root", &actions, true)
 }
 
 /// Runs the actions of `phase` in order. With `fatal`, the first failure is returned;

@@ -11,10 +11,12 @@
 //!    `chmod-socket`, `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
 //!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`;
-//! 4. [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user;
-//! 5. with `master`: map the [`ruwsgi_shm::Scoreboard`], fork `processes` workers and
-//!    supervise them (respawn with back-off, signals); without it, serve in this process as
-//!    the single worker;
+//! 4. map the [`ruwsgi_shm::Scoreboard`] (and the mules' queues), then [`Service::load`]
+//!    here unless `lazy-apps` (preload), as the unprivileged user — an app that registers
+//!    uWSGI signals or timers at import writes them to the board;
+//! 5. with `master`: fork `processes` workers and the mules, and supervise them (respawn
+//!    with back-off, signals, cron, timers, attached daemons); without it, serve in this
+//!    process as the single worker;
 //! 6. on exit, `vacuum` removes the unix sockets and pidfiles it created, nothing else.
 //!
 //! # Signals (as uWSGI 2.0, except TERM: see docs/architecture.md, "Compatibility contract")
@@ -48,11 +50,13 @@ mod fifo;
 mod hooks;
 mod kept_handlers;
 mod master;
+mod mules;
 mod on_loop;
 mod options;
 mod privileges;
 mod reexec;
 mod service;
+mod signal_timers;
 mod stats;
 mod stats_report;
 mod stats_server;
@@ -71,9 +75,11 @@ pub use bind::Bound;
 pub use builtin::FixedService;
 pub use error::{Error, ErrorKind};
 pub use hooks::Hooks;
+pub use mules::MuleQueues;
 pub use options::{Options, Recycling, SocketOptions, SocketSpec};
 pub use service::{
-    Service, ServiceError, ServiceErrorKind, Serving, Stop, ThreadStacks, WorkerContext,
+    MuleContext, ServerContext, Service, ServiceError, ServiceErrorKind, Serving, Stop,
+    ThreadStacks, WorkerContext,
 };
 #[cfg(feature = "wsgi")]
 pub use wsgi_service::{WsgiService, WsgiServiceOptions};
@@ -262,11 +268,39 @@ fn serve(
     if !master {
         warn_needs_master(opts);
     }
+    let mule_specs = if master {
+        mules::from_options(&opts.mule, opts.mules)
+    } else {
+        if !opts.mule.is_empty() || opts.mules > 0 {
+            log::warn!("mules need a master (--master); no mule is started");
+        }
+        Vec::new()
+    };
+    // Before the app is imported: a preloaded app registers signals and timers in it.
+    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, mule_specs.len());
+    let board = Arc::new(scoreboard(layout, handover)?);
+    if handover.is_some() {
+        // The new image's app registers its signals and timers again.
+        board.signals().clear();
+    }
+    let mule_queues = if mule_specs.is_empty() {
+        None
+    } else {
+        let queues = mules::MuleQueues::create(mule_specs.len())
+            .map_err(|e| Error::os("cannot make the mules' message queues", e))?;
+        Some(Arc::new(queues))
+    };
     // The runtime starts before the privileges drop (as uWSGI initializes its plugins),
     // the app is imported after it.
+    let server = ServerContext {
+        numproc,
+        scoreboard: master.then(|| board.clone()),
+        mules: mule_queues.clone(),
+    };
     service
-        .initialize(numproc)
+        .initialize(&server)
         .map_err(|e| Error::new(ErrorKind::Service(e.to_string())))?;
+    hooks::run_as_root(&opts.hooks.exec_as_root)?;
     privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
     if let Some(log) = &logto2 {
         daemon::log_to(log)?;
@@ -308,8 +342,6 @@ fn serve(
         fifo::Fifos::default()
     };
     cleanup.paths.extend(fifos.paths().map(Path::to_path_buf));
-    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, 0);
-    let board = Arc::new(scoreboard(layout, handover)?);
     let code = if let Some(signals) = signals {
         let mut opts = opts.clone();
         opts.processes = numproc;
@@ -327,7 +359,11 @@ fn serve(
             fifos,
             stats,
         };
-        master::Master::new(service, &opts, &sockets, board, startup, signals)?.run()?
+        let extras = master::Extras {
+            mules: mule_specs,
+            mule_queues,
+        };
+        master::Master::new(service, &opts, &sockets, board, startup, signals, extras)?.run()?
     } else {
         let slot = board
             .claim(std::process::id(), 1, ruwsgi_shm::ProcessKind::Worker, 0)
@@ -340,6 +376,7 @@ fn serve(
             slot,
             // Nobody would spawn the replacement (warn_needs_master said so).
             recycling: Recycling::default(),
+            mules: None,
         };
         worker::run(
             service,

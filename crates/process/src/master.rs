@@ -2,7 +2,9 @@
 //! through signal-hook's self-pipe, a 1-second tick), respawns the dead with a back-off,
 //! stops them on TERM (draining) or INT/QUIT (at once), and reloads on HUP by re-executing
 //! itself (`reexec.rs`): the new image's workers start beside the previous image's, which
-//! are told to drain once every new worker is ready.
+//! are told to drain once every new worker is ready. Beside the workers it forks and
+//! respawns the mules (`mules.rs`), runs cron lines and attached daemons (`cron.rs`,
+//! `daemons.rs`) and raises the uWSGI signals of the board's timers (`signal_timers.rs`).
 //!
 //! The master never starts a thread: it forks again at every respawn, and a
 //! fork copies only the forking thread (docs/architecture.md, "Founding decisions").
@@ -29,9 +31,11 @@ use crate::daemons::Daemons;
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::fifo::{Command, Fifos};
+use crate::mules::{MuleQueues, MuleSpec};
 use crate::options::Options;
 use crate::reexec::{self, Handover};
-use crate::service::{Service, WorkerContext};
+use crate::service::{MuleContext, Service, WorkerContext};
+use crate::signal_timers::{self, SignalTimers};
 use crate::stats::{log_stats, rss_bytes};
 use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
@@ -190,6 +194,27 @@ impl MasterSignals {
     }
 }
 
+/// What the master runs beside its workers, set up before the app was imported.
+pub(crate) struct Extras {
+    /// The mules, by id from 1.
+    pub(crate) mules: Vec<MuleSpec>,
+    /// Their message queues (when there are mules).
+    pub(crate) mule_queues: Option<Arc<MuleQueues>>,
+}
+
+/// A mule's process, as the master supervises it.
+#[derive(Debug)]
+struct MuleState {
+    spec: MuleSpec,
+    pid: Option<u32>,
+    slot: Option<ProcessIndex>,
+    spawned: Option<Instant>,
+    quick_deaths: u32,
+    respawn_at: Option<Instant>,
+    /// Times this mule id was spawned (copied into each new slot, as for workers).
+    respawns: u64,
+}
+
 /// The master process's state.
 pub(crate) struct Master<'a> {
     service: &'a mut dyn Service,
@@ -244,6 +269,11 @@ pub(crate) struct Master<'a> {
     crons: Crons,
     /// `attach-daemon` and its kin.
     daemons: Daemons,
+    /// The mules (`mule`, `mules`).
+    mules: Vec<MuleState>,
+    mule_queues: Option<Arc<MuleQueues>>,
+    /// The board's timers, cron entries and file monitors, raised as uWSGI signals.
+    timers: SignalTimers,
 }
 
 impl<'a> Master<'a> {
@@ -254,6 +284,7 @@ impl<'a> Master<'a> {
         board: Arc<Scoreboard>,
         mut startup: Startup,
         signals: MasterSignals,
+        extras: Extras,
     ) -> Result<Master<'a>, Error> {
         let poll = Poll::new().map_err(|e| Error::os("cannot create the master's poll", e))?;
         let MasterSignals {
@@ -313,6 +344,25 @@ impl<'a> Master<'a> {
             &opts.attach_daemon2,
         )
         .map_err(config)?;
+        for spec in signal_timers::from_options(&opts.timer, &opts.rbtimer).map_err(config)? {
+            board
+                .signals()
+                .add_timer(&spec)
+                .map_err(|e| config(format!("timer: {e}")))?;
+        }
+        let mules = extras
+            .mules
+            .into_iter()
+            .map(|spec| MuleState {
+                spec,
+                pid: None,
+                slot: None,
+                spawned: None,
+                quick_deaths: 0,
+                respawn_at: None,
+                respawns: 0,
+            })
+            .collect();
         let cheaper = cheaper::Settings::from_options(opts)
             .map_err(|e| Error::new(ErrorKind::Config(e)))?
             .map(Cheaper::new);
@@ -360,6 +410,9 @@ impl<'a> Master<'a> {
             graceful_signal,
             crons,
             daemons,
+            mules,
+            mule_queues: extras.mule_queues,
+            timers: SignalTimers::default(),
         })
     }
 
@@ -395,6 +448,9 @@ impl<'a> Master<'a> {
             if !self.workers[id - 1].cheap {
                 self.spawn_or_retry(id);
             }
+        }
+        for id in 1..=self.mules.len() {
+            self.spawn_mule_or_retry(id);
         }
         self.started = true;
         self.daemons.start_all();
@@ -433,6 +489,7 @@ impl<'a> Master<'a> {
                 let all_gone = self.workers.iter().all(|w| w.pid.is_none())
                     && self.previous.is_empty()
                     && self.draining.is_empty()
+                    && self.mules.iter().all(|m| m.pid.is_none())
                     && !self.daemons.any_attached();
                 if all_gone && self.reexec_when_stopped {
                     self.reexec();
@@ -458,6 +515,15 @@ impl<'a> Master<'a> {
                         log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
                         kill(pid, Signal::SIGKILL);
                     }
+                    for (i, m) in self.mules.iter().enumerate() {
+                        if let Some(pid) = m.pid {
+                            log::warn!(
+                                "mule {} (pid {pid}) did not stop in time; killing it",
+                                i + 1
+                            );
+                            kill(pid, Signal::SIGKILL);
+                        }
+                    }
                     self.daemons.kill_attached();
                     self.stopping = Some(Stopping {
                         killed: true,
@@ -467,6 +533,8 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.respawn_due();
+            self.timers
+                .run(&self.board, Instant::now(), epoch_seconds());
             self.daemons.check();
             self.retire_previous();
             self.advance_handoffs();
@@ -485,11 +553,18 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Once a second: refresh each worker's rss in the scoreboard (for stats), kill a
-    /// worker over `evil-reload-on-rss`, cut requests past their harakiri, replace workers
-    /// past `max-worker-lifetime`.
+    /// Once a second: refresh each worker's and mule's rss in the scoreboard (for stats),
+    /// kill a worker over `evil-reload-on-rss`, cut requests past their harakiri, replace
+    /// workers past `max-worker-lifetime`.
     fn tick(&mut self) {
         let now = ruwsgi_shm::now_micros();
+        for m in &self.mules {
+            if let (Some(pid), Some(slot)) = (m.pid, m.slot) {
+                if let Some(rss) = rss_bytes(pid) {
+                    self.board.process(slot).rss.store(rss, Ordering::Relaxed);
+                }
+            }
+        }
         for idx in 0..self.workers.len() {
             let (Some(pid), Some(slot)) = (self.workers[idx].pid, self.workers[idx].slot) else {
                 continue;
@@ -825,6 +900,10 @@ impl<'a> Master<'a> {
         if let Some(at) = self.daemons.next_start() {
             t = t.min(at.saturating_duration_since(now));
         }
+        let mule_respawns = self.mules.iter().filter_map(|m| m.respawn_at);
+        for at in mule_respawns.chain(self.timers.next_due()) {
+            t = t.min(at.saturating_duration_since(now));
+        }
         if (!self.previous.is_empty() && !self.reload_failed) || !self.replacing.is_empty() {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
@@ -987,6 +1066,7 @@ impl<'a> Master<'a> {
             kill(pid, sig);
         }
         self.chain = None;
+        self.stop_mules();
         self.daemons.stop_attached();
         for h in std::mem::take(&mut self.replacing) {
             if let Some(pid) = h.old {
@@ -1028,13 +1108,18 @@ impl<'a> Master<'a> {
             self.pid,
             handover.workers.len()
         );
-        // The new image starts the attach-daemon processes again.
+        // The new image starts the mules and the attach-daemon processes again.
+        self.stop_mules_for_reload();
         self.daemons.stop_for_reload();
         let e = reexec::exec(&self.startup.binary, &handover);
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
             self.startup.binary.display()
         );
+        // The mules were stopped for the new image: this one starts them again.
+        for m in &mut self.mules {
+            m.respawn_at = Some(Instant::now());
+        }
     }
 
     /// Whether a reload may start now: no workers of an older generation are still running
@@ -1216,6 +1301,9 @@ impl<'a> Master<'a> {
                 }
                 continue;
             }
+            if self.mule_reaped(pid, status) {
+                continue;
+            }
             if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
                 let d = self.draining.swap_remove(i);
                 if let (Some(idx), Some(slot)) = (d.worker, self.board.find_pid(pid)) {
@@ -1381,6 +1469,12 @@ impl<'a> Master<'a> {
                 self.spawn_or_retry(idx + 1);
             }
         }
+        for idx in 0..self.mules.len() {
+            if self.mules[idx].respawn_at.is_some_and(|at| at <= now) {
+                self.mules[idx].respawn_at = None;
+                self.spawn_mule_or_retry(idx + 1);
+            }
+        }
     }
 
     /// Forks worker `id`. A failure (fork's EAGAIN or ENOMEM, no free scoreboard slot) never
@@ -1427,42 +1521,13 @@ impl<'a> Master<'a> {
             .board
             .reserve(id, ProcessKind::Worker, self.board.generation())
             .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn worker {id}")), e))?;
-        self.service.before_fork();
-        // Signals stay blocked across the fork until the child has its own handlers: a
-        // SIGINT that reached the child while it still had the master's (which only set a
-        // flag in the master's loop) would be lost, and the worker would not stop.
-        let mask = SignalMask::block_all();
-        let fork = if self.started && self.fail_forks > 0 {
-            self.fail_forks -= 1;
-            Err(nix::errno::Errno::EAGAIN)
-        } else {
-            // SAFETY: the master runs one thread (module doc), and `Service::before_fork`
-            // has readied the app's runtime, so the child holds no lock another thread left
-            // taken.
-            unsafe { nix::unistd::fork() }
-        }
-        .map_err(|e| Error::os(format!("cannot fork worker {id}"), e.into()));
-        if fork.is_err() {
-            mask.restore();
-            // Undo `before_fork` (the interpreter's fork locks) as after a fork.
-            self.service.after_fork_parent();
-            self.board.release_slot(slot);
-        }
-        let pid = match fork? {
-            ForkResult::Parent { child } => child.as_raw(),
-            ForkResult::Child => 0,
+        let pid = match self.fork_into(slot, &format!("worker {id}"))? {
+            Forked::Parent(pid) => pid,
+            Forked::Child(mask) => {
+                let code = self.become_worker(id, slot, mask);
+                exit_child(code)
+            }
         };
-        if pid == 0 {
-            let code = self.become_worker(id, slot, mask);
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().flush();
-            std::process::exit(code);
-        }
-        mask.restore();
-        self.service.after_fork_parent();
-        let pid = pid as u32;
-        self.board.set_pid(slot, pid);
         let w = &mut self.workers[id - 1];
         w.respawns += 1;
         let process = self.board.process(slot);
@@ -1478,10 +1543,49 @@ impl<'a> Master<'a> {
         Ok(())
     }
 
-    /// The child side of a fork: drop the master's signal handling, die with the master,
-    /// run the worker.
-    fn become_worker(&mut self, id: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
-        // Until the worker's own signal thread runs, TERM/INT/QUIT end it at once (nothing
+    /// Forks a child for the reserved `slot` (`what` names it in errors): the parent gets
+    /// the child's pid (set in the slot); the child gets the signal mask to restore once it
+    /// has its own handlers ([`Master::enter_child`]). A failed fork frees the slot.
+    fn fork_into(&mut self, slot: ProcessIndex, what: &str) -> Result<Forked, Error> {
+        self.service.before_fork();
+        // Signals stay blocked across the fork until the child has its own handlers: a
+        // SIGINT that reached the child while it still had the master's (which only set a
+        // flag in the master's loop) would be lost, and the child would not stop.
+        let mask = SignalMask::block_all();
+        let fork = if self.started && self.fail_forks > 0 {
+            self.fail_forks -= 1;
+            Err(nix::errno::Errno::EAGAIN)
+        } else {
+            // SAFETY: the master runs one thread (module doc), and `Service::before_fork`
+            // has readied the app's runtime, so the child holds no lock another thread left
+            // taken.
+            unsafe { nix::unistd::fork() }
+        }
+        .map_err(|e| Error::os(format!("cannot fork {what}"), e.into()));
+        match fork {
+            Err(e) => {
+                mask.restore();
+                // Undo `before_fork` (the interpreter's fork locks) as after a fork.
+                self.service.after_fork_parent();
+                self.board.release_slot(slot);
+                Err(e)
+            }
+            Ok(ForkResult::Child) => Ok(Forked::Child(mask)),
+            Ok(ForkResult::Parent { child }) => {
+                mask.restore();
+                self.service.after_fork_parent();
+                let pid = child.as_raw() as u32;
+                self.board.set_pid(slot, pid);
+                Ok(Forked::Parent(pid))
+            }
+        }
+    }
+
+    /// The child side of a fork, for workers and mules alike: drop the master's signal
+    /// handling, die with the master, ready the app's runtime, run the `hook-post-fork`
+    /// commands. False when the master is already gone (the child exits).
+    fn enter_child(&mut self, mask: SignalMask) -> bool {
+        // Until the child's own signal handling runs, TERM/INT/QUIT end it at once (nothing
         // is in flight yet); registered before the master's handlers go so none is lost.
         early_signals::exit_at_once();
         for sid in self.sig_ids.drain(..) {
@@ -1496,11 +1600,19 @@ impl<'a> Master<'a> {
         // between fork and prctl.
         let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
         if nix::unistd::getppid().as_raw() as u32 != self.pid {
-            return 1;
+            return false;
         }
         self.service.after_fork_child();
         // Not fatal (logged), as in uWSGI.
         let _ = crate::hooks::run("post-fork", &self.opts.hooks.post_fork, false);
+        true
+    }
+
+    /// The child side of a worker's fork: run the worker.
+    fn become_worker(&mut self, id: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
+        if !self.enter_child(mask) {
+            return 1;
+        }
         let ctx = WorkerContext {
             id,
             master_pid: Some(self.pid),
@@ -1508,6 +1620,7 @@ impl<'a> Master<'a> {
             scoreboard: self.board.clone(),
             slot,
             recycling: self.opts.recycling(id),
+            mules: self.mule_queues.clone(),
         };
         worker::run(
             self.service,
@@ -1518,6 +1631,177 @@ impl<'a> Master<'a> {
             self.opts.worker_reload_mercy,
         )
     }
+}
+
+/// Mules: spawned after the workers, respawned when they die (with the workers' back-off),
+/// stopped with the server and before a re-exec (the new image spawns its own).
+impl Master<'_> {
+    fn spawn_mule_or_retry(&mut self, id: usize) {
+        let Err(e) = self.spawn_mule(id) else {
+            return;
+        };
+        let m = &mut self.mules[id - 1];
+        m.quick_deaths += 1;
+        let delay = backoff(m.quick_deaths);
+        log::error!(
+            "{e}; mule {id} is not running, trying again in {} ms",
+            delay.as_millis()
+        );
+        m.respawn_at = Some(Instant::now() + delay);
+    }
+
+    fn spawn_mule(&mut self, id: usize) -> Result<(), Error> {
+        let slot = self
+            .board
+            .reserve(id, ProcessKind::Mule, self.board.generation())
+            .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn mule {id}")), e))?;
+        let pid = match self.fork_into(slot, &format!("mule {id}"))? {
+            Forked::Parent(pid) => pid,
+            Forked::Child(mask) => {
+                let code = self.become_mule(id, slot, mask);
+                exit_child(code)
+            }
+        };
+        let m = &mut self.mules[id - 1];
+        m.respawns += 1;
+        self.board
+            .process(slot)
+            .respawns
+            .store(m.respawns, Ordering::Relaxed);
+        m.pid = Some(pid);
+        m.slot = Some(slot);
+        m.spawned = Some(Instant::now());
+        match &m.spec.patch {
+            Some(patch) => log::info!("spawned mule {id} (pid {pid}) running {patch}"),
+            None => log::info!("spawned mule {id} (pid {pid})"),
+        }
+        Ok(())
+    }
+
+    /// The child side of a mule's fork: run the mule; its exit status.
+    fn become_mule(&mut self, id: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
+        if !self.enter_child(mask) {
+            return 1;
+        }
+        let Some(queues) = self.mule_queues.clone() else {
+            return 1;
+        };
+        let ctx = MuleContext {
+            id,
+            patch: self.mules[id - 1].spec.patch.clone(),
+            master_pid: self.pid,
+            scoreboard: self.board.clone(),
+            slot,
+            queues,
+        };
+        self.board.process(slot).set_status(ProcessStatus::Ready);
+        match self.service.mule(&ctx) {
+            Ok(()) => 0,
+            Err(e) => {
+                log::error!("mule {id}: {e}");
+                1
+            }
+        }
+    }
+
+    /// Whether `pid` was a mule (then it is handled: respawned unless the server stops).
+    fn mule_reaped(&mut self, pid: u32, status: libc::c_int) -> bool {
+        let Some(idx) = self.mules.iter().position(|m| m.pid == Some(pid)) else {
+            return false;
+        };
+        self.board.release(pid);
+        let id = idx + 1;
+        let m = &mut self.mules[idx];
+        m.pid = None;
+        m.slot = None;
+        if self.stopping.is_some() {
+            log::info!("mule {id} (pid {pid}) stopped: {}", describe_status(status));
+            return true;
+        }
+        let lived = m.spawned.map(|s| s.elapsed()).unwrap_or_default();
+        m.quick_deaths = if lived < QUICK_DEATH {
+            m.quick_deaths + 1
+        } else {
+            0
+        };
+        let delay = match m.quick_deaths {
+            0 | 1 => Duration::ZERO,
+            n => backoff(n - 2),
+        };
+        log::warn!(
+            "mule {id} (pid {pid}) ended after {:.1}s: {}; respawning{}",
+            lived.as_secs_f64(),
+            describe_status(status),
+            if delay.is_zero() {
+                String::new()
+            } else {
+                format!(" in {}ms", delay.as_millis())
+            }
+        );
+        m.respawn_at = Some(Instant::now() + delay);
+        true
+    }
+
+    /// Tells every mule to stop (a mule ends at once on TERM, as uWSGI's).
+    fn stop_mules(&mut self) {
+        for m in &mut self.mules {
+            m.respawn_at = None;
+            if let Some(pid) = m.pid {
+                kill(pid, Signal::SIGTERM);
+            }
+        }
+    }
+
+    /// Before a re-exec: stops the mules and waits for them (killing them after
+    /// `reload-mercy`), so none outlives the image that started it.
+    fn stop_mules_for_reload(&mut self) {
+        self.stop_mules();
+        let mut deadline = Instant::now() + self.opts.reload_mercy;
+        let mut killed = false;
+        while self.mules.iter().any(|m| m.pid.is_some()) {
+            for m in &mut self.mules {
+                if let Some(pid) = m.pid {
+                    let mut status = 0;
+                    // SAFETY: waitpid(2) on one pid with WNOHANG writes only `status`.
+                    let r =
+                        unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+                    if r == pid as libc::pid_t || r == -1 {
+                        self.board.release(pid);
+                        m.pid = None;
+                        m.slot = None;
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                if killed {
+                    log::error!("mules still running after SIGKILL; re-executing without them");
+                    return;
+                }
+                for pid in self.mules.iter().filter_map(|m| m.pid) {
+                    kill(pid, Signal::SIGKILL);
+                }
+                killed = true;
+                deadline = Instant::now() + Duration::from_secs(1);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// What [`Master::fork_into`] returns on each side of the fork.
+enum Forked {
+    /// In the master: the child's pid.
+    Parent(u32),
+    /// In the child: the mask to restore once it has its own signal handlers.
+    Child(SignalMask),
+}
+
+/// Ends a forked child with `code`, its output flushed.
+fn exit_child(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
 }
 
 /// The signal mask of the calling thread before [`SignalMask::block_all`] blocked everything.

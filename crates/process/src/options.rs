@@ -213,6 +213,15 @@ pub struct Options {
     pub smart_attach_daemon2: Vec<String>,
     /// `attach-daemon2`: `key=value,...`.
     pub attach_daemon2: Vec<String>,
+    /// `timer`: `SIGNAL SECONDS`, raised by the master.
+    pub timer: Vec<String>,
+    /// `rbtimer`: the same (uWSGI's red-black-tree timers behave alike here).
+    pub rbtimer: Vec<String>,
+    /// `mule`: one mule each, running the `FILE.py` or `module:function` given, or the
+    /// generic loop when empty.
+    pub mule: Vec<String>,
+    /// `mules`: this many generic mules more.
+    pub mules: usize,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -282,6 +291,10 @@ impl Default for Options {
             smart_attach_daemon: Vec::new(),
             smart_attach_daemon2: Vec::new(),
             attach_daemon2: Vec::new(),
+            timer: Vec::new(),
+            rbtimer: Vec::new(),
+            mule: Vec::new(),
+            mules: 0,
             hooks: crate::Hooks::default(),
         }
     }

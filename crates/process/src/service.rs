@@ -8,6 +8,7 @@ use std::time::Duration;
 use ruwsgi_shm::{ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
+use crate::mules::MuleQueues;
 use crate::options::Recycling;
 
 /// The app side of the server, driven by the master (or the single foreground worker).
@@ -15,12 +16,13 @@ use crate::options::Recycling;
 /// Call order in one server: [`Service::initialize`] once; then [`Service::load`] in the
 /// master (preload, the default) or in each worker after fork (`lazy-apps`); around each fork
 /// [`Service::before_fork`], then [`Service::after_fork_parent`] or
-/// [`Service::after_fork_child`]; in each worker [`Service::serve`].
+/// [`Service::after_fork_child`]; in each worker [`Service::serve`], in each mule
+/// [`Service::mule`].
 pub trait Service {
     /// Sets up the runtime (the Python interpreter) once, in the main process, after
     /// privileges are dropped and before any fork.
-    fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
-        let _ = numproc;
+    fn initialize(&mut self, server: &ServerContext) -> Result<(), ServiceError> {
+        let _ = server;
         Ok(())
     }
 
@@ -41,6 +43,16 @@ pub trait Service {
     /// exist in the forked workers).
     fn app_threads(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Runs mule `mule.id` (in the forked mule): its script or function, or the generic loop
+    /// that handles messages and signals. Returning ends the mule (the master respawns it).
+    /// A service without mules refuses.
+    fn mule(&mut self, mule: &MuleContext) -> Result<(), ServiceError> {
+        Err(ServiceError::new(
+            ServiceErrorKind::Internal,
+            format!("mule {}: this service runs no mules", mule.id),
+        ))
     }
 
     /// Builds this worker's serving loop over the bound sockets (the loop may dup them).
@@ -93,6 +105,35 @@ pub trait ThreadStacks: Send {
     fn stack(&self, index: usize) -> Result<String, String>;
 }
 
+/// What the server is, as [`Service::initialize`] sees it (in the master, before any fork).
+#[derive(Debug, Clone)]
+pub struct ServerContext {
+    /// The number of workers (`uwsgi.numproc`).
+    pub numproc: usize,
+    /// The shared scoreboard, when a master runs (the signal framework needs one, as in
+    /// uWSGI); `None` for a lone worker.
+    pub scoreboard: Option<Arc<Scoreboard>>,
+    /// The mules' message queues, when there are mules.
+    pub mules: Option<Arc<MuleQueues>>,
+}
+
+/// Who a mule is.
+#[derive(Debug, Clone)]
+pub struct MuleContext {
+    /// The mule id, 1-based (`uwsgi.mule_id()`).
+    pub id: usize,
+    /// What it runs: `FILE.py`, `module:function`, or `None` for the generic loop.
+    pub patch: Option<String>,
+    /// The master's pid.
+    pub master_pid: u32,
+    /// The shared scoreboard.
+    pub scoreboard: Arc<Scoreboard>,
+    /// This mule's process slot (its signal box).
+    pub slot: ProcessIndex,
+    /// The mules' message queues.
+    pub queues: Arc<MuleQueues>,
+}
+
 /// Who a worker is.
 #[derive(Debug, Clone)]
 pub struct WorkerContext {
@@ -110,6 +151,8 @@ pub struct WorkerContext {
     pub slot: ProcessIndex,
     /// When this worker recycles itself.
     pub recycling: Recycling,
+    /// The mules' message queues, when there are mules (`uwsgi.mule_msg()`).
+    pub mules: Option<Arc<MuleQueues>>,
 }
 
 /// Why a [`Service`] call failed.

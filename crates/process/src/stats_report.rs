@@ -4,9 +4,10 @@
 //! listening sockets when a client asks. A leaf: the master fills [`WorkerEntry`]s and calls
 //! [`Report::gather`].
 //!
-//! What ruwsgi has no counterpart for is written as uWSGI writes it when unused: `locks`
-//! and `apps` are empty lists, `signals` and `signal_queue` 0, and no worker is ever
-//! `cheap` or `sig N` (no cheaper mode, no uWSGI signals yet).
+//! What ruwsgi does not count is written as uWSGI writes it when unused: `locks` and `apps`
+//! are empty lists, `signals` and `signal_queue` 0 (uWSGI signals run on a thread of their
+//! own, so no worker is ever `sig N`). Beyond uWSGI 2.0's document, `mules` lists the mules
+//! (id, pid, status, rss, respawn_count).
 
 use std::fmt::Write as _;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -85,6 +86,38 @@ pub(crate) struct Report {
     locks: [(); 0],
     sockets: Vec<SocketStats>,
     workers: Vec<WorkerStats>,
+    mules: Vec<MuleStats>,
+}
+
+#[derive(Debug, Serialize)]
+struct MuleStats {
+    id: usize,
+    pid: u32,
+    status: &'static str,
+    rss: u64,
+    respawn_count: u64,
+}
+
+/// The live mules, by id.
+fn mule_stats(board: &Scoreboard) -> Vec<MuleStats> {
+    let mut mules: Vec<MuleStats> = board
+        .live()
+        .filter(|(_, slot)| slot.kind() == Some(ruwsgi_shm::ProcessKind::Mule))
+        .filter_map(|(_, slot)| {
+            Some(MuleStats {
+                id: slot.worker_id(),
+                pid: slot.pid()?,
+                status: match slot.status() {
+                    ProcessStatus::Ready => "idle",
+                    other => other.name(),
+                },
+                rss: slot.rss.load(Ordering::Relaxed),
+                respawn_count: slot.respawns.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    mules.sort_by_key(|m| m.id);
+    mules
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +204,7 @@ impl Report {
             locks: [],
             sockets,
             workers: workers.iter().map(|w| worker_stats(board, w)).collect(),
+            mules: mule_stats(board),
         }
     }
 

@@ -5,8 +5,10 @@
 //! `lazy-apps` ([`Service::load`]), and wraps every fork in the interpreter's fork hooks.
 //! Each worker installs the `uwsgi` module's process hooks (its worker id, the master's
 //! pid, reload and stop as signals to the master, as uWSGI's `uwsgi.reload()` and
-//! `uwsgi.stop()` do), starts its pool of Python threads (and the py-autoreload thread,
-//! `autoreload.rs`) and runs its loop.
+//! `uwsgi.stop()` do), runs the app's `uwsgi.post_fork_hook`, starts the thread that runs
+//! the uWSGI signals sent to it, its pool of Python threads (and the py-autoreload thread,
+//! `autoreload.rs`) and runs its loop. Each mule does the same, then runs its script,
+//! function or message loop ([`Service::mule`]).
 
 use ruwsgi_wsgi::{Apps, SignalDispatch, Stacks, WsgiHandler};
 
@@ -14,7 +16,8 @@ use crate::bind::Bound;
 use crate::control::ProcessControl;
 use crate::on_loop::{internal, serve_on_loop, LoopExtras};
 use crate::service::{
-    Service, ServiceError, ServiceErrorKind, Serving, ThreadStacks, WorkerContext,
+    MuleContext, ServerContext, Service, ServiceError, ServiceErrorKind, Serving, ThreadStacks,
+    WorkerContext,
 };
 
 /// The options of a [`WsgiService`]: the bridge's and the loop's.
@@ -41,10 +44,10 @@ impl WsgiService {
 }
 
 impl Service for WsgiService {
-    fn initialize(&mut self, numproc: usize) -> Result<(), ServiceError> {
-        self.opts.wsgi.numproc = numproc;
+    fn initialize(&mut self, server: &ServerContext) -> Result<(), ServiceError> {
+        self.opts.wsgi.numproc = server.numproc;
         ruwsgi_wsgi::initialize(&self.opts.wsgi).map_err(internal)?;
-        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::master(numproc)));
+        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::master(server)));
         Ok(())
     }
 
@@ -77,12 +80,22 @@ impl Service for WsgiService {
         ruwsgi_wsgi::app_threads()
     }
 
+    fn mule(&mut self, mule: &MuleContext) -> Result<(), ServiceError> {
+        self.run_mule(mule)
+    }
+
     fn serve(
         &mut self,
         worker: &WorkerContext,
         sockets: &[Bound],
     ) -> Result<Box<dyn Serving>, ServiceError> {
         ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::new(worker)));
+        ruwsgi_wsgi::run_post_fork_hook();
+        if worker.master_pid.is_some() {
+            let who = format!("worker {}", worker.id);
+            ruwsgi_wsgi::start_signal_thread(worker.scoreboard.clone(), worker.slot, who)
+                .map_err(internal)?;
+        }
         let mut wsgi = self.opts.wsgi.clone();
         wsgi.numproc = worker.numproc;
         let apps = self.apps.take().unwrap_or_default();
@@ -117,6 +130,21 @@ impl Service for WsgiService {
             handler,
             extras,
         )
+    }
+}
+
+impl WsgiService {
+    /// The mule's side of [`Service::mule`].
+    fn run_mule(&mut self, mule: &MuleContext) -> Result<(), ServiceError> {
+        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::mule(
+            mule,
+            self.opts.wsgi.numproc,
+        )));
+        let who = format!("mule {}", mule.id);
+        ruwsgi_wsgi::start_signal_thread(mule.scoreboard.clone(), mule.slot, who)
+            .map_err(internal)?;
+        ruwsgi_wsgi::run_post_fork_hook();
+        ruwsgi_wsgi::run_mule(mule.patch.as_deref()).map_err(internal)
     }
 }
 

@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! | Header | ProcessSlot × process_slots | ThreadSlot × threads (slot 0) | … (slot n-1) |
+//! | signal table (256 words) | TimerSlot × TIMER_SLOTS | SignalBox × process_slots |
 //! ```
+//!
+//! The last three parts are the signal framework's (`signals.rs`).
 //!
 //! Every part is a whole number of 64-byte cache lines and the mapping is page-aligned, so
 //! every slot is cache-line aligned. Every field is an atomic and every bit pattern is a
@@ -19,6 +22,7 @@ use crate::error::{Error, ErrorKind};
 use crate::layout::{Header, Layout};
 use crate::mapping::Mapping;
 use crate::process_slot::{ProcessIndex, ProcessKind, ProcessSlot, RESERVED};
+use crate::signals::{SignalBox, Signals, TimerSlot, SIGNALS, TIMER_SLOTS};
 use crate::thread_slot::ThreadSlot;
 
 const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
@@ -26,8 +30,9 @@ const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// build maps a new board instead of misreading an old one. Version 1 had a slot per worker
 /// id; version 3 counts each process's connections; version 4 records reloads asked for;
 /// version 5 adds harakiri's words to the thread slots; version 6 sums each process's
-/// request time and counts its requests by duration.
-const VERSION: u64 = 6;
+/// request time and counts its requests by duration; version 7 adds the signal table, the
+/// timer table and the signal boxes.
+const VERSION: u64 = 7;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -301,8 +306,41 @@ impl Scoreboard {
         for thread in self.threads_of(index) {
             thread.clear();
         }
+        self.signals().clear_box(index);
         // Last, so the slot is free only once its threads are zeroed.
         self.process(index).clear();
+    }
+
+    /// uWSGI's signal framework on this board: the signal table, the timer table and the
+    /// signal boxes (`signals.rs`).
+    pub fn signals(&self) -> Signals<'_> {
+        let layout = &self.layout;
+        let base = self.map.base();
+        // SAFETY: each part lies inside the mapping at its offset (its length is
+        // `layout.len()`, checked at `create`/`from_fd`), aligned for its type (words at
+        // 8-byte offsets, the rest at cache-line offsets), any bytes valid atomics; the
+        // slices live no longer than `self`.
+        unsafe {
+            Signals {
+                table: slice::from_raw_parts(
+                    base.add(layout.signals_offset())
+                        .cast::<AtomicU64>()
+                        .as_ptr(),
+                    SIGNALS,
+                ),
+                timer_slots: slice::from_raw_parts(
+                    base.add(layout.timers_offset())
+                        .cast::<TimerSlot>()
+                        .as_ptr(),
+                    TIMER_SLOTS,
+                ),
+                boxes: slice::from_raw_parts(
+                    base.add(layout.boxes_offset()).cast::<SignalBox>().as_ptr(),
+                    layout.process_slots(),
+                ),
+                processes: self.slots(),
+            }
+        }
     }
 
     fn header(&self) -> &Header {
@@ -351,7 +389,19 @@ mod tests {
         }
         let last = board.threads_of(ProcessIndex(6));
         let after_last = last.as_ptr_range().end as usize;
-        assert_eq!(after_last, end, "the thread slots end the board");
+        let signals = board.signals();
+        let table = signals.table.as_ptr_range();
+        assert_eq!(after_last, table.start as usize, "the signal table follows");
+        let timers = signals.timer_slots.as_ptr_range();
+        assert_eq!(timers.start as usize, table.end as usize, "then the timers");
+        let boxes = signals.boxes.as_ptr_range();
+        assert_eq!(
+            boxes.start as usize, timers.end as usize,
+            "then the signal boxes"
+        );
+        assert_eq!(signals.boxes.len(), 7);
+        assert_eq!(boxes.start as usize % 64, 0);
+        assert_eq!(boxes.end as usize, end, "the signal boxes end the board");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! | Header | ProcessSlot × process_slots | ThreadSlot × threads (slot 0) | … (slot n-1) |
+//! | signal table (256 words) | TimerSlot × TIMER_SLOTS | SignalBox × process_slots |
 //! ```
 
 use std::fmt;
@@ -9,6 +10,7 @@ use std::mem;
 use std::sync::atomic::AtomicU64;
 
 use crate::process_slot::ProcessSlot;
+use crate::signals::{SignalBox, TimerSlot, SIGNALS, TIMER_SLOTS};
 use crate::thread_slot::ThreadSlot;
 
 /// What the board is sized for: `processes` workers of `threads` threads, and `extra`
@@ -60,9 +62,24 @@ impl Layout {
         mem::size_of::<Header>() + self.process_slots() * mem::size_of::<ProcessSlot>()
     }
 
+    /// The byte offset of the signal table (one word per signal number).
+    pub(crate) fn signals_offset(&self) -> usize {
+        self.threads_offset() + self.process_slots() * self.threads * mem::size_of::<ThreadSlot>()
+    }
+
+    /// The byte offset of the timer table.
+    pub(crate) fn timers_offset(&self) -> usize {
+        self.signals_offset() + SIGNALS * mem::size_of::<AtomicU64>()
+    }
+
+    /// The byte offset of the signal boxes (one per process slot).
+    pub(crate) fn boxes_offset(&self) -> usize {
+        self.timers_offset() + TIMER_SLOTS * mem::size_of::<TimerSlot>()
+    }
+
     /// The size of the board in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.threads_offset() + self.process_slots() * self.threads * mem::size_of::<ThreadSlot>()
+        self.boxes_offset() + self.process_slots() * mem::size_of::<SignalBox>()
     }
 }
 

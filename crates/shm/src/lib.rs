@@ -25,6 +25,13 @@
 //! [`RunningRequest`] from another process without locks, through a seqlock
 //! ([`ThreadSlot::snapshot`]): what harakiri and stats show.
 //!
+//! # Signals and timers
+//! uWSGI's signal framework lives here too: the signal table (where each of the 256
+//! signals goes, [`SignalTarget`]), a signal box per process slot that
+//! [`Signals::raise`] fills and the receiver waits on with a futex ([`Signals::wait`]), and
+//! the timer table the master runs ([`Signals::add_timer`], [`TimerSpec`]), all reached
+//! through [`Scoreboard::signals`].
+//!
 //! Every slot is cache-line aligned and every field an atomic, so two processes or threads
 //! writing their own slots never share a cache line and never lock. Times are microseconds
 //! since the Unix epoch ([`now_micros`]).
@@ -39,6 +46,7 @@ mod error;
 mod layout;
 mod mapping;
 mod process_slot;
+mod signals;
 mod thread_slot;
 
 pub use board::Scoreboard;
@@ -47,5 +55,9 @@ pub use error::{Error, ErrorKind};
 pub use layout::Layout;
 pub use process_slot::{
     ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus, DURATION_BUCKETS_US,
+};
+pub use signals::{
+    SignalError, SignalTarget, Signals, TimerError, TimerSpec, SIGNALS, TIMER_PATH_CAPACITY,
+    TIMER_SLOTS,
 };
 pub use thread_slot::{RunningRequest, ThreadSlot, METHOD_CAPACITY, URI_CAPACITY};

@@ -93,7 +93,33 @@ def search_path():
 
 def threads():
     return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+
+class BundledFinder:
+    """Imports the modules ruwsgi carries (uwsgidecorators) when nothing on sys.path has
+    them: it is last on sys.meta_path, so an app's own copy wins, as under uWSGI."""
+
+    def __init__(self, modules):
+        self.modules = modules
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.modules:
+            return None
+        return importlib.util.spec_from_loader(name, self, origin="ruwsgi:" + name)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        name = module.__name__
+        exec(compile(self.modules[name], "<ruwsgi>/%s.py" % name, "exec"), module.__dict__)
+
+def bundle(modules):
+    sys.meta_path.append(BundledFinder(dict(modules)))
 "#;
+
+/// Our `uwsgidecorators` module (uWSGI's decorators over the `uwsgi` module's signal
+/// framework, mules and harakiri), importable as uWSGI installs it.
+const UWSGIDECORATORS: &str = include_str!("uwsgidecorators.py");
 
 static INIT: Once = Once::new();
 static HELPER_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -138,6 +164,8 @@ fn start(opts: &Options) -> Result<(), Error> {
         let argv: Vec<String> = std::env::args().collect();
         m.getattr("setup")?
             .call1((opts.pythonpath.clone(), home, argv))?;
+        m.getattr("bundle")?
+            .call1((vec![("uwsgidecorators", UWSGIDECORATORS)],))?;
         crate::uwsgi_module::configure(py, opts)?;
         let _ = HELPER_MODULE.set(py, m.unbind());
         Ok(())
@@ -184,8 +212,9 @@ pub fn after_fork_parent() {
     }
 }
 
-/// Call in the new worker right after `fork(2)` (pairs with [`before_fork`]); then runs the
-/// app's `uwsgi.post_fork_hook`, if any.
+/// Call in the new worker or mule right after `fork(2)` (pairs with [`before_fork`]). The
+/// app's `uwsgi.post_fork_hook` runs later, once the process knows who it is
+/// ([`run_post_fork_hook`](crate::run_post_fork_hook)).
 pub fn after_fork_child() {
     let state = FORK_GIL.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(g) = state {
@@ -194,7 +223,6 @@ pub fn after_fork_child() {
             pyo3::ffi::PyOS_AfterFork_Child();
             pyo3::ffi::PyGILState_Release(g);
         }
-        Python::attach(crate::uwsgi_module::run_post_fork_hook);
     }
 }
 

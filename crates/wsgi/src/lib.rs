@@ -26,7 +26,10 @@
 //!
 //! # The `uwsgi` module
 //! `opt`, `worker_id()`, `numproc`, `version`, `version_info`, `hostname`, `buffer_size`,
-//! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `set_user_harakiri`, `post_fork_hook`.
+//! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `set_user_harakiri`, `post_fork_hook`
+//! ([`run_post_fork_hook`]); the signal framework, timers and mules (`register_signal`,
+//! `signal`, `add_timer`, `add_cron`, `mule_msg`, ..., run by [`start_signal_thread`] and
+//! [`run_mule`]); and the `uwsgidecorators` module, importable from the first line.
 //! What only the process manager knows reaches it through [`ProcessHooks`], installed with
 //! [`set_process_hooks`].
 
@@ -44,11 +47,13 @@ mod log_stream;
 mod options;
 mod pool_load;
 mod process_facts;
+mod process_hooks;
 mod response;
 mod signals;
 mod stacks;
 mod traceback;
 mod uwsgi_module;
+mod uwsgi_signals;
 
 pub use error::{Error, ErrorKind};
 pub use handler::WsgiHandler;
@@ -57,6 +62,8 @@ pub use interp::{
 };
 pub use load::{load_apps, Apps};
 pub use options::Options;
+pub use process_hooks::{set_process_hooks, ProcessHooks};
 pub use signals::SignalDispatch;
 pub use stacks::Stacks;
-pub use uwsgi_module::{set_process_hooks, ProcessHooks};
+pub use uwsgi_module::run_post_fork_hook;
+pub use uwsgi_signals::{run_mule, start_signal_thread};

@@ -4,10 +4,12 @@
 //! plugin does), so `import uwsgi` works from the first line of the app. Its values that
 //! depend on the options (`opt`, `numproc`, `buffer_size`) are set by [`crate::initialize`];
 //! what only the process manager knows (worker id, master pid, reload, stop) comes through the
-//! [`ProcessHooks`] it installs with [`set_process_hooks`].
+//! [`ProcessHooks`](crate::ProcessHooks) it installs with
+//! [`set_process_hooks`](crate::set_process_hooks). The signal framework, timers and mules
+//! are in `uwsgi_signals.rs`.
 
 use std::cell::RefCell;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -16,48 +18,12 @@ use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard};
 
 use crate::guard::guard;
 use crate::options::Options;
+use crate::process_hooks::with_hooks;
 
 /// The uWSGI version this module answers to: apps gate features on `uwsgi.version_info`, so
 /// ruwsgi reports the uWSGI release whose behaviour it follows.
 pub(crate) const UWSGI_VERSION: &str = "2.0.28";
 const UWSGI_VERSION_INFO: (u32, u32, u32, u32, &str) = (2, 0, 28, 0, "");
-
-/// What the `uwsgi` module asks of the process manager. Implemented by `ruwsgi-process`.
-pub trait ProcessHooks: Send + Sync {
-    /// This worker's id, 1-based (`uwsgi.worker_id()`); 0 outside a worker.
-    fn worker_id(&self) -> usize;
-    /// The master's pid (`uwsgi.masterpid()`), 0 without a master.
-    fn masterpid(&self) -> u32;
-    /// The number of workers (`uwsgi.numproc`).
-    fn numproc(&self) -> usize;
-    /// Asks for a graceful reload (`uwsgi.reload()`); whether the request was sent.
-    fn reload(&self) -> bool;
-    /// Asks the server to stop (`uwsgi.stop()`); whether the request was sent.
-    fn stop(&self) -> bool;
-}
-
-static HOOKS: RwLock<Option<Box<dyn ProcessHooks>>> = RwLock::new(None);
-
-/// Installs the process manager's side of the `uwsgi` module (called in each worker after
-/// fork, and in the master). Replaces any earlier hooks.
-pub fn set_process_hooks(hooks: Box<dyn ProcessHooks>) {
-    let numproc = hooks.numproc();
-    *HOOKS.write().unwrap_or_else(|e| e.into_inner()) = Some(hooks);
-    if crate::process_facts::interpreter_up() {
-        Python::attach(|py| {
-            if let Ok(m) = py.import("uwsgi") {
-                let _ = m.setattr("numproc", numproc);
-            }
-        });
-    }
-}
-
-fn with_hooks<T>(default: T, f: impl FnOnce(&dyn ProcessHooks) -> T) -> T {
-    match HOOKS.read() {
-        Ok(g) => g.as_deref().map(f).unwrap_or(default),
-        Err(_) => default,
-    }
-}
 
 thread_local! {
     /// `uwsgi.set_logvar` values of the request this thread is serving.
@@ -173,6 +139,7 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_logvar, m)?)?;
     m.add_function(wrap_pyfunction!(get_logvar, m)?)?;
     m.add_function(wrap_pyfunction!(set_user_harakiri, m)?)?;
+    crate::uwsgi_signals::add_to(m)?;
     m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
     m.add("version_info", UWSGI_VERSION_INFO)?;
     m.add(
@@ -224,8 +191,16 @@ fn opt_dict<'py>(
     Ok(d)
 }
 
-/// Runs `uwsgi.post_fork_hook` if the app set one (uWSGI calls it in each new worker).
-pub(crate) fn run_post_fork_hook(py: Python<'_>) {
+/// Runs `uwsgi.post_fork_hook` if the app set one: the process manager calls it in each new
+/// worker and mule once its process hooks are installed (so `uwsgi.worker_id()` and
+/// `uwsgi.mule_id()` answer inside it), as uWSGI does.
+pub fn run_post_fork_hook() {
+    if crate::process_facts::interpreter_up() {
+        Python::attach(post_fork_hook);
+    }
+}
+
+fn post_fork_hook(py: Python<'_>) {
     let Ok(m) = py.import("uwsgi") else { return };
     let Ok(hook) = m.getattr("post_fork_hook") else {
         return;
