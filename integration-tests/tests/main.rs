@@ -6,6 +6,7 @@ mod balance;
 mod config;
 mod hardening;
 mod health;
+mod locks;
 mod nginx;
 mod process;
 mod reload;

@@ -397,6 +397,8 @@ pub static OPTIONS: &[OptionSpec] = &[
          a mule running it)"),
     opt("mules", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "add this many mules for signals and messages"),
+    opt("locks", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
+        "create this many user locks more than lock 0 (uwsgi.lock(N), 0 to N)"),
     opt("attach-daemon", &[], None, Kind::List, None, None, Status::Implemented,
         "run and supervise a command beside the workers"),
     opt("smart-attach-daemon", &[], None, Kind::List, None, None, Status::Implemented,

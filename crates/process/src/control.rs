@@ -1,6 +1,6 @@
 //! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker, a
 //! mule or the master (`worker_id()`, `mule_id()`, `masterpid()`, `numproc`, `reload()`,
-//! `stop()`, the signal framework's board, the mules' queues): the WSGI bridge's
+//! `stop()`, the board's signal framework and locks, the mules' queues): the WSGI bridge's
 //! [`ProcessHooks`], as this crate implements them.
 
 use std::sync::Arc;
@@ -21,8 +21,10 @@ pub(crate) struct ProcessControl {
     mule_id: usize,
     master_pid: Option<u32>,
     numproc: usize,
-    /// The board, when a master runs (the signal framework needs one).
-    board: Option<Arc<Scoreboard>>,
+    /// The server's board (its locks; and its signal framework when a master runs).
+    board: Arc<Scoreboard>,
+    /// A master runs: the signal framework works (it needs one, as in uWSGI).
+    signals: bool,
     mules: Option<Arc<MuleQueues>>,
 }
 
@@ -34,7 +36,8 @@ impl ProcessControl {
             mule_id: 0,
             master_pid: ctx.master_pid,
             numproc: ctx.numproc,
-            board: ctx.master_pid.map(|_| ctx.scoreboard.clone()),
+            board: ctx.scoreboard.clone(),
+            signals: ctx.master_pid.is_some(),
             mules: ctx.mules.clone(),
         }
     }
@@ -46,7 +49,8 @@ impl ProcessControl {
             mule_id: ctx.id,
             master_pid: Some(ctx.master_pid),
             numproc,
-            board: Some(ctx.scoreboard.clone()),
+            board: ctx.scoreboard.clone(),
+            signals: true,
             mules: Some(ctx.queues.clone()),
         }
     }
@@ -60,6 +64,7 @@ impl ProcessControl {
             master_pid: Some(std::process::id()),
             numproc: server.numproc,
             board: server.scoreboard.clone(),
+            signals: server.master,
             mules: server.mules.clone(),
         }
     }
@@ -101,7 +106,11 @@ impl ProcessHooks for ProcessControl {
     }
 
     fn board(&self) -> Option<Arc<Scoreboard>> {
-        self.board.clone()
+        self.signals.then(|| self.board.clone())
+    }
+
+    fn locks(&self) -> Option<Arc<Scoreboard>> {
+        Some(self.board.clone())
     }
 
     fn mule_id(&self) -> usize {

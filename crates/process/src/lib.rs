@@ -277,7 +277,8 @@ fn serve(
         Vec::new()
     };
     // Before the app is imported: a preloaded app registers signals and timers in it.
-    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, mule_specs.len());
+    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, mule_specs.len())
+        .with_locks(opts.locks.saturating_add(1));
     let board = Arc::new(scoreboard(layout, handover)?);
     if handover.is_some() {
         // The new image's app registers its signals and timers again.
@@ -294,7 +295,8 @@ fn serve(
     // the app is imported after it.
     let server = ServerContext {
         numproc,
-        scoreboard: master.then(|| board.clone()),
+        scoreboard: board.clone(),
+        master,
         mules: mule_queues.clone(),
     };
     service

@@ -222,6 +222,8 @@ pub struct Options {
     pub mule: Vec<String>,
     /// `mules`: this many generic mules more.
     pub mules: usize,
+    /// `locks`: this many user locks more than lock 0 (`uwsgi.lock(n)`, 0 to N).
+    pub locks: usize,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -295,6 +297,7 @@ impl Default for Options {
             rbtimer: Vec::new(),
             mule: Vec::new(),
             mules: 0,
+            locks: 0,
             hooks: crate::Hooks::default(),
         }
     }

@@ -110,9 +110,10 @@ pub trait ThreadStacks: Send {
 pub struct ServerContext {
     /// The number of workers (`uwsgi.numproc`).
     pub numproc: usize,
-    /// The shared scoreboard, when a master runs (the signal framework needs one, as in
-    /// uWSGI); `None` for a lone worker.
-    pub scoreboard: Option<Arc<Scoreboard>>,
+    /// The shared scoreboard.
+    pub scoreboard: Arc<Scoreboard>,
+    /// A master runs (the signal framework needs one, as in uWSGI).
+    pub master: bool,
     /// The mules' message queues, when there are mules.
     pub mules: Option<Arc<MuleQueues>>,
 }

@@ -4,9 +4,11 @@
 //! ```text
 //! | Header | ProcessSlot × process_slots | ThreadSlot × threads (slot 0) | … (slot n-1) |
 //! | signal table (256 words) | TimerSlot × TIMER_SLOTS | SignalBox × process_slots |
+//! | LockSlot × locks |
 //! ```
 //!
-//! The last three parts are the signal framework's (`signals.rs`).
+//! The signal table, timers and boxes are the signal framework's (`signals.rs`); the locks
+//! are uWSGI's user locks (`locks.rs`).
 //!
 //! Every part is a whole number of 64-byte cache lines and the mapping is page-aligned, so
 //! every slot is cache-line aligned. Every field is an atomic and every bit pattern is a
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::clock::now_micros;
 use crate::error::{Error, ErrorKind};
 use crate::layout::{Header, Layout};
+use crate::locks::{LockSlot, Locks};
 use crate::mapping::Mapping;
 use crate::process_slot::{ProcessIndex, ProcessKind, ProcessSlot, RESERVED};
 use crate::signals::{SignalBox, Signals, TimerSlot, SIGNALS, TIMER_SLOTS};
@@ -31,8 +34,8 @@ const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// id; version 3 counts each process's connections; version 4 records reloads asked for;
 /// version 5 adds harakiri's words to the thread slots; version 6 sums each process's
 /// request time and counts its requests by duration; version 7 adds the signal table, the
-/// timer table and the signal boxes.
-const VERSION: u64 = 7;
+/// timer table and the signal boxes; version 8 the user locks (and a second header line).
+const VERSION: u64 = 8;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -66,7 +69,12 @@ impl Scoreboard {
             .threads
             .store(layout.threads() as u64, Ordering::Relaxed);
         header.extra.store(layout.extra() as u64, Ordering::Relaxed);
+        header.locks.store(layout.locks() as u64, Ordering::Relaxed);
         header.len.store(layout.len() as u64, Ordering::Relaxed);
+        for lock in board.lock_slots() {
+            lock.init()
+                .map_err(|e| Error::os(ErrorKind::InitLock, std::io::Error::other(e)))?;
+        }
         header.magic.store(MAGIC, Ordering::Release);
         Ok(board)
     }
@@ -92,6 +100,7 @@ impl Scoreboard {
             processes: load(&header.processes) as usize,
             threads: load(&header.threads) as usize,
             extra: load(&header.extra) as usize,
+            locks: load(&header.locks) as usize,
         };
         if found != wanted {
             return Err(Error::new(ErrorKind::Layout { found, wanted }));
@@ -311,6 +320,29 @@ impl Scoreboard {
         self.process(index).clear();
     }
 
+    /// uWSGI's user locks on this board (`locks.rs`).
+    pub fn locks(&self) -> Locks<'_> {
+        Locks {
+            slots: self.lock_slots(),
+        }
+    }
+
+    fn lock_slots(&self) -> &[LockSlot] {
+        // SAFETY: `locks` lock slots at `locks_offset` lie inside the mapping (its length is
+        // `layout.len()`), cache-line aligned; they were initialized by `create` before the
+        // board was shared; the slice lives no longer than `self`.
+        unsafe {
+            slice::from_raw_parts(
+                self.map
+                    .base()
+                    .add(self.layout.locks_offset())
+                    .cast::<LockSlot>()
+                    .as_ptr(),
+                self.layout.locks(),
+            )
+        }
+    }
+
     /// uWSGI's signal framework on this board: the signal table, the timer table and the
     /// signal boxes (`signals.rs`).
     pub fn signals(&self) -> Signals<'_> {
@@ -369,7 +401,11 @@ mod tests {
         assert!(!board.ask_reload(100), "another worker, the same change");
         assert!(!board.ask_reload(90), "an older change");
         assert!(board.ask_reload(101), "a later change");
-        assert_eq!(mem::size_of::<Header>(), 64, "the header is one cache line");
+        assert_eq!(
+            mem::size_of::<Header>(),
+            128,
+            "the header is two cache lines"
+        );
     }
 
     #[test]
@@ -401,7 +437,9 @@ mod tests {
         );
         assert_eq!(signals.boxes.len(), 7);
         assert_eq!(boxes.start as usize % 64, 0);
-        assert_eq!(boxes.end as usize, end, "the signal boxes end the board");
+        let locks = board.lock_slots().as_ptr_range();
+        assert_eq!(locks.start as usize, boxes.end as usize, "then the locks");
+        assert_eq!(locks.end as usize, end, "the locks end the board");
     }
 
     #[test]

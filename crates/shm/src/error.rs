@@ -37,6 +37,8 @@ pub enum ErrorKind {
     },
     /// Every process slot is taken.
     Full,
+    /// Initializing a lock (`pthread_mutex_init`) failed.
+    InitLock,
 }
 
 impl Error {
@@ -73,6 +75,9 @@ impl fmt::Display for Error {
             ErrorKind::Inherit => {
                 f.write_str("cannot change whether the scoreboard survives exec (fcntl F_SETFD)")
             }
+            ErrorKind::InitLock => f.write_str(
+                "cannot initialize the shared locks (pthread_mutex_init, process-shared and robust)",
+            ),
             ErrorKind::NotABoard => {
                 f.write_str("the inherited fd holds no scoreboard of this version; map a new one")
             }

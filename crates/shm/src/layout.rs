@@ -3,18 +3,20 @@
 //! ```text
 //! | Header | ProcessSlot × process_slots | ThreadSlot × threads (slot 0) | … (slot n-1) |
 //! | signal table (256 words) | TimerSlot × TIMER_SLOTS | SignalBox × process_slots |
+//! | LockSlot × locks |
 //! ```
 
 use std::fmt;
 use std::mem;
 use std::sync::atomic::AtomicU64;
 
+use crate::locks::LockSlot;
 use crate::process_slot::ProcessSlot;
 use crate::signals::{SignalBox, TimerSlot, SIGNALS, TIMER_SLOTS};
 use crate::thread_slot::ThreadSlot;
 
-/// What the board is sized for: `processes` workers of `threads` threads, and `extra`
-/// processes (mules and spoolers) beside them.
+/// What the board is sized for: `processes` workers of `threads` threads, `extra`
+/// processes (mules and spoolers) beside them, and `locks` user locks.
 ///
 /// The board holds `2 * processes + extra` process slots ([`Layout::process_slots`]): a
 /// reload spawns the new generation of workers while the old one is still finishing, and
@@ -24,17 +26,32 @@ pub struct Layout {
     pub(crate) processes: usize,
     pub(crate) threads: usize,
     pub(crate) extra: usize,
+    pub(crate) locks: usize,
 }
 
 impl Layout {
     /// A layout for `processes` workers of `threads` threads each (at least 1) and `extra`
-    /// mules and spoolers.
+    /// mules and spoolers, with one lock (uWSGI's lock 0 always exists).
     pub fn new(processes: usize, threads: usize, extra: usize) -> Layout {
         Layout {
             processes,
             threads: threads.max(1),
             extra,
+            locks: 1,
         }
+    }
+
+    /// The same layout with `count` locks (at least 1: `locks N` makes N + 1, 0 to N).
+    pub fn with_locks(self, count: usize) -> Layout {
+        Layout {
+            locks: count.max(1),
+            ..self
+        }
+    }
+
+    /// The number of locks.
+    pub fn locks(&self) -> usize {
+        self.locks
     }
 
     /// The number of workers of one generation.
@@ -77,9 +94,14 @@ impl Layout {
         self.timers_offset() + TIMER_SLOTS * mem::size_of::<TimerSlot>()
     }
 
+    /// The byte offset of the locks.
+    pub(crate) fn locks_offset(&self) -> usize {
+        self.boxes_offset() + self.process_slots() * mem::size_of::<SignalBox>()
+    }
+
     /// The size of the board in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.boxes_offset() + self.process_slots() * mem::size_of::<SignalBox>()
+        self.locks_offset() + self.locks * mem::size_of::<LockSlot>()
     }
 }
 
@@ -87,13 +109,14 @@ impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} processes of {} threads and {} mules and spoolers",
-            self.processes, self.threads, self.extra
+            "{} processes of {} threads, {} mules and spoolers, {} locks",
+            self.processes, self.threads, self.extra, self.locks
         )
     }
 }
 
-/// The first cache line of the board: what a re-exec'd master checks before adopting it.
+/// The first two cache lines of the board: what a re-exec'd master checks before adopting
+/// it.
 #[repr(C, align(64))]
 pub(crate) struct Header {
     pub(crate) magic: AtomicU64,
@@ -107,4 +130,5 @@ pub(crate) struct Header {
     pub(crate) generation: AtomicU64,
     /// The newest change a reload was asked for ([`Scoreboard::ask_reload`]).
     pub(crate) reload_asked: AtomicU64,
+    pub(crate) locks: AtomicU64,
 }

@@ -32,6 +32,10 @@
 //! the timer table the master runs ([`Signals::add_timer`], [`TimerSpec`]), all reached
 //! through [`Scoreboard::signals`].
 //!
+//! # Locks
+//! uWSGI's user locks ([`Scoreboard::locks`], [`Locks`]): robust process-shared mutexes, so
+//! a process that dies holding one does not hold it for ever.
+//!
 //! Every slot is cache-line aligned and every field an atomic, so two processes or threads
 //! writing their own slots never share a cache line and never lock. Times are microseconds
 //! since the Unix epoch ([`now_micros`]).
@@ -44,6 +48,7 @@ mod board;
 mod clock;
 mod error;
 mod layout;
+mod locks;
 mod mapping;
 mod process_slot;
 mod signals;
@@ -53,6 +58,7 @@ pub use board::Scoreboard;
 pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
 pub use layout::Layout;
+pub use locks::{LockError, Locks};
 pub use process_slot::{
     ProcessIndex, ProcessKind, ProcessSlot, ProcessStatus, DURATION_BUCKETS_US,
 };

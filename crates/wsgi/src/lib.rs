@@ -29,7 +29,8 @@
 //! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `set_user_harakiri`, `post_fork_hook`
 //! ([`run_post_fork_hook`]); the signal framework, timers and mules (`register_signal`,
 //! `signal`, `add_timer`, `add_cron`, `mule_msg`, ..., run by [`start_signal_thread`] and
-//! [`run_mule`]); and the `uwsgidecorators` module, importable from the first line.
+//! [`run_mule`]); the user locks (`lock`, `unlock`); and the `uwsgidecorators` module,
+//! importable from the first line.
 //! What only the process manager knows reaches it through [`ProcessHooks`], installed with
 //! [`set_process_hooks`].
 
@@ -52,6 +53,7 @@ mod response;
 mod signals;
 mod stacks;
 mod traceback;
+mod uwsgi_locks;
 mod uwsgi_module;
 mod uwsgi_signals;
 

@@ -23,6 +23,11 @@ pub trait ProcessHooks: Send + Sync {
     fn board(&self) -> Option<Arc<Scoreboard>> {
         None
     }
+    /// The server's shared board for the user locks (`uwsgi.lock()`); `None` only where
+    /// no server runs (an embedder's tests).
+    fn locks(&self) -> Option<Arc<Scoreboard>> {
+        None
+    }
     /// This mule's id, 1-based (`uwsgi.mule_id()`); 0 outside a mule.
     fn mule_id(&self) -> usize {
         0
