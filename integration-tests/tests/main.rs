@@ -12,6 +12,7 @@ mod process;
 mod reload;
 mod serving;
 mod signals;
+mod spooler;
 mod stats;
 mod tasks;
 mod wsgi;

@@ -420,15 +420,15 @@ fn plugins_name_what_is_built_in() {
 fn not_yet_implemented_options_warn_once() {
     let d = dir_with(&[(
         "a.ini",
-        "[uwsgi]\nspooler-processes = 1\nspooler-processes = 2   ; two spoolers\n",
+        "[uwsgi]\noffload-threads = 1\noffload-threads = 2   ; two threads\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
-    assert_eq!(c.u64("spooler-processes"), Some(2));
+    assert_eq!(c.u64("offload-threads"), Some(2));
     assert_eq!(
         c.warnings(),
         [
-            "option spooler-processes is parsed but not implemented yet (background work part 2); it has no effect until issue 14",
-            "spooler-processes: reading 2 out of \"2   ; two spoolers\" (a.ini:3): text after a value is not a comment in uWSGI config files",
+            "option offload-threads is parsed but not implemented yet (static files and logging); it has no effect until issue 15",
+            "offload-threads: reading 2 out of \"2   ; two threads\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );
 }

@@ -11,7 +11,8 @@ use ruwsgi_shm::Scoreboard;
 use ruwsgi_wsgi::ProcessHooks;
 
 use crate::mules::MuleQueues;
-use crate::service::{MuleContext, ServerContext, WorkerContext};
+use crate::service::{MuleContext, ServerContext, SpoolerContext, WorkerContext};
+use crate::spooler::Spool;
 use crate::sys::kill;
 
 /// The process calls of one worker, mule, or of the master while it preloads the app.
@@ -26,6 +27,7 @@ pub(crate) struct ProcessControl {
     /// A master runs: the signal framework works (it needs one, as in uWSGI).
     signals: bool,
     mules: Option<Arc<MuleQueues>>,
+    spool: Option<Arc<Spool>>,
 }
 
 impl ProcessControl {
@@ -39,6 +41,7 @@ impl ProcessControl {
             board: ctx.scoreboard.clone(),
             signals: ctx.master_pid.is_some(),
             mules: ctx.mules.clone(),
+            spool: ctx.spool.clone(),
         }
     }
 
@@ -52,6 +55,21 @@ impl ProcessControl {
             board: ctx.scoreboard.clone(),
             signals: true,
             mules: Some(ctx.queues.clone()),
+            spool: ctx.spool.clone(),
+        }
+    }
+
+    /// The control of spooler `ctx.id`: `worker_id()` and `mule_id()` are 0 there.
+    pub(crate) fn spooler(ctx: &SpoolerContext, numproc: usize) -> ProcessControl {
+        ProcessControl {
+            worker_id: 0,
+            mule_id: 0,
+            master_pid: Some(ctx.master_pid),
+            numproc,
+            board: ctx.scoreboard.clone(),
+            signals: true,
+            mules: ctx.mules.clone(),
+            spool: ctx.spool.clone(),
         }
     }
 
@@ -66,6 +84,7 @@ impl ProcessControl {
             board: server.scoreboard.clone(),
             signals: server.master,
             mules: server.mules.clone(),
+            spool: server.spool.clone(),
         }
     }
 }
@@ -123,6 +142,15 @@ impl ProcessHooks for ProcessControl {
 
     fn mule_send(&self, msg: &[u8], mule: usize) -> bool {
         self.mules.as_ref().is_some_and(|q| q.send(msg, mule))
+    }
+
+    fn spool(&self, vars: Vec<(Vec<u8>, Vec<u8>)>, body: &[u8]) -> Result<Vec<u8>, String> {
+        let spool = self
+            .spool
+            .as_ref()
+            .ok_or("no spooler is configured (--spooler DIR)")?;
+        let path = spool.enqueue(vars, body)?;
+        Ok(path.into_os_string().into_encoded_bytes())
     }
 
     fn mule_recv(&self, buffer: usize, timeout: Option<Duration>) -> Option<Vec<u8>> {

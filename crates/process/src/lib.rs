@@ -14,7 +14,7 @@
 //! 4. map the [`ruwsgi_shm::Scoreboard`] (and the mules' queues), then [`Service::load`]
 //!    here unless `lazy-apps` (preload), as the unprivileged user — an app that registers
 //!    uWSGI signals or timers at import writes them to the board;
-//! 5. with `master`: fork `processes` workers and the mules, and supervise them (respawn
+//! 5. with `master`: fork `processes` workers, the mules and the spoolers, and supervise them (respawn
 //!    with back-off, signals, cron, timers, attached daemons); without it, serve in this
 //!    process as the single worker;
 //! 6. on exit, `vacuum` removes the unix sockets and pidfiles it created, nothing else.
@@ -57,6 +57,7 @@ mod privileges;
 mod reexec;
 mod service;
 mod signal_timers;
+mod spooler;
 mod stats;
 mod stats_report;
 mod stats_server;
@@ -276,8 +277,19 @@ fn serve(
         }
         Vec::new()
     };
+    let here =
+        std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
+    let spooler_specs = if master {
+        spooler::from_options(&opts.spooler, opts.spooler_processes, &here)
+    } else {
+        if !opts.spooler.is_empty() {
+            log::warn!("the spooler needs a master (--master); no spooler is started");
+        }
+        Vec::new()
+    };
     // Before the app is imported: a preloaded app registers signals and timers in it.
-    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, mule_specs.len())
+    let extra = mule_specs.len() + spooler_specs.len();
+    let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, extra)
         .with_locks(opts.locks.saturating_add(1));
     let board = Arc::new(scoreboard(layout, handover)?);
     if handover.is_some() {
@@ -291,6 +303,15 @@ fn serve(
             .map_err(|e| Error::os("cannot make the mules' message queues", e))?;
         Some(Arc::new(queues))
     };
+    let spool = if spooler_specs.is_empty() {
+        None
+    } else {
+        let mut dirs: Vec<PathBuf> = spooler_specs.iter().map(|s| s.dir.clone()).collect();
+        dirs.dedup();
+        let spool = spooler::Spool::new(dirs, board.clone())
+            .map_err(|e| Error::os("cannot set up the spooler", e))?;
+        Some(Arc::new(spool))
+    };
     // The runtime starts before the privileges drop (as uWSGI initializes its plugins),
     // the app is imported after it.
     let server = ServerContext {
@@ -298,6 +319,7 @@ fn serve(
         scoreboard: board.clone(),
         master,
         mules: mule_queues.clone(),
+        spool: spool.clone(),
     };
     service
         .initialize(&server)
@@ -364,6 +386,8 @@ fn serve(
         let extras = master::Extras {
             mules: mule_specs,
             mule_queues,
+            spoolers: spooler_specs,
+            spool,
         };
         master::Master::new(service, &opts, &sockets, board, startup, signals, extras)?.run()?
     } else {
@@ -379,6 +403,7 @@ fn serve(
             // Nobody would spawn the replacement (warn_needs_master said so).
             recycling: Recycling::default(),
             mules: None,
+            spool: None,
         };
         worker::run(
             service,

@@ -3,7 +3,7 @@
 //! stops them on TERM (draining) or INT/QUIT (at once), and reloads on HUP by re-executing
 //! itself (`reexec.rs`): the new image's workers start beside the previous image's, which
 //! are told to drain once every new worker is ready. Beside the workers it forks and
-//! respawns the mules (`mules.rs`), runs cron lines and attached daemons (`cron.rs`,
+//! respawns the mules and spoolers (`mules.rs`, `spooler.rs`), runs cron lines and attached daemons (`cron.rs`,
 //! `daemons.rs`) and raises the uWSGI signals of the board's timers (`signal_timers.rs`).
 //!
 //! The master never starts a thread: it forks again at every respawn, and a
@@ -34,8 +34,9 @@ use crate::fifo::{Command, Fifos};
 use crate::mules::{MuleQueues, MuleSpec};
 use crate::options::Options;
 use crate::reexec::{self, Handover};
-use crate::service::{MuleContext, Service, WorkerContext};
+use crate::service::{MuleContext, Service, SpoolerContext, WorkerContext};
 use crate::signal_timers::{self, SignalTimers};
+use crate::spooler::{Spool, SpoolerLoop, SpoolerSpec};
 use crate::stats::{log_stats, rss_bytes};
 use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
@@ -200,18 +201,44 @@ pub(crate) struct Extras {
     pub(crate) mules: Vec<MuleSpec>,
     /// Their message queues (when there are mules).
     pub(crate) mule_queues: Option<Arc<MuleQueues>>,
+    /// The spooler processes, by id from 1.
+    pub(crate) spoolers: Vec<SpoolerSpec>,
+    /// Where `uwsgi.spool()` queues jobs (when there are spoolers).
+    pub(crate) spool: Option<Arc<Spool>>,
 }
 
-/// A mule's process, as the master supervises it.
+/// What a process beside the workers is.
+#[derive(Debug, Clone)]
+enum Role {
+    Mule(MuleSpec),
+    Spooler(SpoolerSpec),
+}
+
+impl Role {
+    fn kind(&self) -> ProcessKind {
+        match self {
+            Role::Mule(_) => ProcessKind::Mule,
+            Role::Spooler(_) => ProcessKind::Spooler,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// A mule's or spooler's process, as the master supervises it.
 #[derive(Debug)]
-struct MuleState {
-    spec: MuleSpec,
+struct Extra {
+    role: Role,
+    /// The mule or spooler id, from 1 within its kind.
+    id: usize,
     pid: Option<u32>,
     slot: Option<ProcessIndex>,
     spawned: Option<Instant>,
     quick_deaths: u32,
     respawn_at: Option<Instant>,
-    /// Times this mule id was spawned (copied into each new slot, as for workers).
+    /// Times this id was spawned (copied into each new slot, as for workers).
     respawns: u64,
 }
 
@@ -269,9 +296,10 @@ pub(crate) struct Master<'a> {
     crons: Crons,
     /// `attach-daemon` and its kin.
     daemons: Daemons,
-    /// The mules (`mule`, `mules`).
-    mules: Vec<MuleState>,
+    /// The mules (`mule`, `mules`), then the spoolers (`spooler`, `spooler-processes`).
+    extras: Vec<Extra>,
     mule_queues: Option<Arc<MuleQueues>>,
+    spool: Option<Arc<Spool>>,
     /// The board's timers, cron entries and file monitors, raised as uWSGI signals.
     timers: SignalTimers,
 }
@@ -350,19 +378,19 @@ impl<'a> Master<'a> {
                 .add_timer(&spec)
                 .map_err(|e| config(format!("timer: {e}")))?;
         }
-        let mules = extras
-            .mules
-            .into_iter()
-            .map(|spec| MuleState {
-                spec,
-                pid: None,
-                slot: None,
-                spawned: None,
-                quick_deaths: 0,
-                respawn_at: None,
-                respawns: 0,
-            })
-            .collect();
+        let extra = |(i, role): (usize, Role)| Extra {
+            role,
+            id: i + 1,
+            pid: None,
+            slot: None,
+            spawned: None,
+            quick_deaths: 0,
+            respawn_at: None,
+            respawns: 0,
+        };
+        let mules = extras.mules.into_iter().map(Role::Mule).enumerate();
+        let spoolers = extras.spoolers.into_iter().map(Role::Spooler).enumerate();
+        let extra_processes = mules.map(extra).chain(spoolers.map(extra)).collect();
         let cheaper = cheaper::Settings::from_options(opts)
             .map_err(|e| Error::new(ErrorKind::Config(e)))?
             .map(Cheaper::new);
@@ -410,8 +438,9 @@ impl<'a> Master<'a> {
             graceful_signal,
             crons,
             daemons,
-            mules,
+            extras: extra_processes,
             mule_queues: extras.mule_queues,
+            spool: extras.spool,
             timers: SignalTimers::default(),
         })
     }
@@ -449,8 +478,8 @@ impl<'a> Master<'a> {
                 self.spawn_or_retry(id);
             }
         }
-        for id in 1..=self.mules.len() {
-            self.spawn_mule_or_retry(id);
+        for idx in 0..self.extras.len() {
+            self.spawn_extra_or_retry(idx);
         }
         self.started = true;
         self.daemons.start_all();
@@ -489,7 +518,7 @@ impl<'a> Master<'a> {
                 let all_gone = self.workers.iter().all(|w| w.pid.is_none())
                     && self.previous.is_empty()
                     && self.draining.is_empty()
-                    && self.mules.iter().all(|m| m.pid.is_none())
+                    && self.extras.iter().all(|x| x.pid.is_none())
                     && !self.daemons.any_attached();
                 if all_gone && self.reexec_when_stopped {
                     self.reexec();
@@ -515,11 +544,12 @@ impl<'a> Master<'a> {
                         log::warn!("previous worker (pid {pid}) did not stop in time; killing it");
                         kill(pid, Signal::SIGKILL);
                     }
-                    for (i, m) in self.mules.iter().enumerate() {
-                        if let Some(pid) = m.pid {
+                    for x in &self.extras {
+                        if let Some(pid) = x.pid {
                             log::warn!(
-                                "mule {} (pid {pid}) did not stop in time; killing it",
-                                i + 1
+                                "{} {} (pid {pid}) did not stop in time; killing it",
+                                x.role.name(),
+                                x.id
                             );
                             kill(pid, Signal::SIGKILL);
                         }
@@ -553,13 +583,13 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Once a second: refresh each worker's and mule's rss in the scoreboard (for stats),
+    /// Once a second: refresh each process's rss in the scoreboard (for stats),
     /// kill a worker over `evil-reload-on-rss`, cut requests past their harakiri, replace
     /// workers past `max-worker-lifetime`.
     fn tick(&mut self) {
         let now = ruwsgi_shm::now_micros();
-        for m in &self.mules {
-            if let (Some(pid), Some(slot)) = (m.pid, m.slot) {
+        for x in &self.extras {
+            if let (Some(pid), Some(slot)) = (x.pid, x.slot) {
                 if let Some(rss) = rss_bytes(pid) {
                     self.board.process(slot).rss.store(rss, Ordering::Relaxed);
                 }
@@ -900,8 +930,8 @@ impl<'a> Master<'a> {
         if let Some(at) = self.daemons.next_start() {
             t = t.min(at.saturating_duration_since(now));
         }
-        let mule_respawns = self.mules.iter().filter_map(|m| m.respawn_at);
-        for at in mule_respawns.chain(self.timers.next_due()) {
+        let extra_respawns = self.extras.iter().filter_map(|x| x.respawn_at);
+        for at in extra_respawns.chain(self.timers.next_due()) {
             t = t.min(at.saturating_duration_since(now));
         }
         if (!self.previous.is_empty() && !self.reload_failed) || !self.replacing.is_empty() {
@@ -1066,7 +1096,7 @@ impl<'a> Master<'a> {
             kill(pid, sig);
         }
         self.chain = None;
-        self.stop_mules();
+        self.stop_extras();
         self.daemons.stop_attached();
         for h in std::mem::take(&mut self.replacing) {
             if let Some(pid) = h.old {
@@ -1108,17 +1138,17 @@ impl<'a> Master<'a> {
             self.pid,
             handover.workers.len()
         );
-        // The new image starts the mules and the attach-daemon processes again.
-        self.stop_mules_for_reload();
+        // The new image starts the mules, spoolers and attach-daemon processes again.
+        self.stop_extras_for_reload();
         self.daemons.stop_for_reload();
         let e = reexec::exec(&self.startup.binary, &handover);
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
             self.startup.binary.display()
         );
-        // The mules were stopped for the new image: this one starts them again.
-        for m in &mut self.mules {
-            m.respawn_at = Some(Instant::now());
+        // The mules and spoolers were stopped for the new image: this one starts them again.
+        for x in &mut self.extras {
+            x.respawn_at = Some(Instant::now());
         }
     }
 
@@ -1301,7 +1331,7 @@ impl<'a> Master<'a> {
                 }
                 continue;
             }
-            if self.mule_reaped(pid, status) {
+            if self.extra_reaped(pid, status) {
                 continue;
             }
             if let Some(i) = self.draining.iter().position(|d| d.pid == pid) {
@@ -1469,10 +1499,10 @@ impl<'a> Master<'a> {
                 self.spawn_or_retry(idx + 1);
             }
         }
-        for idx in 0..self.mules.len() {
-            if self.mules[idx].respawn_at.is_some_and(|at| at <= now) {
-                self.mules[idx].respawn_at = None;
-                self.spawn_mule_or_retry(idx + 1);
+        for idx in 0..self.extras.len() {
+            if self.extras[idx].respawn_at.is_some_and(|at| at <= now) {
+                self.extras[idx].respawn_at = None;
+                self.spawn_extra_or_retry(idx);
             }
         }
     }
@@ -1581,7 +1611,7 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// The child side of a fork, for workers and mules alike: drop the master's signal
+    /// The child side of a fork, for workers, mules and spoolers alike: drop the master's signal
     /// handling, die with the master, ready the app's runtime, run the `hook-post-fork`
     /// commands. False when the master is already gone (the child exits).
     fn enter_child(&mut self, mask: SignalMask) -> bool {
@@ -1621,6 +1651,7 @@ impl<'a> Master<'a> {
             slot,
             recycling: self.opts.recycling(id),
             mules: self.mule_queues.clone(),
+            spool: self.spool.clone(),
         };
         worker::run(
             self.service,
@@ -1633,103 +1664,154 @@ impl<'a> Master<'a> {
     }
 }
 
-/// Mules: spawned after the workers, respawned when they die (with the workers' back-off),
-/// stopped with the server and before a re-exec (the new image spawns its own).
+/// Mules and spoolers: spawned after the workers, respawned when they die (with the
+/// workers' back-off), stopped with the server and before a re-exec (the new image spawns
+/// its own).
 impl Master<'_> {
-    fn spawn_mule_or_retry(&mut self, id: usize) {
-        let Err(e) = self.spawn_mule(id) else {
+    fn spawn_extra_or_retry(&mut self, idx: usize) {
+        let Err(e) = self.spawn_extra(idx) else {
             return;
         };
-        let m = &mut self.mules[id - 1];
-        m.quick_deaths += 1;
-        let delay = backoff(m.quick_deaths);
+        let x = &mut self.extras[idx];
+        x.quick_deaths += 1;
+        let delay = backoff(x.quick_deaths);
         log::error!(
-            "{e}; mule {id} is not running, trying again in {} ms",
+            "{e}; {} {} is not running, trying again in {} ms",
+            x.role.name(),
+            x.id,
             delay.as_millis()
         );
-        m.respawn_at = Some(Instant::now() + delay);
+        x.respawn_at = Some(Instant::now() + delay);
     }
 
-    fn spawn_mule(&mut self, id: usize) -> Result<(), Error> {
+    fn spawn_extra(&mut self, idx: usize) -> Result<(), Error> {
+        let (kind, name, id) = {
+            let x = &self.extras[idx];
+            (x.role.kind(), x.role.name(), x.id)
+        };
         let slot = self
             .board
-            .reserve(id, ProcessKind::Mule, self.board.generation())
-            .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn mule {id}")), e))?;
-        let pid = match self.fork_into(slot, &format!("mule {id}"))? {
+            .reserve(id, kind, self.board.generation())
+            .map_err(|e| Error::with(ErrorKind::Os(format!("cannot spawn {name} {id}")), e))?;
+        let pid = match self.fork_into(slot, &format!("{name} {id}"))? {
             Forked::Parent(pid) => pid,
             Forked::Child(mask) => {
-                let code = self.become_mule(id, slot, mask);
+                let code = self.become_extra(idx, slot, mask);
                 exit_child(code)
             }
         };
-        let m = &mut self.mules[id - 1];
-        m.respawns += 1;
+        let x = &mut self.extras[idx];
+        x.respawns += 1;
         self.board
             .process(slot)
             .respawns
-            .store(m.respawns, Ordering::Relaxed);
-        m.pid = Some(pid);
-        m.slot = Some(slot);
-        m.spawned = Some(Instant::now());
-        match &m.spec.patch {
-            Some(patch) => log::info!("spawned mule {id} (pid {pid}) running {patch}"),
-            None => log::info!("spawned mule {id} (pid {pid})"),
+            .store(x.respawns, Ordering::Relaxed);
+        x.pid = Some(pid);
+        x.slot = Some(slot);
+        x.spawned = Some(Instant::now());
+        match &x.role {
+            Role::Mule(MuleSpec { patch: Some(patch) }) => {
+                log::info!("spawned mule {id} (pid {pid}) running {patch}")
+            }
+            Role::Spooler(spec) => {
+                log::info!("spawned spooler {id} (pid {pid}) on {}", spec.dir.display())
+            }
+            Role::Mule(_) => log::info!("spawned mule {id} (pid {pid})"),
         }
         Ok(())
     }
 
-    /// The child side of a mule's fork: run the mule; its exit status.
-    fn become_mule(&mut self, id: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
+    /// The child side of a mule's or spooler's fork: run it; its exit status.
+    fn become_extra(&mut self, idx: usize, slot: ProcessIndex, mask: SignalMask) -> i32 {
         if !self.enter_child(mask) {
             return 1;
         }
-        let Some(queues) = self.mule_queues.clone() else {
-            return 1;
-        };
-        let ctx = MuleContext {
-            id,
-            patch: self.mules[id - 1].spec.patch.clone(),
-            master_pid: self.pid,
-            scoreboard: self.board.clone(),
-            slot,
-            queues,
-        };
+        let (role, id) = (self.extras[idx].role.clone(), self.extras[idx].id);
         self.board.process(slot).set_status(ProcessStatus::Ready);
-        match self.service.mule(&ctx) {
-            Ok(()) => 0,
-            Err(e) => {
-                log::error!("mule {id}: {e}");
-                1
+        match role {
+            Role::Mule(spec) => {
+                let Some(queues) = self.mule_queues.clone() else {
+                    return 1;
+                };
+                let ctx = MuleContext {
+                    id,
+                    patch: spec.patch,
+                    master_pid: self.pid,
+                    scoreboard: self.board.clone(),
+                    slot,
+                    queues,
+                    spool: self.spool.clone(),
+                };
+                match self.service.mule(&ctx) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        log::error!("mule {id}: {e}");
+                        1
+                    }
+                }
+            }
+            Role::Spooler(spec) => {
+                let ctx = SpoolerContext {
+                    id,
+                    dir: spec.dir.clone(),
+                    master_pid: self.pid,
+                    scoreboard: self.board.clone(),
+                    slot,
+                    imports: self.opts.spooler_import.clone(),
+                    mules: self.mule_queues.clone(),
+                    spool: self.spool.clone(),
+                };
+                let runner = match self.service.spooler(&ctx) {
+                    Ok(runner) => runner,
+                    Err(e) => {
+                        log::error!("spooler {id}: {e}");
+                        return 1;
+                    }
+                };
+                SpoolerLoop {
+                    dir: spec.dir,
+                    frequency: Duration::from_secs(self.opts.spooler_frequency),
+                    quiet: self.opts.spooler_quiet,
+                    chdir: self.opts.spooler_chdir.clone(),
+                    board: self.board.clone(),
+                    slot,
+                    runner,
+                }
+                .run()
             }
         }
     }
 
-    /// Whether `pid` was a mule (then it is handled: respawned unless the server stops).
-    fn mule_reaped(&mut self, pid: u32, status: libc::c_int) -> bool {
-        let Some(idx) = self.mules.iter().position(|m| m.pid == Some(pid)) else {
+    /// Whether `pid` was a mule or spooler (then it is handled: respawned unless the
+    /// server stops).
+    fn extra_reaped(&mut self, pid: u32, status: libc::c_int) -> bool {
+        let Some(idx) = self.extras.iter().position(|x| x.pid == Some(pid)) else {
             return false;
         };
         self.board.release(pid);
-        let id = idx + 1;
-        let m = &mut self.mules[idx];
-        m.pid = None;
-        m.slot = None;
+        let x = &mut self.extras[idx];
+        let (name, id) = (x.role.name(), x.id);
+        x.pid = None;
+        x.slot = None;
         if self.stopping.is_some() {
-            log::info!("mule {id} (pid {pid}) stopped: {}", describe_status(status));
+            log::info!(
+                "{name} {id} (pid {pid}) stopped: {}",
+                describe_status(status)
+            );
             return true;
         }
-        let lived = m.spawned.map(|s| s.elapsed()).unwrap_or_default();
-        m.quick_deaths = if lived < QUICK_DEATH {
-            m.quick_deaths + 1
+        let lived = x.spawned.map(|s| s.elapsed()).unwrap_or_default();
+        x.quick_deaths = if lived < QUICK_DEATH {
+            x.quick_deaths + 1
         } else {
             0
         };
-        let delay = match m.quick_deaths {
+        let delay = match x.quick_deaths {
             0 | 1 => Duration::ZERO,
             n => backoff(n - 2),
         };
         log::warn!(
-            "mule {id} (pid {pid}) ended after {:.1}s: {}; respawning{}",
+            "{name} {id} (pid {pid}) ended after {:.1}s: {}; respawning{}",
             lived.as_secs_f64(),
             describe_status(status),
             if delay.is_zero() {
@@ -1738,46 +1820,49 @@ impl Master<'_> {
                 format!(" in {}ms", delay.as_millis())
             }
         );
-        m.respawn_at = Some(Instant::now() + delay);
+        x.respawn_at = Some(Instant::now() + delay);
         true
     }
 
-    /// Tells every mule to stop (a mule ends at once on TERM, as uWSGI's).
-    fn stop_mules(&mut self) {
-        for m in &mut self.mules {
-            m.respawn_at = None;
-            if let Some(pid) = m.pid {
+    /// Tells every mule and spooler to stop (they end at once on TERM, as uWSGI's; a job
+    /// cut short stays queued and runs again).
+    fn stop_extras(&mut self) {
+        for x in &mut self.extras {
+            x.respawn_at = None;
+            if let Some(pid) = x.pid {
                 kill(pid, Signal::SIGTERM);
             }
         }
     }
 
-    /// Before a re-exec: stops the mules and waits for them (killing them after
-    /// `reload-mercy`), so none outlives the image that started it.
-    fn stop_mules_for_reload(&mut self) {
-        self.stop_mules();
+    /// Before a re-exec: stops the mules and spoolers and waits for them (killing them
+    /// after `reload-mercy`), so none outlives the image that started it.
+    fn stop_extras_for_reload(&mut self) {
+        self.stop_extras();
         let mut deadline = Instant::now() + self.opts.reload_mercy;
         let mut killed = false;
-        while self.mules.iter().any(|m| m.pid.is_some()) {
-            for m in &mut self.mules {
-                if let Some(pid) = m.pid {
+        while self.extras.iter().any(|x| x.pid.is_some()) {
+            for x in &mut self.extras {
+                if let Some(pid) = x.pid {
                     let mut status = 0;
                     // SAFETY: waitpid(2) on one pid with WNOHANG writes only `status`.
                     let r =
                         unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
                     if r == pid as libc::pid_t || r == -1 {
                         self.board.release(pid);
-                        m.pid = None;
-                        m.slot = None;
+                        x.pid = None;
+                        x.slot = None;
                     }
                 }
             }
             if Instant::now() >= deadline {
                 if killed {
-                    log::error!("mules still running after SIGKILL; re-executing without them");
+                    log::error!(
+                        "mules or spoolers still running after SIGKILL; re-executing without them"
+                    );
                     return;
                 }
-                for pid in self.mules.iter().filter_map(|m| m.pid) {
+                for pid in self.extras.iter().filter_map(|x| x.pid) {
                     kill(pid, Signal::SIGKILL);
                 }
                 killed = true;

@@ -224,6 +224,21 @@ pub struct Options {
     pub mules: usize,
     /// `locks`: this many user locks more than lock 0 (`uwsgi.lock(n)`, 0 to N).
     pub locks: usize,
+    /// `spooler`: spool directories, each worked through by its spooler processes.
+    pub spooler: Vec<String>,
+    /// `spooler-processes`: spooler processes per directory.
+    pub spooler_processes: usize,
+    /// `spooler-frequency`: seconds between scans of a spool directory (a queued job
+    /// wakes its spoolers at once).
+    pub spooler_frequency: u64,
+    /// `spooler-import`: modules a spooler imports before its first job.
+    pub spooler_import: Vec<String>,
+    /// `spooler-chdir`: the directory a spooler changes to before each job.
+    pub spooler_chdir: Option<PathBuf>,
+    /// `spooler-ordered`: jobs in queueing order (always so; accepted for uWSGI configs).
+    pub spooler_ordered: bool,
+    /// `spooler-quiet`: no log line per job.
+    pub spooler_quiet: bool,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -298,6 +313,13 @@ impl Default for Options {
             mule: Vec::new(),
             mules: 0,
             locks: 0,
+            spooler: Vec::new(),
+            spooler_processes: 1,
+            spooler_frequency: 30,
+            spooler_import: Vec::new(),
+            spooler_chdir: None,
+            spooler_ordered: false,
+            spooler_quiet: false,
             hooks: crate::Hooks::default(),
         }
     }

@@ -10,6 +10,7 @@ use ruwsgi_shm::{ProcessIndex, Scoreboard};
 use crate::bind::Bound;
 use crate::mules::MuleQueues;
 use crate::options::Recycling;
+use crate::spooler::{JobRunner, Spool};
 
 /// The app side of the server, driven by the master (or the single foreground worker).
 ///
@@ -52,6 +53,16 @@ pub trait Service {
         Err(ServiceError::new(
             ServiceErrorKind::Internal,
             format!("mule {}: this service runs no mules", mule.id),
+        ))
+    }
+
+    /// Readies spooler `spooler.id` (in the forked spooler process): the runtime, the
+    /// `spooler-import` modules; returns what runs each job (the app's `uwsgi.spooler`).
+    /// A service without a spooler refuses.
+    fn spooler(&mut self, spooler: &SpoolerContext) -> Result<JobRunner, ServiceError> {
+        Err(ServiceError::new(
+            ServiceErrorKind::Internal,
+            format!("spooler {}: this service runs no spooler", spooler.id),
         ))
     }
 
@@ -116,6 +127,8 @@ pub struct ServerContext {
     pub master: bool,
     /// The mules' message queues, when there are mules.
     pub mules: Option<Arc<MuleQueues>>,
+    /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).
+    pub spool: Option<Arc<Spool>>,
 }
 
 /// Who a mule is.
@@ -133,6 +146,29 @@ pub struct MuleContext {
     pub slot: ProcessIndex,
     /// The mules' message queues.
     pub queues: Arc<MuleQueues>,
+    /// Where jobs are queued, when there are spoolers.
+    pub spool: Option<Arc<Spool>>,
+}
+
+/// Who a spooler process is.
+#[derive(Debug, Clone)]
+pub struct SpoolerContext {
+    /// The spooler id, 1-based, over every spooler process of the server.
+    pub id: usize,
+    /// The spool directory it works through.
+    pub dir: std::path::PathBuf,
+    /// The master's pid.
+    pub master_pid: u32,
+    /// The shared scoreboard.
+    pub scoreboard: Arc<Scoreboard>,
+    /// Its process slot (its signal box: uWSGI signals, and the wake-up of a queued job).
+    pub slot: ProcessIndex,
+    /// Modules to import first (`spooler-import`).
+    pub imports: Vec<String>,
+    /// The mules' message queues, when there are mules.
+    pub mules: Option<Arc<MuleQueues>>,
+    /// Where jobs are queued (a job may queue another).
+    pub spool: Option<Arc<Spool>>,
 }
 
 /// Who a worker is.
@@ -154,6 +190,8 @@ pub struct WorkerContext {
     pub recycling: Recycling,
     /// The mules' message queues, when there are mules (`uwsgi.mule_msg()`).
     pub mules: Option<Arc<MuleQueues>>,
+    /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).
+    pub spool: Option<Arc<Spool>>,
 }
 
 /// Why a [`Service`] call failed.

@@ -8,7 +8,8 @@
 //! `uwsgi.stop()` do), runs the app's `uwsgi.post_fork_hook`, starts the thread that runs
 //! the uWSGI signals sent to it, its pool of Python threads (and the py-autoreload thread,
 //! `autoreload.rs`) and runs its loop. Each mule does the same, then runs its script,
-//! function or message loop ([`Service::mule`]).
+//! function or message loop ([`Service::mule`]); each spooler, then hands its jobs to the
+//! app's `uwsgi.spooler` ([`Service::spooler`]).
 
 use ruwsgi_wsgi::{Apps, SignalDispatch, Stacks, WsgiHandler};
 
@@ -16,9 +17,10 @@ use crate::bind::Bound;
 use crate::control::ProcessControl;
 use crate::on_loop::{internal, serve_on_loop, LoopExtras};
 use crate::service::{
-    MuleContext, ServerContext, Service, ServiceError, ServiceErrorKind, Serving, ThreadStacks,
-    WorkerContext,
+    MuleContext, ServerContext, Service, ServiceError, ServiceErrorKind, Serving, SpoolerContext,
+    ThreadStacks, WorkerContext,
 };
+use crate::spooler::{JobRunner, Outcome};
 
 /// The options of a [`WsgiService`]: the bridge's and the loop's.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +84,21 @@ impl Service for WsgiService {
 
     fn mule(&mut self, mule: &MuleContext) -> Result<(), ServiceError> {
         self.run_mule(mule)
+    }
+
+    fn spooler(&mut self, spooler: &SpoolerContext) -> Result<JobRunner, ServiceError> {
+        ruwsgi_wsgi::set_process_hooks(Box::new(ProcessControl::spooler(
+            spooler,
+            self.opts.wsgi.numproc,
+        )));
+        let who = format!("spooler {}", spooler.id);
+        ruwsgi_wsgi::start_signal_thread(spooler.scoreboard.clone(), spooler.slot, who)
+            .map_err(internal)?;
+        ruwsgi_wsgi::run_post_fork_hook();
+        ruwsgi_wsgi::spooler_imports(&spooler.imports).map_err(internal)?;
+        Ok(Box::new(|job| {
+            Outcome::from_code(ruwsgi_wsgi::run_spool_job(&job.path, &job.vars, &job.body))
+        }))
     }
 
     fn serve(

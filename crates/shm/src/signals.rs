@@ -494,6 +494,17 @@ impl Signals<'_> {
         futex_wait(&self.boxes[index.0].wake, seen, timeout);
     }
 
+    /// Wakes every live process of `kind` that waits on its box, with no signal (a spooler
+    /// told that a job was queued).
+    pub fn wake_kind(&self, kind: ProcessKind) {
+        let live = self.processes.iter().zip(self.boxes);
+        for (_, signal_box) in live.filter(|(slot, _)| !slot.is_free() && slot.kind() == Some(kind))
+        {
+            signal_box.wake.fetch_add(1, Ordering::Release);
+            futex_wake(&signal_box.wake);
+        }
+    }
+
     /// Adds a timer, cron entry or file monitor for the master to run. `Ok(false)` when an
     /// equal entry is there already (see the module doc).
     pub fn add_timer(&self, spec: &TimerSpec) -> Result<bool, TimerError> {

@@ -29,8 +29,8 @@
 //! `masterpid()`, `reload()`, `stop()`, `set_logvar`, `set_user_harakiri`, `post_fork_hook`
 //! ([`run_post_fork_hook`]); the signal framework, timers and mules (`register_signal`,
 //! `signal`, `add_timer`, `add_cron`, `mule_msg`, ..., run by [`start_signal_thread`] and
-//! [`run_mule`]); the user locks (`lock`, `unlock`); and the `uwsgidecorators` module,
-//! importable from the first line.
+//! [`run_mule`]); the user locks (`lock`, `unlock`); the spooler (`spool`, `spooler`,
+//! [`run_spool_job`]); and the `uwsgidecorators` module, importable from the first line.
 //! What only the process manager knows reaches it through [`ProcessHooks`], installed with
 //! [`set_process_hooks`].
 
@@ -56,6 +56,7 @@ mod traceback;
 mod uwsgi_locks;
 mod uwsgi_module;
 mod uwsgi_signals;
+mod uwsgi_spooler;
 
 pub use error::{Error, ErrorKind};
 pub use handler::WsgiHandler;
@@ -69,3 +70,4 @@ pub use signals::SignalDispatch;
 pub use stacks::Stacks;
 pub use uwsgi_module::run_post_fork_hook;
 pub use uwsgi_signals::{run_mule, start_signal_thread};
+pub use uwsgi_spooler::{run_spool_job, spooler_imports};

@@ -28,6 +28,12 @@ pub trait ProcessHooks: Send + Sync {
     fn locks(&self) -> Option<Arc<Scoreboard>> {
         None
     }
+    /// Queues a spooler job (`uwsgi.spool()`): its vars and body; the job file's path, or
+    /// why it was refused (no spooler, an unknown `spooler`, a bad `priority` or `at`).
+    fn spool(&self, vars: Vec<(Vec<u8>, Vec<u8>)>, body: &[u8]) -> Result<Vec<u8>, String> {
+        let _ = (vars, body);
+        Err("no spooler is configured (--spooler DIR)".into())
+    }
     /// This mule's id, 1-based (`uwsgi.mule_id()`); 0 outside a mule.
     fn mule_id(&self) -> usize {
         0

@@ -141,6 +141,7 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_user_harakiri, m)?)?;
     crate::uwsgi_signals::add_to(m)?;
     crate::uwsgi_locks::add_to(m)?;
+    crate::uwsgi_spooler::add_to(m)?;
     m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
     m.add("version_info", UWSGI_VERSION_INFO)?;
     m.add(
