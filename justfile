@@ -18,6 +18,11 @@ test: test-env
     # The process manager builds and passes its tests without Python (no `wsgi` feature).
     cargo test -p ruwsgi-process --no-default-features
 
+# Build the checkout's sdist and pip-install it into fresh Python 3.11 and 3.12 venvs (slow:
+# two builds; run alone, since a build beside the other tests slows their timing)
+test-install: test-env
+    cargo test -p ruwsgi-integration-tests --test install
+
 # Create what the tests need on first use: the Python venv (Django, Flask) and a check for nginx
 test-env:
     ./scripts/test-env.sh

@@ -133,7 +133,17 @@ impl ServerBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(ruwsgi_bin());
+        ServerBuilder::with_binary(ruwsgi_bin(), args)
+    }
+
+    /// As [`ServerBuilder::new`], running the `ruwsgi` binary at `binary` (one pip
+    /// installed, say).
+    pub fn with_binary<I, S>(binary: impl AsRef<Path>, args: I) -> ServerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(binary.as_ref());
         cmd.args(args);
         cmd.process_group(0);
         cmd.stdin(Stdio::null());
@@ -156,6 +166,12 @@ impl ServerBuilder {
     /// Sets an environment variable.
     pub fn env(mut self, k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> ServerBuilder {
         self.cmd.env(k, v);
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(mut self, k: impl AsRef<OsStr>) -> ServerBuilder {
+        self.cmd.env_remove(k);
         self
     }
 
@@ -385,7 +401,13 @@ where
 }
 
 /// Runs a prepared command to completion with [`DEADLINE`], killing it if it overruns.
-pub fn run_command(mut cmd: Command) -> Output {
+pub fn run_command(cmd: Command) -> Output {
+    run_command_for(cmd, DEADLINE)
+}
+
+/// Runs a prepared command to completion within `limit`, killing it if it overruns (a
+/// build).
+pub fn run_command_for(mut cmd: Command, limit: Duration) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     cmd.stdin(Stdio::null());
@@ -397,10 +419,10 @@ pub fn run_command(mut cmd: Command) -> Output {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status;
         }
-        if start.elapsed() > DEADLINE {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("command {cmd:?} did not finish within {DEADLINE:?}");
+            panic!("command {cmd:?} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -155,9 +155,9 @@ fn start(opts: &Options) -> Result<(), Error> {
     Python::attach(|py| -> PyResult<()> {
         let code = CString::new(HELPER).expect("the helper has no NUL");
         let m = PyModule::from_code(py, &code, c"ruwsgi_loader.py", c"ruwsgi_loader")?;
-        let home = opts.home.as_ref().map(|h| {
-            std::path::absolute(h)
-                .unwrap_or_else(|_| h.clone())
+        let home = opts.home.clone().or_else(venv_of_binary).map(|h| {
+            std::path::absolute(&h)
+                .unwrap_or(h)
                 .to_string_lossy()
                 .into_owned()
         });
@@ -183,6 +183,23 @@ pub(crate) fn helper(py: Python<'_>) -> Result<&Bound<'_, PyModule>, Error> {
         .get(py)
         .map(|m| m.bind(py))
         .ok_or_else(|| Error::python("the interpreter is not initialized (call initialize first)"))
+}
+
+/// The virtualenv this binary is installed in, if any: `pip install ruwsgi` puts it in the
+/// venv's `bin/`, below the venv's `pyvenv.cfg`. Used as `home` when none is given, so
+/// `venv/bin/ruwsgi` serves from its venv whether it is activated or not (systemd never
+/// activates one), as `venv/bin/python` would.
+fn venv_of_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let venv = exe.parent()?.parent()?;
+    if !venv.join("pyvenv.cfg").is_file() {
+        return None;
+    }
+    log::info!(
+        "serving from the virtualenv {} (the one ruwsgi is installed in; home sets another)",
+        venv.display()
+    );
+    Some(venv.to_path_buf())
 }
 
 /// Call in the master right before `fork(2)`: takes the GIL and runs `PyOS_BeforeFork`, so

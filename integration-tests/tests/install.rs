@@ -1,0 +1,197 @@
+//! Installed the way Python servers are installed (issue 17): the checkout's sdist, built by
+//! its PEP 517 backend (maturin, `pyproject.toml`), installed with pip into fresh venvs of
+//! two Python versions gives a `ruwsgi` in each venv's `bin/`, linked to that venv's own
+//! libpython, which serves from its venv without `--home`.
+//!
+//! The builds share the workspace's target directory (`CARGO_TARGET_DIR`), in the
+//! `install-test` profile (`MATURIN_PEP517_ARGS`): crates.io sources are shared, and the
+//! binary the other tests run (target/debug) is never replaced.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use std::time::Duration;
+
+use ruwsgi_integration_tests::{
+    free_port, get, run_command, run_command_for, test_venv, workspace_root, ServerBuilder,
+};
+
+/// A build of the workspace from an sdist (our crates, pyo3 for another Python) takes
+/// minutes on 2 cores.
+const BUILD_LIMIT: Duration = Duration::from_secs(900);
+
+/// The other Python the install is tried with: `RUWSGI_TEST_OTHER_PYTHON`, else pyenv's
+/// 3.12. Missing, the test fails naming it (CI machines have it).
+fn other_python() -> PathBuf {
+    if let Ok(p) = std::env::var("RUWSGI_TEST_OTHER_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let root = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".pyenv"));
+    let found = std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin/python3.12"))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "the install test needs a second Python (3.12 with its shared library): set \
+             RUWSGI_TEST_OTHER_PYTHON or install it with pyenv (pyenv install 3.12)"
+        )
+    })
+}
+
+/// The Python the test venv was made from (the one the workspace builds against).
+fn base_python() -> PathBuf {
+    let out = run_command({
+        let mut c = Command::new(test_venv().join("bin/python"));
+        c.args(["-c", "import sys; print(sys._base_executable)"]);
+        c
+    });
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Builds the checkout's sdist into `out` with the test venv's maturin; its path.
+fn sdist(out: &Path) -> PathBuf {
+    let mut c = Command::new(test_venv().join("bin/maturin"));
+    c.current_dir(workspace_root())
+        .args(["sdist", "--out"])
+        .arg(out);
+    let done = run_command_for(c, BUILD_LIMIT);
+    assert!(done.status.success(), "maturin sdist: {done:?}");
+    std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("an sdist")
+}
+
+/// A fresh venv of `python` at `dir` with the sdist installed by pip (offline: the build
+/// backend comes from the test venv's wheels); pip's output.
+fn install(python: &Path, dir: &Path, sdist: &Path) -> String {
+    let made = run_command({
+        let mut c = Command::new(python);
+        c.args(["-m", "venv"]).arg(dir);
+        c
+    });
+    assert!(made.status.success(), "venv: {made:?}");
+    let mut pip = Command::new(dir.join("bin/python"));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "--no-index",
+        "--find-links",
+    ])
+    .arg(test_venv().join("wheels"))
+    .arg("-v")
+    .arg(sdist)
+    .env("CARGO_TARGET_DIR", workspace_root().join("target"))
+    .env("MATURIN_PEP517_ARGS", "--profile install-test")
+    // maturin picks the interpreter of the venv it builds for; nothing else may.
+    .env_remove("PYO3_PYTHON")
+    .env_remove("VIRTUAL_ENV");
+    let done = run_command_for(pip, BUILD_LIMIT);
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(done.status.success(), "pip install: {output}");
+    output
+}
+
+/// The libpython the binary at `bin` loads, as the dynamic loader resolves it.
+fn libpython_of(bin: &Path) -> String {
+    let out = run_command({
+        let mut c = Command::new("ldd");
+        c.arg(bin);
+        c
+    });
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .find(|l| l.contains("libpython"))
+        .unwrap_or_else(|| panic!("{} links no libpython: {text}", bin.display()))
+        .trim()
+        .to_string()
+}
+
+/// Serves a request with `venv`'s `bin/ruwsgi` (not activated, no `--home`) from an app
+/// that imports a module only that venv has; the answer.
+fn serve_from(venv: &Path, app_dir: &Path) -> String {
+    let version = run_command({
+        let mut c = Command::new(venv.join("bin/python"));
+        c.args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
+        c
+    });
+    let version = String::from_utf8(version.stdout).unwrap();
+    let site = venv.join(format!("lib/python{}/site-packages", version.trim()));
+    std::fs::write(site.join("only_in_this_venv.py"), "WHERE = __file__\n").unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::with_binary(
+        venv.join("bin/ruwsgi"),
+        [
+            "--http-socket".to_string(),
+            addr.to_string(),
+            "--wsgi-file".to_string(),
+            app_dir.join("app.py").display().to_string(),
+        ],
+    )
+    .env_remove("VIRTUAL_ENV")
+    .start();
+    server.wait_for_tcp(addr);
+    let answer = get(addr, "/").text();
+    drop(server);
+    answer
+}
+
+#[test]
+fn one_sdist_installs_into_venvs_of_two_pythons_each_binary_on_its_own_libpython() {
+    let dir = tempfile::tempdir().unwrap();
+    let app_dir = dir.path().join("app");
+    std::fs::create_dir(&app_dir).unwrap();
+    std::fs::write(
+        app_dir.join("app.py"),
+        "import sys, only_in_this_venv\n\
+         def application(environ, start_response):\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [('%d.%d %s' % (sys.version_info[0], sys.version_info[1], \
+         only_in_this_venv.WHERE)).encode()]\n",
+    )
+    .unwrap();
+    let sdist = sdist(&dir.path().join("dist"));
+    for (python, version) in [(base_python(), "3.11"), (other_python(), "3.12")] {
+        let venv = dir.path().join(format!("venv-{version}"));
+        let pip = install(&python, &venv, &sdist);
+        let tag = format!(
+            "cp{}-cp{}",
+            version.replace('.', ""),
+            version.replace('.', "")
+        );
+        assert!(
+            pip.contains(&format!("-{tag}-")),
+            "the wheel is tagged for its interpreter ({tag}): {pip}"
+        );
+        let bin = venv.join("bin/ruwsgi");
+        let lib = libpython_of(&bin);
+        assert!(
+            lib.contains(&format!("libpython{version}")) && !lib.contains("not found"),
+            "{} loads {lib}",
+            bin.display()
+        );
+        let answer = serve_from(&venv, &app_dir);
+        let venv_site = venv.canonicalize().unwrap();
+        assert!(
+            answer.starts_with(&format!("{version} "))
+                && answer.contains(venv_site.to_str().unwrap()),
+            "venv {} answered {answer:?}",
+            venv.display()
+        );
+    }
+}
