@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use crate::sys::describe_status;
+use crate::sys::{describe_status, reaped_now};
 
 /// A daemon that dies sooner than this after its start is respawned after a pause.
 const QUICK: Duration = Duration::from_secs(3);
@@ -393,14 +393,6 @@ impl Daemons {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// Reaps `pid` if it exited (never blocks).
-fn reaped_now(pid: u32) -> bool {
-    let mut status = 0;
-    // SAFETY: waitpid(2) on one pid with WNOHANG writes only `status`.
-    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-    r == pid as libc::pid_t || r == -1
 }
 
 /// Sends `sig` to the process group `pid` leads (each daemon runs in a session of its own).

@@ -40,7 +40,7 @@ use crate::spooler::{Spool, SpoolerLoop, SpoolerSpec};
 use crate::stats::{log_stats, rss_bytes};
 use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
-use crate::sys::{describe_status, kill, reap_one};
+use crate::sys::{describe_status, kill, reap_one, reaped_now};
 use crate::touch::Touched;
 use crate::worker;
 
@@ -1844,11 +1844,7 @@ impl Master<'_> {
         while self.extras.iter().any(|x| x.pid.is_some()) {
             for x in &mut self.extras {
                 if let Some(pid) = x.pid {
-                    let mut status = 0;
-                    // SAFETY: waitpid(2) on one pid with WNOHANG writes only `status`.
-                    let r =
-                        unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
-                    if r == pid as libc::pid_t || r == -1 {
+                    if reaped_now(pid) {
                         self.board.release(pid);
                         x.pid = None;
                         x.slot = None;

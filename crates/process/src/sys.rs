@@ -103,6 +103,15 @@ pub(crate) fn keep_freed_memory() {
     }
 }
 
+/// Reaps `pid` if it exited, or is no child of ours (never blocks): what a master waiting for
+/// its daemons, mules and spoolers before a re-exec asks.
+pub(crate) fn reaped_now(pid: u32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid(2) on one pid with WNOHANG writes only `status`.
+    let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+    r == pid as libc::pid_t || r == -1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
