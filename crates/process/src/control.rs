@@ -1,13 +1,13 @@
 //! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker, a
 //! mule or the master (`worker_id()`, `mule_id()`, `masterpid()`, `numproc`, `reload()`,
-//! `stop()`, the signal framework's board, the mules' queues): the WSGI bridge's
+//! `stop()`, the signal framework's board, the mules' queues, the caches): the WSGI bridge's
 //! [`ProcessHooks`], as this crate implements them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_shm::{Cache, Scoreboard};
 use ruwsgi_wsgi::ProcessHooks;
 
 use crate::mules::MuleQueues;
@@ -24,6 +24,8 @@ pub(crate) struct ProcessControl {
     /// The board, when a master runs (the signal framework needs one).
     board: Option<Arc<Scoreboard>>,
     mules: Option<Arc<MuleQueues>>,
+    /// The caches, with or without a master (as uWSGI).
+    caches: Vec<Arc<Cache>>,
 }
 
 impl ProcessControl {
@@ -36,6 +38,7 @@ impl ProcessControl {
             numproc: ctx.numproc,
             board: ctx.master_pid.map(|_| ctx.scoreboard.clone()),
             mules: ctx.mules.clone(),
+            caches: ctx.caches.clone(),
         }
     }
 
@@ -48,6 +51,7 @@ impl ProcessControl {
             numproc,
             board: Some(ctx.scoreboard.clone()),
             mules: Some(ctx.queues.clone()),
+            caches: ctx.caches.clone(),
         }
     }
 
@@ -61,6 +65,7 @@ impl ProcessControl {
             numproc: server.numproc,
             board: server.scoreboard.clone(),
             mules: server.mules.clone(),
+            caches: server.caches.clone(),
         }
     }
 }
@@ -102,6 +107,10 @@ impl ProcessHooks for ProcessControl {
 
     fn board(&self) -> Option<Arc<Scoreboard>> {
         self.board.clone()
+    }
+
+    fn caches(&self) -> &[Arc<Cache>] {
+        &self.caches
     }
 
     fn mule_id(&self) -> usize {

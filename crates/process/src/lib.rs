@@ -11,9 +11,11 @@
 //!    `chmod-socket`, `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
 //!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`;
-//! 4. map the [`ruwsgi_shm::Scoreboard`] (and the mules' queues), then [`Service::load`]
-//!    here unless `lazy-apps` (preload), as the unprivileged user — an app that registers
-//!    uWSGI signals or timers at import writes them to the board;
+//! 4. map the [`ruwsgi_shm::Scoreboard`], the caches ([`ruwsgi_shm::Cache`], `cache2` and
+//!    `cache`; a reload adopts the previous image's) and the mules' queues, then
+//!    [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user — an
+//!    app that registers uWSGI signals or timers at import writes them to the board, one
+//!    that fills a cache at import fills the shared one;
 //! 5. with `master`: fork `processes` workers and the mules, and supervise them (respawn
 //!    with back-off, signals, cron, timers, attached daemons); without it, serve in this
 //!    process as the single worker;
@@ -38,6 +40,7 @@
 mod autoreload;
 mod bind;
 mod builtin;
+mod caches;
 mod cheaper;
 #[cfg(feature = "wsgi")]
 mod control;
@@ -283,6 +286,10 @@ fn serve(
         // The new image's app registers its signals and timers again.
         board.signals().clear();
     }
+    // Also before the app is imported, which may fill them; adopted across a reload.
+    let cache_specs = caches::from_options(opts.cache, opts.cache_blocksize, &opts.cache2)
+        .map_err(|e| Error::new(ErrorKind::Config(e)))?;
+    let caches = caches::setup(&cache_specs, handover.map_or(&[][..], |h| &h.caches))?;
     let mule_queues = if mule_specs.is_empty() {
         None
     } else {
@@ -296,6 +303,7 @@ fn serve(
         numproc,
         scoreboard: master.then(|| board.clone()),
         mules: mule_queues.clone(),
+        caches: caches.clone(),
     };
     service
         .initialize(&server)
@@ -362,6 +370,7 @@ fn serve(
         let extras = master::Extras {
             mules: mule_specs,
             mule_queues,
+            caches,
         };
         master::Master::new(service, &opts, &sockets, board, startup, signals, extras)?.run()?
     } else {
@@ -377,6 +386,7 @@ fn serve(
             // Nobody would spawn the replacement (warn_needs_master said so).
             recycling: Recycling::default(),
             mules: None,
+            caches,
         };
         worker::run(
             service,

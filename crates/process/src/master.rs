@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::ForkResult;
-use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
+use ruwsgi_shm::{Cache, ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1};
 use signal_hook::SigId;
 
@@ -200,6 +200,8 @@ pub(crate) struct Extras {
     pub(crate) mules: Vec<MuleSpec>,
     /// Their message queues (when there are mules).
     pub(crate) mule_queues: Option<Arc<MuleQueues>>,
+    /// The caches (`cache`, `cache2`), handed to every worker and mule and across a reload.
+    pub(crate) caches: Vec<Arc<Cache>>,
 }
 
 /// A mule's process, as the master supervises it.
@@ -272,6 +274,8 @@ pub(crate) struct Master<'a> {
     /// The mules (`mule`, `mules`).
     mules: Vec<MuleState>,
     mule_queues: Option<Arc<MuleQueues>>,
+    /// The caches.
+    caches: Vec<Arc<Cache>>,
     /// The board's timers, cron entries and file monitors, raised as uWSGI signals.
     timers: SignalTimers,
 }
@@ -412,6 +416,7 @@ impl<'a> Master<'a> {
             daemons,
             mules,
             mule_queues: extras.mule_queues,
+            caches: extras.caches,
             timers: SignalTimers::default(),
         })
     }
@@ -1090,6 +1095,19 @@ impl<'a> Master<'a> {
             .keep_across_exec()
             .map_err(|e| log::warn!("the reload starts a new scoreboard: {e}"))
             .ok();
+        let caches = self
+            .caches
+            .iter()
+            .filter_map(|c| {
+                let fd = c
+                    .keep_across_exec()
+                    .map_err(|e| {
+                        log::warn!("the reload starts a new, empty cache {:?}: {e}", c.name())
+                    })
+                    .ok()?;
+                Some((c.name().to_string(), fd))
+            })
+            .collect();
         let handover = Handover {
             start_dir: self.startup.start_dir.clone(),
             detached: self.startup.detached,
@@ -1099,6 +1117,7 @@ impl<'a> Master<'a> {
                 .map(|b| (b.spec.address.clone(), b.fd.as_raw_fd()))
                 .collect(),
             board,
+            caches,
             workers,
         };
         log::info!(
@@ -1621,6 +1640,7 @@ impl<'a> Master<'a> {
             slot,
             recycling: self.opts.recycling(id),
             mules: self.mule_queues.clone(),
+            caches: self.caches.clone(),
         };
         worker::run(
             self.service,
@@ -1693,6 +1713,7 @@ impl Master<'_> {
             scoreboard: self.board.clone(),
             slot,
             queues,
+            caches: self.caches.clone(),
         };
         self.board.process(slot).set_status(ProcessStatus::Ready);
         match self.service.mule(&ctx) {

@@ -222,6 +222,13 @@ pub struct Options {
     pub mule: Vec<String>,
     /// `mules`: this many generic mules more.
     pub mules: usize,
+    /// `cache`: the items of the cache named `default` (0: none), created before every
+    /// `cache2`.
+    pub cache: u64,
+    /// `cache-blocksize`: the largest value of the `cache` cache, in bytes.
+    pub cache_blocksize: u64,
+    /// `cache2`: `name=NAME,items=N[,blocksize=BYTES][,keysize=BYTES]`, a cache each.
+    pub cache2: Vec<String>,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -295,6 +302,9 @@ impl Default for Options {
             rbtimer: Vec::new(),
             mule: Vec::new(),
             mules: 0,
+            cache: 0,
+            cache_blocksize: ruwsgi_shm::DEFAULT_BLOCKSIZE as u64,
+            cache2: Vec::new(),
             hooks: crate::Hooks::default(),
         }
     }

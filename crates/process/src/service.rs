@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruwsgi_shm::{ProcessIndex, Scoreboard};
+use ruwsgi_shm::{Cache, ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
 use crate::mules::MuleQueues;
@@ -115,6 +115,8 @@ pub struct ServerContext {
     pub scoreboard: Option<Arc<Scoreboard>>,
     /// The mules' message queues, when there are mules.
     pub mules: Option<Arc<MuleQueues>>,
+    /// The caches (`cache`, `cache2`), in the configured order: the first is the default.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Who a mule is.
@@ -132,6 +134,8 @@ pub struct MuleContext {
     pub slot: ProcessIndex,
     /// The mules' message queues.
     pub queues: Arc<MuleQueues>,
+    /// The caches, shared with the workers.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Who a worker is.
@@ -153,6 +157,8 @@ pub struct WorkerContext {
     pub recycling: Recycling,
     /// The mules' message queues, when there are mules (`uwsgi.mule_msg()`).
     pub mules: Option<Arc<MuleQueues>>,
+    /// The caches (`uwsgi.cache_get()` and its kin), shared by every worker and mule.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Why a [`Service`] call failed.

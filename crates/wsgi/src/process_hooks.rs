@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_shm::{Cache, Scoreboard};
 
 /// What the `uwsgi` module asks of the process manager. Implemented by `ruwsgi-process`.
 pub trait ProcessHooks: Send + Sync {
@@ -22,6 +22,11 @@ pub trait ProcessHooks: Send + Sync {
     /// `add_timer`, ...); `None` without a master, where those calls fail as in uWSGI.
     fn board(&self) -> Option<Arc<Scoreboard>> {
         None
+    }
+    /// The server's caches (`cache`, `cache2`) in the configured order, the first being the
+    /// one `uwsgi.cache_get(key)` and its kin use when no name is given; none by default.
+    fn caches(&self) -> &[Arc<Cache>] {
+        &[]
     }
     /// This mule's id, 1-based (`uwsgi.mule_id()`); 0 outside a mule.
     fn mule_id(&self) -> usize {
