@@ -3,6 +3,7 @@
 //! first.
 
 mod balance;
+mod cache;
 mod config;
 mod hardening;
 mod health;

@@ -143,8 +143,6 @@ const HARDENING: Status = not_yet(Some(10), "hardening");
 const RELOADS: Status = not_yet(Some(11), "process manager part 2");
 /// Issue 12: process manager part 3, worker health, scaling and stats.
 const HEALTH: Status = not_yet(Some(12), "worker health");
-/// Issue 14: background work part 2 (locks, caches, the spooler).
-const QUEUES: Status = not_yet(Some(14), "background work part 2");
 /// Issue 15: static files, request logging and the log line.
 const STATIC_AND_LOGGING: Status = not_yet(Some(15), "static files and logging");
 /// Options no open issue brings.
@@ -441,8 +439,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run an action (exec:COMMAND) when the master starts"),
     opt("hook-post-fork", &[], None, Kind::List, None, None, Status::Implemented,
         "run an action (exec:COMMAND) in each worker after fork"),
-    opt("cache2", &[], None, Kind::KeyValList, None, None, QUEUES,
-        "create a shared cache (key=value options)"),
+    opt("cache2", &[], None, Kind::KeyValList, None, None, Status::Implemented,
+        "create a shared cache: name=NAME,items=N[,blocksize=BYTES][,keysize=BYTES]"),
+    opt("cache", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
+        "create the shared cache named default with this many items"),
+    opt("cache-blocksize", &[], None, Kind::Int, None, Some("65536"), Status::Implemented,
+        "the largest value, in bytes, of the cache the cache option creates"),
     opt("plugins", &["plugin"], None, Kind::List, None, None, Status::Implemented,
         "load plugins (ruwsgi has Python and HTTP built in)"),
     opt("plugins-dir", &[], None, Kind::List, None, None, Status::Implemented,

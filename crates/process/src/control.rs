@@ -1,13 +1,14 @@
 //! [`ProcessControl`]: what the `uwsgi` Python module's process calls do in a worker, a
 //! mule or the master (`worker_id()`, `mule_id()`, `masterpid()`, `numproc`, `reload()`,
-//! `stop()`, the board's signal framework and locks, the mules' queues): the WSGI bridge's
+//! `stop()`, the board's signal framework and locks, the mules' queues, the spool, the
+//! caches): the WSGI bridge's
 //! [`ProcessHooks`], as this crate implements them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_shm::{Cache, Scoreboard};
 use ruwsgi_wsgi::ProcessHooks;
 
 use crate::mules::MuleQueues;
@@ -28,6 +29,8 @@ pub(crate) struct ProcessControl {
     signals: bool,
     mules: Option<Arc<MuleQueues>>,
     spool: Option<Arc<Spool>>,
+    /// The caches, with or without a master (as uWSGI).
+    caches: Vec<Arc<Cache>>,
 }
 
 impl ProcessControl {
@@ -42,6 +45,7 @@ impl ProcessControl {
             signals: ctx.master_pid.is_some(),
             mules: ctx.mules.clone(),
             spool: ctx.spool.clone(),
+            caches: ctx.caches.clone(),
         }
     }
 
@@ -56,6 +60,7 @@ impl ProcessControl {
             signals: true,
             mules: Some(ctx.queues.clone()),
             spool: ctx.spool.clone(),
+            caches: ctx.caches.clone(),
         }
     }
 
@@ -70,6 +75,7 @@ impl ProcessControl {
             signals: true,
             mules: ctx.mules.clone(),
             spool: ctx.spool.clone(),
+            caches: ctx.caches.clone(),
         }
     }
 
@@ -85,6 +91,7 @@ impl ProcessControl {
             signals: server.master,
             mules: server.mules.clone(),
             spool: server.spool.clone(),
+            caches: server.caches.clone(),
         }
     }
 }
@@ -130,6 +137,10 @@ impl ProcessHooks for ProcessControl {
 
     fn locks(&self) -> Option<Arc<Scoreboard>> {
         Some(self.board.clone())
+    }
+
+    fn caches(&self) -> &[Arc<Cache>] {
+        &self.caches
     }
 
     fn mule_id(&self) -> usize {

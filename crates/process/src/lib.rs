@@ -11,12 +11,14 @@
 //!    `chmod-socket`, `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
 //!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`;
-//! 4. map the [`ruwsgi_shm::Scoreboard`] (and the mules' queues), then [`Service::load`]
-//!    here unless `lazy-apps` (preload), as the unprivileged user — an app that registers
-//!    uWSGI signals or timers at import writes them to the board;
-//! 5. with `master`: fork `processes` workers, the mules and the spoolers, and supervise them (respawn
-//!    with back-off, signals, cron, timers, attached daemons); without it, serve in this
-//!    process as the single worker;
+//! 4. map the [`ruwsgi_shm::Scoreboard`], the caches ([`ruwsgi_shm::Cache`], `cache2` and
+//!    `cache`; a reload adopts the previous image's) and the mules' queues, then
+//!    [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user — an
+//!    app that registers uWSGI signals or timers at import writes them to the board, one
+//!    that fills a cache at import fills the shared one;
+//! 5. with `master`: fork `processes` workers, the mules and the spoolers, and supervise
+//!    them (respawn with back-off, signals, cron, timers, attached daemons); without it,
+//!    serve in this process as the single worker;
 //! 6. on exit, `vacuum` removes the unix sockets and pidfiles it created, nothing else.
 //!
 //! # Signals (as uWSGI 2.0, except TERM: see docs/architecture.md, "Compatibility contract")
@@ -38,6 +40,7 @@
 mod autoreload;
 mod bind;
 mod builtin;
+mod caches;
 mod cheaper;
 #[cfg(feature = "wsgi")]
 mod control;
@@ -296,6 +299,10 @@ fn serve(
         // The new image's app registers its signals and timers again.
         board.signals().clear();
     }
+    // Also before the app is imported, which may fill them; adopted across a reload.
+    let cache_specs = caches::from_options(opts.cache, opts.cache_blocksize, &opts.cache2)
+        .map_err(|e| Error::new(ErrorKind::Config(e)))?;
+    let caches = caches::setup(&cache_specs, handover.map_or(&[][..], |h| &h.caches))?;
     let mule_queues = if mule_specs.is_empty() {
         None
     } else {
@@ -320,6 +327,7 @@ fn serve(
         master,
         mules: mule_queues.clone(),
         spool: spool.clone(),
+        caches: caches.clone(),
     };
     service
         .initialize(&server)
@@ -388,6 +396,7 @@ fn serve(
             mule_queues,
             spoolers: spooler_specs,
             spool,
+            caches,
         };
         master::Master::new(service, &opts, &sockets, board, startup, signals, extras)?.run()?
     } else {
@@ -404,6 +413,7 @@ fn serve(
             recycling: Recycling::default(),
             mules: None,
             spool: None,
+            caches,
         };
         worker::run(
             service,

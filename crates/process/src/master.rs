@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::ForkResult;
-use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
+use ruwsgi_shm::{Cache, ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP, SIGUSR1};
 use signal_hook::SigId;
 
@@ -205,6 +205,8 @@ pub(crate) struct Extras {
     pub(crate) spoolers: Vec<SpoolerSpec>,
     /// Where `uwsgi.spool()` queues jobs (when there are spoolers).
     pub(crate) spool: Option<Arc<Spool>>,
+    /// The caches (`cache`, `cache2`), handed to every worker and mule and across a reload.
+    pub(crate) caches: Vec<Arc<Cache>>,
 }
 
 /// What a process beside the workers is.
@@ -300,6 +302,8 @@ pub(crate) struct Master<'a> {
     extras: Vec<Extra>,
     mule_queues: Option<Arc<MuleQueues>>,
     spool: Option<Arc<Spool>>,
+    /// The caches.
+    caches: Vec<Arc<Cache>>,
     /// The board's timers, cron entries and file monitors, raised as uWSGI signals.
     timers: SignalTimers,
 }
@@ -441,6 +445,7 @@ impl<'a> Master<'a> {
             extras: extra_processes,
             mule_queues: extras.mule_queues,
             spool: extras.spool,
+            caches: extras.caches,
             timers: SignalTimers::default(),
         })
     }
@@ -1120,6 +1125,19 @@ impl<'a> Master<'a> {
             .keep_across_exec()
             .map_err(|e| log::warn!("the reload starts a new scoreboard: {e}"))
             .ok();
+        let caches = self
+            .caches
+            .iter()
+            .filter_map(|c| {
+                let fd = c
+                    .keep_across_exec()
+                    .map_err(|e| {
+                        log::warn!("the reload starts a new, empty cache {:?}: {e}", c.name())
+                    })
+                    .ok()?;
+                Some((c.name().to_string(), fd))
+            })
+            .collect();
         let handover = Handover {
             start_dir: self.startup.start_dir.clone(),
             detached: self.startup.detached,
@@ -1129,6 +1147,7 @@ impl<'a> Master<'a> {
                 .map(|b| (b.spec.address.clone(), b.fd.as_raw_fd()))
                 .collect(),
             board,
+            caches,
             workers,
         };
         log::info!(
@@ -1652,6 +1671,7 @@ impl<'a> Master<'a> {
             recycling: self.opts.recycling(id),
             mules: self.mule_queues.clone(),
             spool: self.spool.clone(),
+            caches: self.caches.clone(),
         };
         worker::run(
             self.service,
@@ -1741,6 +1761,7 @@ impl Master<'_> {
                     slot,
                     queues,
                     spool: self.spool.clone(),
+                    caches: self.caches.clone(),
                 };
                 match self.service.mule(&ctx) {
                     Ok(()) => 0,
@@ -1760,6 +1781,7 @@ impl Master<'_> {
                     imports: self.opts.spooler_import.clone(),
                     mules: self.mule_queues.clone(),
                     spool: self.spool.clone(),
+                    caches: self.caches.clone(),
                 };
                 let runner = match self.service.spooler(&ctx) {
                     Ok(runner) => runner,

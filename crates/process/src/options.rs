@@ -239,6 +239,13 @@ pub struct Options {
     pub spooler_ordered: bool,
     /// `spooler-quiet`: no log line per job.
     pub spooler_quiet: bool,
+    /// `cache`: the items of the cache named `default` (0: none), created before every
+    /// `cache2`.
+    pub cache: u64,
+    /// `cache-blocksize`: the largest value of the `cache` cache, in bytes.
+    pub cache_blocksize: u64,
+    /// `cache2`: `name=NAME,items=N[,blocksize=BYTES][,keysize=BYTES]`, a cache each.
+    pub cache2: Vec<String>,
     /// `hook-pre-app`, `hook-master-start`, `hook-post-fork` (not read by serde: extract
     /// [`crate::Hooks`] on its own).
     #[serde(skip)]
@@ -320,6 +327,9 @@ impl Default for Options {
             spooler_chdir: None,
             spooler_ordered: false,
             spooler_quiet: false,
+            cache: 0,
+            cache_blocksize: ruwsgi_shm::DEFAULT_BLOCKSIZE as u64,
+            cache2: Vec::new(),
             hooks: crate::Hooks::default(),
         }
     }

@@ -6,6 +6,8 @@
 //! - the listening sockets, adopted by configured address instead of bound again, so no
 //!   connection is refused and a unix socket file is never recreated;
 //! - the scoreboard's `memfd` (the previous workers keep their slots in it);
+//! - each cache's `memfd`, by name (the new image adopts those whose geometry it keeps, so
+//!   the values survive the reload);
 //! - the pids of the previous image's workers, which keep accepting until the new image's
 //!   workers are ready, then finish their in-flight requests and exit;
 //! - the directory the server started in (the arguments' relative paths resolve there) and
@@ -60,6 +62,8 @@ pub(crate) struct Handover {
     pub(crate) sockets: Vec<(String, RawFd)>,
     /// The scoreboard's `memfd`.
     pub(crate) board: Option<RawFd>,
+    /// Each cache's name and `memfd`.
+    pub(crate) caches: Vec<(String, RawFd)>,
     /// The previous image's workers.
     pub(crate) workers: Vec<u32>,
 }
@@ -81,8 +85,9 @@ impl Handover {
         }
     }
 
-    /// One line per item: `dir HEX`, `detached`, `socket FD HEX`, `board FD`, `worker PID`
-    /// (paths and addresses hex-encoded, so any byte survives).
+    /// One line per item: `dir HEX`, `detached`, `socket FD HEX`, `board FD`,
+    /// `cache FD HEX`, `worker PID` (paths, addresses and names hex-encoded, so any byte
+    /// survives).
     fn encode(&self) -> String {
         let mut out = format!("dir {}\n", hex(self.start_dir.as_os_str().as_bytes()));
         if self.detached {
@@ -93,6 +98,9 @@ impl Handover {
         }
         if let Some(fd) = self.board {
             out.push_str(&format!("board {fd}\n"));
+        }
+        for (name, fd) in &self.caches {
+            out.push_str(&format!("cache {fd} {}\n", hex(name.as_bytes())));
         }
         for pid in &self.workers {
             out.push_str(&format!("worker {pid}\n"));
@@ -113,6 +121,9 @@ impl Handover {
                     .sockets
                     .push((String::from_utf8(unhex(address)?).ok()?, fd.parse().ok()?)),
                 ("board", Some(fd), None) => h.board = Some(fd.parse().ok()?),
+                ("cache", Some(fd), Some(name)) => h
+                    .caches
+                    .push((String::from_utf8(unhex(name)?).ok()?, fd.parse().ok()?)),
                 ("worker", Some(pid), None) => h.workers.push(pid.parse().ok()?),
                 _ => return None,
             }
@@ -120,12 +131,20 @@ impl Handover {
         Some(h)
     }
 
+    /// The descriptors handed over: sockets, board, caches.
+    fn fds(&self) -> Vec<RawFd> {
+        let sockets = self.sockets.iter().map(|(_, fd)| *fd);
+        let caches = self.caches.iter().map(|(_, fd)| *fd);
+        sockets.chain(self.board).chain(caches).collect()
+    }
+
     /// Closes the inherited descriptors (the new image has adopted copies of those it
     /// kept).
     pub(crate) fn close_fds(&self) {
-        for fd in self.sockets.iter().map(|(_, fd)| *fd).chain(self.board) {
+        for fd in self.fds() {
             // SAFETY: these descriptors were handed over for this process to own, and
-            // nothing else in it refers to them (adopted sockets and boards are dups).
+            // nothing else in it refers to them (adopted sockets, boards and caches are
+            // dups).
             unsafe { libc::close(fd) };
         }
     }
@@ -155,7 +174,7 @@ pub(crate) fn adopt(fd: RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
 /// Re-executes `binary` with this process's arguments, handing `h` over. Returns only if
 /// `exec` failed, with everything it changed put back.
 pub(crate) fn exec(binary: &Path, h: &Handover) -> std::io::Error {
-    let fds: Vec<RawFd> = h.sockets.iter().map(|(_, fd)| *fd).chain(h.board).collect();
+    let fds = h.fds();
     let set_cloexec = |on: bool| {
         for &fd in &fds {
             let flag = if on {
@@ -163,7 +182,8 @@ pub(crate) fn exec(binary: &Path, h: &Handover) -> std::io::Error {
             } else {
                 FdFlag::empty()
             };
-            // SAFETY: the fds are the master's own open sockets and board, borrowed here.
+            // SAFETY: the fds are the master's own open sockets, board and caches, borrowed
+            // here.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             let _ = fcntl(fd, FcntlArg::F_SETFD(flag));
         }
@@ -307,6 +327,7 @@ mod tests {
                 ("@abstract name".into(), 7),
             ],
             board: Some(5),
+            caches: vec![("default".into(), 8), ("pages, ünï".into(), 9)],
             workers: vec![101, 102],
         };
         assert_eq!(Handover::decode(&h.encode()), Some(h));
@@ -315,7 +336,14 @@ mod tests {
             Some(Handover::default()),
             "nothing handed over"
         );
-        for bad in ["dir 4", "socket x 41", "worker", "what 1"] {
+        for bad in [
+            "dir 4",
+            "socket x 41",
+            "worker",
+            "what 1",
+            "cache 8",
+            "cache x 41",
+        ] {
             assert_eq!(Handover::decode(bad), None, "{bad:?}");
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruwsgi_shm::{ProcessIndex, Scoreboard};
+use ruwsgi_shm::{Cache, ProcessIndex, Scoreboard};
 
 use crate::bind::Bound;
 use crate::mules::MuleQueues;
@@ -129,6 +129,8 @@ pub struct ServerContext {
     pub mules: Option<Arc<MuleQueues>>,
     /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).
     pub spool: Option<Arc<Spool>>,
+    /// The caches (`cache`, `cache2`), in the configured order: the first is the default.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Who a mule is.
@@ -148,6 +150,8 @@ pub struct MuleContext {
     pub queues: Arc<MuleQueues>,
     /// Where jobs are queued, when there are spoolers.
     pub spool: Option<Arc<Spool>>,
+    /// The caches, shared with the workers.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Who a spooler process is.
@@ -169,6 +173,8 @@ pub struct SpoolerContext {
     pub mules: Option<Arc<MuleQueues>>,
     /// Where jobs are queued (a job may queue another).
     pub spool: Option<Arc<Spool>>,
+    /// The caches, shared with the workers.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Who a worker is.
@@ -192,6 +198,8 @@ pub struct WorkerContext {
     pub mules: Option<Arc<MuleQueues>>,
     /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).
     pub spool: Option<Arc<Spool>>,
+    /// The caches (`uwsgi.cache_get()` and its kin), shared by every worker and mule.
+    pub caches: Vec<Arc<Cache>>,
 }
 
 /// Why a [`Service`] call failed.

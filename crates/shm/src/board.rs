@@ -57,7 +57,7 @@ impl Scoreboard {
     /// [`Scoreboard::keep_across_exec`]).
     pub fn create(layout: Layout) -> Result<Scoreboard, Error> {
         let board = Scoreboard {
-            map: Mapping::create(layout.len())?,
+            map: Mapping::create(c"ruwsgi-scoreboard", layout.len())?,
             layout,
         };
         let header = board.header();

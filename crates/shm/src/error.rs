@@ -3,9 +3,10 @@
 use std::fmt;
 use std::io;
 
+use crate::cache::CacheGeometry;
 use crate::layout::Layout;
 
-/// Why the board could not be set up, adopted or a slot claimed.
+/// Why the board or a cache could not be set up or adopted, or a slot claimed.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
@@ -39,6 +40,21 @@ pub enum ErrorKind {
     Full,
     /// Initializing a lock (`pthread_mutex_init`) failed.
     InitLock,
+    /// An inherited fd holds no cache of this version (wrong magic, version or size).
+    NotACache,
+    /// An inherited cache has another geometry than the one configured: map a new one.
+    CacheGeometry {
+        /// The geometry of the inherited cache.
+        found: CacheGeometry,
+        /// The geometry the caller asked for.
+        wanted: CacheGeometry,
+    },
+    /// A cache geometry out of range: no item, an empty block, a key size of 0 or above
+    /// 65535, more than [`MAX_ITEMS`](crate::cache::MAX_ITEMS) items, a block of 4 GiB or more, or
+    /// a whole larger than the address space.
+    CacheSize,
+    /// A cache's lock could not be set up (`pthread_mutex_init`).
+    CacheLock,
 }
 
 impl Error {
@@ -64,16 +80,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            ErrorKind::Create => {
-                f.write_str("cannot create the shared memory of the scoreboard (memfd_create)")
-            }
-            ErrorKind::Resize => {
-                f.write_str("cannot size the shared memory of the scoreboard (ftruncate)")
-            }
-            ErrorKind::Inspect => f.write_str("cannot measure the inherited scoreboard (fstat)"),
-            ErrorKind::Map => f.write_str("cannot map the shared memory of the scoreboard (mmap)"),
+            ErrorKind::Create => f.write_str("cannot create shared memory (memfd_create)"),
+            ErrorKind::Resize => f.write_str("cannot size shared memory (ftruncate)"),
+            ErrorKind::Inspect => f.write_str("cannot measure inherited shared memory (fstat)"),
+            ErrorKind::Map => f.write_str("cannot map shared memory (mmap)"),
             ErrorKind::Inherit => {
-                f.write_str("cannot change whether the scoreboard survives exec (fcntl F_SETFD)")
+                f.write_str("cannot change whether shared memory survives exec (fcntl F_SETFD)")
             }
             ErrorKind::InitLock => f.write_str(
                 "cannot initialize the shared locks (pthread_mutex_init, process-shared and robust)",
@@ -89,6 +101,20 @@ impl fmt::Display for Error {
                 "every process slot of the scoreboard is taken (twice `processes` plus mules \
                  and spoolers); reap the old generation before spawning more",
             ),
+            ErrorKind::NotACache => {
+                f.write_str("the inherited fd holds no cache of this version; map a new one")
+            }
+            ErrorKind::CacheGeometry { found, wanted } => write!(
+                f,
+                "the inherited cache holds {found}, not {wanted}; map a new one"
+            ),
+            ErrorKind::CacheSize => f.write_str(
+                "a cache needs at least 1 item, a blocksize from 1 byte to under 4 GiB, a keysize of \
+                 1 to 65535 bytes, at most 2147483647 items, and must fit in memory",
+            ),
+            ErrorKind::CacheLock => {
+                f.write_str("cannot set up a cache's lock (pthread_mutex_init)")
+            }
         }
     }
 }

@@ -40,21 +40,33 @@
 //! writing their own slots never share a cache line and never lock. Times are microseconds
 //! since the Unix epoch ([`now_micros`]).
 //!
-//! Later issues add the cache, locks and the signal and mule queues here.
+//! # Caches
+//! uWSGI's cache (`cache2`, `cache`) is a [`Cache`]: a mapping of its own per cache, with a
+//! fixed number of items of at most one block each, a hash index and a process-shared,
+//! robust lock, created by the master before it forks and handed across a re-exec like the
+//! board ([`Cache::keep_across_exec`], [`Cache::from_fd`]).
+//!
+//! Both the user locks and each cache's lock are the one robust mutex of `robust.rs`.
 
 #![deny(missing_docs)]
 
 mod board;
+mod cache;
 mod clock;
 mod error;
 mod layout;
 mod locks;
 mod mapping;
 mod process_slot;
+mod robust;
 mod signals;
 mod thread_slot;
 
 pub use board::Scoreboard;
+pub use cache::{
+    Cache, CacheError, CacheGeometry, CacheStats, DEFAULT_BLOCKSIZE, DEFAULT_KEYSIZE, MAX_ITEMS,
+    MAX_KEYSIZE,
+};
 pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
 pub use layout::Layout;

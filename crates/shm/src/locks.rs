@@ -1,8 +1,8 @@
 //! uWSGI's user locks (`locks N`, `uwsgi.lock(n)` / `uwsgi.unlock(n)`): mutexes every
 //! process of the server shares, the last part of the board.
 //!
-//! Each lock is a process-shared, robust POSIX mutex in its own cache line (glibc's
-//! `pthread_mutex_t`, which uWSGI uses too). Robust: when a process dies holding one (a
+//! Each lock is a process-shared, robust POSIX mutex in its own cache line
+//! ([`crate::robust`]; glibc's `pthread_mutex_t`, which uWSGI uses too). Robust: when a process dies holding one (a
 //! harakiri kill, SIGKILL, a crash) the kernel marks it, and the next [`Locks::lock`] gets it
 //! with `EOWNERDEAD`, makes it consistent and goes on — logged, never held for ever. A
 //! mutex belongs to the thread that locked it: that thread unlocks it, as with uWSGI's.
@@ -16,6 +16,8 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 
+use crate::robust;
+
 /// One lock, alone in its cache line.
 #[repr(C, align(64))]
 pub(crate) struct LockSlot {
@@ -26,33 +28,14 @@ impl LockSlot {
     /// Initializes the mutex: process-shared and robust. Only on a fresh mapping, before
     /// any other process or thread can reach it.
     pub(crate) fn init(&self) -> Result<(), LockError> {
-        // SAFETY: the attribute object is initialized before use and destroyed after; the
-        // mutex lies in memory that lives as long as the mapping and nobody uses it yet.
-        unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            check(libc::pthread_mutexattr_init(&mut attr))?;
-            let set = check(libc::pthread_mutexattr_setpshared(
-                &mut attr,
-                libc::PTHREAD_PROCESS_SHARED,
-            ))
-            .and_then(|()| {
-                check(libc::pthread_mutexattr_setrobust(
-                    &mut attr,
-                    libc::PTHREAD_MUTEX_ROBUST,
-                ))
-            })
-            .and_then(|()| check(libc::pthread_mutex_init(self.mutex.get(), &attr)));
-            libc::pthread_mutexattr_destroy(&mut attr);
-            set
-        }
+        // SAFETY: the mutex lies in memory that lives as long as the mapping, and nobody
+        // uses it yet.
+        unsafe { robust::init(self.mutex.get()) }.map_err(os_error)
     }
 }
 
-fn check(code: libc::c_int) -> Result<(), LockError> {
-    match code {
-        0 => Ok(()),
-        e => Err(LockError::Os(e)),
-    }
+fn os_error(e: std::io::Error) -> LockError {
+    LockError::Os(e.raw_os_error().unwrap_or(libc::EINVAL))
 }
 
 /// Why a lock call failed.
@@ -105,27 +88,17 @@ impl Locks<'_> {
     /// Takes lock `n`, waiting as long as another thread or process holds it. A lock whose
     /// holder died is taken over (see the module doc); `Ok(true)` says so.
     pub fn lock(&self, n: usize) -> Result<bool, LockError> {
-        let mutex = self.slot(n)?.mutex.get();
         // SAFETY: the mutex was initialized by `LockSlot::init` and lives with the mapping.
-        match unsafe { libc::pthread_mutex_lock(mutex) } {
-            0 => Ok(false),
-            libc::EOWNERDEAD => {
-                // SAFETY: as above; this thread holds the mutex now (EOWNERDEAD).
-                check(unsafe { libc::pthread_mutex_consistent(mutex) })?;
-                Ok(true)
-            }
-            e => Err(LockError::Os(e)),
-        }
+        unsafe { robust::lock(self.slot(n)?.mutex.get()) }.map_err(os_error)
     }
 
     /// Gives lock `n` back; an error when this thread does not hold it.
     pub fn unlock(&self, n: usize) -> Result<(), LockError> {
-        let mutex = self.slot(n)?.mutex.get();
         // SAFETY: the mutex was initialized by `LockSlot::init` and lives with the mapping.
-        match unsafe { libc::pthread_mutex_unlock(mutex) } {
-            0 => Ok(()),
-            libc::EPERM => Err(LockError::NotHeld(n)),
-            e => Err(LockError::Os(e)),
+        match unsafe { robust::unlock(self.slot(n)?.mutex.get()) } {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(LockError::NotHeld(n)),
+            Err(e) => Err(os_error(e)),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The shared memory itself: a `memfd` mapped `MAP_SHARED`, readable and writable.
 //!
-//! A `memfd` rather than an anonymous mapping so the master can hand the board to the
-//! program it re-execs (the fd survives `exec` once `FD_CLOEXEC` is cleared), and forked
+//! A `memfd` rather than an anonymous mapping so the master can hand the board (and each
+//! cache) to the program it re-execs (the fd survives `exec` once `FD_CLOEXEC` is cleared), and forked
 //! children share it because `MAP_SHARED` pages are shared across `fork`.
 
+use std::ffi::CStr;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
@@ -25,9 +26,10 @@ pub(crate) struct Mapping {
 }
 
 impl Mapping {
-    /// Creates a zero-filled `memfd` of `len` bytes (close-on-exec) and maps it.
-    pub(crate) fn create(len: usize) -> Result<Mapping, Error> {
-        let fd = memfd_create(c"ruwsgi-scoreboard", MFdFlags::MFD_CLOEXEC)
+    /// Creates a zero-filled `memfd` named `name` (as `/proc/PID/fd` shows it) of `len`
+    /// bytes (close-on-exec) and maps it.
+    pub(crate) fn create(name: &CStr, len: usize) -> Result<Mapping, Error> {
+        let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC)
             .map_err(|e| Error::os(ErrorKind::Create, e))?;
         let size = len
             .try_into()
@@ -47,7 +49,8 @@ impl Mapping {
         let length = NonZeroUsize::new(len).ok_or(Error::new(ErrorKind::NotABoard))?;
         // SAFETY: a new shared mapping chosen by the kernel (no address hint, so nothing
         // of ours is replaced) of a file at least `len` bytes long; nothing else aliases
-        // it in Rust, and it is only read and written through atomics by `Scoreboard`.
+        // it in Rust, and it is only read and written through atomics (and, in a cache,
+        // bytes guarded by the cache's lock).
         let base = unsafe {
             mmap(
                 None,
@@ -103,10 +106,10 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region `map` created; `Scoreboard` hands out references
-        // into it only for as long as it (and so this mapping) lives.
+        // SAFETY: unmaps exactly the region `map` created; `Scoreboard` and `Cache` hand out
+        // references into it only for as long as they (and so this mapping) live.
         if let Err(e) = unsafe { munmap(self.base.cast(), self.len) } {
-            log::warn!("cannot unmap the scoreboard: {e}");
+            log::warn!("cannot unmap shared memory: {e}");
         }
     }
 }

@@ -30,7 +30,9 @@
 //! ([`run_post_fork_hook`]); the signal framework, timers and mules (`register_signal`,
 //! `signal`, `add_timer`, `add_cron`, `mule_msg`, ..., run by [`start_signal_thread`] and
 //! [`run_mule`]); the user locks (`lock`, `unlock`); the spooler (`spool`, `spooler`,
-//! [`run_spool_job`]); and the `uwsgidecorators` module, importable from the first line.
+//! [`run_spool_job`]); the cache (`cache_get`, `cache_set`, `cache_update`, `cache_del`,
+//! `cache_exists`, `cache_clear`) on the caches the process manager shares; and the
+//! `uwsgidecorators` module, importable from the first line.
 //! What only the process manager knows reaches it through [`ProcessHooks`], installed with
 //! [`set_process_hooks`].
 
@@ -53,6 +55,7 @@ mod response;
 mod signals;
 mod stacks;
 mod traceback;
+mod uwsgi_cache;
 mod uwsgi_locks;
 mod uwsgi_module;
 mod uwsgi_signals;

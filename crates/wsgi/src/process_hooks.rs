@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use pyo3::prelude::*;
-use ruwsgi_shm::Scoreboard;
+use ruwsgi_shm::{Cache, Scoreboard};
 
 /// What the `uwsgi` module asks of the process manager. Implemented by `ruwsgi-process`.
 pub trait ProcessHooks: Send + Sync {
@@ -33,6 +33,11 @@ pub trait ProcessHooks: Send + Sync {
     fn spool(&self, vars: Vec<(Vec<u8>, Vec<u8>)>, body: &[u8]) -> Result<Vec<u8>, String> {
         let _ = (vars, body);
         Err("no spooler is configured (--spooler DIR)".into())
+    }
+    /// The server's caches (`cache`, `cache2`) in the configured order, the first being the
+    /// one `uwsgi.cache_get(key)` and its kin use when no name is given; none by default.
+    fn caches(&self) -> &[Arc<Cache>] {
+        &[]
     }
     /// This mule's id, 1-based (`uwsgi.mule_id()`); 0 outside a mule.
     fn mule_id(&self) -> usize {

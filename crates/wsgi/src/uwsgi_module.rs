@@ -6,7 +6,7 @@
 //! what only the process manager knows (worker id, master pid, reload, stop) comes through the
 //! [`ProcessHooks`](crate::ProcessHooks) it installs with
 //! [`set_process_hooks`](crate::set_process_hooks). The signal framework, timers and mules
-//! are in `uwsgi_signals.rs`.
+//! are in `uwsgi_signals.rs`, the cache functions in `uwsgi_cache.rs`.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -142,6 +142,7 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::uwsgi_signals::add_to(m)?;
     crate::uwsgi_locks::add_to(m)?;
     crate::uwsgi_spooler::add_to(m)?;
+    crate::uwsgi_cache::add_to(m)?;
     m.add("version", PyBytes::new(py, UWSGI_VERSION.as_bytes()))?;
     m.add("version_info", UWSGI_VERSION_INFO)?;
     m.add(
