@@ -1,8 +1,10 @@
 # ruwsgi's commands. `just --list` shows them all.
 
-# The Python the binary is built against and the test venv is made from. pyo3 reads
-# PYO3_PYTHON at build time; the binary's rpath then points at that Python's libpython.
-export PYO3_PYTHON := env_var_or_default("PYO3_PYTHON", `python3 -c 'import sys; print(sys.executable)'`)
+# The Python the binary is built against and the test venv is made from: `python3` on PATH
+# unless PYO3_PYTHON says otherwise, the same default as plain cargo's (.cargo/config.toml),
+# so switching between cargo and just rebuilds nothing. The binary's rpath points at that
+# Python's libpython.
+export PYO3_PYTHON := env_var_or_default("PYO3_PYTHON", "python3")
 # The venv the tests serve Django and Flask from (`--home`), in the build tree.
 export RUWSGI_TEST_VENV := env_var_or_default("RUWSGI_TEST_VENV", justfile_directory() / "target" / "venv")
 
@@ -18,10 +20,15 @@ test: test-env
     # The process manager builds and passes its tests without Python (no `wsgi` feature).
     cargo test -p ruwsgi-process --no-default-features
 
-# Build the checkout's sdist and pip-install it into fresh Python 3.11 and 3.12 venvs (slow:
-# two builds; run alone, since a build beside the other tests slows their timing)
+# Only the install test (part of `test`): the checkout's sdist pip-installed into fresh venvs
+# of two Python versions
 test-install: test-env
     cargo test -p ruwsgi-integration-tests --test install
+
+# Build against each CPython 3.9-3.13 (or those named, e.g. `3.12 3.13`) and run the bridge's
+# and the end-to-end tests with each build (slow: a build and a suite per version)
+test-pythons *VERSIONS:
+    ./scripts/test-pythons.sh {{VERSIONS}}
 
 # Create what the tests need on first use: the Python venv (Django, Flask) and a check for nginx
 test-env:

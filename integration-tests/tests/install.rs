@@ -4,8 +4,11 @@
 //! libpython, which serves from its venv without `--home`.
 //!
 //! The builds share the workspace's target directory (`CARGO_TARGET_DIR`), in the
-//! `install-test` profile (`MATURIN_PEP517_ARGS`): crates.io sources are shared, and the
-//! binary the other tests run (target/debug) is never replaced.
+//! `install-test` profile (`MATURIN_PEP517_ARGS`): third-party crates are built once and
+//! shared, the workspace's own crates are rebuilt from the sdist each time (see
+//! `forget_workspace_builds`), and the binary the other tests run (target/debug) is never
+//! replaced. `cargo test` runs this test binary before the `integration` one, never beside
+//! it, so its builds do not slow the timing-sensitive tests.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,29 +24,6 @@ use ruwsgi_integration_tests::{
 /// minutes on 2 cores.
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 
-/// The other Python the install is tried with: `RUWSGI_TEST_OTHER_PYTHON`, else pyenv's
-/// 3.12. Missing, the test fails naming it (CI machines have it).
-fn other_python() -> PathBuf {
-    if let Ok(p) = std::env::var("RUWSGI_TEST_OTHER_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let root = std::env::var("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".pyenv"));
-    let found = std::fs::read_dir(root.join("versions"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin/python3.12"))
-        .find(|p| p.exists());
-    found.unwrap_or_else(|| {
-        panic!(
-            "the install test needs a second Python (3.12 with its shared library): set \
-             RUWSGI_TEST_OTHER_PYTHON or install it with pyenv (pyenv install 3.12)"
-        )
-    })
-}
-
 /// The Python the test venv was made from (the one the workspace builds against).
 fn base_python() -> PathBuf {
     let out = run_command({
@@ -52,6 +32,71 @@ fn base_python() -> PathBuf {
         c
     });
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// `python`'s `major.minor`.
+fn version_of(python: &Path) -> String {
+    let out = run_command({
+        let mut c = Command::new(python);
+        c.args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
+        c
+    });
+    assert!(out.status.success(), "{}: {out:?}", python.display());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The other Python the install is tried with: `RUWSGI_TEST_OTHER_PYTHON`, else pyenv's
+/// 3.12 (3.11 when the base is 3.12). Missing, the test fails naming it (CI machines have
+/// it).
+fn other_python(base_version: &str) -> PathBuf {
+    if let Ok(p) = std::env::var("RUWSGI_TEST_OTHER_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let wanted = if base_version == "3.12" {
+        "3.11"
+    } else {
+        "3.12"
+    };
+    let root = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".pyenv"));
+    let found = std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(format!("bin/python{wanted}")))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "the install test needs a second Python ({wanted} with its shared library): set \
+             RUWSGI_TEST_OTHER_PYTHON or install it with pyenv \
+             (PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {wanted})"
+        )
+    })
+}
+
+/// Forgets the `install-test` builds of the workspace's own crates, so the next pip build
+/// compiles them from the sdist. An sdist's files all carry one fixed, old mtime, which
+/// cargo's mtime-based freshness check would take for "unchanged since the last build":
+/// an earlier checkout's code would be linked. Third-party crates stay built.
+fn forget_workspace_builds() {
+    let meta = run_command({
+        let mut c = Command::new(env!("CARGO"));
+        c.current_dir(workspace_root())
+            .args(["metadata", "--no-deps", "--format-version", "1"]);
+        c
+    });
+    assert!(meta.status.success(), "cargo metadata: {meta:?}");
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let mut clean = Command::new(env!("CARGO"));
+    clean
+        .current_dir(workspace_root())
+        .args(["clean", "--profile", "install-test"]);
+    for package in meta["packages"].as_array().unwrap() {
+        clean.args(["-p", package["name"].as_str().unwrap()]);
+    }
+    let done = run_command(clean);
+    assert!(done.status.success(), "cargo clean: {done:?}");
 }
 
 /// Builds the checkout's sdist into `out` with the test venv's maturin; its path.
@@ -79,6 +124,7 @@ fn install(python: &Path, dir: &Path, sdist: &Path) -> String {
         c
     });
     assert!(made.status.success(), "venv: {made:?}");
+    forget_workspace_builds();
     let mut pip = Command::new(dir.join("bin/python"));
     pip.args([
         "-m",
@@ -125,13 +171,8 @@ fn libpython_of(bin: &Path) -> String {
 /// Serves a request with `venv`'s `bin/ruwsgi` (not activated, no `--home`) from an app
 /// that imports a module only that venv has; the answer.
 fn serve_from(venv: &Path, app_dir: &Path) -> String {
-    let version = run_command({
-        let mut c = Command::new(venv.join("bin/python"));
-        c.args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
-        c
-    });
-    let version = String::from_utf8(version.stdout).unwrap();
-    let site = venv.join(format!("lib/python{}/site-packages", version.trim()));
+    let version = version_of(&venv.join("bin/python"));
+    let site = venv.join(format!("lib/python{version}/site-packages"));
     std::fs::write(site.join("only_in_this_venv.py"), "WHERE = __file__\n").unwrap();
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut server = ServerBuilder::with_binary(
@@ -166,7 +207,12 @@ fn one_sdist_installs_into_venvs_of_two_pythons_each_binary_on_its_own_libpython
     )
     .unwrap();
     let sdist = sdist(&dir.path().join("dist"));
-    for (python, version) in [(base_python(), "3.11"), (other_python(), "3.12")] {
+    let base = base_python();
+    let base_version = version_of(&base);
+    let other = other_python(&base_version);
+    let other_version = version_of(&other);
+    assert_ne!(base_version, other_version, "two Python versions");
+    for (python, version) in [(base, base_version), (other, other_version)] {
         let venv = dir.path().join(format!("venv-{version}"));
         let pip = install(&python, &venv, &sdist);
         let tag = format!(

@@ -228,6 +228,73 @@ fn environ_keys_have_the_values_and_types_pep_3333_and_uwsgi_give_them() {
     assert!(env.get("CONTENT_LENGTH").is_none(), "{env}");
 }
 
+/// The test venv's `major.minor`: the Python the binary under test embeds.
+fn venv_python_version() -> String {
+    let mut c = std::process::Command::new(test_venv().join("bin/python"));
+    c.args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]);
+    let out = run_command(c);
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_uwsgi_module_answers_what_libraries_probe_on_this_python() {
+    let (server, addr) = serve(
+        "module_probe.py",
+        &[
+            "--master",
+            "--processes",
+            "2",
+            "--threads",
+            "3",
+            "--env",
+            "A=1",
+            "--env",
+            "B=2",
+        ],
+    );
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = get(addr, "/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = json(&r);
+    let expected = serde_json::json!({
+        "python": venv_python_version(),
+        "version": ["bytes", "2.0.28"],
+        "version_info": ["tuple", [2, 0, 28, 0, ""]],
+        "hostname": "bytes",
+        "numproc": 2,
+        "cores": 3,
+        "has_threads": 1,
+        "buffer_size": 8192,
+        // Not given, but implied: threads always work.
+        "enable-threads": true,
+        "master": true,
+        "lazy-apps": false,
+        "threads": "3",
+        "env": ["A=1", "B=2"],
+        "masterpid": server.pid,
+        "spool_codes": [-2, -1, 0],
+        "calls": [
+            "worker_id", "masterpid", "reload", "stop", "set_logvar", "register_signal",
+            "signal", "add_timer", "add_cron", "lock", "unlock", "cache_get", "cache_set",
+            "spool", "mule_msg",
+        ],
+        "decorators": ["postfork", "timer", "cron", "signal", "lock", "spool", "mulefunc"],
+    });
+    for (key, want) in expected.as_object().unwrap() {
+        assert_eq!(&got[key], want, "uwsgi {key}: {got}");
+    }
+    let on = got["started_on"].as_u64().unwrap();
+    assert!(
+        on <= started && on + 30 > started,
+        "started_on {on}, now {started}"
+    );
+    let worker = got["worker_id"].as_u64().unwrap();
+    assert!((1..=2).contains(&worker), "worker_id {worker}");
+}
+
 #[test]
 fn environ_from_nginx_uwsgi_params() {
     let port = free_port();

@@ -316,7 +316,7 @@ mod tests {
             let m = py.import("uwsgi").unwrap();
             let ok: bool = py
                 .eval(
-                    c"__import__('uwsgi').opt == {'master': True, 'socket': [b'/tmp/a.sock', b'/tmp/b.sock']}",
+                    c"__import__('uwsgi').opt == {'master': True, 'socket': [b'/tmp/a.sock', b'/tmp/b.sock'], 'enable-threads': True}",
                     None,
                     None,
                 )

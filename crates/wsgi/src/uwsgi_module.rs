@@ -150,6 +150,10 @@ pub(crate) fn uwsgi_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
         PyBytes::new(py, crate::process_facts::hostname().as_bytes()),
     )?;
     m.add("numproc", 1)?;
+    m.add("cores", 1)?;
+    m.add("has_threads", 1)?;
+    m.add("started_on", 0)?;
+    m.add("unbit", py.None())?;
     m.add("buffer_size", 8192)?;
     m.add("opt", PyDict::new(py))?;
     m.add("post_fork_hook", py.None())?;
@@ -164,7 +168,22 @@ pub(crate) fn configure(py: Python<'_>, opts: &Options) -> PyResult<()> {
     let m = py.import("uwsgi")?;
     m.setattr("numproc", opts.numproc)?;
     m.setattr("buffer_size", opts.buffer_size)?;
-    m.setattr("opt", opt_dict(py, &opts.opt)?)?;
+    let opt = opt_dict(py, &opts.opt)?;
+    // Threads always work in ruwsgi (`enable-threads` is implied), so the flag libraries
+    // read before they start a thread of their own (Sentry's SDK, ddtrace, New Relic's
+    // agent) says so even when the config does not.
+    if !opt.contains("enable-threads")? {
+        opt.set_item("enable-threads", true)?;
+    }
+    m.setattr("opt", opt)?;
+    // As uWSGI: the Python threads of each worker, whether threads are on (always, here),
+    // and the server's start in Unix seconds (the interpreter starts with the server).
+    m.setattr("cores", opts.threads)?;
+    m.setattr("has_threads", 1)?;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    m.setattr("started_on", started)?;
     Ok(())
 }
 
