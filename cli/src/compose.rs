@@ -35,6 +35,84 @@ pub struct Commands {
     pub builtin_handler: bool,
     /// `no-need-app`: keep running when no app loads (wins over `need-app`).
     pub no_need_app: bool,
+    /// `log-date`: date the server's log lines (`ctime` form, or this `strftime` format).
+    pub log_date: Option<String>,
+    /// `logger`: where log lines go (`[NAME] stdio`, `file:PATH`, `syslog`).
+    pub logger: Vec<String>,
+    /// `req-logger`: where request lines go.
+    pub req_logger: Vec<String>,
+    /// `log-route`: `NAME REGEX`, matching lines to that logger only.
+    pub log_route: Vec<String>,
+    /// `log-req-route`: the same for request lines.
+    pub log_req_route: Vec<String>,
+    /// `log-encoder`: `NAME[:LOGGER] ARGS`, rewriting lines on their way.
+    pub log_encoder: Vec<String>,
+    /// `log-req-encoder`: the same for request lines.
+    pub log_req_encoder: Vec<String>,
+}
+
+impl Commands {
+    /// The log's settings: `log-date` dates server messages (not request lines, which carry
+    /// their own time), as uWSGI's does; the logger chains. A value that does not parse is
+    /// an error naming its option, its value and where it came from.
+    pub fn log_settings(&self, config: &Config) -> anyhow::Result<ruwsgi_logging::Settings> {
+        use ruwsgi_logging::{Chain, DatePrefix, Encoder, LoggerSpec, Route};
+        fn each<T>(
+            config: &Config,
+            option: &str,
+            values: &[String],
+            parse: fn(&str) -> Result<T, String>,
+        ) -> anyhow::Result<Vec<T>> {
+            values
+                .iter()
+                .map(|v| {
+                    parse(v).map_err(|e| {
+                        let origin = config
+                            .origin(option)
+                            .map_or(String::new(), |o| format!(" (from {o})"));
+                        anyhow::anyhow!("{option} {v:?}{origin}: {e}")
+                    })
+                })
+                .collect()
+        }
+        let chain = |loggers: (&str, &[String]),
+                     routes: (&str, &[String]),
+                     encoders: (&str, &[String])|
+         -> anyhow::Result<Chain> {
+            let chain = Chain {
+                loggers: each(config, loggers.0, loggers.1, LoggerSpec::parse)?,
+                routes: each(config, routes.0, routes.1, Route::parse)?,
+                encoders: each(config, encoders.0, encoders.1, Encoder::parse)?,
+            };
+            for route in chain.dangling_routes() {
+                log::warn!(
+                    "{} names the logger {:?}, which no {} defines: it takes no line",
+                    routes.0,
+                    route.logger,
+                    loggers.0
+                );
+            }
+            Ok(chain)
+        };
+        Ok(ruwsgi_logging::Settings {
+            request_targets: vec![ruwsgi_event_loop::REQUEST_LOG_TARGET],
+            date: match self.log_date.as_deref() {
+                None => DatePrefix::None,
+                Some("") => DatePrefix::Ctime,
+                Some(format) => DatePrefix::Strftime(format.to_string()),
+            },
+            general: chain(
+                ("logger", &self.logger),
+                ("log-route", &self.log_route),
+                ("log-encoder", &self.log_encoder),
+            )?,
+            requests: chain(
+                ("req-logger", &self.req_logger),
+                ("log-req-route", &self.log_req_route),
+                ("log-req-encoder", &self.log_req_encoder),
+            )?,
+        })
+    }
 }
 
 /// Runs the server the configuration describes; returns the process exit code.
@@ -88,6 +166,12 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
     wsgi.threads = wsgi.threads.max(1);
     wsgi.opt = uwsgi_opt(config);
     let event_loop: ruwsgi_event_loop::Options = config.extract()?;
+    if let Err(bad) = event_loop.add_header_fields() {
+        let origin = config
+            .origin("add-header")
+            .map_or(String::new(), |o| format!(" (from {o})"));
+        anyhow::bail!("add-header {bad:?}{origin} is not `Name: value`");
+    }
     Ok(WsgiServiceOptions { wsgi, event_loop })
 }
 

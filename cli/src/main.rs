@@ -29,7 +29,7 @@ fn main() {
         Err(err) => {
             if let Some(help) = err.help() {
                 print!("{help}");
-                std::process::exit(0);
+                exit(0);
             }
             fail(err);
         }
@@ -38,9 +38,13 @@ fn main() {
         Ok(commands) => commands,
         Err(err) => fail(err),
     };
+    match commands.log_settings(&config) {
+        Ok(settings) => ruwsgi_logging::configure(settings),
+        Err(err) => fail(err),
+    }
     if commands.version {
         println!("ruwsgi {}", env!("CARGO_PKG_VERSION"));
-        std::process::exit(0);
+        exit(0);
     }
     // uWSGI's `print` option writes its text while the configuration is applied.
     for text in &commands.print {
@@ -50,10 +54,10 @@ fn main() {
         // A config check, like `nginx -t`: print and exit without starting anything (uWSGI
         // prints and goes on to start; a documented difference).
         print!("{}", config.show());
-        std::process::exit(0);
+        exit(0);
     }
     match compose::run(&config, &commands) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => exit(code),
         Err(err) => fail(format!("{err:#}")),
     }
 }
@@ -63,33 +67,36 @@ fn main() {
 /// comes ([`ruwsgi_process::reload_failed`]), and the status is that of the stop.
 fn fail(err: impl std::fmt::Display) -> ! {
     if let Some(code) = ruwsgi_process::reload_failed(&err) {
-        std::process::exit(code);
+        exit(code);
     }
+    ruwsgi_logging::flush(std::time::Duration::from_secs(2));
     eprintln!("ruwsgi: {err}");
     std::process::exit(1);
 }
 
-/// The log sink of every process: stderr (or the `logto`/`daemonize` file the process
+/// The log sink of every process ([`ruwsgi_logging`]): lines leave through a bounded
+/// buffer and a writer thread to stderr (or the `logto`/`daemonize` file the process
 /// manager points stderr at). Request lines (target
 /// [`ruwsgi_event_loop::REQUEST_LOG_TARGET`]) are written bare, in uWSGI's format, so tools
 /// that parse uWSGI's request log keep working; server messages carry their level and the
 /// pid of the process that wrote them (a master and its workers share one log). `RUST_LOG`
-/// filters as usual (default `info`).
+/// filters as usual (default `info`), through env_logger's filter.
 fn init_logging() {
-    use std::io::Write;
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|buf, record| {
-            if record.target() == ruwsgi_event_loop::REQUEST_LOG_TARGET {
-                writeln!(buf, "{}", record.args())
-            } else {
-                writeln!(
-                    buf,
-                    "{} [pid {}] {}",
-                    record.level(),
-                    std::process::id(),
-                    record.args()
-                )
-            }
-        })
-        .init();
+    let filter =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let max_level = filter.filter();
+    ruwsgi_logging::init(
+        move |metadata| log::Log::enabled(&filter, metadata),
+        max_level,
+    );
+    ruwsgi_logging::configure(ruwsgi_logging::Settings {
+        request_targets: vec![ruwsgi_event_loop::REQUEST_LOG_TARGET],
+        ..Default::default()
+    });
+}
+
+/// Exits with `code` once the buffered log lines are written.
+fn exit(code: i32) -> ! {
+    ruwsgi_logging::flush(std::time::Duration::from_secs(2));
+    std::process::exit(code)
 }

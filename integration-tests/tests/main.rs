@@ -8,6 +8,7 @@ mod config;
 mod hardening;
 mod health;
 mod locks;
+mod logging;
 mod nginx;
 mod process;
 mod reload;

@@ -29,7 +29,8 @@ use crate::spill::SpillBudget;
 pub(crate) use exchange::ExchangeState;
 pub(crate) use output::Output;
 pub(crate) use read::ParseError;
-use read::{parse_head, request_line, BodyReader};
+pub(crate) use read::{cgi_var, request_line};
+use read::{parse_head, BodyReader};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -68,6 +69,17 @@ pub(crate) enum ReadOutcome {
     Eof,
     Error,
 }
+
+/// What every exchange of the loop shares, set up once from the options: which request
+/// lines to copy for the log, and the `add-header` headers.
+#[derive(Debug)]
+pub(crate) struct ExchangePlan {
+    pub(crate) log: crate::request_log::RequestLog,
+    pub(crate) add_headers: ExtraHeaders,
+}
+
+/// Header fields every response gets (`add-header`), shared by the loop's exchanges.
+pub(crate) type ExtraHeaders = Arc<[(String, Vec<u8>)]>;
 
 /// One client connection.
 #[derive(Debug)]
@@ -208,11 +220,12 @@ impl Conn {
         opts: &Options,
         limits: &Limits,
         spill: &Arc<SpillBudget>,
+        plan: &ExchangePlan,
         now: Instant,
     ) -> Result<Progress, ParseError> {
         match self.state {
             State::Head if self.buf.is_empty() => Ok(Progress::NeedMore),
-            State::Head => self.parse_head(opts, limits, spill, now),
+            State::Head => self.parse_head(opts, limits, spill, plan, now),
             State::Body(ref reader) => {
                 if reader.done {
                     return self.finish_body();
@@ -265,16 +278,21 @@ impl Conn {
         opts: &Options,
         limits: &Limits,
         spill: &Arc<SpillBudget>,
+        plan: &ExchangePlan,
         now: Instant,
     ) -> Result<Progress, ParseError> {
         let Some(new) = parse_head(&self.buf, self.protocol, opts, limits)? else {
             return Ok(Progress::NeedMore);
         };
-        let log = opts.log_requests
-            && log::log_enabled!(target: crate::REQUEST_LOG_TARGET, log::Level::Info);
-        let line = log.then(|| request_line(&new.head, &self.peer));
+        let line = plan.log.capture(&new.head, &self.peer);
         let uwsgi = self.protocol == Protocol::Uwsgi;
-        self.exchange = Some(ExchangeState::new(now, &new.head, uwsgi, line));
+        self.exchange = Some(ExchangeState::new(
+            now,
+            &new.head,
+            uwsgi,
+            line,
+            plan.add_headers.clone(),
+        ));
         self.buf.drain(..new.consumed);
         if new.body_len == Some(0) {
             self.state = State::Handling;

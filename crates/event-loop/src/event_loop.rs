@@ -22,6 +22,7 @@ use ruwsgi_proto::{Error as ProtoError, ErrorKind, Limits};
 use slab::Slab;
 
 use crate::balance::{over_share, Balance, Siblings};
+use crate::conn::ExchangePlan;
 use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
 use crate::exchange::ExchangeSink;
 use crate::handler::{Address, Handler};
@@ -170,7 +171,8 @@ pub struct EventLoop<H> {
     watch: Option<(OwnedFd, Box<dyn FnMut() + Send>)>,
     requests: u64,
     now: Instant,
-    log: RequestLog,
+    /// The request log and the `add-header` headers, shared by every exchange.
+    plan: ExchangePlan,
     sink: Option<Box<dyn ExchangeSink>>,
     balance: Option<Box<dyn Balance>>,
     /// What was last published through `balance` (connections, idle threads).
@@ -194,7 +196,18 @@ impl<H: Handler> EventLoop<H> {
         let poll = Poll::new()?;
         let notify = Arc::new(Notify::new(Waker::new(poll.registry(), WAKER)?));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let memory_report = options.memory_report;
+        let plan = ExchangePlan {
+            log: RequestLog::new(&options),
+            add_headers: options
+                .add_header_fields()
+                .map_err(|bad| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("add-header {bad:?} is not `Name: value`"),
+                    )
+                })?
+                .into(),
+        };
         let limits = Limits {
             buffer_size: options.buffer_size,
             max_headers: options.max_headers,
@@ -234,7 +247,7 @@ impl<H: Handler> EventLoop<H> {
             watch: None,
             requests: 0,
             now: Instant::now(),
-            log: RequestLog::new(memory_report),
+            plan,
             sink: None,
             balance: None,
             published: (usize::MAX, usize::MAX),
@@ -716,7 +729,7 @@ impl<H: Handler> EventLoop<H> {
                     return;
                 }
                 State::Head | State::Body(_) => {
-                    match conn.parse(&self.options, &self.limits, &self.spill, now) {
+                    match conn.parse(&self.options, &self.limits, &self.spill, &self.plan, now) {
                         Ok(Progress::Advanced) => continue,
                         Ok(Progress::Request(req)) => {
                             if self.handler.has_capacity() {
@@ -885,7 +898,7 @@ impl<H: Handler> EventLoop<H> {
         conn.requests += 1;
         self.requests += 1;
         let record = ex.record(self.now, false);
-        if let Some(line) = self.log.line(self.requests, &record) {
+        if let Some(line) = self.plan.log.line(self.requests, &record) {
             log::info!(target: REQUEST_LOG_TARGET, "{line}");
         }
         if let Some(sink) = &mut self.sink {

@@ -40,6 +40,9 @@ pub struct RequestLine {
     pub vars: usize,
     /// See `vars`.
     pub vars_bytes: usize,
+    /// The request variables a `log-format` names (`%(var.NAME)`, `%(host)`, ...), in the
+    /// format's order; `None` where the request has none. Empty without a format.
+    pub extra: Vec<Option<String>>,
 }
 
 /// One finished exchange: a request and its answer.

@@ -69,6 +69,36 @@ pub struct Options {
     /// `memory-report`: each request log line starts with the worker's address space and
     /// resident set sizes, as uWSGI writes them (read from /proc at each logged request).
     pub memory_report: bool,
+    /// `log-format`: the request line's format, uWSGI's `%(name)` placeholders (see
+    /// `request_log.rs`); none: uWSGI's default line.
+    pub log_format: Option<String>,
+    /// `log-4xx`: log requests answered with a 4xx status even under `disable-logging`.
+    #[serde(rename = "log-4xx")]
+    pub log_4xx: bool,
+    /// `log-5xx`: the same for 5xx answers.
+    #[serde(rename = "log-5xx")]
+    pub log_5xx: bool,
+    /// `log-slow`: the same for requests that took at least this many milliseconds (0: off).
+    pub log_slow: u64,
+    /// `log-zero`: the same for answers without a body.
+    pub log_zero: bool,
+    /// `log-big`: the same for answers of at least this many bytes (0: off).
+    pub log_big: u64,
+    /// `log-sendfile`: the same for answers sent with `sendfile(2)`.
+    pub log_sendfile: bool,
+    /// `log-ioerror`: the same for exchanges cut short (the client left, the answer was
+    /// aborted).
+    pub log_ioerror: bool,
+    /// `log-micros`: the default line gives the time in microseconds (`in N micros`).
+    pub log_micros: bool,
+    /// `log-x-forwarded-for`: log the request's `X-Forwarded-For` (whole, as uWSGI) as the
+    /// client address when it has one.
+    pub log_x_forwarded_for: bool,
+    /// `log-date`: the `strftime` format `%(ftime)` uses (empty: `%(ltime)`'s).
+    #[serde(rename = "log-date")]
+    pub log_date: Option<String>,
+    /// `add-header`: `Name: value` headers added to every response (repeatable).
+    pub add_header: Vec<String>,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
     /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).
     pub thunder_lock: bool,
@@ -91,6 +121,22 @@ pub struct Options {
     pub retire_mercy: Duration,
 }
 
+impl Options {
+    /// The `add-header` values as header fields (name and value trimmed); the first value
+    /// that is not `Name: value` as the error.
+    pub fn add_header_fields(&self) -> Result<Vec<(String, Vec<u8>)>, &str> {
+        self.add_header
+            .iter()
+            .map(|v| match v.split_once(':') {
+                Some((name, value)) if !name.trim().is_empty() => {
+                    Ok((name.trim().to_string(), value.trim().as_bytes().to_vec()))
+                }
+                _ => Err(v.as_str()),
+            })
+            .collect()
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -107,6 +153,18 @@ impl Default for Options {
             max_connections: MAX_CONNECTIONS,
             log_requests: true,
             memory_report: false,
+            log_format: None,
+            log_4xx: false,
+            log_5xx: false,
+            log_slow: 0,
+            log_zero: false,
+            log_big: 0,
+            log_sendfile: false,
+            log_ioerror: false,
+            log_micros: false,
+            log_x_forwarded_for: false,
+            log_date: None,
+            add_header: Vec::new(),
             thunder_lock: false,
             worker_id: 1,
             max_requests: 0,

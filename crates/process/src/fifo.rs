@@ -44,8 +44,10 @@ pub(crate) enum Command {
     RemoveWorker,
     /// `0`–`9`: the FIFO with this index becomes the active one.
     Select(usize),
-    /// A byte uWSGI knows whose feature ruwsgi lacks yet: what it would need.
-    NotYet(&'static str),
+    /// `l`: reopen the log file.
+    ReopenLog,
+    /// `L`: rotate the log file.
+    RotateLog,
 }
 
 /// The command of one FIFO byte; `None` for a byte no command has (newlines from `echo`
@@ -63,7 +65,8 @@ pub(crate) fn command(byte: u8) -> Option<Command> {
         b'p' => Command::Pause,
         b'P' => Command::WritePidfiles,
         b'0'..=b'9' => Command::Select(usize::from(byte - b'0')),
-        b'l' | b'L' => Command::NotYet("log reopening and rotation (issue 15)"),
+        b'l' => Command::ReopenLog,
+        b'L' => Command::RotateLog,
         b'+' => Command::AddWorker,
         b'-' => Command::RemoveWorker,
         _ => return None,
@@ -205,7 +208,8 @@ mod tests {
         assert!(fifos.read(0).is_empty());
         write(&b, b"qW");
         assert_eq!(fifos.read(1), [Command::Stop, Command::BrutalReloadWorkers]);
-        assert!(matches!(command(b'l'), Some(Command::NotYet(_))));
+        assert_eq!(command(b'l'), Some(Command::ReopenLog));
+        assert_eq!(command(b'L'), Some(Command::RotateLog));
         // A stale FIFO at the path is replaced.
         drop(fifos);
         assert!(Fifos::create(&[a]).is_ok());

@@ -52,6 +52,7 @@ mod error;
 mod fifo;
 mod hooks;
 mod kept_handlers;
+mod logfile;
 mod master;
 mod mules;
 mod on_loop;
@@ -295,6 +296,26 @@ fn serve(
     let layout = ruwsgi_shm::Layout::new(numproc, opts.threads, extra)
         .with_locks(opts.locks.saturating_add(1));
     let board = Arc::new(scoreboard(layout, handover)?);
+    // The log files the server writes to, rotated and reopened by the master.
+    let log_path = [&daemonize, &logto, &logto2, &daemonize2]
+        .into_iter()
+        .flatten()
+        .next()
+        .cloned();
+    let log_files = master.then(|| {
+        let files = logfile::LogFiles::new(
+            log_path,
+            opts.log_backupname
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            opts.log_maxsize,
+            board.clone(),
+        );
+        if handover.is_some() && opts.log_reopen {
+            files.reopen();
+        }
+        files
+    });
     if handover.is_some() {
         // The new image's app registers its signals and timers again.
         board.signals().clear();
@@ -390,6 +411,7 @@ fn serve(
                 .collect(),
             fifos,
             stats,
+            log_files,
         };
         let extras = master::Extras {
             mules: mule_specs,
@@ -415,6 +437,8 @@ fn serve(
             spool: None,
             caches,
         };
+        // This process serves: its lines leave through a log writer from now on.
+        ruwsgi_logging::start_writer();
         worker::run(
             service,
             &ctx,
@@ -435,6 +459,7 @@ fn warn_needs_master(opts: &Options) {
         ("harakiri", opts.harakiri > 0),
         ("max-requests", opts.max_requests > 0),
         ("max-worker-lifetime", opts.max_worker_lifetime > 0),
+        ("log-maxsize", opts.log_maxsize > 0),
         ("reload-on-rss", opts.reload_on_rss.is_some_and(|mb| mb > 0)),
         (
             "evil-reload-on-rss",

@@ -7,7 +7,9 @@
 //! `daemons.rs`) and raises the uWSGI signals of the board's timers (`signal_timers.rs`).
 //!
 //! The master never starts a thread: it forks again at every respawn, and a
-//! fork copies only the forking thread (docs/architecture.md, "Founding decisions").
+//! fork copies only the forking thread (docs/architecture.md, "Founding decisions"). So it
+//! writes its log lines directly; each child starts a log writer of its own
+//! (`ruwsgi_logging::start_writer`) as soon as it is forked.
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -155,6 +157,8 @@ pub(crate) struct Startup {
     pub(crate) fifos: Fifos,
     /// The stats server's socket (`stats`), bound.
     pub(crate) stats: Option<Bound>,
+    /// The log files (FIFO `l`/`L`, `log-maxsize`, file loggers' `maxsize`).
+    pub(crate) log_files: Option<crate::logfile::LogFiles>,
 }
 
 /// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
@@ -588,10 +592,14 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Once a second: refresh each process's rss in the scoreboard (for stats),
+    /// Once a second: rotate the log past `log-maxsize`, refresh each process's rss in the
+    /// scoreboard (for stats),
     /// kill a worker over `evil-reload-on-rss`, cut requests past their harakiri, replace
     /// workers past `max-worker-lifetime`.
     fn tick(&mut self) {
+        if let Some(files) = &self.startup.log_files {
+            files.check_sizes();
+        }
         let now = ruwsgi_shm::now_micros();
         for x in &self.extras {
             if let (Some(pid), Some(slot)) = (x.pid, x.slot) {
@@ -1044,7 +1052,11 @@ impl<'a> Master<'a> {
             }
             Command::RemoveWorker => self.cheap_one(),
             Command::Select(_) => {}
-            Command::NotYet(what) => log::warn!("master FIFO: that command needs {what}"),
+            Command::ReopenLog => self.startup.log_files.iter().for_each(|f| f.reopen()),
+            Command::RotateLog => match &self.startup.log_files {
+                Some(files) if files.has_main() => files.rotate_main(),
+                _ => log::warn!("master FIFO: L needs a log file (logto or daemonize)"),
+            },
         }
     }
 
@@ -1619,7 +1631,12 @@ impl<'a> Master<'a> {
                 self.board.release_slot(slot);
                 Err(e)
             }
-            Ok(ForkResult::Child) => Ok(Forked::Child(mask)),
+            Ok(ForkResult::Child) => {
+                // Before anything logs: a child serves, so its lines go through a log
+                // writer thread of its own (the master writes directly).
+                ruwsgi_logging::start_writer();
+                Ok(Forked::Child(mask))
+            }
             Ok(ForkResult::Parent { child }) => {
                 mask.restore();
                 self.service.after_fork_parent();
@@ -1902,10 +1919,15 @@ enum Forked {
 /// Ends a forked child with `code`, its output flushed.
 fn exit_child(code: i32) -> ! {
     use std::io::Write;
+    ruwsgi_logging::flush(LOG_FLUSH);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
 }
+
+/// How long an exiting or re-executing process waits for its log lines to be written (a
+/// wedged log must not keep it from going).
+pub(crate) const LOG_FLUSH: Duration = Duration::from_secs(2);
 
 /// The signal mask of the calling thread before [`SignalMask::block_all`] blocked everything.
 #[derive(Clone, Copy)]

@@ -104,6 +104,14 @@ pub struct Options {
     pub logto: Option<PathBuf>,
     /// `logto2`: log to a file (after dropping privileges).
     pub logto2: Option<PathBuf>,
+    /// `log-maxsize`: rotate the log file once it holds this many bytes (0: never; needs
+    /// the master).
+    pub log_maxsize: u64,
+    /// `log-backupname`: the name a rotated log file gets (default: its name, a dot and the
+    /// Unix time).
+    pub log_backupname: Option<PathBuf>,
+    /// `log-reopen`: reopen the log file after a reload.
+    pub log_reopen: bool,
     /// `vacuum`: remove unix sockets and pidfiles on exit.
     pub vacuum: bool,
     /// `uid`: a user name or number.
@@ -268,6 +276,9 @@ impl Default for Options {
             daemonize2: None,
             logto: None,
             logto2: None,
+            log_maxsize: 0,
+            log_backupname: None,
+            log_reopen: false,
             vacuum: false,
             uid: None,
             gid: None,

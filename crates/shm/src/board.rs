@@ -35,7 +35,7 @@ const MAGIC: u64 = 0x7275_7773_6769_5342; // "ruwsgiSB"
 /// version 5 adds harakiri's words to the thread slots; version 6 sums each process's
 /// request time and counts its requests by duration; version 7 adds the signal table, the
 /// timer table and the signal boxes; version 8 the user locks (and a second header line).
-const VERSION: u64 = 8;
+const VERSION: u64 = 9;
 
 /// The shared scoreboard. The master creates it before forking (every forked process sees
 /// the same memory) and may pass it on to the program it re-execs.
@@ -154,6 +154,17 @@ impl Scoreboard {
                 (changed_at > asked).then_some(changed_at)
             })
             .is_ok()
+    }
+
+    /// The master reopened or rotated the log file: every process's log writer reopens it
+    /// too when it sees the count change ([`Scoreboard::log_epoch`]).
+    pub fn log_reopened(&self) {
+        self.header().log_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// How many times the log file was reopened or rotated.
+    pub fn log_epoch(&self) -> u64 {
+        self.header().log_epoch.load(Ordering::Acquire)
     }
 
     /// Every process slot, free or not, in board order.

@@ -131,4 +131,7 @@ pub(crate) struct Header {
     /// The newest change a reload was asked for ([`Scoreboard::ask_reload`]).
     pub(crate) reload_asked: AtomicU64,
     pub(crate) locks: AtomicU64,
+    /// How many times the master reopened or rotated the log file
+    /// ([`Scoreboard::log_reopened`]).
+    pub(crate) log_epoch: AtomicU64,
 }

@@ -15,6 +15,7 @@ use ruwsgi_proto::{
 };
 
 use super::output::{Output, COALESCE, COPY_MAX};
+use super::ExtraHeaders;
 use crate::body_limit::BodyLimit;
 use crate::exchange::{Exchange, ExchangeOutcome, RequestLine};
 use crate::handler::{Head, ResponseHead};
@@ -54,6 +55,8 @@ pub(crate) struct ExchangeState {
     /// The response ended abnormally (closing the connection after what was sent).
     aborted: bool,
     notes: Notes,
+    /// `add-header`: headers every response gets.
+    add_headers: ExtraHeaders,
 }
 
 impl ExchangeState {
@@ -63,6 +66,7 @@ impl ExchangeState {
         head: &Head,
         uwsgi: bool,
         request: Option<RequestLine>,
+        add_headers: ExtraHeaders,
     ) -> ExchangeState {
         ExchangeState {
             started: now,
@@ -86,6 +90,7 @@ impl ExchangeState {
             ended: false,
             aborted: false,
             notes: Notes::default(),
+            add_headers,
         }
     }
 
@@ -210,7 +215,7 @@ impl ExchangeState {
     /// Frames and queues the head; `whole_body`: the body's length when it comes with it.
     fn start(
         &mut self,
-        head: ResponseHead,
+        mut head: ResponseHead,
         whole_body: Option<u64>,
         out: &mut Output,
         closing: bool,
@@ -220,6 +225,7 @@ impl ExchangeState {
             self.abort(out);
             return;
         }
+        head.headers.extend(self.add_headers.iter().cloned());
         let ctx = ResponseContext {
             keep_alive: self.ctx.keep_alive && !closing,
             ..self.ctx
@@ -434,7 +440,7 @@ mod tests {
             super::super::read::parse_head(request, Protocol::Http, &Options::default(), &limits)
                 .unwrap()
                 .unwrap();
-        let mut ex = ExchangeState::new(Instant::now(), &new.head, false, None);
+        let mut ex = ExchangeState::new(Instant::now(), &new.head, false, None, Arc::from([]));
         ex.dispatched(0);
         ex
     }

@@ -132,6 +132,7 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
                 .sum::<usize>()
                 + h.target.len() * 2
                 + 160,
+            extra: Vec::new(),
         },
         Head::Uwsgi(p) => {
             let var = |k: &[u8]| String::from_utf8_lossy(p.var(k).unwrap_or_default()).into_owned();
@@ -142,9 +143,60 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
                 protocol,
                 vars: p.vars.len(),
                 vars_bytes: p.vars.iter().map(|(k, v)| k.len() + v.len() + 4).sum(),
+                extra: Vec::new(),
             }
         }
     }
+}
+
+/// The CGI variable `name` of a request as uWSGI would have it (for the log format): a
+/// uwsgi packet's own variable, or for HTTP the request line's parts, the peer's address,
+/// and `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` from the headers (repeated headers joined
+/// with `, `).
+pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let h = match head {
+        Head::Uwsgi(p) => return p.var(name.as_bytes()).map(text),
+        Head::Http(h) => h,
+    };
+    let (path, query) = match h.target.iter().position(|&b| b == b'?') {
+        Some(q) => (&h.target[..q], Some(&h.target[q + 1..])),
+        None => (&h.target[..], None),
+    };
+    let header = match name {
+        "REQUEST_METHOD" => return Some(h.method.clone()),
+        "REQUEST_URI" => return Some(text(&h.target)),
+        "PATH_INFO" => return Some(text(path)),
+        "QUERY_STRING" => return Some(query.map(text).unwrap_or_default()),
+        "SERVER_PROTOCOL" => {
+            return Some(
+                match h.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                }
+                .into(),
+            )
+        }
+        "REMOTE_ADDR" => {
+            return Some(match peer {
+                Address::Inet(a) => a.ip().to_string(),
+                Address::Unix(p) => p.clone(),
+            })
+        }
+        "CONTENT_TYPE" => "content-type".to_string(),
+        "CONTENT_LENGTH" => "content-length".to_string(),
+        _ => name
+            .strip_prefix("HTTP_")?
+            .to_ascii_lowercase()
+            .replace('_', "-"),
+    };
+    let mut values = h
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(&header))
+        .map(|(_, v)| text(v));
+    let first = values.next()?;
+    Some(values.fold(first, |all, v| all + ", " + &v))
 }
 
 /// A request body being received.
