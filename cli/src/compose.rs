@@ -165,7 +165,9 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
     let mut wsgi: ruwsgi_wsgi::Options = config.extract()?;
     wsgi.threads = wsgi.threads.max(1);
     wsgi.opt = uwsgi_opt(config);
-    let event_loop: ruwsgi_event_loop::Options = config.extract()?;
+    let mut event_loop: ruwsgi_event_loop::Options = config.extract()?;
+    event_loop.static_files = config.extract()?;
+    event_loop.static_files.check()?;
     if let Err(bad) = event_loop.add_header_fields() {
         let origin = config
             .origin("add-header")
@@ -255,6 +257,10 @@ mod tests {
             (
                 "event-loop Options",
                 field_names::<ruwsgi_event_loop::Options>(),
+            ),
+            (
+                "StaticOptions",
+                field_names::<ruwsgi_event_loop::StaticOptions>(),
             ),
         ];
         for (name, fields) in structs {

@@ -15,6 +15,7 @@ mod reload;
 mod serving;
 mod signals;
 mod spooler;
+mod static_files;
 mod stats;
 mod tasks;
 mod wsgi;

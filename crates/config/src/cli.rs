@@ -32,7 +32,7 @@ pub fn command() -> Command {
         .after_help(
             "Every option can also be given in an ini/yaml/json/toml/xml file ([uwsgi] section) \
              or as a UWSGI_* environment variable (UWSGI_HTTP_SOCKET=:8000). Options marked \
-             [not yet: ...] are accepted and validated but have no effect until that issue lands; \
+             [not yet: ...] are accepted and validated but have no effect (yet); \
              [ruwsgi addition] marks options uWSGI does not have.",
         )
         .arg(
@@ -231,6 +231,6 @@ mod tests {
                 assert!(help.contains(&format!("-{s},")), "-{s} missing from --help");
             }
         }
-        assert!(help.contains("[not yet: issue 11: process manager part 2]"));
+        assert!(help.contains("[not yet: no issue filed yet]"));
     }
 }

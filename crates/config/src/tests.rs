@@ -427,7 +427,7 @@ fn not_yet_implemented_options_warn_once() {
     assert_eq!(
         c.warnings(),
         [
-            "option offload-threads is parsed but not implemented yet (static files and logging); it has no effect until issue 15",
+            "option offload-threads is parsed but not implemented yet (no issue filed yet); it has no effect",
             "offload-threads: reading 2 out of \"2   ; two threads\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );

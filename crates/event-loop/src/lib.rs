@@ -24,6 +24,10 @@
 //!   it holds more than its share ([`EventLoop::with_balance`]).
 //! - [`Listener`]: a bound, listening TCP or unix socket the loop accepts from (binding, in
 //!   every uWSGI address form, is the process crate's).
+//! - [`StaticFiles`]: a handler that answers the requests [`StaticOptions`] map to files
+//!   (uWSGI's `static-map`, `static-map2`, `check-static`) on the loop thread, with
+//!   `sendfile(2)`, and hands every other request to the handler it wraps; [`Error`] says
+//!   which of its options cannot be used.
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
 //!   `socket-timeout`, ...); no option parsing here.
 //!
@@ -71,6 +75,7 @@ mod balance;
 mod body;
 mod body_limit;
 mod conn;
+mod error;
 mod event_loop;
 mod exchange;
 mod fixed;
@@ -80,10 +85,12 @@ mod options;
 mod reply;
 mod request_log;
 mod spill;
+mod static_files;
 mod sys;
 mod timer;
 
 pub use balance::{over_share, Balance, Siblings};
+pub use error::{Error, ErrorKind};
 pub use event_loop::{EventLoop, Stopper};
 pub use exchange::{Exchange, ExchangeOutcome, ExchangeSink, RequestLine};
 pub use fixed::FixedHandler;
@@ -93,3 +100,4 @@ pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
 pub use spill::BodyFile;
+pub use static_files::{StaticFiles, StaticOptions};

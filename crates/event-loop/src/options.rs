@@ -2,11 +2,14 @@
 //! names (serde, kebab-case): the cli extracts the struct from the configuration through
 //! figment. Fields that are no uWSGI option (`max_headers`, `high_water`, `spill_max`,
 //! `max_connections`, `worker_id`) are skipped by serde and take the defaults below; so are
-//! `max_requests` and `min_lifetime`, which the process crate sets per worker.
+//! `max_requests` and `min_lifetime`, which the process crate sets per worker, and
+//! `static_files`, which the cli extracts on its own.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::StaticOptions;
 
 /// The most header fields a request may carry.
 const MAX_HEADERS: usize = 100;
@@ -119,6 +122,11 @@ pub struct Options {
     /// the process crate sets it).
     #[serde(skip, default = "retire_mercy")]
     pub retire_mercy: Duration,
+    /// The static-file options (`static-map`, `check-static`, ...; the cli extracts them as
+    /// a struct of their own). When they map anything, the process crate wraps each
+    /// worker's handler in a [`crate::StaticFiles`].
+    #[serde(skip)]
+    pub static_files: StaticOptions,
 }
 
 impl Options {
@@ -170,6 +178,7 @@ impl Default for Options {
             max_requests: 0,
             min_lifetime: Duration::ZERO,
             retire_mercy: RETIRE_MERCY,
+            static_files: StaticOptions::default(),
         }
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use ruwsgi_event_loop::{
-    Balance, EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Siblings, Stopper,
+    Balance, EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Siblings, StaticFiles,
+    Stopper,
 };
 use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 
@@ -20,8 +21,25 @@ use crate::sys::{batch_scheduling, kill, raise_nofile_limit};
 /// Builds worker `worker`'s loop over (duplicates of) the bound `sockets`, answering with
 /// `handler`; every exchange's record goes to the worker's scoreboard slot
 /// ([`scoreboard_sink`]), and the worker recycles itself as `worker.recycling` says. The
-/// open-files limit is raised first (one fd per connection).
+/// open-files limit is raised first (one fd per connection). When static files are
+/// configured (`static-map`, `check-static`, ...), `handler` is wrapped in a
+/// [`StaticFiles`] that answers the mapped requests on the loop thread, whatever the
+/// service; otherwise it serves alone, at no cost.
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
+    worker: &WorkerContext,
+    sockets: &[Bound],
+    options: LoopOptions,
+    handler: H,
+    extras: LoopExtras,
+) -> Result<Box<dyn Serving>, ServiceError> {
+    if options.static_files.is_configured() {
+        let handler = StaticFiles::new(&options.static_files, handler).map_err(internal)?;
+        return serve_handler(worker, sockets, options, handler, extras);
+    }
+    serve_handler(worker, sockets, options, handler, extras)
+}
+
+fn serve_handler<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
     mut options: LoopOptions,
