@@ -17,5 +17,6 @@ mod signals;
 mod spooler;
 mod static_files;
 mod stats;
+mod systemd;
 mod tasks;
 mod wsgi;

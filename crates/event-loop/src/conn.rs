@@ -29,7 +29,6 @@ use crate::spill::SpillBudget;
 pub(crate) use exchange::ExchangeState;
 pub(crate) use output::Output;
 pub(crate) use read::ParseError;
-pub(crate) use read::{cgi_var, request_line};
 use read::{parse_head, BodyReader};
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

@@ -84,6 +84,7 @@ mod listen;
 mod options;
 mod reply;
 mod request_log;
+mod request_vars;
 mod spill;
 mod static_files;
 mod sys;

@@ -119,9 +119,9 @@ impl RequestLog {
         if !possible {
             return None;
         }
-        let mut line = crate::conn::request_line(head, peer);
+        let mut line = crate::request_vars::request_line(head, peer);
         if self.forwarded_for {
-            if let Some(xff) = crate::conn::cgi_var(head, peer, "HTTP_X_FORWARDED_FOR") {
+            if let Some(xff) = crate::request_vars::cgi_var(head, peer, "HTTP_X_FORWARDED_FOR") {
                 line.remote = xff;
             }
         }
@@ -129,7 +129,7 @@ impl RequestLog {
             line.extra = format
                 .wanted
                 .iter()
-                .map(|name| crate::conn::cgi_var(head, peer, name))
+                .map(|name| crate::request_vars::cgi_var(head, peer, name))
                 .collect();
         }
         Some(line)

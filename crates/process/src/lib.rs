@@ -55,6 +55,7 @@ mod kept_handlers;
 mod logfile;
 mod master;
 mod mules;
+mod notify;
 mod on_loop;
 mod options;
 mod privileges;

@@ -265,6 +265,10 @@ pub(crate) struct Master<'a> {
     paused: bool,
     pid: u32,
     warned_threads: bool,
+    /// systemd's notification socket (`NOTIFY_SOCKET`), and whether this image has said
+    /// `READY=1` yet.
+    notify: Option<crate::notify::Notifier>,
+    notified_ready: bool,
     /// Respawn forks still to fail on purpose ([`injected_fork_failures`]).
     fail_forks: u32,
     /// The first workers are forked; respawns follow.
@@ -428,6 +432,8 @@ impl<'a> Master<'a> {
             paused: false,
             pid: std::process::id(),
             warned_threads: false,
+            notify: crate::notify::Notifier::from_env(),
+            notified_ready: false,
             fail_forks: injected_fork_failures(),
             started: false,
             startup,
@@ -470,6 +476,12 @@ impl<'a> Master<'a> {
                 self.pid,
                 self.opts.processes
             );
+        }
+        if let Some(n) = &self.notify {
+            n.send(&format!(
+                "STATUS=initializing: {} workers",
+                self.opts.processes
+            ));
         }
         crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
         if let Some(c) = &self.cheaper {
@@ -577,6 +589,7 @@ impl<'a> Master<'a> {
             self.daemons.check();
             self.retire_previous();
             self.advance_handoffs();
+            self.notify_ready();
             if self.reload_pending && self.may_reexec() {
                 self.reload_pending = false;
                 self.reexec();
@@ -1093,6 +1106,11 @@ impl<'a> Master<'a> {
             Some(s) => s.deadline.min(deadline),
             None => deadline,
         };
+        if self.stopping.is_none() {
+            if let Some(n) = &self.notify {
+                n.send("STOPPING=1\nSTATUS=stopping");
+            }
+        }
         self.stopping = Some(Stopping {
             deadline,
             killed: false,
@@ -1172,11 +1190,17 @@ impl<'a> Master<'a> {
         // The new image starts the mules, spoolers and attach-daemon processes again.
         self.stop_extras_for_reload();
         self.daemons.stop_for_reload();
+        if let Some(n) = &self.notify {
+            n.reloading();
+        }
         let e = reexec::exec(&self.startup.binary, &handover);
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
             self.startup.binary.display()
         );
+        if let Some(n) = &self.notify {
+            n.send("READY=1\nSTATUS=the reload failed; the workers keep serving");
+        }
         // The mules and spoolers were stopped for the new image: this one starts them again.
         for x in &mut self.extras {
             x.respawn_at = Some(Instant::now());
@@ -1288,6 +1312,29 @@ impl<'a> Master<'a> {
         };
         if !self.replacing.iter().any(|h| h.idx == idx) {
             self.chain_step(idx + 1);
+        }
+    }
+
+    /// Tells systemd `READY=1`, once per image, when every worker (not held back by cheaper
+    /// mode) accepts.
+    fn notify_ready(&mut self) {
+        if self.notified_ready || self.notify.is_none() {
+            return;
+        }
+        let running: Vec<_> = self.workers.iter().filter(|w| !w.cheap).collect();
+        let ready = running.iter().all(|w| {
+            w.slot
+                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready)
+        });
+        if !ready {
+            return;
+        }
+        self.notified_ready = true;
+        if let Some(n) = &self.notify {
+            n.send(&format!(
+                "READY=1\nSTATUS=ready: {} workers accepting",
+                running.len()
+            ));
         }
     }
 

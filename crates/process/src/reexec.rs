@@ -258,6 +258,11 @@ pub(crate) fn keep_previous_workers(h: Handover, why: &dyn Display) -> i32 {
             .iter()
             .any(|(s, f)| *s == sig && f.swap(false, Ordering::AcqRel))
     };
+    // systemd was told RELOADING=1: the previous workers serve, so the service is ready.
+    let notify = crate::notify::Notifier::from_env();
+    if let Some(n) = &notify {
+        n.send("READY=1\nSTATUS=the reload failed; the previous workers serve");
+    }
     let mut workers = h.workers.clone();
     let mut deadline: Option<Instant> = None;
     loop {
@@ -269,6 +274,9 @@ pub(crate) fn keep_previous_workers(h: Handover, why: &dyn Display) -> i32 {
                 ..h.clone()
             };
             log::info!("SIGHUP received: trying the reload again");
+            if let Some(n) = &notify {
+                n.reloading();
+            }
             let e = exec(&binary, &next);
             log::error!("cannot re-execute {}: {e}", binary.display());
         }
@@ -280,6 +288,9 @@ pub(crate) fn keep_previous_workers(h: Handover, why: &dyn Display) -> i32 {
             None
         };
         if let Some(sig) = stop {
+            if let (Some(n), None) = (&notify, deadline) {
+                n.send("STOPPING=1\nSTATUS=stopping");
+            }
             for &pid in &workers {
                 kill(pid, sig);
             }

@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::clock::now_micros;
 use crate::error::{Error, ErrorKind};
+use crate::geometry::CacheGeometry;
 use crate::mapping::Mapping;
 use crate::robust;
 
@@ -71,28 +72,6 @@ pub const MAX_KEYSIZE: usize = 65535;
 
 const LINE: usize = 64;
 const MICROS: u64 = 1_000_000;
-
-/// What a cache is sized for: `items` values of at most `blocksize` bytes under keys of at
-/// most `keysize` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheGeometry {
-    /// How many items it holds.
-    pub items: usize,
-    /// The largest value, in bytes.
-    pub blocksize: usize,
-    /// The longest key, in bytes.
-    pub keysize: usize,
-}
-
-impl fmt::Display for CacheGeometry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "items={},blocksize={},keysize={}",
-            self.items, self.blocksize, self.keysize
-        )
-    }
-}
 
 /// Where each part of a cache lies, in bytes from the start of the mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::cache::CacheGeometry;
+use crate::geometry::CacheGeometry;
 use crate::layout::Layout;
 
 /// Why the board or a cache could not be set up or adopted, or a slot claimed.

@@ -54,6 +54,7 @@ mod board;
 mod cache;
 mod clock;
 mod error;
+mod geometry;
 mod layout;
 mod locks;
 mod mapping;
@@ -64,11 +65,11 @@ mod thread_slot;
 
 pub use board::Scoreboard;
 pub use cache::{
-    Cache, CacheError, CacheGeometry, CacheStats, DEFAULT_BLOCKSIZE, DEFAULT_KEYSIZE, MAX_ITEMS,
-    MAX_KEYSIZE,
+    Cache, CacheError, CacheStats, DEFAULT_BLOCKSIZE, DEFAULT_KEYSIZE, MAX_ITEMS, MAX_KEYSIZE,
 };
 pub use clock::now_micros;
 pub use error::{Error, ErrorKind};
+pub use geometry::CacheGeometry;
 pub use layout::Layout;
 pub use locks::{LockError, Locks};
 pub use process_slot::{

@@ -1,0 +1,100 @@
+//! What the request log needs from a request's head, copied when its exchange may be
+//! logged: the request side of the default line ([`request_line`]) and any CGI variable
+//! a `log-format` names ([`cgi_var`]). Below both the connection code that captures it and
+//! the request log that writes it.
+
+use ruwsgi_proto::Version;
+
+use crate::exchange::RequestLine;
+use crate::handler::{Address, Head};
+
+/// The request's side of the log line (uWSGI's default format counts the CGI vars it would
+/// have built: one per header plus its fixed set for HTTP, the packet's own for uwsgi).
+pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
+    let protocol = match head.version() {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    match head {
+        Head::Http(h) => RequestLine {
+            remote: match peer {
+                Address::Inet(a) => a.ip().to_string(),
+                Address::Unix(p) => p.clone(),
+            },
+            method: h.method.clone(),
+            uri: String::from_utf8_lossy(&h.target).into_owned(),
+            protocol,
+            vars: h.headers.len() + 12,
+            vars_bytes: h
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + 5 + v.len())
+                .sum::<usize>()
+                + h.target.len() * 2
+                + 160,
+            extra: Vec::new(),
+        },
+        Head::Uwsgi(p) => {
+            let var = |k: &[u8]| String::from_utf8_lossy(p.var(k).unwrap_or_default()).into_owned();
+            RequestLine {
+                remote: var(b"REMOTE_ADDR"),
+                method: String::from_utf8_lossy(head.method()).into_owned(),
+                uri: String::from_utf8_lossy(head.uri()).into_owned(),
+                protocol,
+                vars: p.vars.len(),
+                vars_bytes: p.vars.iter().map(|(k, v)| k.len() + v.len() + 4).sum(),
+                extra: Vec::new(),
+            }
+        }
+    }
+}
+
+/// The CGI variable `name` of a request as uWSGI would have it (for the log format): a
+/// uwsgi packet's own variable, or for HTTP the request line's parts, the peer's address,
+/// and `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` from the headers (repeated headers joined
+/// with `, `).
+pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let h = match head {
+        Head::Uwsgi(p) => return p.var(name.as_bytes()).map(text),
+        Head::Http(h) => h,
+    };
+    let (path, query) = match h.target.iter().position(|&b| b == b'?') {
+        Some(q) => (&h.target[..q], Some(&h.target[q + 1..])),
+        None => (&h.target[..], None),
+    };
+    let header = match name {
+        "REQUEST_METHOD" => return Some(h.method.clone()),
+        "REQUEST_URI" => return Some(text(&h.target)),
+        "PATH_INFO" => return Some(text(path)),
+        "QUERY_STRING" => return Some(query.map(text).unwrap_or_default()),
+        "SERVER_PROTOCOL" => {
+            return Some(
+                match h.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                }
+                .into(),
+            )
+        }
+        "REMOTE_ADDR" => {
+            return Some(match peer {
+                Address::Inet(a) => a.ip().to_string(),
+                Address::Unix(p) => p.clone(),
+            })
+        }
+        "CONTENT_TYPE" => "content-type".to_string(),
+        "CONTENT_LENGTH" => "content-length".to_string(),
+        _ => name
+            .strip_prefix("HTTP_")?
+            .to_ascii_lowercase()
+            .replace('_', "-"),
+    };
+    let mut values = h
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(&header))
+        .map(|(_, v)| text(v));
+    let first = values.next()?;
+    Some(values.fold(first, |all, v| all + ", " + &v))
+}
