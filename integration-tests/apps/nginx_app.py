@@ -1,4 +1,6 @@
-"""Served behind nginx's `uwsgi_pass` in tests/nginx.rs: echoes what the request looked like."""
+"""Served behind nginx's `uwsgi_pass` in tests/nginx.rs: echoes what the request looked like
+(and which instance answered: the INSTANCE variable the test sets with `env`)."""
+import os
 import zlib
 
 
@@ -12,6 +14,7 @@ def application(environ, start_response):
         "x-custom=%s" % environ.get("HTTP_X_CUSTOM", ""),
         "length=%d" % len(body),
         "crc32=%d" % zlib.crc32(body),
+        "instance=%s" % os.environ.get("INSTANCE", ""),
     ]
     out = ("\n".join(lines) + "\n").encode()
     if environ["PATH_INFO"] == "/big":

@@ -12,6 +12,10 @@
 
 #![deny(missing_docs)]
 
+mod nginx;
+
+pub use nginx::Nginx;
+
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

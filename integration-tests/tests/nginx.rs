@@ -2,136 +2,13 @@
 //! with Debian's stock `uwsgi_params`. nginx is required: without it these tests fail, they
 //! never skip (`.ci/run` installs it).
 
+use std::path::PathBuf;
+
 use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use ruwsgi_integration_tests::{
-    app, assert_group_gone, connect, free_port, read_response, wait_until, Server,
+    app, connect, free_port, read_response, wait_until, Nginx, Server,
 };
-
-/// A private nginx (its own prefix, config, pid and logs in a temp dir, its own process
-/// group), stopped on drop as nginx expects: SIGQUIT, then a wait for the master, which waits
-/// for its workers; no process of the group may outlive it.
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-fn nginx_bin() -> PathBuf {
-    for candidate in [
-        "/usr/sbin/nginx",
-        "/usr/local/sbin/nginx",
-        "/usr/local/nginx/sbin/nginx",
-    ] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("nginx"))
-            .find(|p| p.exists())
-    });
-    found.expect("nginx is required by these tests and was not found: apt-get install nginx")
-}
-
-impl Nginx {
-    /// nginx on 127.0.0.1:PORT passing everything to the uwsgi socket `upstream`
-    /// (`unix:/path` or `127.0.0.1:port`).
-    fn start(upstream: &str) -> Nginx {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        // As root, nginx's workers would switch to an unprivileged user that cannot reach a
-        // socket inside our 0700 temp dir; keep them as root for the test.
-        let user = if root { "user root;" } else { "" };
-        let d = dir.path().display();
-        let conf = format!(
-            "{user}
-daemon off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/client_body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    client_max_body_size 64m;
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost;
-        location / {{
-            include /etc/nginx/uwsgi_params;
-            uwsgi_pass {upstream};
-        }}
-    }}
-}}
-"
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let child = Command::new(nginx_bin())
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start nginx");
-        let nginx = Nginx { child, port, dir };
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_until("nginx to listen", || {
-            std::net::TcpStream::connect(addr).ok().map(|_| ())
-        });
-        nginx
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
-    }
-
-    fn request(&self, raw: &[u8]) -> ruwsgi_integration_tests::Response {
-        let mut s = connect(([127, 0, 0, 1], self.port).into());
-        s.write_all(raw).expect("write");
-        read_response(&mut s, false).expect("response through nginx")
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let pid = self.child.id();
-        // SIGQUIT: nginx's graceful shutdown; the master exits after its workers.
-        // SAFETY: kill(2) has no memory-safety preconditions.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGQUIT) };
-        let end = Instant::now() + Duration::from_secs(10);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- nginx error.log ---\n{}", self.error_log());
-            // SAFETY: as above; whatever is left of the group goes too.
-            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
-            return;
-        }
-        assert_group_gone(pid, "nginx");
-    }
-}
 
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
     text.lines()
@@ -299,6 +176,97 @@ fn nginx_sees_no_error_across_five_reloads_on_a_unix_socket() {
         "{}",
         nginx.error_log()
     );
+}
+
+/// Scale-out: two instances behind one nginx `upstream`. Under load, one is reloaded and
+/// then the other stopped gracefully (SIGTERM): nginx keeps answering every request, the
+/// stopped instance's share moving to the one that remains.
+#[test]
+fn two_instances_behind_one_upstream_survive_a_reload_and_a_graceful_stop() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |name: &str| {
+        let sock = dir.path().join(format!("{name}.sock"));
+        let mut server = ruwsgi_integration_tests::ServerBuilder::new([
+            "--master",
+            "--processes",
+            "2",
+            "--threads",
+            "2",
+            "--socket",
+            sock.to_str().unwrap(),
+            "--wsgi-file",
+            &app("nginx_app.py"),
+            "--env",
+            &format!("INSTANCE={name}"),
+            "--disable-logging",
+            "--vacuum",
+        ])
+        .start();
+        server.wait_for_unix(&sock);
+        server.wait_for_log("spawned worker 2");
+        (server, sock)
+    };
+    let (mut a, a_sock) = start("a");
+    let (mut b, b_sock) = start("b");
+    let nginx = Arc::new(Nginx::with_servers(&[
+        &format!("unix:{}", a_sock.display()),
+        &format!("unix:{}", b_sock.display()),
+    ]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    // Which instance answered each request, in order.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (nginx, stop, done, seen) =
+                (nginx.clone(), stop.clone(), done.clone(), seen.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let r = nginx.request(
+                        b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    );
+                    assert_eq!(r.status, 200, "{r:?}\n{}", nginx.error_log());
+                    seen.lock().unwrap().push(field(&r.text(), "instance").to_string());
+                    done.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        })
+        .collect();
+    let answered_past = |n: usize| {
+        wait_until("two hundred more requests answered", || {
+            (done.load(Ordering::Acquire) >= n + 200).then_some(())
+        })
+    };
+    answered_past(done.load(Ordering::Acquire));
+    a.signal(libc::SIGHUP);
+    a.wait_for_log("the new workers are ready");
+    answered_past(done.load(Ordering::Acquire));
+    b.signal(libc::SIGTERM);
+    assert!(b.wait_exit().success(), "{}", b.log());
+    // Requests answered before b exited are recorded by now (each client records its
+    // answer right after reading it, and every client has since sent another).
+    let settled = done.load(Ordering::Acquire) + 12;
+    wait_until("each client to send again", || {
+        (done.load(Ordering::Acquire) >= settled).then_some(())
+    });
+    let after_stop = seen.lock().unwrap().len();
+    answered_past(done.load(Ordering::Acquire));
+    stop.store(true, Ordering::Release);
+    for c in clients {
+        c.join().expect("a request through nginx failed");
+    }
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen[..after_stop].iter().any(|i| i == "a") && seen[..after_stop].iter().any(|i| i == "b"),
+        "both instances served"
+    );
+    // What was sent after b's exit was answered by a alone.
+    let late = &seen[after_stop..];
+    assert!(late.len() >= 200 && late.iter().all(|i| i == "a"), "{late:?}");
+    assert!(a.is_running(), "{}", a.log());
 }
 
 /// CRC-32 (IEEE, as Python's `zlib.crc32`) of `data`.
