@@ -953,21 +953,76 @@ fn django_project(parent: &Path) -> PathBuf {
     parent.join("mysite")
 }
 
-fn assert_django_answers_over_uwsgi(sock: &Path) {
-    let resp = uwsgi_unix_request(sock, &uwsgi_packet(&uwsgi_vars("GET", "/"), b""));
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    assert!(resp.text().contains("Django"), "{}", resp.text());
+/// The tutorial's `wsgi.py` (step "连接django和uwsgi", 2), byte for byte but for the
+/// indentation of the page it was printed in.
+const SEED_WSGI_PY: &str = "import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')
+
+application = get_wsgi_application()
+";
+
+/// Views the test adds to the tutorial's project (the tutorial leaves them to the reader):
+/// a page whose text the test edits, a form target that takes a POST, and a view slower
+/// than the tutorial's `harakiri = 20`.
+fn seed_views(greeting: &str) -> String {
+    format!(
+        "import time
+
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+
+def hello(request):
+    return HttpResponse('{greeting}')
+
+
+@csrf_exempt
+def echo(request):
+    return HttpResponse('%s %d bytes: %s' % (request.method, len(request.body), request.POST.get('name', '')))
+
+
+def slow(request):
+    time.sleep(40)
+    return HttpResponse('too late')
+"
+    )
 }
 
+const SEED_URLS_PY: &str = "from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path('admin/', admin.site.urls),
+    path('hello/', views.hello),
+    path('echo/', views.echo),
+    path('slow/', views.slow),
+]
+";
+
+/// The tutorial end to end: `django-admin startproject mysite`, its `wsgi.py`, its
+/// `uwsgi.ini` verbatim started with `ruwsgi --ini`, real nginx in front with `uwsgi_pass
+/// unix:` and the stock `uwsgi_params`, pages and a POST through nginx, an edit of a view
+/// picked up by `py-autoreload`, then `ruwsgi --stop ./uwsgi/uwsgi.pid` and `vacuum`
+/// leaving nothing behind. Substitutions: the project lives in a temp directory and Django
+/// comes from the test venv through `PYTHONPATH` (the tutorial installs it into the system
+/// Python); `uid`/`gid = root` are as written, the test runs as root in CI (elsewhere they
+/// drop to the running user, a no-op).
 #[test]
 fn seed_tutorial_ini_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let project = django_project(tmp.path());
+    let app_dir = project.join("mysite");
+    std::fs::write(app_dir.join("wsgi.py"), SEED_WSGI_PY).unwrap();
+    std::fs::write(app_dir.join("views.py"), seed_views("hello, first version")).unwrap();
+    std::fs::write(app_dir.join("urls.py"), SEED_URLS_PY).unwrap();
     std::fs::create_dir_all(project.join("uwsgi")).unwrap();
     std::fs::create_dir_all(project.join("logs")).unwrap();
     std::fs::write(project.join("uwsgi").join("uwsgi.ini"), seed_ini()).unwrap();
-    // The ini has no `home`: the tutorial installs Django into the system Python. We make
-    // the test venv's packages importable through PYTHONPATH instead of editing the ini.
     let mut cmd = Command::new(ruwsgi_bin());
     cmd.args(["--ini", "./uwsgi/uwsgi.ini"])
         .current_dir(&project)
@@ -985,19 +1040,56 @@ fn seed_tutorial_ini_end_to_end() {
         let k = children_of(pid);
         (k.len() == 2).then_some(k)
     });
-    assert_django_answers_over_uwsgi(&sock);
+    let direct = uwsgi_unix_request(&sock, &uwsgi_packet(&uwsgi_vars("GET", "/hello/"), b""));
+    assert_eq!(direct.text(), "hello, first version");
+
+    let nginx = ruwsgi_integration_tests::Nginx::start(&format!("unix:{}", sock.display()));
+    let through = |raw: &str| nginx.request(raw.as_bytes());
+    let get = |path: &str| {
+        through(&format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    // Django's own page for a path the project does not route (DEBUG is on).
+    let missing = get("/");
+    assert_eq!(missing.status, 404, "{}", nginx.error_log());
+    assert!(missing.text().contains("Django"), "{}", missing.text());
+    let admin = get("/admin/login/");
+    assert_eq!(admin.status, 200, "{}", admin.text());
+    assert!(admin.text().contains("csrfmiddlewaretoken"));
+    assert_eq!(get("/hello/").text(), "hello, first version");
+    let form = "name=ruwsgi&x=1";
+    let post = through(&format!(
+        "POST /echo/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    ));
+    assert_eq!(post.status, 200, "{}", post.text());
+    assert_eq!(post.text(), "POST 15 bytes: ruwsgi");
+
+    // An edit of the view: py-autoreload (1 s) reloads, and nginx serves the new text.
+    std::fs::write(app_dir.join("views.py"), seed_views("hello, edited")).unwrap();
+    wait_until("the edited view through nginx", || {
+        let r = get("/hello/");
+        (r.status == 200 && r.text() == "hello, edited").then_some(())
+    });
+    assert_eq!(get("/admin/login/").status, 200);
+    let reloaded = children_of(pid);
+
     let mut stop = Command::new(ruwsgi_bin());
     stop.args(["--stop", "./uwsgi/uwsgi.pid"])
         .current_dir(&project);
     assert!(run_command(stop).status.success());
     wait_dead(pid);
-    kids.iter().for_each(|&k| wait_dead(k));
+    kids.iter().chain(&reloaded).for_each(|&k| wait_dead(k));
     assert!(!sock.exists(), "vacuum removed the socket");
     assert!(!pidfile.exists(), "vacuum removed the pidfile");
+    drop(nginx);
     // Every option of the seed's ini works now: none is reported as not implemented.
     let log = std::fs::read_to_string(project.join("logs").join("uwsgi.log")).unwrap();
     let said = format!("{}{log}", String::from_utf8_lossy(&out.stderr));
     assert!(!said.contains("not implemented yet"), "{said}");
+    assert!(log.contains("py-autoreload: "), "{log}");
 }
 
 /// Whether every directory down to the venv's base Python (`home` in pyvenv.cfg) is
@@ -1024,6 +1116,8 @@ fn seed_tutorial_long_command_line_end_to_end() {
     )
     .unwrap();
     let project = django_project(tmp.path());
+    std::fs::write(project.join("mysite").join("views.py"), seed_views("hello")).unwrap();
+    std::fs::write(project.join("mysite").join("urls.py"), SEED_URLS_PY).unwrap();
     let venv = test_venv();
     let run_dir = tmp.path().join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
@@ -1048,11 +1142,13 @@ fn seed_tutorial_long_command_line_end_to_end() {
     };
     // The seed's command, joined on one line without its comments; the placeholder paths
     // (/path/to/your/project, /path/to/virtual/env, /tmp/..., /var/log/...) and the port are
-    // replaced by real ones.
+    // replaced by real ones. A smaller max-requests given after the tutorial's wins, as on
+    // uWSGI's command line.
     let line = format!(
         "--chdir={project} --module=mysite.wsgi:application --env DJANGO_SETTINGS_MODULE=mysite.settings \
          --master --pidfile={pid} --socket=127.0.0.1:{port} --processes=5 --uid={uid} --gid={gid} \
-         --harakiri=20 --max-requests=5000 --vacuum --home={venv} --daemonize={log}",
+         --harakiri=20 --max-requests=5000 --vacuum --home={venv} --daemonize={log} \
+         --max-requests=3",
         project = project.display(),
         pid = pidfile.display(),
         venv = venv.display(),
@@ -1066,19 +1162,50 @@ fn seed_tutorial_long_command_line_end_to_end() {
         let k = children_of(pid);
         (k.len() == 5).then_some(k)
     });
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let resp = ruwsgi_integration_tests::uwsgi_tcp_request(
-        addr,
-        &uwsgi_packet(&uwsgi_vars("GET", "/"), b""),
-    );
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    assert!(resp.text().contains("Django"));
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         kids.iter().for_each(|&k| assert_eq!(uid_of(k), uid));
     }
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    // harakiri = 20: a request that outlives it is cut, its worker killed and replaced.
+    let slow = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let started = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        s.write_all(&uwsgi_packet(&uwsgi_vars("GET", "/slow/"), b""))
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        (started.elapsed(), answer)
+    });
+    // max-requests = 3 (the later value): workers recycle after three requests each.
+    for _ in 0..16 {
+        let resp = ruwsgi_integration_tests::uwsgi_tcp_request(
+            addr,
+            &uwsgi_packet(&uwsgi_vars("GET", "/hello/"), b""),
+        );
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.text(), "hello");
+    }
+    wait_until("a worker recycled after max-requests", || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("max-requests reached (3 requests)").then_some(())
+    });
+    let (took, answer) = slow.join().unwrap();
+    assert!(
+        took >= std::time::Duration::from_secs(19) && took < std::time::Duration::from_secs(35),
+        "the slow request ended after {took:?}"
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("too late"));
+    wait_until("the harakiri in the log", || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("HARAKIRI ON WORKER").then_some(())
+    });
+    let replaced = children_of(pid);
     stop_daemon(&pidfile, pid);
-    kids.iter().for_each(|&k| wait_dead(k));
+    kids.iter().chain(&replaced).for_each(|&k| wait_dead(k));
     assert!(!pidfile.exists(), "vacuum removed the pidfile");
 }
 
