@@ -128,7 +128,7 @@ pub fn run(config: &Config, commands: &Commands) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let opts = process_options(config, commands)?;
-    if opts.sockets.is_empty() {
+    if opts.sockets.is_empty() && !ruwsgi_process::sockets_passed() {
         anyhow::bail!("no socket to serve on: give --http-socket, --socket or --http");
     }
     let mut service = service(config, commands)?;

@@ -200,6 +200,53 @@ impl ServerBuilder {
         self
     }
 
+    /// `ruwsgi ARGS...` started as systemd starts a socket-activated service: `listeners`
+    /// become descriptors 3, 4, ... of the server, `LISTEN_FDS` says how many, and
+    /// `LISTEN_PID` is the server's own pid (a shell sets it, then `exec`s ruwsgi, so the
+    /// pid is the same).
+    pub fn socket_activated<I, S>(listeners: Vec<std::os::fd::OwnedFd>, args: I) -> ServerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::os::fd::AsRawFd;
+        let mut all: Vec<std::ffi::OsString> = vec![
+            "-c".into(),
+            "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"".into(),
+            ruwsgi_bin().into(),
+        ];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        let mut builder = ServerBuilder::with_binary("/bin/sh", all);
+        builder.cmd.env("LISTEN_FDS", listeners.len().to_string());
+        let raw: Vec<i32> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // fcntl(2) and dup2(2), which are async-signal-safe; the listeners outlive the spawn
+        // (moved into the closure).
+        unsafe {
+            builder.cmd.pre_exec(move || {
+                let _keep = &listeners;
+                // First out of the way of 3, 4, ..., then into place (dup2 clears
+                // close-on-exec on the copy).
+                let mut high = Vec::with_capacity(raw.len());
+                for &fd in &raw {
+                    let copy = libc::fcntl(fd, libc::F_DUPFD, 100);
+                    if copy < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    high.push(copy);
+                }
+                for (i, &fd) in high.iter().enumerate() {
+                    if libc::dup2(fd, 3 + i as i32) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
+                Ok(())
+            });
+        }
+        builder
+    }
+
     /// Starts the server. Its output goes to [`Server::log_path`].
     pub fn start(mut self) -> Server {
         let log_path = self.dir.path().join("server.log");

@@ -149,4 +149,3 @@ impl Drop for Nginx {
         assert_group_gone(pid, "nginx");
     }
 }
-

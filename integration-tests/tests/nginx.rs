@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use std::io::Write;
 
-use ruwsgi_integration_tests::{
-    app, connect, free_port, read_response, wait_until, Nginx, Server,
-};
+use ruwsgi_integration_tests::{app, connect, free_port, read_response, wait_until, Nginx, Server};
 
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
     text.lines()
@@ -225,11 +223,12 @@ fn two_instances_behind_one_upstream_survive_a_reload_and_a_graceful_stop() {
                 (nginx.clone(), stop.clone(), done.clone(), seen.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Acquire) {
-                    let r = nginx.request(
-                        b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                    );
+                    let r =
+                        nginx.request(b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
                     assert_eq!(r.status, 200, "{r:?}\n{}", nginx.error_log());
-                    seen.lock().unwrap().push(field(&r.text(), "instance").to_string());
+                    seen.lock()
+                        .unwrap()
+                        .push(field(&r.text(), "instance").to_string());
                     done.fetch_add(1, Ordering::AcqRel);
                 }
             })
@@ -265,7 +264,10 @@ fn two_instances_behind_one_upstream_survive_a_reload_and_a_graceful_stop() {
     );
     // What was sent after b's exit was answered by a alone.
     let late = &seen[after_stop..];
-    assert!(late.len() >= 200 && late.iter().all(|i| i == "a"), "{late:?}");
+    assert!(
+        late.len() >= 200 && late.iter().all(|i| i == "a"),
+        "{late:?}"
+    );
     assert!(a.is_running(), "{}", a.log());
 }
 

@@ -1191,7 +1191,8 @@ fn seed_tutorial_long_command_line_end_to_end() {
     }
     wait_until("a worker recycled after max-requests", || {
         let text = std::fs::read_to_string(&log).ok()?;
-        text.contains("max-requests reached (3 requests)").then_some(())
+        text.contains("max-requests reached (3 requests)")
+            .then_some(())
     });
     let (took, answer) = slow.join().unwrap();
     assert!(

@@ -1,7 +1,8 @@
 //! systemd's readiness protocol: the test plays systemd with a unix datagram socket named
 //! in `NOTIFY_SOCKET` and reads what the master sends: a status at start, `READY=1` once
 //! the workers accept, `RELOADING=1` with `MONOTONIC_USEC` before a reload and `READY=1`
-//! after it, `STOPPING=1` at a stop.
+//! after it, `STOPPING=1` at a stop. And socket activation: the test binds the sockets and
+//! passes them as systemd does (`LISTEN_FDS`, `LISTEN_PID`).
 
 use std::net::SocketAddr;
 use std::os::linux::net::SocketAddrExt;
@@ -107,4 +108,69 @@ fn an_abstract_notify_socket_is_told_too() {
     assert!(next(&listener).starts_with("STATUS=initializing"));
     assert!(next(&listener).starts_with("READY=1\n"));
     drop(server);
+}
+
+/// Socket activation: the sockets the options name are used as passed (nothing is bound:
+/// the test still holds the TCP address, and the unix socket's file keeps its inode), a
+/// passed socket no option names serves uwsgi, all three survive a reload, and the unix
+/// socket's file (systemd's) stays after a stop with `vacuum`.
+#[test]
+fn passed_sockets_are_served_kept_across_a_reload_and_left_to_systemd() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_addr = http.local_addr().unwrap();
+    let unnamed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let unnamed_addr = unnamed.local_addr().unwrap();
+    let sock = dir.path().join("app.sock");
+    let unix = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let inode = std::fs::metadata(&sock).unwrap().ino();
+    // The test keeps its own copies, as systemd does.
+    let passed: Vec<OwnedFd> = vec![
+        http.try_clone().unwrap().into(),
+        unix.try_clone().unwrap().into(),
+        unnamed.try_clone().unwrap().into(),
+    ];
+    let mut server = ServerBuilder::socket_activated(
+        passed,
+        [
+            "--master",
+            "--processes",
+            "2",
+            "--http-socket",
+            &http_addr.to_string(),
+            "--socket",
+            sock.to_str().unwrap(),
+            "--wsgi-file",
+            &app("log_app.py"),
+            "--vacuum",
+        ],
+    )
+    .start();
+    server.wait_for_log("spawned worker 2");
+    let log = server.wait_for_log("no socket option names it");
+    assert_eq!(log.matches("passed by systemd").count(), 3, "{log}");
+    let all_answer = || {
+        assert_eq!(get(http_addr, "/a").status, 200);
+        let packet = uwsgi_packet(&uwsgi_vars("GET", "/b"), b"");
+        assert_eq!(uwsgi_unix_request(&sock, &packet).status, 200);
+        assert_eq!(uwsgi_tcp_request(unnamed_addr, &packet).status, 200);
+    };
+    all_answer();
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().ino(),
+        inode,
+        "not rebound"
+    );
+
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("the new workers are ready");
+    all_answer();
+
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit().success(), "{}", server.log());
+    assert!(sock.exists(), "vacuum left systemd's socket file");
+    drop((http, unnamed, unix));
 }

@@ -13,7 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::{fs, io};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -32,6 +32,9 @@ pub struct Bound {
     pub unix_path: Option<PathBuf>,
     /// For an inet socket: the address it is bound to (the real port for port 0).
     pub local_addr: Option<SocketAddr>,
+    /// systemd passed it (socket activation): its unix socket file is systemd's and stays
+    /// when the server stops, and a reload hands it on as a passed socket.
+    pub passed: bool,
 }
 
 /// Binds and listens on `spec` (relative unix paths resolve against the current directory,
@@ -60,6 +63,7 @@ fn bind_spec(spec: &SocketSpec) -> io::Result<Bound> {
         spec: spec.clone(),
         unix_path,
         local_addr,
+        passed: false,
     })
 }
 
@@ -67,13 +71,18 @@ fn bind_spec(spec: &SocketSpec) -> io::Result<Bound> {
 /// (a reload, `reexec.rs`): a duplicate of it, nothing bound or unlinked, so the socket
 /// (and a unix socket's file) is the one clients already connect to.
 pub(crate) fn adopt(spec: &SocketSpec, fd: std::os::fd::RawFd) -> Result<Bound, Error> {
-    let adopted = || -> io::Result<Bound> {
-        let fd = crate::reexec::adopt(fd)?;
+    let adopted = crate::reexec::adopt(fd).map_err(|e| bind_error(spec, e))?;
+    listening(spec, adopted, false)
+}
+
+/// A listening socket someone else bound (a previous image of this master, or systemd)
+/// taken as `spec`; `passed`: see [`Bound::passed`]. Nothing is bound or unlinked,
+/// so the socket (and a unix socket's file) is the one clients already connect to.
+pub(crate) fn listening(spec: &SocketSpec, fd: OwnedFd, passed: bool) -> Result<Bound, Error> {
+    let taken = || -> io::Result<Bound> {
         let socket = Socket::from(fd);
         if !socket.is_listener()? {
-            return Err(io::Error::other(
-                "the inherited descriptor is not listening",
-            ));
+            return Err(io::Error::other("the descriptor is not a listening socket"));
         }
         let local_addr = socket.local_addr()?.as_socket();
         let unix_path = (is_unix(&spec.address) && !spec.address.starts_with('@'))
@@ -84,16 +93,55 @@ pub(crate) fn adopt(spec: &SocketSpec, fd: std::os::fd::RawFd) -> Result<Bound, 
             spec: spec.clone(),
             unix_path,
             local_addr,
+            passed,
         })
     };
-    adopted().map_err(|e| {
-        Error::with(
-            ErrorKind::Bind {
-                address: spec.address.clone(),
-            },
-            e,
-        )
-    })
+    taken().map_err(|e| bind_error(spec, e))
+}
+
+fn bind_error(spec: &SocketSpec, e: io::Error) -> Error {
+    Error::with(
+        ErrorKind::Bind {
+            address: spec.address.clone(),
+        },
+        e,
+    )
+}
+
+/// The address a listening socket is bound to, written as a socket option would name it:
+/// `host:port` (`:port` for every IPv4 interface), `[v6]:port`, a unix socket's path, or
+/// `@name` for an abstract one.
+pub(crate) fn address_of(fd: &OwnedFd) -> io::Result<String> {
+    let addr = socket2::SockRef::from(fd).local_addr()?;
+    if let Some(inet) = addr.as_socket() {
+        return Ok(match inet {
+            SocketAddr::V4(v4) if v4.ip().is_unspecified() => format!(":{}", v4.port()),
+            other => other.to_string(),
+        });
+    }
+    if let Some(path) = addr.as_pathname() {
+        return Ok(path.display().to_string());
+    }
+    if let Some(name) = addr.as_abstract_namespace() {
+        return Ok(format!("@{}", String::from_utf8_lossy(name)));
+    }
+    Err(io::Error::other("an unnamed socket"))
+}
+
+/// Whether the socket option `address` names the socket at `fd` (the same inet address and
+/// port, the same unix path, the same abstract name).
+pub(crate) fn names(address: &str, fd: &OwnedFd) -> bool {
+    let Ok(bound) = socket2::SockRef::from(fd).local_addr() else {
+        return false;
+    };
+    if !is_unix(address) {
+        return resolve(address).is_ok_and(|a| bound.as_socket() == Some(a));
+    }
+    if let Some(name) = address.strip_prefix('@') {
+        return bound.as_abstract_namespace() == Some(name.as_bytes());
+    }
+    let wanted = std::path::absolute(address).ok();
+    bound.as_pathname().map(Path::to_path_buf) == wanted
 }
 
 /// Whether `address` names a unix socket (a path, or `@abstract`).

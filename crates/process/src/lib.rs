@@ -36,6 +36,7 @@
 
 #![deny(missing_docs)]
 
+mod activation;
 #[cfg(feature = "wsgi")]
 mod autoreload;
 mod bind;
@@ -77,6 +78,7 @@ use std::sync::Arc;
 
 use kept_handlers::KeptHandlers;
 
+pub use activation::sockets_passed;
 pub use bind::Bound;
 pub use builtin::FixedService;
 pub use error::{Error, ErrorKind};
@@ -206,6 +208,17 @@ fn serve(
     }
     let somax = bind::somaxconn();
     let mut sockets = Vec::new();
+    // Sockets systemd passed (socket activation), or those a previous image had from it.
+    let mut passed = match handover {
+        None => activation::take(),
+        Some(h) => h
+            .passed
+            .iter()
+            .map(|(address, fd)| {
+                reexec::adopt(*fd).map_err(|e| Error::os(format!("socket {address}"), e))
+            })
+            .collect::<Result<_, _>>()?,
+    };
     for spec in &opts.sockets {
         if let Some(max) = somax.filter(|&m| spec.backlog > m) {
             log::warn!(
@@ -233,6 +246,16 @@ fn serve(
             sockets.push(b);
             continue;
         }
+        if let Some(i) = passed.iter().position(|fd| bind::names(&spec.address, fd)) {
+            // systemd's socket: its file stays when the server stops.
+            sockets.push(bind::listening(spec, passed.remove(i), true)?);
+            log::info!(
+                "{} socket {} passed by systemd",
+                describe(spec),
+                spec.address
+            );
+            continue;
+        }
         let b = bind::bind(spec)?;
         if let Some(path) = &b.unix_path {
             cleanup.paths.push(path.clone());
@@ -249,6 +272,22 @@ fn serve(
             None => log::info!("{} socket bound to {}", describe(spec), spec.address),
         }
         sockets.push(b);
+    }
+    // Passed sockets no option names serve the uwsgi protocol, as under uWSGI.
+    for fd in passed {
+        let address = bind::address_of(&fd).map_err(|e| Error::os("a socket systemd passed", e))?;
+        let spec = SocketSpec {
+            address,
+            protocol: ruwsgi_event_loop::Protocol::Uwsgi,
+            backlog: 100,
+            chmod: None,
+            reuse_port: false,
+        };
+        log::info!(
+            "uwsgi socket {} passed by systemd (no socket option names it)",
+            spec.address
+        );
+        sockets.push(bind::listening(&spec, fd, true)?);
     }
     let stats = match &opts.stats {
         Some(address) if master => {

@@ -1174,6 +1174,13 @@ impl<'a> Master<'a> {
             sockets: self
                 .sockets
                 .iter()
+                .filter(|b| !b.passed)
+                .map(|b| (b.spec.address.clone(), b.fd.as_raw_fd()))
+                .collect(),
+            passed: self
+                .sockets
+                .iter()
+                .filter(|b| b.passed)
                 .map(|b| (b.spec.address.clone(), b.fd.as_raw_fd()))
                 .collect(),
             board,

@@ -60,6 +60,8 @@ pub(crate) struct Handover {
     pub(crate) detached: bool,
     /// The listening sockets: configured address, fd.
     pub(crate) sockets: Vec<(String, RawFd)>,
+    /// The sockets systemd passed (`Bound::passed`): address, fd.
+    pub(crate) passed: Vec<(String, RawFd)>,
     /// The scoreboard's `memfd`.
     pub(crate) board: Option<RawFd>,
     /// Each cache's name and `memfd`.
@@ -85,7 +87,8 @@ impl Handover {
         }
     }
 
-    /// One line per item: `dir HEX`, `detached`, `socket FD HEX`, `board FD`,
+    /// One line per item: `dir HEX`, `detached`, `socket FD HEX`, `passed FD HEX`,
+    /// `board FD`,
     /// `cache FD HEX`, `worker PID` (paths, addresses and names hex-encoded, so any byte
     /// survives).
     fn encode(&self) -> String {
@@ -95,6 +98,9 @@ impl Handover {
         }
         for (address, fd) in &self.sockets {
             out.push_str(&format!("socket {fd} {}\n", hex(address.as_bytes())));
+        }
+        for (address, fd) in &self.passed {
+            out.push_str(&format!("passed {fd} {}\n", hex(address.as_bytes())));
         }
         if let Some(fd) = self.board {
             out.push_str(&format!("board {fd}\n"));
@@ -120,6 +126,9 @@ impl Handover {
                 ("socket", Some(fd), Some(address)) => h
                     .sockets
                     .push((String::from_utf8(unhex(address)?).ok()?, fd.parse().ok()?)),
+                ("passed", Some(fd), Some(address)) => h
+                    .passed
+                    .push((String::from_utf8(unhex(address)?).ok()?, fd.parse().ok()?)),
                 ("board", Some(fd), None) => h.board = Some(fd.parse().ok()?),
                 ("cache", Some(fd), Some(name)) => h
                     .caches
@@ -133,7 +142,7 @@ impl Handover {
 
     /// The descriptors handed over: sockets, board, caches.
     fn fds(&self) -> Vec<RawFd> {
-        let sockets = self.sockets.iter().map(|(_, fd)| *fd);
+        let sockets = self.sockets.iter().chain(&self.passed).map(|(_, fd)| *fd);
         let caches = self.caches.iter().map(|(_, fd)| *fd);
         sockets.chain(self.board).chain(caches).collect()
     }
@@ -337,6 +346,7 @@ mod tests {
                 ("./uwsgi/uwsgi.sock".into(), 4),
                 ("@abstract name".into(), 7),
             ],
+            passed: vec![(":9000".into(), 10)],
             board: Some(5),
             caches: vec![("default".into(), 8), ("pages, ünï".into(), 9)],
             workers: vec![101, 102],
