@@ -102,3 +102,8 @@ pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
 pub use spill::BodyFile;
 pub use static_files::{StaticFiles, StaticOptions};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -118,3 +118,8 @@ pub struct UwsgiPacket {
     /// The vars, in order, as raw bytes.
     pub vars: Vec<(Vec<u8>, Vec<u8>)>,
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -74,3 +74,8 @@ pub use stacks::Stacks;
 pub use uwsgi_module::run_post_fork_hook;
 pub use uwsgi_signals::{run_mule, start_signal_thread};
 pub use uwsgi_spooler::{run_spool_job, spooler_imports};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
