@@ -61,6 +61,24 @@ if "BACKGROUND_WATCH" in os.environ:
     uwsgi.add_file_monitor(32, os.environ["BACKGROUND_WATCH"])
 
 
+if os.environ.get("BACKGROUND_TARGETS"):
+
+    def second(num):
+        record("worker2signal")
+
+    def active(num):
+        record("activesignal")
+
+    def rb(num):
+        record("rbtick")
+
+    uwsgi.register_signal(35, "worker2", second)
+    uwsgi.register_signal(36, "active-workers", active)
+    uwsgi.register_signal(34, "worker", rb)
+    # Three ticks a second apart, then no more.
+    uwsgi.add_rb_timer(34, 1, 3)
+
+
 def to_mules(num):
     record("mulesignal")
 

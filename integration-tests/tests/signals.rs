@@ -291,3 +291,63 @@ fn add_cron_with_every_field_any_fires_at_start_and_a_file_monitor_on_change() {
     );
     drop(server);
 }
+
+/// Signal targets beyond the whole set: `workerN` runs in that worker only,
+/// `active-workers` once in each; an `add_rb_timer` with 3 iterations fires three times
+/// and stops; a `mule = module:function` mule runs the function and gets messages.
+#[test]
+fn worker_targets_rb_timer_iterations_and_a_module_function_mule() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = apps_dir();
+    let (server, addr, log) = start(
+        dir.path(),
+        &[
+            "--processes",
+            "2",
+            "--pythonpath",
+            apps.to_str().unwrap(),
+            "--mule",
+            "background_mule_fn:run",
+        ],
+        &[("BACKGROUND_TARGETS", "1".into())],
+    );
+    server.wait_for_log("spawned worker 2");
+    assert_eq!(get(addr, "/signal?num=35").text(), "raised");
+    assert_eq!(get(addr, "/signal?num=36").text(), "raised");
+    let started = wait_until("the mule's function to start", || {
+        named(&events(&log), "fn-started")
+            .first()
+            .map(|e| (*e).clone())
+    });
+    assert_eq!(started.mule, 1, "{started:?}");
+    assert_eq!(get(addr, "/mule?msg=hi&to=1").text(), "queued");
+    wait_until("the function to get the message", || {
+        named(&events(&log), "fn-got:hi").first().map(|_| ())
+    });
+    let active = wait_until("signal 36 in both workers", || {
+        let e = events(&log);
+        let mut workers: Vec<usize> = named(&e, "activesignal").iter().map(|e| e.worker).collect();
+        workers.sort();
+        (workers.len() == 2).then_some(workers)
+    });
+    assert_eq!(active, [1, 2]);
+    let second = wait_until("signal 35 in worker 2", || {
+        let e = events(&log);
+        let got: Vec<usize> = named(&e, "worker2signal")
+            .iter()
+            .map(|e| e.worker)
+            .collect();
+        (!got.is_empty()).then_some(got)
+    });
+    assert_eq!(second, [2]);
+    wait_until("three rb_timer ticks", || {
+        (named(&events(&log), "rbtick").len() >= 3).then_some(())
+    });
+    // Two seconds later, still three: the timer stopped after its iterations.
+    std::thread::sleep(Duration::from_secs(2));
+    let e = events(&log);
+    assert_eq!(named(&e, "rbtick").len(), 3);
+    assert_eq!(named(&e, "worker2signal").len(), 1);
+    assert_eq!(named(&e, "activesignal").len(), 2);
+    drop(server);
+}
