@@ -64,6 +64,22 @@ fn backoff(step: u32) -> Duration {
     (Duration::from_millis(125) * 2u32.saturating_pow(step)).min(MAX_BACKOFF)
 }
 
+/// How long to wait before respawning a process that died after living `lived`, counting
+/// its quick deaths in a row in `quick_deaths`. The first death respawns at once; a crash
+/// loop waits 125 ms, 250 ms, ... up to [`MAX_BACKOFF`], so it cannot spin the CPU. Workers,
+/// mules and spoolers alike.
+fn respawn_delay(quick_deaths: &mut u32, lived: Duration) -> Duration {
+    *quick_deaths = if lived < QUICK_DEATH {
+        *quick_deaths + 1
+    } else {
+        0
+    };
+    match *quick_deaths {
+        0 | 1 => Duration::ZERO,
+        n => backoff(n - 2),
+    }
+}
+
 /// Debug builds only: `RUWSGI_TEST_FAIL_FORKS=N` makes the first N forks of respawns fail
 /// with EAGAIN, as fork does when RLIMIT_NPROC or memory runs out (the integration tests run
 /// as root in CI, where RLIMIT_NPROC does not bind). Release builds never read it.
@@ -1547,17 +1563,7 @@ impl<'a> Master<'a> {
                 self.begin_stop(false);
                 continue;
             }
-            if lived < QUICK_DEATH {
-                w.quick_deaths += 1;
-            } else {
-                w.quick_deaths = 0;
-            }
-            // First death: respawn at once. A crash loop: 125 ms, 250 ms, ... up to 8 s, so
-            // it cannot spin the CPU.
-            let delay = match w.quick_deaths {
-                0 | 1 => Duration::ZERO,
-                n => backoff(n - 2),
-            };
+            let delay = respawn_delay(&mut w.quick_deaths, lived);
             log::warn!(
                 "worker {id} (pid {pid}) died after {:.1}s: {}; respawning{}",
                 lived.as_secs_f64(),
@@ -1894,15 +1900,7 @@ impl Master<'_> {
             return true;
         }
         let lived = x.spawned.map(|s| s.elapsed()).unwrap_or_default();
-        x.quick_deaths = if lived < QUICK_DEATH {
-            x.quick_deaths + 1
-        } else {
-            0
-        };
-        let delay = match x.quick_deaths {
-            0 | 1 => Duration::ZERO,
-            n => backoff(n - 2),
-        };
+        let delay = respawn_delay(&mut x.quick_deaths, lived);
         log::warn!(
             "{name} {id} (pid {pid}) ended after {:.1}s: {}; respawning{}",
             lived.as_secs_f64(),
@@ -2031,4 +2029,25 @@ fn epoch_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crash_loop_backs_off_and_a_long_life_resets_it() {
+        let mut quick = 0;
+        let soon = Duration::from_millis(100);
+        let delays: Vec<u128> = (0..7)
+            .map(|_| respawn_delay(&mut quick, soon).as_millis())
+            .collect();
+        assert_eq!(delays, [0, 125, 250, 500, 1000, 2000, 4000]);
+        assert_eq!(respawn_delay(&mut quick, soon), MAX_BACKOFF);
+        assert_eq!(
+            respawn_delay(&mut quick, Duration::from_secs(60)),
+            Duration::ZERO
+        );
+        assert_eq!(quick, 0);
+    }
 }
