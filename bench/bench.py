@@ -305,7 +305,9 @@ def ruwsgi_row(name: str, binary: str, watched: bool = False, static: bool = Fal
     def launch(a, n, w, t):
         extra = []
         if watched:
-            stats = t / ("stats-" + re.sub(r"\W", "_", str(a)) + f"-{n}.sock")
+            # Named after the port, or the socket file's name behind nginx (its whole
+            # path would make the stats socket's longer than a unix socket path may be).
+            stats = t / ("stats-" + re.sub(r"\W", "_", Path(str(a)).name) + f"-{n}.sock")
             extra = ["--stats", str(stats), "--harakiri", "60"]
         return ([binary, listen_flag(w, "--http-socket"), address(a, w), "--master",
                  "--processes", str(n), "--disable-logging", *extra, *static_flags(w, t),
