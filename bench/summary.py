@@ -7,7 +7,8 @@
                                       geometric mean of ruwsgi req/s ÷ best peer req/s)
     bench/summary.py table REPORT     the README's table for that report: ruwsgi's row and
                                       the best peer's (the fastest non-nginx row that is not
-                                      ruwsgi) for every workload and worker count
+                                      ruwsgi) for every workload and worker count, and for
+                                      the static file nginx's beside it
 """
 
 import math
@@ -116,6 +117,7 @@ def table(path):
     print("| workload | workers | ruwsgi req/s | CPU µs/req | worker shares | best peer req/s | its CPU µs/req |")
     print("|---|---:|---:|---:|---:|---|---:|")
     order = {name: i for i, name in enumerate(WORKLOADS)}
+    groups = rows(report)
     for workload, workers, ours, peer in sorted(
         pairs(report), key=lambda p: (order.get(p[0], 99), p[1])
     ):
@@ -125,9 +127,12 @@ def table(path):
         if " --" in name:
             server, flags = name.split(" --", 1)
             name = f"{server} `--{flags}`"
+        # Files: nginx serving the same file is the yardstick beside the peers.
+        beside = [r for r in groups[(workload, workers)] if r["server"] == "nginx static"]
+        also = f" (nginx {beside[0]['req/s']})" if beside else ""
         print(
             f"| {WORKLOADS.get(workload, workload)} | {workers} | {cell(ours, nginx)} "
-            f"| {cpu_cell(ours, workload)} | {share} | {name} {cell(peer, nginx)} "
+            f"| {cpu_cell(ours, workload)} | {share} | {name} {cell(peer, nginx)}{also} "
             f"| {cpu_cell(peer, workload)} |"
         )
 
