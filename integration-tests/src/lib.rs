@@ -451,6 +451,16 @@ where
     run_command(ServerBuilder::new(args).cmd)
 }
 
+/// Writes `bytes` to the FIFO at `path` (the master FIFO's commands).
+pub fn write_fifo(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open the FIFO")
+        .write_all(bytes)
+        .expect("write to the FIFO");
+}
+
 /// Runs a prepared command to completion with [`DEADLINE`], killing it if it overruns.
 pub fn run_command(cmd: Command) -> Output {
     run_command_for(cmd, DEADLINE)

@@ -186,15 +186,6 @@ fn add_header_goes_on_every_response_over_http_and_uwsgi() {
     assert!(err.contains("add-header \"no colon\""), "{err}");
 }
 
-fn send_fifo(path: &Path, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 /// The log file and every rotated one beside it, oldest name first.
 fn log_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -256,7 +247,7 @@ fn rotating_the_log_through_the_fifo_under_load_loses_no_line() {
         .collect();
     for rotations in 1..=3 {
         std::thread::sleep(Duration::from_millis(150));
-        send_fifo(&fifo, b"L");
+        write_fifo(&fifo, b"L");
         wait_until("the rotated file", || {
             (log_files(dir.path()).len() > rotations).then_some(())
         });
@@ -298,7 +289,7 @@ fn reopening_the_log_through_the_fifo_follows_a_moved_file() {
     // What logrotate does before it tells the server: move the file away.
     let moved = dir.path().join("moved.log");
     std::fs::rename(&log, &moved).unwrap();
-    send_fifo(&fifo, b"l");
+    write_fifo(&fifo, b"l");
     wait_until("a new log file", || log.exists().then_some(()));
     get(addr, "/after");
     wait_until("the worker's line in the new file", || {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_integration_tests::{
-    children_of, connect, fd_count, free_port, get, read_response, wait_until, Response, Server,
-    ServerBuilder,
+    children_of, connect, fd_count, free_port, get, read_response, wait_until, write_fifo,
+    Response, Server, ServerBuilder,
 };
 
 /// Writes the app, whose every answer is `VERSION pid`; `/slow` takes 200 ms. The version
@@ -238,16 +238,6 @@ fn serves(addr: SocketAddr, version: &str) {
     });
 }
 
-/// Writes `bytes` into the FIFO at `path`.
-fn send(path: &Path, bytes: &[u8]) {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
-}
-
 /// Every byte of the master FIFO does what uWSGI's does: `s` stats, `w` the workers
 /// replaced, `c` a chain reload, `r` a graceful reload, `R` a brutal one, `W` the workers
 /// killed and respawned, `p` pause and resume, `P` the pidfile written again, `1` the second
@@ -279,36 +269,36 @@ fn the_master_fifo_obeys_each_command() {
         version(n)
     };
 
-    send(&fifo, b"s\n");
+    write_fifo(&fifo, b"s\n");
     server.wait_for_log(&format!("stats of master pid {}", server.pid));
 
     // w and c under lazy-apps: new workers import the changed app.
     for (byte, log) in [(b'w', "reloading the workers"), (b'c', "chain reload done")] {
         let want = changed(dir.path());
-        send(&fifo, &[byte]);
+        write_fifo(&fifo, &[byte]);
         workers = new_workers(&server, &workers);
         serves(addr, &want);
         server.wait_for_log(log);
     }
     // r: the master re-executes.
     let want = changed(dir.path());
-    send(&fifo, b"r");
+    write_fifo(&fifo, b"r");
     workers = new_workers(&server, &workers);
     serves(addr, &want);
     // W: killed and respawned at once.
-    send(&fifo, b"W");
+    write_fifo(&fifo, b"W");
     workers = new_workers(&server, &workers);
     server.wait_for_log("brutal reload of the workers");
     // R: stopped at once, then the master re-executes, same pid.
     let want = changed(dir.path());
-    send(&fifo, b"R");
+    write_fifo(&fifo, b"R");
     workers = new_workers(&server, &workers);
     serves(addr, &want);
     server.wait_for_log("brutal reload: stopping the workers at once");
     assert!(server.is_running());
 
     // p pauses the workers (stopped processes), p resumes them.
-    send(&fifo, b"p");
+    write_fifo(&fifo, b"p");
     server.wait_for_log("workers paused");
     let stopped = |pid: u32| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -322,12 +312,12 @@ fn the_master_fifo_obeys_each_command() {
     wait_until("the workers to be stopped", || {
         workers.iter().all(|&p| stopped(p)).then_some(())
     });
-    send(&fifo, b"p");
+    write_fifo(&fifo, b"p");
     server.wait_for_log("workers resumed");
     assert_eq!(get(addr, "/fast").status, 200);
 
     std::fs::remove_file(&pidfile).unwrap();
-    send(&fifo, b"P");
+    write_fifo(&fifo, b"P");
     wait_until("the pidfile written again", || {
         std::fs::read_to_string(&pidfile).ok()
     });
@@ -337,13 +327,13 @@ fn the_master_fifo_obeys_each_command() {
     );
 
     // 1: the second FIFO is the active one; the first is not obeyed any more.
-    send(&fifo, b"1");
+    write_fifo(&fifo, b"1");
     server.wait_for_log("is the active one now");
-    send(&fifo, b"q");
+    write_fifo(&fifo, b"q");
     server.wait_for_log("ignored, this FIFO is not the active one");
-    send(&fifo2, b"x");
+    write_fifo(&fifo2, b"x");
     server.wait_for_log("unknown command 'x'");
-    send(&fifo2, b"q");
+    write_fifo(&fifo2, b"q");
     let status = server.wait_exit();
     assert!(status.success(), "{status:?}\n{}", server.log());
     assert!(
@@ -359,7 +349,7 @@ fn the_master_fifo_obeys_each_command() {
     );
 
     let (mut server, _addr, _dir) = reloadable(&["--master-fifo", fifo.to_str().unwrap()]);
-    send(&fifo, b"Q");
+    write_fifo(&fifo, b"Q");
     server.wait_for_log("stopping the workers at once");
     assert!(server.wait_exit().success());
 }
@@ -413,7 +403,7 @@ fn a_chain_reload_without_lazy_apps_reloads_gracefully() {
     let (server, addr, dir) = reloadable(&["--master-fifo", fifo.to_str().unwrap()]);
     let workers = children_of(server.pid);
     write_app(dir.path(), &version(1), false);
-    send(&fifo, b"c");
+    write_fifo(&fifo, b"c");
     server.wait_for_log("a chain reload needs lazy-apps; reloading gracefully instead");
     new_workers(&server, &workers);
     serves(addr, &version(1));

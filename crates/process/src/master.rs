@@ -520,7 +520,7 @@ impl<'a> Master<'a> {
         }
         self.started = true;
         self.daemons.start_all();
-        self.crons.run_due(epoch_seconds());
+        self.crons.run_due(ruwsgi_logging::now_secs());
         let mut events = Events::with_capacity(8);
         let mut last_tick = Instant::now();
         loop {
@@ -601,7 +601,7 @@ impl<'a> Master<'a> {
             }
             self.respawn_due();
             self.timers
-                .run(&self.board, Instant::now(), epoch_seconds());
+                .run(&self.board, Instant::now(), ruwsgi_logging::now_secs());
             self.daemons.check();
             self.retire_previous();
             self.advance_handoffs();
@@ -681,7 +681,7 @@ impl<'a> Master<'a> {
             }
         }
         self.cheaper_cycle();
-        self.crons.run_due(epoch_seconds());
+        self.crons.run_due(ruwsgi_logging::now_secs());
     }
 
     /// Cheaper mode, once a second: the algorithm's decision on what the scoreboard and
@@ -1423,7 +1423,7 @@ impl<'a> Master<'a> {
 
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
-            if self.crons.reaped(pid, status, epoch_seconds()) {
+            if self.crons.reaped(pid, status, ruwsgi_logging::now_secs()) {
                 continue;
             }
             if let Some(control) = self.daemons.reaped(pid, status, self.stopping.is_some()) {
@@ -2022,13 +2022,6 @@ fn log_thread_waits(pid: u32) {
             read("comm"),
         );
     }
-}
-
-/// Seconds since the epoch (the crons' clock, matched in local time).
-fn epoch_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

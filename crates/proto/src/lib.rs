@@ -65,6 +65,7 @@
 mod app_head;
 mod chunked;
 mod error;
+mod percent;
 mod request;
 mod response;
 mod uwsgi;
@@ -74,6 +75,7 @@ pub use app_head::{
 };
 pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
+pub use percent::percent_decode;
 pub use request::{parse_request, BodyFraming, Limits, Parsed};
 pub use response::{
     decimal, declared_length, encode_chunk, encode_chunk_size, encode_last_chunk,

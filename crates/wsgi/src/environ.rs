@@ -51,32 +51,7 @@ fn latin1_string(b: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Percent-decodes a path (RFC 3986 §2.1); malformed escapes stay as they are.
-pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, [u8]> {
-    if !b.contains(&b'%') {
-        return Cow::Borrowed(b);
-    }
-    let hex = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    Cow::Owned(out)
-}
+pub(crate) use ruwsgi_proto::percent_decode;
 
 /// The path and query of a request-target (origin-form, or absolute-form whose
 /// scheme and authority are dropped, RFC 9112 §3.2).

@@ -8,7 +8,7 @@
 //! again against the root after symlinks ([`super::StaticFiles`]); this module keeps the
 //! textual path honest, the root check keeps the filesystem honest.
 
-use std::borrow::Cow;
+pub(crate) use ruwsgi_proto::percent_decode;
 
 /// Why a request path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,28 +52,6 @@ pub(crate) fn target_path(target: &[u8]) -> &[u8] {
     }
 }
 
-/// Percent-decodes a path once (RFC 3986 §2.1); malformed escapes stay as they are.
-pub(crate) fn percent_decode(b: &[u8]) -> Cow<'_, [u8]> {
-    if !b.contains(&b'%') {
-        return Cow::Borrowed(b);
-    }
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    Cow::Owned(out)
-}
-
 /// The segments of a decoded path below a root, empty and `.` segments dropped; refused
 /// when any segment is `..` or the path holds a NUL byte or a backslash.
 pub(crate) fn segments(path: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
@@ -104,16 +82,6 @@ mod tests {
         assert_eq!(target_path(b"http://h:80/a?x"), b"/a");
         assert_eq!(target_path(b"HTTPS://h"), b"");
         assert_eq!(target_path(b"/a#frag"), b"/a");
-    }
-
-    #[test]
-    fn decoding_is_done_once() {
-        assert_eq!(&*percent_decode(b"/a%20b"), b"/a b");
-        assert_eq!(&*percent_decode(b"/%2e%2E/x"), b"/../x");
-        assert_eq!(&*percent_decode(b"/%252e%252e"), b"/%2e%2e");
-        assert_eq!(&*percent_decode(b"/bad%zz%4"), b"/bad%zz%4");
-        assert_eq!(&*percent_decode(b"/end%"), b"/end%");
-        assert_eq!(&*percent_decode(b"/%41"), b"/A");
     }
 
     #[test]
