@@ -1,5 +1,5 @@
-//! The request log line: uWSGI's default format (`core/logging.c`, `uwsgi_logit_simple`)
-//! or the `log-format` one, through `log` with target `ruwsgi::request`:
+//! The request log line: uWSGI 2.0's default format (checked against lines uWSGI wrote,
+//! `integration-tests/data/`) or the `log-format` one, through `log` with target `ruwsgi::request`:
 //!
 //! ```text
 //! [pid: 1234|app: 0|req: 1/1] 127.0.0.1 () {28 vars in 312 bytes} [Tue Nov 24 22:01:02 2026] GET /path => generated 12 bytes in 0 msecs (HTTP/1.1 200) 2 headers in 64 bytes (1 switches on core 0)
@@ -12,7 +12,7 @@
 //! `log-format` takes uWSGI's `%(name)` placeholders ([`LogFormat`]); whatever else it holds
 //! is copied as is. Which exchanges are logged: all of them, or under `disable-logging`
 //! only those `log-4xx`, `log-5xx`, `log-slow`, `log-zero`, `log-big`, `log-sendfile` and
-//! `log-ioerror` pick, as uWSGI decides (`log_request`).
+//! `log-ioerror` pick, as uWSGI decides.
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! `syslog`), `log-route` / `log-req-route` (a line that matches a route's regular
 //! expression goes to that named logger only) and `log-encoder` / `log-req-encoder`
 //! (rewrite a line on its way: `prefix`, `suffix`, `nl`, `format`, `json`), as uWSGI's log
-//! master applies them (`core/logging.c`, `uwsgi_master_log`):
+//! master applies them:
 //!
 //! 1. a line that matches one or more routes goes to each of those loggers, and no further;
 //! 2. otherwise it goes to every logger without a name;

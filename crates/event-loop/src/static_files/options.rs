@@ -10,8 +10,7 @@ use serde::Deserialize;
 use super::mime::MimeTypes;
 use crate::error::Error;
 
-/// The static-file options, with uWSGI's names and semantics (`core/static.c`,
-/// `core/protocol.c`'s `uwsgi_file_serve` callers).
+/// The static-file options, with uWSGI's names and semantics.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct StaticOptions {
