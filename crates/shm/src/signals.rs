@@ -42,7 +42,8 @@ pub enum SignalTarget {
     AnyWorker,
     /// `workers`: every worker.
     Workers,
-    /// `active-workers`: every worker that serves (not paused or stopping).
+    /// `active-workers`: every live worker that is not paused (SIGTSTP) or stopping, as in
+    /// uWSGI (a worker still starting gets it once it serves).
     ActiveWorkers,
     /// `workerN`: worker N.
     Worker(u16),
@@ -467,7 +468,10 @@ impl Signals<'_> {
             SignalTarget::Workers | SignalTarget::Mules | SignalTarget::Spoolers => {
                 newest.iter().collect()
             }
-            SignalTarget::ActiveWorkers => newest.iter().filter(ready).collect(),
+            SignalTarget::ActiveWorkers => newest
+                .iter()
+                .filter(|e| e.3 != ProcessStatus::Paused)
+                .collect(),
             SignalTarget::Worker(n) | SignalTarget::Mule(n) => {
                 newest.iter().filter(|e| e.0 == usize::from(n)).collect()
             }
@@ -694,6 +698,21 @@ mod tests {
         assert_eq!(board.signals().take(new), vec![(1, 1)]);
         assert_eq!(board.signals().take(old), vec![]);
         assert_eq!(board.signals().take(stopping), vec![]);
+    }
+
+    #[test]
+    fn active_workers_are_every_worker_but_a_paused_one() {
+        let board = board();
+        let starting = board.claim(101, 1, ProcessKind::Worker, 0).unwrap();
+        let ready = board.claim(102, 2, ProcessKind::Worker, 0).unwrap();
+        let paused = board.claim(103, 3, ProcessKind::Worker, 0).unwrap();
+        board.process(ready).set_status(ProcessStatus::Ready);
+        board.process(paused).set_status(ProcessStatus::Paused);
+        board.signals().register(9, SignalTarget::ActiveWorkers);
+        assert_eq!(board.signals().raise(9), Ok(2));
+        assert_eq!(board.signals().take(starting), vec![(9, 1)]);
+        assert_eq!(board.signals().take(ready), vec![(9, 1)]);
+        assert_eq!(board.signals().take(paused), vec![]);
     }
 
     #[test]
