@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ruwsgi_integration_tests::{
-    app, children_of, free_port, get, pid_alive, run_command, run_ruwsgi, ruwsgi_bin, test_venv,
-    uwsgi_packet, uwsgi_unix_request, uwsgi_vars, wait_until, wait_until_for, Server,
-    ServerBuilder,
+    app, children_of, connect, free_port, get, pid_alive, read_response, run_command, run_ruwsgi,
+    ruwsgi_bin, test_venv, uwsgi_packet, uwsgi_unix_request, uwsgi_vars, wait_until,
+    wait_until_for, Server, ServerBuilder,
 };
 
 /// Kills a daemonized server's process group on drop (it left the harness's group).
@@ -513,6 +513,46 @@ fn sigterm_lets_an_in_flight_request_finish() {
     wait_dead(kids[0]);
     // The listener was closed: nothing accepts any more.
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+/// A graceful stop (SIGTERM) answers every connection already queued behind a busy worker
+/// and, while the in-flight request still runs, refuses new ones: the listening socket
+/// closes at once instead of queueing connections that no process would take (which a
+/// client, or nginx with a POST it will not retry, would see reset).
+#[test]
+fn sigterm_answers_the_queued_connections_and_refuses_new_ones() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let (mut server, addr) = slow_app_server(&mark, &[]);
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    wait_until("the slow request to be in flight", || {
+        mark.exists().then_some(())
+    });
+    // The worker's one thread is busy: these wait in the kernel's queue.
+    let queued: Vec<_> = (0..5)
+        .map(|_| {
+            let mut s = connect(addr);
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    server.signal(libc::SIGTERM);
+    wait_until("a new connection to be refused", || {
+        std::net::TcpStream::connect(addr).err()
+    });
+    assert!(
+        !slow.is_finished(),
+        "refused while the one-second request still runs"
+    );
+    for mut s in queued {
+        let resp = read_response(&mut s, false).expect("a queued connection is answered");
+        assert_eq!((resp.status, resp.text()), (200, "fast".to_string()));
+    }
+    let resp = slow.join().unwrap();
+    assert_eq!(resp.text(), "slow done");
+    assert!(server.wait_exit().success(), "{}", server.log());
 }
 
 /// Without `--master`, the lone worker answers signals as uWSGI's does: SIGUSR1 logs the

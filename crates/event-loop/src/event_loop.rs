@@ -77,8 +77,10 @@ pub struct Stopper {
 }
 
 impl Stopper {
-    /// Stop accepting, finish in-flight requests for up to `deadline`, close idle
-    /// keep-alive connections, then return from [`EventLoop::run`].
+    /// The server stops: take every connection the kernel has queued on the listeners (no
+    /// process will take them once the listeners close), stop accepting, finish in-flight
+    /// requests for up to `deadline`, close idle keep-alive connections, then return from
+    /// [`EventLoop::run`].
     pub fn graceful(&self, deadline: Duration) {
         *self.control.grace.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
         let _ = self.control.state.compare_exchange(
@@ -93,7 +95,9 @@ impl Stopper {
     /// Retire: stop accepting — leaving the connections the kernel queued to the sibling
     /// workers and to the replacement, unlike [`Stopper::graceful`] — end each connection
     /// after its response, finish in-flight requests for up to `deadline`, then return
-    /// from [`EventLoop::run`]. How a worker recycles itself (`reload-on-rss`, harakiri).
+    /// from [`EventLoop::run`]. How a worker leaves while its siblings or its replacement
+    /// keep the listeners: it recycles itself (`reload-on-rss`, harakiri) or a reload
+    /// replaces it.
     pub fn retire(&self, deadline: Duration) {
         *self.control.grace.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
         let _ = self.control.state.compare_exchange(
@@ -551,12 +555,18 @@ impl<H: Handler> EventLoop<H> {
         self.listening = want;
     }
 
+    /// Accepts what the kernel queued on listener `i`: while serving, only what
+    /// [`EventLoop::can_accept`] allows; while stopping ([`EventLoop::begin_stop`]), every
+    /// queued connection up to `max-connections`, since no process will take them after
+    /// this one closes the listener.
     fn accept(&mut self, i: usize) {
-        while self.stopping.is_none() || self.listening {
+        let draining = self.stopping.is_some();
+        loop {
             self.expire_fresh();
-            if self.conns.len() >= self.options.max_connections || !self.can_accept() {
+            let full = self.conns.len() >= self.options.max_connections;
+            if full || (!draining && !self.can_accept()) {
                 // Leave the rest to idle siblings; re-registering reports what is left.
-                if self.stopping.is_none() {
+                if !draining {
                     self.set_listening(false);
                 }
                 return;
@@ -989,15 +999,14 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
+    /// The server stops: take every connection the kernel queued (docs/architecture.md,
+    /// "stopping drains"), busy or not, then close the listeners, so no connection is
+    /// left in a queue that dies with the last process holding the socket.
     fn begin_stop(&mut self) {
         let grace = *self.control.grace.lock().unwrap_or_else(|e| e.into_inner());
         self.stopping = Some(self.now + grace);
-        // Take what the kernel already queued for us (docs/architecture.md, "stopping
-        // drains"), then close the listeners.
-        if self.listening {
-            for i in 0..self.listeners.len() {
-                self.accept(i);
-            }
+        for i in 0..self.listeners.len() {
+            self.accept(i);
         }
         self.close_listeners_and_idle();
     }

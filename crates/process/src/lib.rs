@@ -460,7 +460,7 @@ fn serve(
             spool,
             caches,
         };
-        master::Master::new(service, &opts, &sockets, board, startup, signals, extras)?.run()?
+        master::Master::new(service, &opts, sockets, board, startup, signals, extras)?.run()?
     } else {
         let slot = board
             .claim(std::process::id(), 1, ruwsgi_shm::ProcessKind::Worker, 0)
@@ -482,13 +482,12 @@ fn serve(
         worker::run(
             service,
             &ctx,
-            &sockets,
+            sockets,
             None,
             opts.need_app,
             opts.worker_reload_mercy,
         )
     };
-    drop(sockets);
     Ok(code)
 }
 

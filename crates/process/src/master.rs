@@ -268,7 +268,9 @@ struct Extra {
 pub(crate) struct Master<'a> {
     service: &'a mut dyn Service,
     opts: &'a Options,
-    sockets: &'a [Bound],
+    /// The listening sockets, until the server stops for good (closed then, so that
+    /// connections are refused rather than queued where no worker will take them).
+    sockets: Vec<Bound>,
     board: Arc<Scoreboard>,
     workers: Vec<WorkerState>,
     poll: Poll,
@@ -336,7 +338,7 @@ impl<'a> Master<'a> {
     pub(crate) fn new(
         service: &'a mut dyn Service,
         opts: &'a Options,
-        sockets: &'a [Bound],
+        sockets: Vec<Bound>,
         board: Arc<Scoreboard>,
         mut startup: Startup,
         signals: MasterSignals,
@@ -1131,6 +1133,14 @@ impl<'a> Master<'a> {
             deadline,
             killed: false,
         });
+        if !self.reexec_when_stopped && !self.sockets.is_empty() {
+            // The server goes away: the master's copies close first, and each worker takes
+            // what is queued before closing its own (docs/architecture.md, "stopping
+            // drains"), so a new connection is refused (nginx tries its next server)
+            // instead of waiting in a queue that dies with the last process.
+            log::info!("closing the listening sockets");
+            self.sockets.clear();
+        }
         for w in &mut self.workers {
             w.respawn_at = None;
             if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
@@ -1143,6 +1153,9 @@ impl<'a> Master<'a> {
         }
         let draining = self.draining.iter().map(|d| d.pid);
         for pid in self.previous.iter().copied().chain(draining) {
+            if let Some(slot) = self.board.find_pid(pid) {
+                self.board.process(slot).set_status(ProcessStatus::Stopping);
+            }
             kill(pid, Signal::SIGCONT);
             kill(pid, sig);
         }
@@ -1411,7 +1424,7 @@ impl<'a> Master<'a> {
                     carried: w.carried,
                 })
                 .collect();
-            let report = Report::gather(&self.board, self.sockets, &workers, self.pid);
+            let report = Report::gather(&self.board, &self.sockets, &workers, self.pid);
             match page {
                 Page::Json => report.to_json(self.opts.stats_minified),
                 Page::Metrics => report.to_prometheus().into_bytes(),
@@ -1753,7 +1766,7 @@ impl<'a> Master<'a> {
         worker::run(
             self.service,
             &ctx,
-            self.sockets,
+            std::mem::take(&mut self.sockets),
             self.opts.lazy_apps.then_some(&self.opts.hooks.pre_app[..]),
             self.opts.need_app,
             self.opts.worker_reload_mercy,
@@ -1823,6 +1836,9 @@ impl Master<'_> {
         if !self.enter_child(mask) {
             return 1;
         }
+        // Mules and spoolers accept no connection: holding the listening sockets would
+        // keep them open after the workers closed theirs at a stop.
+        drop(std::mem::take(&mut self.sockets));
         let (role, id) = (self.extras[idx].role.clone(), self.extras[idx].id);
         self.board.process(slot).set_status(ProcessStatus::Ready);
         match role {

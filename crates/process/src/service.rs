@@ -92,12 +92,14 @@ pub trait Serving {
 
 /// Stops a running loop from another thread.
 pub trait Stop: Send {
-    /// Stop accepting, finish in-flight requests within `mercy`, then return from `run`.
+    /// The server stops: take every connection the kernel queued (nobody else will), stop
+    /// accepting, finish in-flight requests within `mercy`, then return from `run`.
     fn graceful(&self, mercy: Duration);
 
     /// Stop accepting without taking the connections the kernel queued (the siblings and
     /// the replacement will), end each connection after its response, finish in-flight
-    /// requests within `mercy`, then return from `run`: how a worker recycles.
+    /// requests within `mercy`, then return from `run`: how a worker recycles or is
+    /// replaced by a reload.
     fn retire(&self, mercy: Duration);
 
     /// Answer the request known by `ticket` (its thread slot's

@@ -17,11 +17,13 @@ pub(crate) const EXIT_NO_APP: i32 = 22;
 
 /// Runs a worker to its end and returns its exit status. `load` says the app must be loaded
 /// here (lazy-apps), after the given `hook-pre-app` actions; the caller has already loaded it
-/// otherwise.
+/// otherwise. `sockets` are this process's copies of the listening sockets: the loop takes
+/// its own and these are closed, so a loop that closes its listeners leaves the sockets to
+/// the processes still accepting (docs/architecture.md, "stopping drains").
 pub(crate) fn run(
     service: &mut dyn Service,
     ctx: &WorkerContext,
-    sockets: &[Bound],
+    sockets: Vec<Bound>,
     load: Option<&[String]>,
     need_app: bool,
     mercy: Duration,
@@ -48,13 +50,14 @@ pub(crate) fn run(
     }
     // Before the loop and the service's threads allocate request bodies.
     crate::sys::keep_freed_memory();
-    let mut serving = match service.serve(ctx, sockets) {
+    let mut serving = match service.serve(ctx, &sockets) {
         Ok(s) => s,
         Err(err) => {
             log::error!("worker {}: cannot start serving: {err}", ctx.id);
             return 1;
         }
     };
+    drop(sockets);
     // A worker may have threads (the Python pool), so a thread of its own turns signals
     // into calls on the loop's stopper. TERM and HUP drain (docs/architecture.md: "Stopping
     // drains"; HUP is how uWSGI gracefully kills one worker); INT and QUIT stop at once; USR1
@@ -72,6 +75,7 @@ pub(crate) fn run(
     let handle = signals.handle();
     let id = ctx.id;
     let (board, index) = (ctx.scoreboard.clone(), ctx.slot);
+    let alone = ctx.master_pid.is_none();
     let signal_thread = std::thread::Builder::new()
         .name("ruwsgi-signals".into())
         .spawn(move || {
@@ -79,12 +83,12 @@ pub(crate) fn run(
                 match sig {
                     SIGTERM => {
                         log::info!("worker {id}: SIGTERM, finishing in-flight requests");
-                        stopper.graceful(mercy);
+                        leave(&*stopper, server_stops(&board, index, alone), mercy);
                     }
                     SIGHUP => {
                         let pid = std::process::id();
                         log::info!("Gracefully killing worker {id} (pid: {pid})...");
-                        stopper.graceful(mercy);
+                        leave(&*stopper, server_stops(&board, index, alone), mercy);
                     }
                     SIGUSR1 => {
                         let pid = std::process::id();
@@ -191,5 +195,22 @@ impl MasterNotice<'_> {
                 None => {}
             }
         }
+    }
+}
+
+/// Whether the whole server stops (rather than this worker alone leaving while its siblings,
+/// or a reload's new workers, keep accepting): a worker with no master is the server; with
+/// one, the master marks the slot of every worker it stops as `Stopping` before signalling.
+fn server_stops(board: &Scoreboard, index: ProcessIndex, alone: bool) -> bool {
+    alone || board.process(index).status() == ProcessStatus::Stopping
+}
+
+/// Leaves gracefully: when the server stops, taking every connection queued on the
+/// listeners (nobody else will); otherwise leaving them to the processes that stay.
+fn leave(stopper: &dyn Stop, server_stops: bool, mercy: Duration) {
+    if server_stops {
+        stopper.graceful(mercy);
+    } else {
+        stopper.retire(mercy);
     }
 }
