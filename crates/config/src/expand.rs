@@ -1,7 +1,7 @@
 //! Substitutions, in uWSGI's order:
 //!
 //! 1. **Magic variables** (`%d`, `%n`, `%k`, ...) over the raw text of each config file before
-//!    it is parsed, comments included (`core/utils.c` `magic_sub`). Every `%X` is replaced;
+//!    it is parsed, comments included, as uWSGI does. Every `%X` is replaced;
 //!    an `X` uWSGI gives no meaning becomes empty, `%%` is `%` and `%(` is kept for step 4.
 //! 2. `$(VAR)`: environment variables, over every value once all sources are read.
 //! 3. `@(path)`: a file's content (one trailing newline dropped).

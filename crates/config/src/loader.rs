@@ -1,5 +1,5 @@
 //! Reading every source into one ordered list of entries, then validating them into a
-//! [`Config`], with uWSGI's semantics (`core/config.c`, `core/uwsgi.c` `uwsgi_setup`):
+//! [`Config`], with uWSGI's semantics:
 //!
 //! 1. `UWSGI_*` environment variables, then the command line in order (its bare file
 //!    arguments last, as getopt leaves them), each config file spliced in where it is named.
@@ -32,7 +32,8 @@ const HOOK_ACTIONS: &[&str] = &["exec", "print", "log", "mkdir", "unlink", "chdi
 /// The hook options, whose values are `ACTION:ARGUMENTS` with an action of [`HOOK_ACTIONS`].
 const HOOK_OPTIONS: &[&str] = &["hook-pre-app", "hook-master-start", "hook-post-fork"];
 
-/// uWSGI's internal variables, which are not options (`core/utils.c` `parse_sys_envs`).
+/// uWSGI's internal variables, which are not options (uWSGI skips them when it reads
+/// `UWSGI_*` options from the environment).
 const INTERNAL_ENV: &[&str] = &[
     "UWSGI_RELOADS",
     "UWSGI_VASSALS_DIR",

@@ -1,17 +1,17 @@
 //! The file formats, read the way uWSGI 2.0 reads them, into ordered `(key, value, line)`
 //! pairs of one section. Sans-IO: text in, pairs out; the loader opens the files.
 //!
-//! - ini (`core/ini.c`): lines trimmed; whole-line `;`/`#` comments; `[name]` opens a section;
+//! - ini: lines trimmed; whole-line `;`/`#` comments; `[name]` opens a section;
 //!   split at the first `=`; a key without `=` has no value. Text after a value is part of it.
-//! - YAML (uWSGI's built-in reader, `core/yaml.c`): `#` starts a comment anywhere; the section
+//! - YAML (as uWSGI's built-in reader): `#` starts a comment anywhere; the section
 //!   is a top-level `name:`; its indented lines split at the first `: `; quotes are kept
 //!   (the loader unquotes later). Repeated keys are repeated values, which strict YAML
 //!   parsers refuse, so this is not a YAML library.
-//! - JSON (`core/json.c`): members of the section object in file order; `true` → `1`,
+//! - JSON: members of the section object in file order; `true` → `1`,
 //!   `false`/`null` → `0`; arrays give one pair per item.
 //! - TOML (ruwsgi addition, read with figment): like JSON; tables are unordered there, so
 //!   keys come in name order (repeat a key with an array to keep an order).
-//! - XML (`core/xml.c`): children of the root `<uwsgi>` element; an empty element is `1`.
+//! - XML: children of the root `<uwsgi>` element; an empty element is `1`.
 
 use std::fmt;
 

@@ -2,8 +2,8 @@
 //! keys, `--help`, the unknown-key suggestions and the README's migration table all come from
 //! [`OPTIONS`].
 //!
-//! Names, aliases, short flags and kinds follow uWSGI 2.0's own table (`core/uwsgi.c`,
-//! `plugins/python/python_plugin.c`, `plugins/http/http.c`); the help lines are ours.
+//! Names, aliases, short flags and kinds follow uWSGI 2.0's own option tables (the core's,
+//! the Python plugin's and the HTTP router's); the help lines are ours.
 
 /// How an option takes its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl Kind {
     }
 }
 
-/// uWSGI's booleans (`core/utils.c` `uwsgi_str_is_true`, and the key alone).
+/// uWSGI's booleans (what uWSGI reads as true, and the key alone).
 pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "" | "true" | "on" | "yes" | "1" => Some(true),

@@ -1,5 +1,5 @@
 //! `cron`, `unique-cron`, `cron2`: shell commands the master runs on a schedule, as uWSGI
-//! runs them (its `core/cron.c` and `uwsgi_cron_task_needs_execution`).
+//! runs them.
 //!
 //! - `cron = MINUTE HOUR DAY MONTH WEEKDAY COMMAND`: each field a number, or `-1` for any, or
 //!   `-N` for "every N" (the field's value divisible by N); day of month and day of week are

@@ -1,4 +1,4 @@
-//! External daemons the master keeps running (uWSGI's `core/daemons.c`):
+//! External daemons the master keeps running, as uWSGI's master does:
 //!
 //! - `attach-daemon CMD`: started with the master under `/bin/sh -c`, in a session of its
 //!   own; respawned when it exits (after a pause when it keeps dying within 3 s of its

@@ -1,5 +1,5 @@
 //! uWSGI's hooks (`hook-pre-app`, `hook-master-start`, `hook-post-fork`): actions run at fixed
-//! points of a server's life, as uWSGI's `core/hooks.c` runs them.
+//! points of a server's life, as uWSGI runs them.
 //!
 //! An action is `name:argument`. The actions ruwsgi runs:
 //! - `exec:COMMAND` runs `/bin/sh -c COMMAND` and waits for it;

@@ -1,6 +1,6 @@
 //! The spooler: jobs queued as files (`uwsgi.spool(dict)`, `@spool`), worked through by
 //! spooler processes the master forks beside the workers (`spooler DIR`, repeatable;
-//! `spooler-processes` per directory), as uWSGI's `core/spooler.c` does.
+//! `spooler-processes` per directory), as uWSGI's spooler does.
 //!
 //! - **A job is a file** in the spool directory named `uwsgi_spoolfile_on_HOST_PID_N_...`
 //!   holding a uwsgi packet (modifier1 17, the job's vars) followed by its `body`, uWSGI's
