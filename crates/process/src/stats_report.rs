@@ -1,7 +1,7 @@
 //! What the stats server answers: uWSGI 2.0's stats JSON document (the same keys, types
 //! and order) and the same figures in Prometheus's text format (version 0.0.4), both read
-//! from the scoreboard, `/proc` and the listening sockets when a client asks. A leaf: the master fills [`WorkerEntry`]s and calls
-//! [`Report::gather`].
+//! from the scoreboard, `/proc` and the listening sockets when a client asks. A leaf: the
+//! master fills [`WorkerEntry`]s and calls [`Report::gather`].
 //!
 //! What ruwsgi does not count is written as uWSGI writes it when unused: `locks` and `apps`
 //! are empty lists, `signals` and `signal_queue` 0 (uWSGI signals run on a thread of their
