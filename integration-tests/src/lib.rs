@@ -451,6 +451,18 @@ where
     run_command(ServerBuilder::new(args).cmd)
 }
 
+/// The pid of the last line of `log` that contains `needle` followed by `(pid N)` (the
+/// master's "spawned worker 1 (pid N)", the daemons' "spawning \"cmd\" (pid N)").
+pub fn logged_pid(log: &str, needle: &str) -> Option<u32> {
+    let line = log.lines().rev().find(|l| l.contains(needle))?;
+    let after = &line[line.find(needle)? + needle.len()..];
+    let digits = &after[after.find("(pid ")? + 5..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
 /// Writes `bytes` to the FIFO at `path` (the master FIFO's commands).
 pub fn write_fifo(path: &Path, bytes: &[u8]) {
     std::fs::OpenOptions::new()

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ruwsgi_integration_tests::{
-    app, children_of, connect, free_port, get, pid_alive, read_response, run_command, run_ruwsgi,
-    ruwsgi_bin, test_venv, uwsgi_packet, uwsgi_unix_request, uwsgi_vars, wait_until,
-    wait_until_for, Server, ServerBuilder,
+    app, children_of, connect, fd_targets, free_port, get, logged_pid, pid_alive, read_response,
+    run_command, run_ruwsgi, ruwsgi_bin, test_venv, uwsgi_packet, uwsgi_unix_request, uwsgi_vars,
+    wait_until, wait_until_for, Server, ServerBuilder,
 };
 
 /// Kills a daemonized server's process group on drop (it left the harness's group).
@@ -553,6 +553,47 @@ fn sigterm_answers_the_queued_connections_and_refuses_new_ones() {
     let resp = slow.join().unwrap();
     assert_eq!(resp.text(), "slow done");
     assert!(server.wait_exit().success(), "{}", server.log());
+}
+
+/// The inode of the TCP socket listening on `addr`, from /proc/net/tcp (state 0A).
+fn listening_inode(addr: std::net::SocketAddr) -> String {
+    let port = format!(":{:04X}", addr.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f[1].ends_with(&port) && f[3] == "0A").then(|| f[9].to_string())
+        })
+        .expect("the listening socket in /proc/net/tcp")
+}
+
+/// Who holds the listening socket: the master one copy (handed over at a reload), a
+/// worker one (its loop's; the copy it inherited at the fork is closed), a mule none. So
+/// when a stop closes the master's and the workers' copies, no process keeps the socket
+/// open to queue connections nobody will accept.
+#[test]
+fn a_worker_holds_one_copy_of_the_listening_socket_and_a_mule_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("in-flight");
+    let (server, addr) = slow_app_server(&mark, &["--mules", "1"]);
+    let worker = wait_until("worker 1's pid", || {
+        logged_pid(&server.log(), "spawned worker 1")
+    });
+    let mule = wait_until("mule 1's pid", || {
+        logged_pid(&server.log(), "spawned mule 1")
+    });
+    let socket = format!("socket:[{}]", listening_inode(addr));
+    let copies = |pid: u32| fd_targets(pid).iter().filter(|t| **t == socket).count();
+    // The worker closes its inherited copy once its loop has its own.
+    wait_until("the worker to hold one copy", || {
+        (copies(worker) == 1).then_some(())
+    });
+    assert_eq!(get(addr, "/").text(), "fast");
+    assert_eq!(copies(worker), 1, "{:?}", fd_targets(worker));
+    assert_eq!(copies(server.pid), 1, "{:?}", fd_targets(server.pid));
+    assert_eq!(copies(mule), 0, "{:?}", fd_targets(mule));
 }
 
 /// Without `--master`, the lone worker answers signals as uWSGI's does: SIGUSR1 logs the

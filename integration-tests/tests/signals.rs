@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ruwsgi_integration_tests::{
-    app, apps_dir, connect_unix, free_port, get, pid_alive, wait_until, Server, ServerBuilder,
+    app, apps_dir, connect_unix, free_port, get, logged_pid, pid_alive, wait_until, Server,
+    ServerBuilder,
 };
 
 /// One line of the app's record.
@@ -225,12 +226,7 @@ fn mules_get_messages_mulefuncs_and_signals_from_requests_and_stop_with_the_serv
     assert_eq!(signalled, [1, 2]);
     let log_text = server.log();
     let mule_pids: Vec<u32> = (1..=2)
-        .map(|id| {
-            let needle = format!("spawned mule {id} (pid ");
-            let line = log_text.lines().find(|l| l.contains(&needle)).unwrap();
-            let rest = &line[line.find(&needle).unwrap() + needle.len()..];
-            rest[..rest.find(')').unwrap()].parse().unwrap()
-        })
+        .map(|id| logged_pid(&log_text, &format!("spawned mule {id}")).unwrap())
         .collect();
     // The stats list the mules.
     let mut doc = String::new();

@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ruwsgi_integration_tests::{app, free_port, get, pid_alive, wait_until, Server, ServerBuilder};
+use ruwsgi_integration_tests::{
+    app, free_port, get, logged_pid, pid_alive, wait_until, Server, ServerBuilder,
+};
 
 /// A master with one worker and a spooler on `dir/spool` (scanned every second).
 fn start(dir: &Path) -> (Server, SocketAddr) {
@@ -45,14 +47,7 @@ fn jobs(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn spooler_pid(server: &Server) -> u32 {
-    let log = server.log();
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("spawned spooler 1 (pid "))
-        .unwrap();
-    let rest = &line[line.find("(pid ").unwrap() + 5..];
-    rest[..rest.find(')').unwrap()].parse().unwrap()
+    logged_pid(&server.log(), "spawned spooler 1").expect("the spooler's pid in the log")
 }
 
 #[test]

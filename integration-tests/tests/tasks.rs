@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ruwsgi_integration_tests::{
-    app, free_port, pid_alive, run_ruwsgi, wait_until, wait_until_for, Server, ServerBuilder,
+    app, free_port, logged_pid, pid_alive, run_ruwsgi, wait_until, wait_until_for, Server,
+    ServerBuilder,
 };
 
 /// A master with one worker serving `apps/health.py` and `extra` options, in `dir`.
@@ -29,14 +30,6 @@ fn start(dir: &Path, extra: &[String]) -> (Server, SocketAddr) {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// The pid in the first log line after `from` that starts with `prefix` and ends with
-/// `(pid N)`.
-fn logged_pid(log: &str, prefix: &str) -> Option<u32> {
-    let line = log.lines().rev().find(|l| l.contains(prefix))?;
-    let start = line.rfind("(pid ")? + 5;
-    line[start..].trim_end_matches(')').parse().ok()
 }
 
 #[test]
