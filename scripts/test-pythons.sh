@@ -14,12 +14,13 @@ fi
 
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 
-# The python3.X executable of VERSION: pyenv's newest patch release, else one on PATH.
+# The python3.X executable of VERSION: pyenv's newest patch release (by version number, so
+# 3.9.18 beats 3.9.9; free-threaded `t` builds are skipped), else one on PATH.
 find_python() {
-    local version=$1 found=""
-    for dir in "$pyenv_root"/versions/"$version".*; do
-        if [ -x "$dir/bin/python$version" ]; then found="$dir/bin/python$version"; fi
-    done
+    local version=$1 found="" dir
+    dir=$(find "$pyenv_root/versions" -mindepth 1 -maxdepth 1 -name "$version.*" 2>/dev/null |
+        grep -E "/$version\.[0-9]+$" | sort -V | tail -n 1 || true)
+    if [ -n "$dir" ] && [ -x "$dir/bin/python$version" ]; then found="$dir/bin/python$version"; fi
     if [ -z "$found" ]; then found=$(command -v "python$version" || true); fi
     [ -n "$found" ] && printf '%s\n' "$found"
 }

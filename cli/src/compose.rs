@@ -56,7 +56,7 @@ impl Commands {
     /// their own time), as uWSGI's does; the logger chains. A value that does not parse is
     /// an error naming its option, its value and where it came from.
     pub fn log_settings(&self, config: &Config) -> anyhow::Result<ruwsgi_logging::Settings> {
-        use ruwsgi_logging::{Chain, DatePrefix, Encoder, LoggerSpec, Route};
+        use ruwsgi_logging::{Chain, Encoder, LoggerSpec, Route};
         fn each<T>(
             config: &Config,
             option: &str,
@@ -96,11 +96,7 @@ impl Commands {
         };
         Ok(ruwsgi_logging::Settings {
             request_targets: vec![ruwsgi_event_loop::REQUEST_LOG_TARGET],
-            date: match self.log_date.as_deref() {
-                None => DatePrefix::None,
-                Some("") => DatePrefix::Ctime,
-                Some(format) => DatePrefix::Strftime(format.to_string()),
-            },
+            date: log_date(self.log_date.as_deref()),
             general: chain(
                 ("logger", &self.logger),
                 ("log-route", &self.log_route),
@@ -112,6 +108,24 @@ impl Commands {
                 ("log-req-encoder", &self.log_req_encoder),
             )?,
         })
+    }
+}
+
+/// `log-date`'s prefix as uWSGI reads the option: no value, or `true`, `1`, `on`, `yes`
+/// (any case) date the lines in `ctime` form; any other value is a `strftime` format.
+fn log_date(value: Option<&str>) -> ruwsgi_logging::DatePrefix {
+    use ruwsgi_logging::DatePrefix;
+    match value {
+        None => DatePrefix::None,
+        Some(v)
+            if v.is_empty()
+                || ["true", "1", "on", "yes"]
+                    .iter()
+                    .any(|t| v.eq_ignore_ascii_case(t)) =>
+        {
+            DatePrefix::Ctime
+        }
+        Some(format) => DatePrefix::Strftime(format.to_string()),
     }
 }
 
@@ -346,6 +360,19 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "listen: \"99999999999\" is not valid (command line --listen); expected a whole number that fits a u32"
+        );
+    }
+
+    #[test]
+    fn log_date_reads_a_true_value_as_the_ctime_date() {
+        use ruwsgi_logging::DatePrefix;
+        assert_eq!(log_date(None), DatePrefix::None);
+        for on in ["", "true", "1", "on", "yes", "TRUE", "Yes"] {
+            assert_eq!(log_date(Some(on)), DatePrefix::Ctime, "{on:?}");
+        }
+        assert_eq!(
+            log_date(Some("%Y-%m-%d")),
+            DatePrefix::Strftime("%Y-%m-%d".into())
         );
     }
 }

@@ -56,5 +56,15 @@ fn main() {
     if config.is_free_threaded() {
         refuse("it is a free-threaded build (3.13t), and ruwsgi's bridge relies on the GIL".into());
     }
+    // The interpreter's program name at run time (see `interp::program_name`): the real
+    // file behind the build's python3 (a venv's python is a link to its base install's).
+    if let Some(exe) = &config.executable {
+        let real = std::fs::canonicalize(exe).unwrap_or_else(|_| exe.into());
+        println!("cargo:rustc-env=RUWSGI_BUILD_PYTHON={}", real.display());
+    }
+    println!(
+        "cargo:rustc-env=RUWSGI_BUILD_PYTHON_VERSION={}.{}",
+        config.version.major, config.version.minor
+    );
     pyo3_build_config::add_libpython_rpath_link_args();
 }

@@ -24,6 +24,9 @@ use ruwsgi_integration_tests::{
 /// minutes on 2 cores.
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
 
+/// The `PATH` systemd gives a service.
+const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The Python the test venv was made from (the one the workspace builds against).
 fn base_python() -> PathBuf {
     let out = run_command({
@@ -57,22 +60,63 @@ fn other_python(base_version: &str) -> PathBuf {
     } else {
         "3.12"
     };
-    let root = std::env::var("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".pyenv"));
-    let found = std::fs::read_dir(root.join("versions"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(format!("bin/python{wanted}")))
-        .find(|p| p.exists());
-    found.unwrap_or_else(|| {
+    pyenv_python(wanted).unwrap_or_else(|| {
         panic!(
             "the install test needs a second Python ({wanted} with its shared library): set \
              RUWSGI_TEST_OTHER_PYTHON or install it with pyenv \
              (PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {wanted})"
         )
     })
+}
+
+/// pyenv's `python{version}` executable (`version` is `major.minor`), if pyenv has one.
+fn pyenv_python(version: &str) -> Option<PathBuf> {
+    let root = std::env::var("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".pyenv"));
+    std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(format!("bin/python{version}")))
+        .find(|p| p.exists())
+}
+
+/// A Python below 3.9 stops the build in ruwsgi's own build script, with the cause and the
+/// fix, before anything is compiled against it. The Python is described to pyo3 by a
+/// `PYO3_CONFIG_FILE` (a CPython 3.8 with its shared library), so the test needs no 3.8
+/// installed; `cargo check` of the bridge runs in its own target directory, kept between
+/// runs.
+#[test]
+fn a_python_below_3_9_stops_the_build_naming_the_fix() {
+    let dir = workspace_root().join("target/python3.8-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let python = "/opt/python3.8/bin/python3.8";
+    let config = dir.join("pyo3-python3.8.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "implementation=CPython\nversion=3.8\nshared=true\nabi3=false\n\
+             lib_name=python3.8\nlib_dir=/opt/python3.8/lib\nexecutable={python}\n\
+             pointer_width=64\nbuild_flags=\nsuppress_build_script_link_lines=false\n"
+        ),
+    )
+    .unwrap();
+    let mut check = Command::new(env!("CARGO"));
+    check
+        .current_dir(workspace_root())
+        .args(["check", "-p", "ruwsgi-wsgi"])
+        .env("PYO3_CONFIG_FILE", &config)
+        .env("CARGO_TARGET_DIR", &dir);
+    let done = run_command_for(check, BUILD_LIMIT);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "3.8 was accepted: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "ruwsgi cannot embed {python}: it is Python 3.8, and ruwsgi needs 3.9 or newer."
+        )) && stderr.contains("Fix: set PYO3_PYTHON to the python3 executable of a CPython 3.9"),
+        "{stderr}"
+    );
 }
 
 /// Forgets the `install-test` builds of the workspace's own crates, so the next pip build
@@ -153,23 +197,49 @@ fn install(python: &Path, dir: &Path, sdist: &Path) -> String {
     output
 }
 
-/// The libpython the binary at `bin` loads, as the dynamic loader resolves it.
-fn libpython_of(bin: &Path) -> String {
+/// The file of the libpython the binary at `bin` loads, as the dynamic loader resolves it
+/// (`ldd`'s `libpython3.X.so.1.0 => /path (0x...)`).
+fn libpython_of(bin: &Path) -> PathBuf {
     let out = run_command({
         let mut c = Command::new("ldd");
         c.arg(bin);
         c
     });
     let text = String::from_utf8(out.stdout).unwrap();
-    text.lines()
+    let line = text
+        .lines()
         .find(|l| l.contains("libpython"))
-        .unwrap_or_else(|| panic!("{} links no libpython: {text}", bin.display()))
-        .trim()
-        .to_string()
+        .unwrap_or_else(|| panic!("{} links no libpython: {text}", bin.display()));
+    let path = line
+        .split("=>")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or_else(|| panic!("{} does not resolve its libpython: {line}", bin.display()));
+    PathBuf::from(path).canonicalize().unwrap()
 }
 
-/// Serves a request with `venv`'s `bin/ruwsgi` (not activated, no `--home`) from an app
-/// that imports a module only that venv has; the answer.
+/// What `python` says of itself: its shared library's directory (`sysconfig`'s `LIBDIR`)
+/// and its base prefix, both resolved.
+fn libdir_and_prefix(python: &Path) -> (PathBuf, PathBuf) {
+    let out = run_command({
+        let mut c = Command::new(python);
+        c.args([
+            "-c",
+            "import os, sys, sysconfig\n\
+             print(os.path.realpath(sysconfig.get_config_var('LIBDIR')))\n\
+             print(os.path.realpath(sys.base_prefix))",
+        ]);
+        c
+    });
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines().map(PathBuf::from);
+    (lines.next().unwrap(), lines.next().unwrap())
+}
+
+/// Serves a request with `venv`'s `bin/ruwsgi` (not activated, no `--home`, and the bare
+/// `PATH` systemd gives a service, on which `python3` is the system's) from an app that
+/// imports a module only that venv has; the answer.
 fn serve_from(venv: &Path, app_dir: &Path) -> String {
     let version = version_of(&venv.join("bin/python"));
     let site = venv.join(format!("lib/python{version}/site-packages"));
@@ -185,6 +255,7 @@ fn serve_from(venv: &Path, app_dir: &Path) -> String {
         ],
     )
     .env_remove("VIRTUAL_ENV")
+    .env("PATH", SYSTEMD_PATH)
     .start();
     server.wait_for_tcp(addr);
     let answer = get(addr, "/").text();
@@ -199,11 +270,11 @@ fn one_sdist_installs_into_venvs_of_two_pythons_each_binary_on_its_own_libpython
     std::fs::create_dir(&app_dir).unwrap();
     std::fs::write(
         app_dir.join("app.py"),
-        "import sys, only_in_this_venv\n\
+        "import os, sys, only_in_this_venv\n\
          def application(environ, start_response):\n\
          \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
-         \x20   return [('%d.%d %s' % (sys.version_info[0], sys.version_info[1], \
-         only_in_this_venv.WHERE)).encode()]\n",
+         \x20   return [('%d.%d %s|%s|%s|%s' % (sys.version_info[0], sys.version_info[1], \
+         only_in_this_venv.WHERE, sys.executable, sys.prefix, os.__file__)).encode()]\n",
     )
     .unwrap();
     let sdist = sdist(&dir.path().join("dist"));
@@ -225,19 +296,37 @@ fn one_sdist_installs_into_venvs_of_two_pythons_each_binary_on_its_own_libpython
             "the wheel is tagged for its interpreter ({tag}): {pip}"
         );
         let bin = venv.join("bin/ruwsgi");
+        let (libdir, base_prefix) = libdir_and_prefix(&python);
         let lib = libpython_of(&bin);
         assert!(
-            lib.contains(&format!("libpython{version}")) && !lib.contains("not found"),
-            "{} loads {lib}",
-            bin.display()
+            lib.starts_with(&libdir)
+                && lib.file_name().is_some_and(|n| n
+                    .to_string_lossy()
+                    .starts_with(&format!("libpython{version}"))),
+            "{} loads {}, not the libpython{version} in {}",
+            bin.display(),
+            lib.display(),
+            libdir.display()
         );
         let answer = serve_from(&venv, &app_dir);
-        let venv_site = venv.canonicalize().unwrap();
+        let venv = venv.canonicalize().unwrap();
+        let fields: Vec<&str> = answer.split('|').collect();
+        let [first, executable, prefix, os_file] = fields[..] else {
+            panic!("venv {} answered {answer:?}", venv.display());
+        };
         assert!(
-            answer.starts_with(&format!("{version} "))
-                && answer.contains(venv_site.to_str().unwrap()),
+            first.starts_with(&format!("{version} ")) && first.contains(venv.to_str().unwrap()),
             "venv {} answered {answer:?}",
             venv.display()
+        );
+        // Under systemd's PATH the interpreter still knows its venv and takes its standard
+        // library from the install whose libpython it loaded, not the system's python3.
+        assert_eq!(Path::new(executable), venv.join("bin/python"), "{answer:?}");
+        assert_eq!(Path::new(prefix), venv, "{answer:?}");
+        assert!(
+            Path::new(os_file).starts_with(&base_prefix),
+            "the standard library comes from {os_file}, not {}",
+            base_prefix.display()
         );
     }
 }

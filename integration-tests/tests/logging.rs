@@ -38,7 +38,8 @@ fn the_default_line_matches_lines_real_uwsgi_wrote() {
         assert!(re.is_match(line), "uWSGI's own line: {line}");
     }
 
-    let (server, addr) = serve_log_app(&[]);
+    let uwsgi_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let (server, addr) = serve_log_app(&["--socket", &uwsgi_addr.to_string()]);
     let r = exchange(
         addr,
         b"GET /path?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: curl/test\r\nConnection: close\r\n\r\n",
@@ -49,14 +50,35 @@ fn the_default_line_matches_lines_real_uwsgi_wrote() {
     assert_eq!(ours.len(), 1, "{log}");
     assert!(re.is_match(ours[0]), "ours: {}", ours[0]);
     assert!(ours[0].contains("generated 10 bytes"), "{}", ours[0]);
+    assert!(ours[0].contains("] 127.0.0.1 () {"), "no user: {}", ours[0]);
+
+    // The REMOTE_USER nginx passes over the uwsgi protocol goes between the parentheses.
+    let mut vars = uwsgi_vars("GET", "/user");
+    vars.push(("REMOTE_USER", "alice"));
+    let r = uwsgi_tcp_request(uwsgi_addr, &uwsgi_packet(&vars, b""));
+    assert_eq!(r.status, 200);
+    let log = server.wait_for_log("GET /user =>");
+    let line = request_lines(&log, "[pid: ")[1];
+    assert!(re.is_match(line), "{line}");
+    assert!(line.contains("] 127.0.0.1 (alice) {15 vars in "), "{line}");
 }
 
 #[test]
 fn log_format_substitutes_uwsgi_variables_and_log_vars() {
     let format = "LF %(method) %(uri) %(proto) %(status) %(rsize) %(hsize) %(size) %(cl) \
                   %(host) %(uagent) %(referer) %(var.HTTP_X_ID) %(var.QUERY_STRING) %(mine) \
-                  %(user) %(pid) %(wid) %(addr) [%(ltime)] %(epoch) %(msecs) %(headers) end";
-    let (server, addr) = serve_log_app(&["--master", "--log-format", format]);
+                  %(user) %(pid) %(wid) %(addr) [%(ltime)] %(epoch) %(msecs) %(headers) end\
+                  |secs=%(secs)|time=%(time)|ftime=%(ftime)|ctime=%(ctime)|tmsecs=%(tmsecs)\
+                  |tmicros=%(tmicros)|rss=%(rss)|rssM=%(rssM)|vsz=%(vsz)|vszM=%(vszM)\
+                  |switches=%(switches)|vars=%(vars)|pktsize=%(pktsize)|modifier1=%(modifier1)\
+                  |modifier2=%(modifier2)|werr=%(werr)|rerr=%(rerr)|ioerr=%(ioerr)\
+                  |server_name=%(var.SERVER_NAME)|remote_port=%(var.REMOTE_PORT)";
+    // `log-date` dates the server's lines; `%(ftime)` keeps `ltime`'s form, as uWSGI does
+    // without `log-format-strftime`.
+    let (server, addr) = serve_log_app(&["--master", "--log-format", format, "--log-date", "%Y"]);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let r = exchange(
         addr,
         b"POST /status/201?q=2 HTTP/1.1\r\nHost: h.example\r\nUser-Agent: ua/1\r\n\
@@ -109,6 +131,104 @@ fn log_format_substitutes_uwsgi_variables_and_log_vars() {
     assert!(epoch <= now && epoch + 60 > now, "{line}");
     assert!(after[1].parse::<u64>().is_ok(), "msecs: {line}");
     assert_eq!(after[2], "2", "headers: {line}");
+
+    // The rest, `|name=value` each: the shape of each value, and numbers that must agree
+    // with the test's clock or with each other.
+    let values: std::collections::HashMap<&str, &str> = line
+        .split_once(" end|")
+        .unwrap()
+        .1
+        .split('|')
+        .map(|kv| kv.split_once('=').unwrap())
+        .collect();
+    let shapes = [
+        ("secs", r"^\d+\.\d{6}$"),
+        ("time", r"^\d{10}$"),
+        (
+            "ftime",
+            r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$",
+        ),
+        (
+            "ctime",
+            r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$",
+        ),
+        ("tmsecs", r"^\d{13}$"),
+        ("tmicros", r"^\d{16}$"),
+        ("rss", r"^[1-9]\d*$"),
+        ("rssM", r"^\d+$"),
+        ("vsz", r"^[1-9]\d*$"),
+        ("vszM", r"^\d+$"),
+        ("switches", r"^1$"),
+        ("vars", r"^[1-9]\d*$"),
+        ("pktsize", r"^[1-9]\d*$"),
+        ("modifier1", r"^0$"),
+        ("modifier2", r"^0$"),
+        ("werr", r"^0$"),
+        ("rerr", r"^0$"),
+        ("ioerr", r"^0$"),
+        ("server_name", r"^\S+$"),
+        ("remote_port", r"^[1-9]\d*$"),
+    ];
+    assert_eq!(values.len(), shapes.len(), "{line}");
+    for (name, shape) in shapes {
+        let value = values[name];
+        assert!(
+            regex::Regex::new(shape).unwrap().is_match(value),
+            "{name}={value:?} is not {shape}: {line}"
+        );
+    }
+    let num = |name: &str| values[name].parse::<u128>().unwrap();
+    let done = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    // The request started between `before` and `done` (to the unit of each variable).
+    let within = |name: &str, v: u128, low: u128, high: u128| {
+        assert!(
+            low <= v && v <= high,
+            "{name}={v} not in {low}..={high}: {line}"
+        )
+    };
+    within(
+        "time",
+        num("time"),
+        before.as_secs().into(),
+        done.as_secs().into(),
+    );
+    // (A millisecond of slack: the start is the wall clock less a monotonic duration.)
+    within(
+        "tmsecs",
+        num("tmsecs"),
+        before.as_millis() - 1,
+        done.as_millis(),
+    );
+    within(
+        "tmicros",
+        num("tmicros"),
+        before.as_micros() - 1000,
+        done.as_micros(),
+    );
+    let secs: f64 = values["secs"].parse().unwrap();
+    assert!(secs < (done - before).as_secs_f64() + 0.001, "{line}");
+    assert_eq!(num("rssM"), num("rss") >> 20, "{line}");
+    assert_eq!(num("vszM"), num("vsz") >> 20, "{line}");
+    assert!(num("vsz") >= num("rss"), "{line}");
+    assert_eq!(values["ftime"], ltime, "ftime is ltime's form: {line}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(values["server_name"], host.trim(), "{line}");
+    assert_eq!(
+        &values["ctime"][20..],
+        &ltime[7..11],
+        "the same year in ctime and ltime: {line}"
+    );
+    // log-date's format dates the server's own lines.
+    let year = &ltime[7..11];
+    assert!(
+        log.lines()
+            .next()
+            .unwrap()
+            .starts_with(&format!("{year} - INFO [pid ")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -151,6 +271,181 @@ fn disable_logging_keeps_the_exchanges_log_4xx_and_log_5xx_pick() {
         first.starts_with(&format!("{today} - INFO [pid ")),
         "{first}"
     );
+}
+
+/// The rest of the conditions under `disable-logging`, each picking one request and no
+/// other: `log-zero` (an empty body), `log-slow` (slower than 300 ms), `log-big` (a body of
+/// at least 50 bytes; the head does not count, as in uWSGI), `log-sendfile` (a static
+/// file), `log-ioerror` (an answer cut short of its Content-Length). On the same server:
+/// `log-micros` gives the default line's time in microseconds, `log-date = true` dates the
+/// server's lines in `ctime` form (uWSGI reads `true` as "no format"), and without
+/// `RUST_LOG` no debug line is written.
+#[test]
+fn log_zero_slow_big_sendfile_ioerror_micros_and_a_true_log_date() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file.txt"), "a static file\n").unwrap();
+    let ini = dir.path().join("log.ini");
+    std::fs::write(&ini, "[uwsgi]\nlog-date = true\n").unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("log_app.py"),
+        "--ini",
+        ini.to_str().unwrap(),
+        "--static-map",
+        &format!("/files={}", dir.path().display()),
+        "--disable-logging",
+        "--log-zero",
+        "--log-slow",
+        "300",
+        "--log-big",
+        "50",
+        "--log-sendfile",
+        "--log-ioerror",
+        "--log-micros",
+        "--socket-timeout",
+        "1",
+    ])
+    .env_remove("RUST_LOG")
+    .start();
+    server.wait_for_tcp(addr);
+    // An idle connection the server closes after its socket-timeout: a debug line only.
+    let mut idle = connect(addr);
+    for path in [
+        "/ok",
+        "/zero",
+        "/sleep",
+        "/big",
+        "/files/file.txt",
+        "/status/404",
+    ] {
+        assert!(get(addr, path).status < 500, "{path}");
+    }
+    let cut = exchange_raw(
+        addr,
+        b"GET /short HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&cut).ends_with("\r\n\r\n0123456789"),
+        "{cut:?}"
+    );
+    // A client that leaves while its request runs: logged as uWSGI logs it (log-ioerror).
+    let mut gone = connect(addr);
+    std::io::Write::write_all(
+        &mut gone,
+        b"GET /sleep?gone HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    drop(gone);
+    server.wait_for_log("GET /sleep?gone =>");
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut idle, &mut buf).unwrap(),
+        0,
+        "closed on timeout"
+    );
+    // A marker, logged: the log has caught up to everything before it.
+    get(addr, "/zero?marker");
+    let log = server.wait_for_log("GET /zero?marker =>");
+    let lines = request_lines(&log, "[pid: ");
+    let paths: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split("] GET ").nth(1).unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/zero",
+            "/sleep",
+            "/big",
+            "/files/file.txt",
+            "/short",
+            "/sleep?gone",
+            "/zero?marker"
+        ],
+        "{log}"
+    );
+    let micros = regex::Regex::new(r" => generated \d+ bytes in (\d+) micros").unwrap();
+    let slow: u64 = micros.captures(lines[1]).expect("in N micros")[1]
+        .parse()
+        .unwrap();
+    assert!(slow >= 400_000, "{}", lines[1]);
+    assert!(lines[3].contains("via sendfile()"), "{}", lines[3]);
+    let first = log.lines().next().unwrap();
+    let ctime = regex::Regex::new(
+        r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4} - INFO \[pid ",
+    )
+    .unwrap();
+    assert!(ctime.is_match(first), "{first}");
+    assert!(!log.contains("DEBUG"), "{log}");
+}
+
+/// `RUST_LOG=debug` shows the server's debug lines (here: an idle connection timed out);
+/// `log-backupname` names the file a FIFO `L` rotates the log to (a taken name gets `.1`);
+/// `log-reopen` makes a reload open the log file at its path again, so a file moved away
+/// before the reload gets no more lines; `log-master` is accepted and changes nothing.
+#[test]
+fn rust_log_log_backupname_log_reopen_and_log_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let backup = dir.path().join("old.log");
+    let fifo = dir.path().join("fifo");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("log_app.py"),
+        "--master",
+        "--log-master",
+        "--logto",
+        log.to_str().unwrap(),
+        "--master-fifo",
+        fifo.to_str().unwrap(),
+        "--log-backupname",
+        backup.to_str().unwrap(),
+        "--log-reopen",
+        "--socket-timeout",
+        "1",
+    ])
+    .env("RUST_LOG", "debug")
+    .start();
+    server.wait_for_tcp(addr);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let _idle = connect(addr);
+    wait_until("the debug line of the timeout", || {
+        read(&log)
+            .contains("DEBUG [pid ")
+            .then_some(())
+            .filter(|_| read(&log).contains("timed out"))
+    });
+
+    get(addr, "/first");
+    wait_until("the first request line", || {
+        read(&log).contains("GET /first =>").then_some(())
+    });
+    for rotated in [&backup, &dir.path().join("old.log.1")] {
+        write_fifo(&fifo, b"L");
+        wait_until("the rotated file", || rotated.exists().then_some(()));
+    }
+    assert!(read(&backup).contains("GET /first =>"), "{}", read(&backup));
+
+    // logrotate's way without telling the server: move the file, then reload.
+    let moved = dir.path().join("moved.log");
+    std::fs::rename(&log, &moved).unwrap();
+    server.signal(libc::SIGHUP);
+    wait_until("the log file opened again at its path", || {
+        read(&log).contains("INFO [pid ").then_some(())
+    });
+    wait_until("a request line in the reopened file", || {
+        get(addr, "/after");
+        read(&log).contains("GET /after =>").then_some(())
+    });
+    assert!(!read(&moved).contains("GET /after"), "{}", read(&moved));
 }
 
 #[test]

@@ -243,6 +243,80 @@ fn the_gzip_sibling_goes_to_clients_that_take_gzip() {
     assert_eq!(css.header("content-encoding"), None);
 }
 
+/// `static-gzip REGEX` and `static-gzip-dir DIR` each cover their files, and no other.
+#[test]
+fn static_gzip_by_regexp_and_by_directory() {
+    let site = Site::new();
+    let st = std::fs::canonicalize(site.path("root/static")).unwrap();
+    std::fs::write(st.join("sub/page.txt"), "plain page\n").unwrap();
+    std::fs::write(st.join("sub/page.txt.gz"), b"\x1f\x8b page").unwrap();
+    std::fs::write(st.join("other.txt"), "plain other\n").unwrap();
+    std::fs::write(st.join("other.txt.gz"), b"\x1f\x8b other").unwrap();
+    let sub = format!("{}/sub/", st.display());
+    let (_server, addr) =
+        site.serve(&["--static-gzip", "/notes\\.txt$", "--static-gzip-dir", &sub]);
+    let gz = |path| request(addr, "GET", path, &[("Accept-Encoding", "gzip")]);
+    for (path, body) in [
+        ("/static/notes.txt", &b"\x1f\x8b gzipped notes"[..]),
+        ("/static/sub/page.txt", b"\x1f\x8b page"),
+    ] {
+        let r = gz(path);
+        assert_eq!(r.header("content-encoding"), Some("gzip"), "{path}: {r:?}");
+        assert_eq!(r.body, body, "{path}");
+    }
+    let other = gz("/static/other.txt");
+    assert_eq!(other.header("content-encoding"), None, "{other:?}");
+    assert_eq!(other.text(), "plain other\n");
+}
+
+/// `static-gzip-all` covers every file. A `mimefile` that cannot be read is logged and
+/// leaves the built-in table (`.wav` is `audio/wav` there, `audio/x-wav` in Debian's
+/// `/etc/mime.types`); a readable one decides the types alone.
+#[test]
+fn static_gzip_all_and_mimefile() {
+    let site = Site::new();
+    let st = site.path("root/static");
+    std::fs::write(st.join("other.txt"), "plain other\n").unwrap();
+    std::fs::write(st.join("other.txt.gz"), b"\x1f\x8b other").unwrap();
+    std::fs::write(st.join("sound.wav"), "RIFF").unwrap();
+    let (server, addr) =
+        site.serve(&["--static-gzip-all", "--mimefile", "/nonexistent/mime.types"]);
+    let r = request(
+        addr,
+        "GET",
+        "/static/other.txt",
+        &[("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(r.header("content-encoding"), Some("gzip"), "{r:?}");
+    assert_eq!(r.body, b"\x1f\x8b other");
+    assert_eq!(
+        get(addr, "/static/sound.wav").header("content-type"),
+        Some("audio/wav")
+    );
+    assert_eq!(
+        get(addr, "/static/site.css").header("content-type"),
+        Some("text/css")
+    );
+    server.wait_for_log("mimefile /nonexistent/mime.types: ");
+    drop(server);
+
+    let types = site.path("custom.types");
+    std::fs::write(&types, "# ours\ntext/x-custom\tcss\n").unwrap();
+    let (_server, addr) = site.serve(&["--mimefile", types.to_str().unwrap()]);
+    let css = get(addr, "/static/site.css");
+    assert_eq!(css.header("content-type"), Some("text/x-custom"), "{css:?}");
+    let txt = get(addr, "/static/notes.txt");
+    assert_eq!(txt.header("content-type"), None, "not in the file: {txt:?}");
+    // Without a gzip rule the sibling is not looked for.
+    let plain = request(
+        addr,
+        "GET",
+        "/static/other.txt",
+        &[("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(plain.text(), "plain other\n");
+}
+
 #[test]
 fn index_files_and_what_falls_through_to_the_app() {
     let site = Site::new();
@@ -270,33 +344,81 @@ fn index_files_and_what_falls_through_to_the_app() {
     assert_eq!(post.text(), "app:POST /static/site.css");
 }
 
-#[test]
-fn static_expires_sets_expires_and_cache_control() {
-    let site = Site::new();
-    let (_server, addr) = site.serve(&[
-        "--static-expires",
-        "\\.css$ 3600",
-        "--static-expires-type",
-        "text/plain 60",
-    ]);
-    let css = get(addr, "/static/site.css");
-    let max_age = css.header("cache-control").expect("Cache-Control");
+/// `max-age` of an answer, which may read one second less than the rule's when a second
+/// turned between the server's clock and the test's.
+fn max_age(resp: &Response, secs: u64, what: &str) {
+    let got = resp.header("cache-control");
+    let ok = [secs, secs.saturating_sub(1)].map(|s| format!("max-age={s}"));
     assert!(
-        ["max-age=3600", "max-age=3599"].contains(&max_age),
-        "{max_age}"
+        got.is_some_and(|g| ok.iter().any(|o| o == g)),
+        "{what}: {got:?} ({resp:?})"
     );
-    let expires = css.header("expires").expect("Expires");
+    let expires = resp.header("expires").expect("Expires");
     assert!(
         expires.ends_with(" GMT") && expires.len() == 29,
         "{expires}"
     );
-    let txt = get(addr, "/static/notes.txt");
-    assert!(matches!(
-        txt.header("cache-control"),
-        Some("max-age=60" | "max-age=59")
-    ));
+}
+
+/// Every kind of `static-expires*` rule in uWSGI's syntax: `REGEX SECS` for the regexp
+/// rules, `TYPE=SECS` for the content-type ones (here from an ini `for` loop, as a
+/// deployment in the corpus writes them); the `-mtime` rules count from the file's mtime.
+#[test]
+fn static_expires_rules_of_every_kind_in_uwsgi_syntax() {
+    let site = Site::new();
+    let st = site.path("root/static");
+    std::fs::write(st.join("pic.png"), "png").unwrap();
+    std::fs::write(st.join("pic.gif"), "gif").unwrap();
+    // 1_000_000_000 is Sun, 09 Sep 2001 01:46:40 GMT.
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for name in ["pic.png", "pic.gif", "app.py"] {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(st.join(name))
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+    let ini = site.path("types.ini");
+    std::fs::write(
+        &ini,
+        "[uwsgi]\nfor = png gif\nstatic-expires-type-mtime = image/%(_)=3600\nendfor =\n",
+    )
+    .unwrap();
+    let (_server, addr) = site.serve(&[
+        "--ini",
+        ini.to_str().unwrap(),
+        "--static-expires",
+        "\\.css$ 3600",
+        "--static-expires-mtime",
+        "app\\.py$ 1000",
+        "--static-index",
+        "index.html",
+        "--static-expires-path-info",
+        "^/static/sub/ 300",
+        "--static-expires-uri",
+        "\\?v=1$ 120",
+        "--static-expires-type",
+        "text/plain=60",
+    ]);
+    max_age(&get(addr, "/static/site.css"), 3600, "file regexp");
+    max_age(&get(addr, "/static/notes.txt"), 60, "type");
+    max_age(&get(addr, "/static/sub/"), 300, "path-info");
+    max_age(&get(addr, "/static/data.bin?v=1"), 120, "uri");
     let bin = get(addr, "/static/data.bin");
-    assert_eq!(bin.header("expires"), None);
+    assert_eq!(bin.header("expires"), None, "no rule: {bin:?}");
+    assert_eq!(bin.header("cache-control"), None);
+    // From the mtime: a date in the past, so nothing left to cache.
+    let py = get(addr, "/static/app.py");
+    assert_eq!(py.header("expires"), Some("Sun, 09 Sep 2001 02:03:20 GMT"));
+    assert_eq!(py.header("cache-control"), Some("max-age=0"));
+    for pic in ["/static/pic.png", "/static/pic.gif"] {
+        let resp = get(addr, pic);
+        assert_eq!(
+            resp.header("expires"),
+            Some("Sun, 09 Sep 2001 02:46:40 GMT"),
+            "{pic}: {resp:?}"
+        );
+    }
 }
 
 #[test]
@@ -394,36 +516,76 @@ fn traversal_attempts_never_leave_the_root() {
     let site = Site::new();
     let shared = site.path("shared").to_string_lossy().into_owned();
     let (server, addr) = site.serve(&["--static-safe", &shared]);
-    let refused = 403;
-    let app = 200;
-    let table: &[(&str, u16)] = &[
-        ("/static/../secret/secret.txt", refused),
-        ("/static/%2e%2e/secret/secret.txt", refused),
-        ("/static/%2E%2e/secret/secret.txt", refused),
-        ("/static/.%2e/secret/secret.txt", refused),
-        ("/static/%2e./secret/secret.txt", refused),
-        ("/static/..%2fsecret%2fsecret.txt", refused),
-        ("/static/..%2Fsecret/secret.txt", refused),
-        ("/static/%2e%2e%2f%2e%2e%2fsecret%2fsecret.txt", refused),
-        ("/static/sub/../../secret/secret.txt", refused),
-        ("/static//../secret/secret.txt", refused),
-        ("/static/./../secret/secret.txt", refused),
-        ("/static/..%5csecret%5csecret.txt", refused),
-        ("/static/%5c..%5csecret", refused),
-        ("/static/site.css%00.txt", refused),
-        ("/static/..", refused),
-        ("http://evil.example/static/../secret/secret.txt", refused),
-        ("/static/escape", refused),
-        ("/static/escape_dir/secret.txt", refused),
+    // Each row: the target, its status, and for a refusal what the log says of it: the
+    // path once decoded (escaped as logged) and why.
+    const DOTDOT: &str = "a \"..\" segment";
+    const OUTSIDE: &str = "outside";
+    let up = "/static/../secret/secret.txt";
+    type Row<'a> = (&'a str, u16, Option<(&'a str, &'a str)>);
+    let table: &[Row] = &[
+        (up, 403, Some((up, DOTDOT))),
+        ("/static/%2e%2e/secret/secret.txt", 403, Some((up, DOTDOT))),
+        ("/static/%2E%2e/secret/secret.txt", 403, Some((up, DOTDOT))),
+        ("/static/.%2e/secret/secret.txt", 403, Some((up, DOTDOT))),
+        ("/static/%2e./secret/secret.txt", 403, Some((up, DOTDOT))),
+        ("/static/..%2fsecret%2fsecret.txt", 403, Some((up, DOTDOT))),
+        ("/static/..%2Fsecret/secret.txt", 403, Some((up, DOTDOT))),
+        (
+            "/static/%2e%2e%2f%2e%2e%2fsecret%2fsecret.txt",
+            403,
+            Some(("/static/../../secret/secret.txt", DOTDOT)),
+        ),
+        (
+            "/static/sub/../../secret/secret.txt",
+            403,
+            Some(("/static/sub/../../secret/secret.txt", DOTDOT)),
+        ),
+        (
+            "/static//../secret/secret.txt",
+            403,
+            Some(("/static//../secret/secret.txt", DOTDOT)),
+        ),
+        (
+            "/static/./../secret/secret.txt",
+            403,
+            Some(("/static/./../secret/secret.txt", DOTDOT)),
+        ),
+        (
+            "/static/..%5csecret%5csecret.txt",
+            403,
+            Some((r"/static/..\\secret\\secret.txt", "a backslash")),
+        ),
+        (
+            "/static/%5c..%5csecret",
+            403,
+            Some((r"/static/\\..\\secret", "a backslash")),
+        ),
+        (
+            "/static/site.css%00.txt",
+            403,
+            Some((r"/static/site.css\0.txt", "a NUL byte")),
+        ),
+        ("/static/..", 403, Some(("/static/..", DOTDOT))),
+        (
+            "http://evil.example/static/../secret/secret.txt",
+            403,
+            Some((up, DOTDOT)),
+        ),
+        ("/static/escape", 403, Some(("/static/escape", OUTSIDE))),
+        (
+            "/static/escape_dir/secret.txt",
+            403,
+            Some(("/static/escape_dir/secret.txt", OUTSIDE)),
+        ),
         // Decoded once: `%252e%252e` is the literal name `%2e%2e`, which does not exist.
-        ("/static/%252e%252e/secret/secret.txt", app),
-        ("/static/%252e%252e%252fsecret%252fsecret.txt", app),
+        ("/static/%252e%252e/secret/secret.txt", 200, None),
+        ("/static/%252e%252e%252fsecret%252fsecret.txt", 200, None),
     ];
-    for (target, want) in table {
+    for (target, want, _) in table {
         let resp = request(addr, "GET", target, &[]);
         assert_eq!(resp.status, *want, "{target}: {resp:?}");
         assert!(!resp.text().contains(SECRET), "{target} leaked the secret");
-        if *want == app {
+        if *want == 200 {
             assert!(
                 resp.text().starts_with("app:"),
                 "{target}: {:?}",
@@ -431,13 +593,28 @@ fn traversal_attempts_never_leave_the_root() {
             );
         }
     }
+    // Each refusal is logged once, saying why: the logged refusals are exactly the table's.
+    let log = server.wait_for_log("static files: refused GET /static/escape_dir/secret.txt");
+    let mut logged: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.split_once("static files: refused GET ").map(|(_, m)| m))
+        .map(|m| match m.split_once(": it resolves to ") {
+            Some((path, rest)) if rest.contains(" outside ") => format!("{path}: {OUTSIDE}"),
+            _ => m.to_string(),
+        })
+        .collect();
+    let mut expected: Vec<String> = table
+        .iter()
+        .filter_map(|(_, _, logged)| logged.map(|(path, why)| format!("{path}: {why}")))
+        .collect();
+    logged.sort();
+    expected.sort();
+    assert_eq!(logged, expected, "{log}");
     // A symlink out of the root into a static-safe directory is followed.
     let safe = get(addr, "/static/shared.txt");
     assert_eq!(safe.status, 200);
     assert_eq!(safe.text(), "shared file\n");
-    // Each refusal is logged, and the worker still serves.
-    let log = server.wait_for_log("static files: refused GET /static/escape_dir/secret.txt");
-    assert!(log.contains("outside"), "{log}");
+    // The worker still serves.
     assert_eq!(get(addr, "/static/site.css").status, 200);
     assert!(Path::new(&site.static_dir()).exists());
 }
@@ -465,6 +642,22 @@ fn an_unusable_static_option_stops_the_server_at_start() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("static-expires \"(unclosed 60\""), "{err}");
+    // The content-type rules are `TYPE=SECS`, as uWSGI reads them; a space is refused.
+    let out = run_ruwsgi([
+        "--http-socket",
+        "127.0.0.1:0",
+        "--builtin-handler",
+        "--static-map",
+        "/static=/srv",
+        "--static-expires-type",
+        "text/css 60",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("static-expires-type \"text/css 60\"") && err.contains("text/css=86400"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -81,14 +81,20 @@ fn requests_by_pid(doc: &serde_json::Value) -> BTreeMap<u64, u64> {
 }
 
 /// Asserts the document has uWSGI's keys and types, names `server`'s master and workers,
-/// and (read again until the workers have counted their last request, which they do just
-/// after writing it) that each worker's requests are those `served` says it served.
+/// and (read again until every worker is up and the workers have counted their last
+/// request, which they do just after writing it) that each worker's requests are those
+/// `served` says it served.
 fn assert_document(server: &Server, served: &BTreeMap<u64, u64>, read: impl Fn() -> String) {
     let mut doc = serde_json::Value::Null;
+    // A worker that served nothing may still be starting (`accepting` 0) when the
+    // requests are done: read until every worker is up too.
     let counted = wait_until("the stats to count every request", || {
         doc = serde_json::from_str(&read()).expect("the stats are JSON");
         let counted = requests_by_pid(&doc);
-        (counted.values().sum::<u64>() == served.values().sum::<u64>()).then_some(counted)
+        let all_up = doc["workers"]
+            .as_array()
+            .is_some_and(|ws| ws.iter().all(|w| w["accepting"] == 1));
+        (all_up && counted.values().sum::<u64>() == served.values().sum::<u64>()).then_some(counted)
     });
     let mut pids: Vec<u64> = children_of(server.pid).into_iter().map(u64::from).collect();
     pids.sort();

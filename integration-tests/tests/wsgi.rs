@@ -236,8 +236,86 @@ fn venv_python_version() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The `PATH` systemd gives a service: `python3` on it is the system's, not necessarily
+/// the Python ruwsgi was built against.
+const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the test venv's python says of its base install: `sys.base_prefix`, resolved.
+fn venv_base_prefix() -> PathBuf {
+    let mut c = std::process::Command::new(test_venv().join("bin/python"));
+    c.args([
+        "-c",
+        "import os, sys; print(os.path.realpath(sys.base_prefix))",
+    ]);
+    let out = run_command(c);
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+#[test]
+fn the_interpreter_finds_its_own_install_and_venv_under_systemds_path() {
+    let base = venv_base_prefix();
+    let venv = test_venv().canonicalize().unwrap();
+    let file = app("wsgi_paths.py");
+    let home = venv.to_string_lossy().into_owned();
+    for with_home in [false, true] {
+        let mut args = vec!["--wsgi-file", file.as_str()];
+        if with_home {
+            args.extend(["--home", home.as_str()]);
+        }
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let addr_arg = addr.to_string();
+        args.extend(["--http-socket", addr_arg.as_str()]);
+        let mut server = ServerBuilder::new(&args).env("PATH", SYSTEMD_PATH).start();
+        server.wait_for_tcp(addr);
+        let r = get(addr, "/");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = r.text();
+        let lines: Vec<&str> = text.lines().collect();
+        let [executable, prefix, base_prefix, os_file] = lines[..] else {
+            panic!("{text:?}");
+        };
+        // The standard library is the one of the install whose libpython is loaded.
+        assert!(
+            std::path::Path::new(os_file).starts_with(&base),
+            "home {with_home}: os.py from {os_file}, not {}",
+            base.display()
+        );
+        assert_eq!(
+            std::path::Path::new(base_prefix),
+            base,
+            "home {with_home}: {text}"
+        );
+        if with_home {
+            // As uWSGI: the interpreter is started as the venv's python.
+            assert_eq!(
+                std::path::Path::new(executable),
+                venv.join("bin/python"),
+                "{text}"
+            );
+            assert_eq!(std::path::Path::new(prefix), venv, "{text}");
+        } else {
+            assert!(
+                std::path::Path::new(executable).starts_with(&base),
+                "sys.executable {executable} is not under {}",
+                base.display()
+            );
+            assert_eq!(std::path::Path::new(prefix), base, "{text}");
+        }
+        drop(server);
+    }
+}
+
 #[test]
 fn the_uwsgi_module_answers_what_libraries_probe_on_this_python() {
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    // Taken before the start: the socket accepts (and `serve` returns) before the
+    // interpreter, which sets `started_on`, is up.
+    let before = unix_now();
     let (server, addr) = serve(
         "module_probe.py",
         &[
@@ -252,11 +330,8 @@ fn the_uwsgi_module_answers_what_libraries_probe_on_this_python() {
             "B=2",
         ],
     );
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let r = get(addr, "/");
+    let after = unix_now();
     assert_eq!(r.status, 200, "{}", r.text());
     let got = json(&r);
     let expected = serde_json::json!({
@@ -288,8 +363,8 @@ fn the_uwsgi_module_answers_what_libraries_probe_on_this_python() {
     }
     let on = got["started_on"].as_u64().unwrap();
     assert!(
-        on <= started && on + 30 > started,
-        "started_on {on}, now {started}"
+        (before..=after).contains(&on),
+        "started_on {on}, not between {before} and {after}"
     );
     let worker = got["worker_id"].as_u64().unwrap();
     assert!((1..=2).contains(&worker), "worker_id {worker}");

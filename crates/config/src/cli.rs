@@ -33,7 +33,8 @@ pub fn command() -> Command {
             "Every option can also be given in an ini/yaml/json/toml/xml file ([uwsgi] section) \
              or as a UWSGI_* environment variable (UWSGI_HTTP_SOCKET=:8000). Options marked \
              [not yet: ...] are accepted and validated but have no effect (yet); \
-             [ruwsgi addition] marks options uWSGI does not have.",
+             [ruwsgi addition] marks options uWSGI does not have; [differs from uWSGI: ...] says how an \
+             option works otherwise than in uWSGI.",
         )
         .arg(
             Arg::new(BARE)
@@ -47,6 +48,7 @@ pub fn command() -> Command {
         match spec.status {
             Status::NotYet(issue) => help.push_str(&format!(" [not yet: {issue}]")),
             Status::Addition => help.push_str(" [ruwsgi addition]"),
+            Status::Differs(how) => help.push_str(&format!(" [differs from uWSGI: {how}]")),
             Status::Implemented => {}
         }
         if let Some(default) = spec.default {

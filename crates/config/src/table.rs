@@ -109,6 +109,9 @@ pub enum Status {
     Implemented,
     /// ruwsgi's own option, which uWSGI lacks; it works.
     Addition,
+    /// The option works, but not exactly as in uWSGI: how it differs, in a few words (the
+    /// README's prose says more).
+    Differs(&'static str),
     /// Parsed and validated but without effect until the named later issue; setting it logs a
     /// warning.
     NotYet(Issue),
@@ -202,7 +205,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "bind a socket speaking the uwsgi protocol"),
     opt("http-socket", &[], None, Kind::List, None, None, Status::Implemented,
         "bind a socket speaking HTTP/1.1 directly"),
-    opt("http", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("http", &[], None, Kind::List, None, None, Status::Differs(
+        "served by the workers themselves; there is no HTTP router process"),
         "serve HTTP on this address (ruwsgi: the workers serve it, no router process)"),
     opt("listen", &[], Some('l'), Kind::Int, None, Some("100"), Status::Implemented,
         "listen queue (backlog) size of each socket"),
@@ -251,7 +255,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "load the app in each worker after fork instead of once in the master"),
     opt("need-app", &[], None, Kind::Flag, None, Some("true"), Status::Implemented,
         "exit with status 22 if the app cannot be loaded (no-need-app turns it off)"),
-    opt("no-need-app", &[], None, Kind::Flag, None, None, Status::Implemented,
+    opt("no-need-app", &[], None, Kind::Flag, None, None, Status::Addition,
         "keep running when no app loads (uWSGI 2.0 dynamic mode)"),
     opt("mount", &[], None, Kind::List, None, None, Status::Implemented,
         "load an app under a mountpoint (/path=module-or-file)"),
@@ -269,9 +273,11 @@ pub static OPTIONS: &[OptionSpec] = &[
         "number of worker processes"),
     opt("threads", &[], None, Kind::Int, None, Some("1"), Status::Implemented,
         "number of Python threads per worker"),
-    opt("enable-threads", &[], Some('T'), Kind::Flag, None, None, Status::Implemented,
+    opt("enable-threads", &[], Some('T'), Kind::Flag, None, None, Status::Differs(
+        "Python threads always work, set or not"),
         "allow Python threads (always on in ruwsgi)"),
-    opt("harakiri", &[], Some('t'), Kind::Int, None, Some("0"), Status::Implemented,
+    opt("harakiri", &[], Some('t'), Kind::Int, None, Some("0"), Status::Differs(
+        "only the stuck request is cut (504 over HTTP); the worker's other threads finish theirs"),
         "cut a request running longer than this many seconds and replace its worker"),
     opt("harakiri-verbose", &[], None, Kind::Flag, None, None, Status::Implemented,
         "log what each thread of a harakiri'd worker waits in"),
@@ -279,16 +285,18 @@ pub static OPTIONS: &[OptionSpec] = &[
         "on harakiri, send harakiri-graceful-signal first and cut the request this many seconds later"),
     opt("harakiri-graceful-signal", &[], None, Kind::Int, None, None, Status::Implemented,
         "the signal harakiri-graceful-timeout sends (default 15, SIGTERM)"),
-    opt("harakiri-queue-threshold", &["harakiri-graceful-queue-threshold"], None, Kind::Int, None,
+    opt("harakiri-queue-threshold", &[], None, Kind::Int, None,
         Some("0"), Status::Implemented,
         "harakiri only while the listen queue holds at least this many connections"),
-    opt("max-requests", &[], Some('R'), Kind::Int, None, Some("0"), Status::Implemented,
+    opt("max-requests", &[], Some('R'), Kind::Int, None, Some("0"), Status::Differs(
+        "threads and pipelining clients may get a worker a few requests past N"),
         "recycle a worker after this many requests"),
     opt("max-requests-delta", &[], None, Kind::Int, None, None, Status::Implemented,
         "add worker id times this to max-requests, so workers recycle apart"),
     opt("max-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "replace a worker after this many seconds"),
-    opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
+    opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::Differs(
+        "default 0 (uWSGI: 60 s)"),
         "max-requests does not recycle a worker younger than this many seconds"),
     opt("reload-on-rss", &[], None, Kind::Int, None, None, Status::Implemented,
         "recycle a worker whose resident memory exceeds this many megabytes after a request"),
@@ -298,7 +306,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "seconds to wait for workers when the whole server reloads or stops"),
     opt("worker-reload-mercy", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
         "seconds a worker may take to finish its requests on reload"),
-    opt("die-on-term", &[], None, Kind::Flag, None, None, Status::Implemented,
+    opt("die-on-term", &[], None, Kind::Flag, None, None, Status::Differs(
+        "no effect: SIGTERM always stops gracefully (uWSGI 2.0 reloads without it)"),
         "stop (not reload) on SIGTERM (ruwsgi always stops gracefully on SIGTERM)"),
     opt("pidfile", &[], None, Kind::Str, None, None, Status::Implemented,
         "write the master's pid here (before dropping privileges)"),
@@ -324,7 +333,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "replace the workers (not the master) when this file is touched"),
     opt("touch-chain-reload", &[], None, Kind::List, None, None, Status::Implemented,
         "replace the workers one at a time when this file is touched (needs lazy-apps)"),
-    opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Implemented,
+    opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Differs(
+        "a module imported since the last look also counts as changed if its file is newer"),
         "reload when a Python module changes (check every N seconds)"),
     opt("cheaper", &[], None, Kind::Int, None, None, Status::Implemented,
         "adaptive process spawning: keep at least this many workers"),
@@ -334,7 +344,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "workers to add at each overload in cheaper mode"),
     opt("master-fifo", &[], None, Kind::List, None, None, Status::Implemented,
         "control the master through this FIFO"),
-    opt("stats", &["stats-server"], None, Kind::Str, None, None, Status::Implemented,
+    opt("stats", &["stats-server"], None, Kind::Str, None, None, Status::Differs(
+        "avg_rt is the plain mean; locks and apps are empty; version is ruwsgi's"),
         "serve the stats JSON on this address (host:port, :port or a unix path), from the master"),
     opt("stats-http", &[], None, Kind::Flag, None, None, Status::Implemented,
         "answer on the stats address over HTTP (the JSON; Prometheus text at /metrics)"),
@@ -347,9 +358,10 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("log-x-forwarded-for", &[], None, Kind::Flag, None, None, Status::Implemented,
         "log the address from X-Forwarded-For instead of REMOTE_ADDR"),
     opt("log-date", &["logdate"], None, Kind::Str, Some(""), None, Status::Implemented,
-        "prefix log lines with the date (optionally a strftime format)"),
-    opt("log-master", &[], None, Kind::Flag, None, None, Status::Implemented,
-        "accepted: master and workers already write to one log (stderr, logto or daemonize file)"),
+        "prefix server log lines with the date: ctime form (no value, true, 1, on, yes) or a strftime format"),
+    opt("log-master", &[], None, Kind::Flag, None, None, Status::Differs(
+        "accepted and changes nothing: every process already writes the log itself"),
+        "accepted and changes nothing: master and workers already write to one log (stderr, logto or daemonize file)"),
     opt("log-4xx", &[], None, Kind::Flag, None, None, Status::Implemented,
         "log requests answered with 4xx"),
     opt("log-5xx", &[], None, Kind::Flag, None, None, Status::Implemented,
@@ -357,7 +369,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("log-slow", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "log requests slower than this many milliseconds"),
     opt("log-big", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
-        "log requests answered with at least this many bytes"),
+        "log requests answered with a body of at least this many bytes"),
     opt("log-sendfile", &[], None, Kind::Flag, None, None, Status::Implemented,
         "log requests answered with sendfile"),
     opt("log-micros", &[], None, Kind::Flag, None, None, Status::Implemented,
@@ -377,7 +389,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("static-index", &[], None, Kind::List, None, None, Status::Implemented,
         "file to serve when a directory is requested"),
     opt("static-expires", &[], None, Kind::List, None, None, Status::Implemented,
-        "set Expires and Cache-Control for files matching a regexp (REGEXP SECONDS)"),
+        "set Expires and Cache-Control for files matching a regexp (REGEXP SECONDS, split at the first space)"),
     opt("static-expires-mtime", &[], None, Kind::List, None, None, Status::Implemented,
         "like static-expires, counted from the file's mtime"),
     opt("static-expires-uri", &[], None, Kind::List, None, None, Status::Implemented,
@@ -389,7 +401,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("static-expires-path-info-mtime", &[], None, Kind::List, None, None, Status::Implemented,
         "like static-expires-path-info, counted from the file's mtime"),
     opt("static-expires-type", &[], None, Kind::List, None, None, Status::Implemented,
-        "set Expires for files of a content type (TYPE SECONDS)"),
+        "set Expires for files of a content type (TYPE=SECONDS)"),
     opt("static-skip-ext", &[], None, Kind::List, None, None, Status::Implemented,
         "never serve files with this extension as static"),
     opt("static-safe", &[], None, Kind::List, None, None, Status::Implemented,
@@ -435,17 +447,20 @@ pub static OPTIONS: &[OptionSpec] = &[
         "load options from an ini file (file[:section])"),
     opt("json", &["js"], Some('j'), Kind::Include, None, None, Status::Implemented,
         "load options from a JSON file (file[:section])"),
-    opt("yaml", &["yml"], Some('y'), Kind::Include, None, None, Status::Implemented,
+    opt("yaml", &["yml"], Some('y'), Kind::Include, None, None, Status::Differs(
+        "a quoted value loses its quotes, as YAML means"),
         "load options from a YAML file (file[:section])"),
     opt("toml", &[], None, Kind::Include, None, None, Status::Addition,
         "load options from a TOML file (file[:section])"),
     opt("xml", &["xmlconfig"], Some('x'), Kind::Include, None, None, Status::Implemented,
         "load options from an XML file (children of <uwsgi>)"),
-    opt("strict", &[], None, Kind::Flag, None, None, Status::Implemented,
+    opt("strict", &[], None, Kind::Flag, None, None, Status::Differs(
+        "also covers what was read before it"),
         "refuse unknown options in files and variables"),
     opt("set-placeholder", &["set-ph"], None, Kind::List, None, None, Status::Implemented,
         "define a placeholder: name=value"),
-    opt("show-config", &[], None, Kind::Flag, None, None, Status::Implemented,
+    opt("show-config", &[], None, Kind::Flag, None, None, Status::Differs(
+        "prints each value's origin and exits without starting"),
         "print the merged configuration with each value's origin, then exit"),
     opt("stop", &[], None, Kind::Str, None, None, Status::Implemented,
         "stop the instance whose pidfile is given (SIGINT)"),
@@ -461,7 +476,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run an action (exec:COMMAND) when the master starts"),
     opt("hook-post-fork", &[], None, Kind::List, None, None, Status::Implemented,
         "run an action (exec:COMMAND) in each worker after fork"),
-    opt("cache2", &[], None, Kind::KeyValList, None, None, Status::Implemented,
+    opt("cache2", &[], None, Kind::KeyValList, None, None, Status::Differs(
+        "keys but name, items, blocksize, keysize and lazy_expire (store, bitmap, purge_lru, nodes, ...) are ignored, with a warning"),
         "create a shared cache: name=NAME,items=N[,blocksize=BYTES][,keysize=BYTES]"),
     opt("cache", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "create the shared cache named default with this many items"),
@@ -593,8 +609,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "limit the address space of processes to this many megabytes"),
     opt("log-encoder", &[], None, Kind::List, None, None, Status::Implemented,
         "add an encoder to the log chain: prefix, suffix, nl, format, json[:LOGGER] ARGS"),
-    opt("log-ioerror", &[], None, Kind::Flag, None, None, Status::Implemented,
-        "log requests cut short (the client left, the answer was aborted)"),
+    opt("log-ioerror", &[], None, Kind::Flag, None, None, Status::Differs(
+        "picks answers cut short (client gone, shorter than their Content-Length, aborted); uWSGI wants a read and a write error"),
+        "log requests whose answer was cut short (the client left, shorter than its Content-Length, aborted)"),
     opt("log-reopen", &[], None, Kind::Flag, None, None, Status::Implemented,
         "reopen the log file (logto, daemonize) after a reload"),
     opt("log-zero", &[], None, Kind::Flag, None, None, Status::Implemented,
@@ -621,7 +638,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "set SO_SNDTIMEO on sockets"),
     opt("spooler-frequency", &[], None, Kind::Int, None, Some("30"), Status::Implemented,
         "seconds between spooler scans (a queued job wakes the spooler at once)"),
-    opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::Implemented,
+    opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: jobs always run in queueing order"),
         "run spooler tasks in order (ruwsgi always does)"),
     opt("spooler-quiet", &[], None, Kind::Flag, None, None, Status::Implemented,
         "do not log spooler tasks"),
@@ -630,7 +648,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("static-cache-paths-name", &[], None, Kind::Str, None, None, UNFILED,
         "the cache for resolved static paths"),
     opt("static-expires-type-mtime", &[], None, Kind::List, None, None, Status::Implemented,
-        "set Expires from content type and file mtime"),
+        "set Expires from content type and file mtime (TYPE=SECONDS)"),
     opt("static-gzip-all", &[], None, Kind::Flag, None, None, Status::Implemented,
         "serve a .gz sibling of static files if it exists"),
     opt("static-gzip-dir", &["static-gzip-prefix"], None, Kind::List, None, None, Status::Implemented,
@@ -649,8 +667,25 @@ pub static OPTIONS: &[OptionSpec] = &[
         "add a response route on a negated condition"),
 ];
 
-/// The README's migration table (Markdown): every option with its aliases and short flag,
-/// and whether it works yet. A test keeps the README's copy in sync.
+/// Every option a uWSGI user may have in a config, one per line after a `#` header that
+/// says where the names come from (uWSGI 2.0 and its development branch, core and python
+/// plugin, and the plugins `pip install uwsgi` builds).
+const UWSGI_OPTIONS: &str = include_str!("../data/uwsgi-options.txt");
+
+/// uWSGI's option names, sorted (see [`UWSGI_OPTIONS`]).
+pub fn uwsgi_option_names() -> impl Iterator<Item = &'static str> {
+    UWSGI_OPTIONS
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// What the migration table says of a uWSGI option ruwsgi does not know (the README says
+/// what happens to one: a warning in a file, an error on the command line).
+const NOT_SUPPORTED: &str = "not supported";
+
+/// The README's migration table (Markdown): every option ruwsgi knows, with its aliases,
+/// short flag and status, then every other option of uWSGI's, as not supported. A test
+/// keeps the README's copy in sync.
 pub fn migration_table() -> String {
     let mut out = String::from("| option (aliases, short flag) | status in ruwsgi |\n|---|---|\n");
     for o in OPTIONS {
@@ -666,9 +701,13 @@ pub fn migration_table() -> String {
         let status = match o.status {
             Status::Implemented => "works".to_string(),
             Status::Addition => "works (ruwsgi addition)".to_string(),
+            Status::Differs(how) => format!("works, differs: {how}"),
             Status::NotYet(issue) => format!("parsed, warns: not implemented yet ({issue})"),
         };
         out.push_str(&format!("| `--{}`{names} | {status} |\n", o.name));
+    }
+    for name in uwsgi_option_names().filter(|n| lookup(n).is_none()) {
+        out.push_str(&format!("| `--{name}` | {NOT_SUPPORTED} |\n"));
     }
     out
 }
@@ -845,9 +884,23 @@ mod tests {
         let rows = section.lines().filter(|l| l.starts_with("| `--")).count();
         assert_eq!(
             rows,
-            OPTIONS.len(),
+            migration_table().lines().count() - 2,
             "the README table has options the table does not"
         );
+    }
+
+    #[test]
+    fn every_option_but_our_additions_is_one_of_uwsgis() {
+        let uwsgi: std::collections::HashSet<&str> = uwsgi_option_names().collect();
+        assert!(uwsgi.len() > 1000, "{} uWSGI options", uwsgi.len());
+        for o in OPTIONS.iter().filter(|o| o.status != Status::Addition) {
+            for name in std::iter::once(&o.name).chain(o.aliases) {
+                assert!(
+                    uwsgi.contains(name),
+                    "{name} is no uWSGI option: a typo, or a ruwsgi addition"
+                );
+            }
+        }
     }
 
     #[test]

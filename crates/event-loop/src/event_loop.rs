@@ -24,7 +24,7 @@ use slab::Slab;
 use crate::balance::{over_share, Balance, Siblings};
 use crate::conn::ExchangePlan;
 use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
-use crate::exchange::ExchangeSink;
+use crate::exchange::{Exchange, ExchangeSink};
 use crate::handler::{Address, Handler};
 use crate::listen::Listener;
 use crate::options::Options;
@@ -906,14 +906,8 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         conn.requests += 1;
-        self.requests += 1;
-        let record = ex.record(self.now, false);
-        if let Some(line) = self.plan.log.line(self.requests, &record) {
-            log::info!(target: REQUEST_LOG_TARGET, "{line}");
-        }
-        if let Some(sink) = &mut self.sink {
-            sink.exchange(&record);
-        }
+        self.exchange_ended(&ex.record(self.now, false));
+        let conn = &mut self.conns[key];
         if ex.keep && self.stopping.is_none() {
             conn.state = State::Head;
             if conn.buf.is_empty() && conn.buf.capacity() > SCRATCH {
@@ -926,15 +920,27 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
+    /// Counts an ended exchange, writes its request line (when one is due) and hands its
+    /// record to the sink.
+    fn exchange_ended(&mut self, record: &Exchange<'_>) {
+        self.requests += 1;
+        if let Some(line) = self.plan.log.line(self.requests, record) {
+            log::info!(target: REQUEST_LOG_TARGET, "{line}");
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.exchange(record);
+        }
+    }
+
     fn close(&mut self, key: usize) {
         self.unfresh(key);
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        // An exchange cut short (the client left, a timeout, a stop) still has its record.
-        if let (Some(ex), Some(sink)) = (&conn.exchange, &mut self.sink) {
-            if ex.is_dispatched() {
-                sink.exchange(&ex.record(self.now, true));
-            }
+        // An exchange cut short (the client left, a timeout, a stop) still has its record,
+        // and its request line, as uWSGI logs a request whose answer could not be written
+        // (with `werr` and `ioerr` 1).
+        if let Some(ex) = conn.exchange.as_ref().filter(|ex| ex.is_dispatched()) {
+            self.exchange_ended(&ex.record(self.now, true));
         }
         // Dropping the connection marks its flow gone: a blocked Reply::send returns.
         self.publish_load();

@@ -29,6 +29,9 @@ pub struct RequestLine {
     /// The client address as logged: the peer's IP, a unix socket's path, or a uwsgi
     /// request's `REMOTE_ADDR`.
     pub remote: String,
+    /// The authenticated user, a uwsgi request's `REMOTE_USER` (nginx passes it); empty
+    /// when there is none (an HTTP request: uWSGI sets none either).
+    pub user: String,
     /// The request method.
     pub method: String,
     /// The request URI as sent.

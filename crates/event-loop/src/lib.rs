@@ -100,6 +100,7 @@ pub use listen::Listener;
 pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
+pub use request_vars::hostname;
 pub use spill::BodyFile;
 pub use static_files::{StaticFiles, StaticOptions};
 

@@ -97,9 +97,6 @@ pub struct Options {
     /// `log-x-forwarded-for`: log the request's `X-Forwarded-For` (whole, as uWSGI) as the
     /// client address when it has one.
     pub log_x_forwarded_for: bool,
-    /// `log-date`: the `strftime` format `%(ftime)` uses (empty: `%(ltime)`'s).
-    #[serde(rename = "log-date")]
-    pub log_date: Option<String>,
     /// `add-header`: `Name: value` headers added to every response (repeatable).
     pub add_header: Vec<String>,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
@@ -171,7 +168,6 @@ impl Default for Options {
             log_ioerror: false,
             log_micros: false,
             log_x_forwarded_for: false,
-            log_date: None,
             add_header: Vec::new(),
             thunder_lock: false,
             worker_id: 1,

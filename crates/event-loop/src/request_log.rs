@@ -41,8 +41,6 @@ pub(crate) struct RequestLog {
     forwarded_for: bool,
     /// `log-format`, compiled; `None`: the default line.
     format: Option<LogFormat>,
-    /// `log-date`'s format, for `%(ftime)`.
-    date_format: Option<String>,
     second: u64,
     stamp: String,
     line: String,
@@ -76,10 +74,11 @@ impl Conditions {
             || (self.status_5xx && (500..600).contains(&e.status))
             || self.slow.is_some_and(|slow| e.duration >= slow)
             || (self.zero && e.body_bytes == 0)
-            || self
-                .big
-                .is_some_and(|big| e.head_bytes as u64 + e.body_bytes >= big)
+            // uWSGI compares the response body's size, without the head.
+            || self.big.is_some_and(|big| e.body_bytes >= big)
             || (self.sendfile && e.sendfile)
+            // uWSGI wants a read and a write error on the request; an exchange is logged
+            // here when its answer was cut short (see the README).
             || (self.ioerror && e.outcome != ExchangeOutcome::Complete)
     }
 }
@@ -104,7 +103,6 @@ impl RequestLog {
             micros: options.log_micros,
             forwarded_for: options.log_x_forwarded_for,
             format: options.log_format.as_deref().map(LogFormat::parse),
-            date_format: options.log_date.clone().filter(|f| !f.is_empty()),
             second: u64::MAX,
             stamp: String::new(),
             line: String::with_capacity(256),
@@ -146,7 +144,6 @@ impl RequestLog {
             let facts = Facts {
                 pid: self.pid,
                 worker_id: self.worker_id,
-                date_format: self.date_format.as_deref(),
             };
             format.render(&facts, r, e, &mut self.line);
             return Some(&self.line);
@@ -175,11 +172,12 @@ impl RequestLog {
         };
         let _ = write!(
             self.line,
-            "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {took} {unit}{} ({} {}) {} headers in {} bytes (1 switches on core {})",
+            "[pid: {}|app: 0|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {took} {unit}{} ({} {}) {} headers in {} bytes (1 switches on core {})",
             self.pid,
             requests,
             requests,
             r.remote,
+            r.user,
             r.vars,
             r.vars_bytes,
             self.stamp,
@@ -198,10 +196,9 @@ impl RequestLog {
 }
 
 /// What a formatted line needs beyond the exchange.
-struct Facts<'a> {
+struct Facts {
     pid: u32,
     worker_id: usize,
-    date_format: Option<&'a str>,
 }
 
 /// A compiled `log-format`: text and placeholders, and the request variables the
@@ -229,6 +226,8 @@ enum Field {
     Uri,
     Method,
     Addr,
+    /// `REMOTE_USER` of a uwsgi request.
+    User,
     Proto,
     Status,
     /// The response body's bytes.
@@ -273,6 +272,7 @@ impl Field {
             "uri" => Field::Uri,
             "method" => Field::Method,
             "addr" => Field::Addr,
+            "user" => Field::User,
             "proto" => Field::Proto,
             "status" => Field::Status,
             "rsize" => Field::Rsize,
@@ -313,7 +313,6 @@ impl Field {
 /// The chunks uWSGI reads from the request's variables.
 fn request_var_of(name: &str) -> Option<&'static str> {
     Some(match name {
-        "user" => "REMOTE_USER",
         "host" => "HTTP_HOST",
         "uagent" => "HTTP_USER_AGENT",
         "referer" => "HTTP_REFERER",
@@ -364,7 +363,7 @@ impl LogFormat {
     }
 
     /// Writes the line of `e` into `out`; an empty value reads `-`, as in uWSGI.
-    fn render(&self, facts: &Facts<'_>, r: &RequestLine, e: &Exchange<'_>, out: &mut String) {
+    fn render(&self, facts: &Facts, r: &RequestLine, e: &Exchange<'_>, out: &mut String) {
         // The wall-clock time the request started, from how long ago it did.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -402,7 +401,7 @@ impl LogFormat {
 /// Writes one field's value.
 fn field_value(
     field: Field,
-    facts: &Facts<'_>,
+    facts: &Facts,
     r: &RequestLine,
     e: &Exchange<'_>,
     started: Duration,
@@ -415,6 +414,7 @@ fn field_value(
         Field::Uri => out.push_str(&r.uri),
         Field::Method => out.push_str(&r.method),
         Field::Addr => out.push_str(&r.remote),
+        Field::User => out.push_str(&r.user),
         Field::Proto => out.push_str(r.protocol),
         Field::Status => write!(out, "{}", e.status)?,
         Field::Rsize => write!(out, "{}", e.body_bytes)?,
@@ -427,11 +427,9 @@ fn field_value(
         Field::Tmsecs => write!(out, "{}", started.as_millis())?,
         Field::Tmicros => write!(out, "{}", started.as_micros())?,
         Field::Time => write!(out, "{secs}")?,
-        Field::Ltime => out.push_str(&ruwsgi_logging::strftime(LTIME, secs)),
-        Field::Ftime => out.push_str(&ruwsgi_logging::strftime(
-            facts.date_format.unwrap_or(LTIME),
-            secs,
-        )),
+        // uWSGI formats `ftime` with `log-date`'s format only under `log-format-strftime`,
+        // which ruwsgi does not have: without it uWSGI writes `ltime`'s form, and so do we.
+        Field::Ltime | Field::Ftime => out.push_str(&ruwsgi_logging::strftime(LTIME, secs)),
         Field::Ctime => out.push_str(&ruwsgi_logging::ctime(secs)),
         Field::Epoch => write!(out, "{}", ruwsgi_logging::now_secs())?,
         Field::Pid => write!(out, "{}", facts.pid)?,
@@ -482,6 +480,7 @@ mod tests {
         let mut log = RequestLog::new(&Options::default());
         let request = RequestLine {
             remote: "127.0.0.1".into(),
+            user: String::new(),
             vars: 28,
             vars_bytes: 312,
             method: "GET".into(),
@@ -522,6 +521,16 @@ mod tests {
         let stamp = &line[prefix.len()..line.find("] GET").unwrap()];
         assert_eq!(stamp.len(), 24, "{stamp:?}");
         assert_eq!(stamp.split_whitespace().count(), 5, "{stamp:?}");
+
+        // A uwsgi request's REMOTE_USER goes between the parentheses, as uWSGI writes it.
+        let alice = RequestLine {
+            user: "alice".into(),
+            ..request.clone()
+        };
+        record.request = Some(&alice);
+        let line = log.line(3, &record).unwrap();
+        assert!(line.contains("] 127.0.0.1 (alice) {28 vars"), "{line}");
+        record.request = Some(&request);
 
         // memory-report: uWSGI's memory text first, in its words and units.
         let mut log = RequestLog::new(&Options {
@@ -583,12 +592,10 @@ mod tests {
         };
         let mut log = RequestLog::new(&options);
         let format = log.format.as_ref().unwrap();
-        assert_eq!(
-            format.wanted,
-            ["HTTP_HOST", "HTTP_USER_AGENT", "HTTP_X_ID", "REMOTE_USER"]
-        );
+        assert_eq!(format.wanted, ["HTTP_HOST", "HTTP_USER_AGENT", "HTTP_X_ID"]);
         let request = RequestLine {
             remote: "10.0.0.1".into(),
+            user: "alice".into(),
             vars: 20,
             vars_bytes: 300,
             method: "POST".into(),
@@ -598,14 +605,13 @@ mod tests {
                 Some("h.example".into()),
                 Some("curl/8".into()),
                 Some("42".into()),
-                None,
             ],
         };
         let vars = [("mine".to_string(), "set-by-app".to_string())];
         let line = log.line(7, &record(&request, 201, &vars)).unwrap();
         assert_eq!(
             line,
-            "POST /a?b=1 HTTP/1.1 201 92 12 80 5 2 2500 3 1 1 h.example curl/8 42 - set-by-app - \
+            "POST /a?b=1 HTTP/1.1 201 92 12 80 5 2 2500 3 1 1 h.example curl/8 42 alice set-by-app - \
              50% %(unclosed"
         );
     }
@@ -621,6 +627,7 @@ mod tests {
         let mut log = RequestLog::new(&options);
         let request = RequestLine {
             remote: "127.0.0.1".into(),
+            user: String::new(),
             vars: 1,
             vars_bytes: 1,
             method: "GET".into(),
@@ -634,5 +641,16 @@ mod tests {
         let mut quick = record(&request, 404, &[]);
         quick.duration = Duration::from_millis(1);
         assert!(log.line(1, &quick).is_none());
+
+        // log-big counts the body (12 bytes), not the head (80), as uWSGI.
+        let mut log = RequestLog::new(&Options {
+            log_requests: false,
+            log_big: 50,
+            ..Options::default()
+        });
+        assert!(log.line(1, &record(&request, 200, &[])).is_none());
+        let mut big = record(&request, 200, &[]);
+        big.body_bytes = 50;
+        assert!(log.line(1, &big).is_some());
     }
 }

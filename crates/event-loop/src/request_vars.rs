@@ -21,6 +21,7 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
                 Address::Inet(a) => a.ip().to_string(),
                 Address::Unix(p) => p.clone(),
             },
+            user: String::new(),
             method: h.method.clone(),
             uri: String::from_utf8_lossy(&h.target).into_owned(),
             protocol,
@@ -38,6 +39,7 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
             let var = |k: &[u8]| String::from_utf8_lossy(p.var(k).unwrap_or_default()).into_owned();
             RequestLine {
                 remote: var(b"REMOTE_ADDR"),
+                user: var(b"REMOTE_USER"),
                 method: String::from_utf8_lossy(head.method()).into_owned(),
                 uri: String::from_utf8_lossy(head.uri()).into_owned(),
                 protocol,
@@ -50,9 +52,11 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
 }
 
 /// The CGI variable `name` of a request as uWSGI would have it (for the log format): a
-/// uwsgi packet's own variable, or for HTTP the request line's parts, the peer's address,
-/// and `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` from the headers (repeated headers joined
-/// with `, `).
+/// uwsgi packet's own variable, or for HTTP the request line's parts, the peer's address
+/// and port, `SERVER_NAME` (the host name, as uWSGI's HTTP parser sets it), an empty
+/// `SCRIPT_NAME`, and `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` from the headers
+/// (repeated headers joined with `, `). `SERVER_PORT` is not known here (the listening
+/// address is not passed down): it reads as missing.
 pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let h = match head {
@@ -83,6 +87,14 @@ pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String>
                 Address::Unix(p) => p.clone(),
             })
         }
+        "REMOTE_PORT" => {
+            return Some(match peer {
+                Address::Inet(a) => a.port().to_string(),
+                Address::Unix(_) => String::new(),
+            })
+        }
+        "SERVER_NAME" => return Some(hostname().to_string()),
+        "SCRIPT_NAME" => return Some(String::new()),
         "CONTENT_TYPE" => "content-type".to_string(),
         "CONTENT_LENGTH" => "content-length".to_string(),
         _ => name
@@ -97,4 +109,15 @@ pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String>
         .map(|(_, v)| text(v));
     let first = values.next()?;
     Some(values.fold(first, |all, v| all + ", " + &v))
+}
+
+/// The host name (`SERVER_NAME` on HTTP sockets, in the request log and the WSGI environ;
+/// `uwsgi.hostname`; the spooler's job file names), read once; `localhost` if the system
+/// has none to give.
+pub fn hostname() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| match nix::unistd::gethostname() {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(_) => "localhost".to_string(),
+    })
 }

@@ -2,27 +2,36 @@
 //! spooler processes the master forks beside the workers (`spooler DIR`, repeatable;
 //! `spooler-processes` per directory), as uWSGI's spooler does.
 //!
-//! - **A job is a file** in the spool directory named `uwsgi_spoolfile_on_HOST_PID_N_...`
-//!   holding a uwsgi packet (modifier1 17, the job's vars) followed by its `body`, uWSGI's
-//!   format. [`Spool::enqueue`] writes it under a dot name and renames it into place, so a
-//!   spooler never sees half a job; the special vars `spooler` (which directory), `priority`
-//!   (a numbered subdirectory, worked through first, lowest number first) and `at` (not
-//!   before this Unix time) are read as uWSGI reads them.
+//! - **A job is a file** in the spool directory named
+//!   `uwsgi_spoolfile_on_HOST_PID_COUNTER_SECS_MICROS` holding a uwsgi packet (modifier1
+//!   17, the job's vars) followed by its `body`, uWSGI's format; like uWSGI's, it is
+//!   readable by its owner only (mode 0600: jobs may carry secrets). [`Spool::enqueue`]
+//!   writes it under a dot name (`.NAME.tmp`) and renames it into place, so a spooler never
+//!   sees half a job; a temporary whose writer died is removed by the next scan (see
+//!   [`job_files`]). The special vars `spooler` (which directory), `priority` (a numbered
+//!   subdirectory, worked through first, lowest number first) and `at` (not before this Unix
+//!   time) are read as uWSGI reads them.
 //! - **A spooler process** scans its directory every `spooler-frequency` seconds (default
 //!   30) and at once when a job is queued (the writer wakes it through the board), takes
 //!   each job file with `flock` (so the processes of one directory never run one job
-//!   twice), and hands it to the app's `uwsgi.spooler` function. `SPOOL_OK` removes the
-//!   file, `SPOOL_RETRY` (or an exception) leaves it for the next scan, `SPOOL_IGNORE`
-//!   leaves it alone.
+//!   twice), and hands it to the app's `uwsgi.spooler` function. Jobs run in queueing
+//!   order: by the time in their names, not by the names as strings (uWSGI's plain scan
+//!   follows the directory's order; its `spooler-ordered` sorts the names, which puts the
+//!   jobs of pid 10 before those of pid 9). `SPOOL_OK` removes the file, `SPOOL_RETRY` (or
+//!   an exception) leaves it for the next scan, `SPOOL_IGNORE` leaves it alone (it is
+//!   offered again at the next scan, as in uWSGI).
+//! - **Where a job runs**: as in uWSGI, in the directory of its file (the spool directory,
+//!   or its priority subdirectory), or in `spooler-chdir` when that is given; the app gets
+//!   the file's bare name as `spooler_task_name`.
 //! - **At least once.** The file is removed only after the job succeeded: a spooler killed
 //!   mid-job (or a server that stops) leaves the file, and the job runs again later. Jobs
 //!   survive restarts because they are files; files are not fsynced, so a power loss may
 //!   lose the newest ones.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,6 +44,12 @@ use ruwsgi_shm::{ProcessIndex, ProcessKind, Scoreboard};
 pub(crate) const PREFIX: &str = "uwsgi_spoolfile_on_";
 /// The uwsgi packet's modifier1 of a spool file (uWSGI's `UWSGI_MODIFIER_SPOOL_REQUEST`).
 const SPOOL_MODIFIER: u8 = 17;
+/// A job being written is named `.NAME` + this, `NAME` being its final name.
+const TEMP_SUFFIX: &str = ".tmp";
+/// A temporary job file untouched for this long is a dead writer's, whoever wrote it (a pid
+/// may have been reused, or the writer ran on another host sharing the directory); a live
+/// writer touches it with every write and renames it within milliseconds.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 /// One spooler process: the directory it works through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,8 +182,15 @@ impl Spool {
             now.subsec_micros()
         );
         let path = dir.join(&name);
-        let temp = dir.join(format!(".{name}.tmp"));
-        let written = File::create(&temp)
+        let temp = dir.join(format!(".{name}{TEMP_SUFFIX}"));
+        // A leftover of a dead writer that had our pid would make `create_new` fail.
+        let _ = fs::remove_file(&temp);
+        // Owner only, as uWSGI creates job files: a job may carry secrets.
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
             .and_then(|mut f| f.write_all(&data))
             .and_then(|()| fs::rename(&temp, &path));
         if let Err(e) = written {
@@ -180,11 +202,9 @@ impl Spool {
     }
 }
 
+/// The host name as job file names carry it: `/` and `_` (the names' separator) become `-`.
 fn hostname() -> String {
-    nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".into())
-        .replace(['/', '_'], "-")
+    ruwsgi_event_loop::hostname().replace(['/', '_'], "-")
 }
 
 /// How one spooler process works (see the module doc).
@@ -236,9 +256,12 @@ impl SpoolerLoop {
         if at.is_some_and(|at| at > now) {
             return;
         }
-        if let Some(dir) = &self.chdir {
+        // uWSGI runs a job in the directory of its file (it changes into the spool
+        // directory to scan it), or in `spooler-chdir` when that is given.
+        let cwd = self.chdir.as_deref().or(path.parent());
+        if let Some(dir) = cwd {
             if let Err(e) = std::env::set_current_dir(dir) {
-                log::error!("spooler-chdir {}: {e}", dir.display());
+                log::error!("[spooler] cannot change to {}: {e}", dir.display());
             }
         }
         let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -279,41 +302,105 @@ impl SpoolerLoop {
 }
 
 /// The job files of `dir`: those of its numbered priority subdirectories first (lowest
-/// number first), then its own; each group by name (the name carries the queueing time).
+/// number first), then its own; each group in queueing order ([`queue_key`]). Removes the
+/// stale temporaries it meets ([`is_stale_temp`]).
 pub(crate) fn job_files(dir: &Path) -> Vec<PathBuf> {
+    let mut priorities: Vec<(u64, PathBuf)> = Vec::new();
+    let files = jobs_in(dir, Some(&mut priorities));
+    priorities.sort();
+    let mut all: Vec<PathBuf> = Vec::new();
+    for (_, sub) in priorities {
+        all.extend(jobs_in(&sub, None));
+    }
+    all.extend(files);
+    all
+}
+
+/// The job files directly in `dir`, in queueing order; its numbered subdirectories go to
+/// `priorities` when asked for. Stale temporaries are removed on the way.
+fn jobs_in(dir: &Path, mut priorities: Option<&mut Vec<(u64, PathBuf)>>) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut priorities: Vec<(u64, PathBuf)> = Vec::new();
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
         if is_dir {
-            if let Ok(n) = name.parse::<u64>() {
+            if let (Some(priorities), Ok(n)) = (priorities.as_deref_mut(), name.parse::<u64>()) {
                 priorities.push((n, entry.path()));
             }
         } else if name.starts_with(PREFIX) {
             files.push(entry.path());
+        } else if is_stale_temp(&name, entry.metadata().ok().and_then(|m| m.modified().ok())) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::warn!(
+                    "[spooler] removed {}, a job its writer never finished",
+                    entry.path().display()
+                ),
+                // Another spooler of this directory removed it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => log::error!("[spooler] cannot remove {}: {e}", entry.path().display()),
+            }
         }
     }
-    priorities.sort();
-    files.sort();
-    let mut all: Vec<PathBuf> = Vec::new();
-    for (_, sub) in priorities {
-        let mut in_sub: Vec<PathBuf> = fs::read_dir(&sub)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
-            .map(|e| e.path())
-            .collect();
-        in_sub.sort();
-        all.extend(in_sub);
+    files.sort_by_cached_key(|p| (queue_key(p), p.clone()));
+    files
+}
+
+/// When the job at `path` was queued, as `(secs, micros, pid, counter)`: read from its name
+/// (`..._PID_COUNTER_SECS_MICROS`; a name written by uWSGI, which puts a random number
+/// before the time, reads as `(secs, micros, counter, random)`), else the file's mtime.
+/// Sorting by it runs jobs in the order they were queued, across every writer process,
+/// where sorting the names as strings would put `_PID_10_` before `_PID_2_`.
+fn queue_key(path: &Path) -> (u64, u64, u64, u64) {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if let Some(key) = name_key(&name) {
+        return key;
     }
-    all.extend(files);
-    all
+    let mtime = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    (mtime.as_secs(), u64::from(mtime.subsec_micros()), 0, 0)
+}
+
+/// `(secs, micros, pid, counter)` from a job file's name, when it has that form.
+fn name_key(name: &str) -> Option<(u64, u64, u64, u64)> {
+    let mut fields = name.strip_prefix(PREFIX)?.rsplit('_');
+    let mut number = || fields.next()?.parse::<u64>().ok();
+    let (micros, secs, counter, pid) = (number()?, number()?, number()?, number()?);
+    Some((secs, micros, pid, counter))
+}
+
+/// Whether `name` (last modified at `modified`) is a temporary job file whose writer will
+/// never finish it: its writer ran on this host and its pid is gone, or it was untouched
+/// for [`STALE_TEMP`]. Such a file is no job and nothing else would remove it.
+fn is_stale_temp(name: &str, modified: Option<std::time::SystemTime>) -> bool {
+    let Some(job) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        .filter(|n| n.starts_with(PREFIX))
+    else {
+        return false;
+    };
+    let old = modified
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age > STALE_TEMP);
+    // `HOST_PID_COUNTER_SECS_MICROS`: the host has no `_` (ours is written without).
+    let mut fields = job[PREFIX.len()..].rsplitn(5, '_').skip(3);
+    let pid = fields.next().and_then(|p| p.parse::<i32>().ok());
+    let ours = fields.next() == Some(hostname().as_str());
+    let dead = match pid {
+        Some(pid) if ours && pid > 0 => matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        ),
+        _ => false,
+    };
+    old || dead
 }
 
 /// Opens and locks the job file at `path` and reads it; `None` when another process holds
@@ -427,6 +514,80 @@ mod tests {
             new_spool(&[]).enqueue(vars(&[]), b"").is_err(),
             "no spooler"
         );
+    }
+
+    #[test]
+    fn jobs_run_in_queueing_order_not_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let touch = |name: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, b"").unwrap();
+            path
+        };
+        // As strings each pair sorts the other way round: pid 10 before pid 9, counter 10
+        // before counter 9 (the same microsecond), pid 7 before pid 8.
+        let first = touch(&format!("{PREFIX}h_9_0_1000_5"));
+        let second = touch(&format!("{PREFIX}h_10_0_1000_6"));
+        let third = touch(&format!("{PREFIX}h_9_9_1001_5"));
+        let fourth = touch(&format!("{PREFIX}h_9_10_1001_5"));
+        let fifth = touch(&format!("{PREFIX}h_8_0_1002_99"));
+        let sixth = touch(&format!("{PREFIX}h_7_0_1002_100"));
+        // uWSGI's form (a random number before the time) reads by its time too.
+        let uwsgi = touch(&format!("{PREFIX}h_9_3_12345_1003_0"));
+        // No time in the name: its mtime (now) puts it last.
+        let odd = touch(&format!("{PREFIX}odd"));
+        assert_eq!(
+            job_files(dir.path()),
+            [first, second, third, fourth, fifth, sixth, uwsgi, odd]
+        );
+        // Many jobs queued by one process come back in the order they were queued.
+        let queued = tempfile::tempdir().unwrap();
+        let spool = new_spool(&[queued.path().to_path_buf()]);
+        let paths: Vec<PathBuf> = (0..25)
+            .map(|n| spool.enqueue(vars(&[("n", &n.to_string())]), b"").unwrap())
+            .collect();
+        assert_eq!(job_files(queued.path()), paths);
+    }
+
+    #[test]
+    fn job_files_are_private_and_stale_temporaries_go() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = new_spool(&[dir.path().to_path_buf()]);
+        let job = spool.enqueue(vars(&[("secret", "s3cr3t")]), b"").unwrap();
+        let mode = fs::metadata(&job).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let host = hostname();
+        let temp = |host: &str, pid: u32| {
+            let path = dir
+                .path()
+                .join(format!(".{PREFIX}{host}_{pid}_0_1000_0{TEMP_SUFFIX}"));
+            fs::write(&path, b"half a job").unwrap();
+            path
+        };
+        let of_dead = temp(&host, dead);
+        let of_live = temp(&host, std::process::id());
+        let elsewhere = temp("otherhost", dead);
+        let old_elsewhere = temp("otherhost", 1);
+        File::options()
+            .write(true)
+            .open(&old_elsewhere)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - STALE_TEMP * 2)
+            .unwrap();
+        let unrelated = dir.path().join(".keep.tmp");
+        fs::write(&unrelated, b"").unwrap();
+
+        assert_eq!(job_files(dir.path()), std::slice::from_ref(&job));
+        assert!(!of_dead.exists(), "its writer is dead");
+        assert!(of_live.exists(), "its writer may still finish it");
+        assert!(elsewhere.exists(), "another host's writer may be alive");
+        assert!(!old_elsewhere.exists(), "untouched for too long");
+        assert!(unrelated.exists(), "not a job's temporary");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! consistent across `fork`, and tell the master which threads the app started.
 
 use std::ffi::CString;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 
 use pyo3::prelude::*;
@@ -149,18 +150,19 @@ fn start(opts: &Options) -> Result<(), Error> {
     for k in &opts.unenv {
         std::env::remove_var(k);
     }
+    let home = opts
+        .home
+        .clone()
+        .or_else(venv_of_binary)
+        .map(|h| std::path::absolute(&h).unwrap_or(h));
+    set_program_name(&program_name(home.as_deref()));
     pyo3::append_to_inittab!(uwsgi_module_init);
     Python::initialize();
     crate::process_facts::set_interpreter_up();
     Python::attach(|py| -> PyResult<()> {
         let code = CString::new(HELPER).expect("the helper has no NUL");
         let m = PyModule::from_code(py, &code, c"ruwsgi_loader.py", c"ruwsgi_loader")?;
-        let home = opts.home.clone().or_else(venv_of_binary).map(|h| {
-            std::path::absolute(&h)
-                .unwrap_or(h)
-                .to_string_lossy()
-                .into_owned()
-        });
+        let home = home.map(|h| h.to_string_lossy().into_owned());
         let argv: Vec<String> = std::env::args().collect();
         m.getattr("setup")?
             .call1((opts.pythonpath.clone(), home, argv))?;
@@ -185,11 +187,51 @@ pub(crate) fn helper(py: Python<'_>) -> Result<&Bound<'_, PyModule>, Error> {
         .ok_or_else(|| Error::python("the interpreter is not initialized (call initialize first)"))
 }
 
+/// The program name the interpreter starts with. Python derives `sys.executable`,
+/// `sys.prefix` and where its standard library lives from it; without one it searches
+/// `PATH` for `python3`, and under systemd's bare `PATH` that finds the system's python3,
+/// whose standard library may belong to another build than the libpython ruwsgi loaded.
+///
+/// - `home/bin/python` when `home` is a virtualenv made for this Python version, as uWSGI
+///   does: `sys.prefix` is the venv and `sys.executable` its python, so `multiprocessing`
+///   and `subprocess.run([sys.executable, ...])` start the venv's interpreter.
+/// - Otherwise the python3 ruwsgi was built against (resolved at build time), so the
+///   standard library is always the one of the libpython this binary loads.
+fn program_name(home: Option<&Path>) -> PathBuf {
+    let built = PathBuf::from(env!("RUWSGI_BUILD_PYTHON"));
+    let Some(home) = home else { return built };
+    let version = env!("RUWSGI_BUILD_PYTHON_VERSION");
+    let python = home.join("bin/python");
+    if python.exists() && home.join(format!("lib/python{version}")).is_dir() {
+        python
+    } else {
+        built
+    }
+}
+
+/// Hands `path` to `Py_SetProgramName`. Deprecated since 3.11 in favour of `PyConfig`, but
+/// present on every Python ruwsgi supports, and it keeps the legacy configuration
+/// `Py_InitializeEx` (pyo3's `Python::initialize`) has always given ruwsgi.
+fn set_program_name(path: &Path) {
+    let Ok(bytes) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return;
+    };
+    // SAFETY: both functions may be called before the interpreter is initialized. The
+    // decoded string is never freed: Python keeps the pointer for the process's life.
+    unsafe {
+        let wide = pyo3::ffi::Py_DecodeLocale(bytes.as_ptr(), std::ptr::null_mut());
+        if !wide.is_null() {
+            #[allow(deprecated)]
+            pyo3::ffi::Py_SetProgramName(wide);
+        }
+    }
+}
+
 /// The virtualenv this binary is installed in, if any: `pip install ruwsgi` puts it in the
 /// venv's `bin/`, below the venv's `pyvenv.cfg`. Used as `home` when none is given, so
 /// `venv/bin/ruwsgi` serves from its venv whether it is activated or not (systemd never
 /// activates one), as `venv/bin/python` would.
-fn venv_of_binary() -> Option<std::path::PathBuf> {
+fn venv_of_binary() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let venv = exe.parent()?.parent()?;
     if !venv.join("pyvenv.cfg").is_file() {

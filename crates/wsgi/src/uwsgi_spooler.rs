@@ -2,7 +2,8 @@
 //! queues a job through the process manager ([`ProcessHooks::spool`]); in a spooler
 //! process, [`run_spool_job`] hands each job to the app's `uwsgi.spooler` function, as
 //! uWSGI's python plugin does: one dict argument whose job vars have bytes keys and values,
-//! plus `spooler_task_name` (the job file) and `body` (when there is one) under str keys.
+//! plus `spooler_task_name` (the job file's bare name: the job runs in its directory) and
+//! `body` (when there is one) under str keys.
 //!
 //! [`ProcessHooks::spool`]: crate::ProcessHooks::spool
 
@@ -124,8 +125,12 @@ pub fn run_spool_job(path: &Path, vars: &[(Vec<u8>, Vec<u8>)], body: &[u8]) -> i
         };
         let job = || -> PyResult<Bound<'_, PyDict>> {
             let d = PyDict::new(py);
-            let name = path.as_os_str().as_encoded_bytes();
-            d.set_item("spooler_task_name", PyBytes::new(py, name))?;
+            // The bare file name, as uWSGI gives it (the job runs in the file's directory).
+            let name = path.file_name().unwrap_or(path.as_os_str());
+            d.set_item(
+                "spooler_task_name",
+                PyBytes::new(py, name.as_encoded_bytes()),
+            )?;
             for (k, v) in vars {
                 d.set_item(PyBytes::new(py, k), PyBytes::new(py, v))?;
             }

@@ -34,8 +34,9 @@ Processes:
   ``threading.Thread``.
 - ``@harakiri(secs)``: the request is killed if the call runs longer than ``secs``.
 - ``@lock``: the call runs holding uWSGI lock 0 (needs ``uwsgi.lock``).
-- ``@spool``, ``@spoolforever``, ``@spoolraw``: run the function in the spooler (needs
-  ``uwsgi.spool``).
+- ``@spool``, ``@spoolforever``, ``@spoolraw``: calling the function queues a job that
+  runs it in the spooler (needs ``uwsgi.spool``); ``.spool(...)`` is the older name of the
+  call, ``.f`` the function itself.
 
 Wire formats (the server side must honour them):
 
@@ -43,10 +44,13 @@ Wire formats (the server side must honour them):
   protocol=3)``, where ``key`` is ``"<module>.<qualname>"`` of the function. The mule runs
   it through the dispatcher installed as ``uwsgi.mule_msg_hook``; any other message goes to
   the hook that was set before, if any.
-- A spooled job is a dict with ``ud_spool_func`` (the function's key) and ``ud_spool_ret``
-  (``spool``, ``spoolforever`` or ``spoolraw``); with ``pass_arguments=True`` the pickled
-  positional and keyword arguments are in ``args`` and ``kwargs``. The spooler runs it
-  through the dispatcher installed as ``uwsgi.spooler``.
+- A spooled job is uWSGI's: a dict with ``ud_spool_func`` (the function's ``__name__``)
+  and, but for ``@spoolraw``, ``ud_spool_ret`` (the code the job returns: ``"-2"``,
+  SPOOL_OK, for ``@spool``; ``"-1"``, SPOOL_RETRY, for ``@spoolforever``); with
+  ``pass_arguments=True`` the pickled positional and keyword arguments are in ``args``
+  and ``kwargs``. The spooler runs it through the dispatcher installed as
+  ``uwsgi.spooler``, so jobs queued under uWSGI run here and the other way round (jobs
+  queued by earlier ruwsgi versions, keyed ``module.qualname``, run too).
 """
 
 import functools
@@ -421,36 +425,59 @@ def lock(f):
 
 # --- spooler -----------------------------------------------------------------------------
 
+# Spool functions by ``__name__`` (the key uWSGI's decorators write in ``ud_spool_func``),
+# and by ``module.qualname`` (the key of jobs queued by ruwsgi before it wrote uWSGI's).
 _spool_functions = {}
 _earlier_spooler = [None]
-_SPOOL_SPECIAL_KEYS = ("spooler", "priority", "at", "body")
+# Keyword arguments that go to uwsgi.spool, not to the function (``pass_arguments=True``).
+_SPOOL_SPECIAL_KEYS = ("message_dict", "spooler", "priority", "at", "body")
+# ``ud_spool_ret`` of jobs queued by ruwsgi before it wrote uWSGI's numbers.
+_LEGACY_SPOOL_RET = {"spool": "-2", "spoolforever": "-1", "spoolraw": None}
 
 
 def _text(value):
+    """``value`` as str when it is UTF-8 bytes (as uWSGI's decorators decode job vars);
+    other bytes (a binary body) stay bytes."""
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(value)
     return value
 
 
-def _job_get(job, key):
-    """``job[key]`` whether the spooler gave str or bytes keys; None when absent."""
-    if key in job:
-        return job[key]
-    return job.get(key.encode("ascii"))
-
-
 def _run_spool_job(job):
-    """``uwsgi.spooler``: run a job spooled by a decorated function; its spool result."""
-    key = _text(_job_get(job, "ud_spool_func"))
-    task = _spool_functions.get(key) if key is not None else None
-    if task is None:
+    """``uwsgi.spooler``: runs a job queued by a decorated function, as uWSGI's dispatcher
+    does: the function named by ``ud_spool_func`` gets the unpickled ``args`` and
+    ``kwargs`` (``pass_arguments=True``) or else the job's vars with str keys and values;
+    the result is ``ud_spool_ret`` when the job has one (``@spool``: SPOOL_OK,
+    ``@spoolforever``: SPOOL_RETRY), else what the function returned (``@spoolraw``).
+    Jobs of no decorated function go to the ``uwsgi.spooler`` set before."""
+    given = job
+    job = dict((_text(k), v) for k, v in job.items())
+    name = _text(job.get("ud_spool_func"))
+    f = _spool_functions.get(name) if name is not None else None
+    if f is None:
         earlier = _earlier_spooler[0]
         if earlier is not None:
-            return earlier(job)
-        if key is not None:
-            _log("spooler: no spool function named %s in this process; job left" % key)
+            return earlier(given)
+        if name is not None:
+            _log("spooler: no spool function named %s in this process; job left" % name)
         return getattr(uwsgi, "SPOOL_IGNORE", 0)
-    return task._run(job)
+    arguments = None
+    if "args" in job:
+        kwargs = job.pop("kwargs", None)
+        arguments = (pickle.loads(job.pop("args")), pickle.loads(kwargs) if kwargs else {})
+    job = dict((k, _text(v)) for k, v in job.items())
+    if arguments is not None:
+        ret = f(*arguments[0], **arguments[1])
+    else:
+        ret = f(job)
+    code = job.get("ud_spool_ret")
+    code = _LEGACY_SPOOL_RET.get(code, code)
+    if code is None:
+        return ret
+    return int(code)
 
 
 def _install_spooler():
@@ -463,57 +490,52 @@ def _install_spooler():
 
 
 class _SpoolTask(object):
-    """A function run by the spooler: ``f.spool(...)`` queues a job; ``f(...)`` runs it here."""
+    """A function run by the spooler: calling it (or ``.spool(...)``, the older name)
+    queues a job, as uWSGI's decorators do; ``.f`` is the function itself."""
 
     def __init__(self, f, mode, pass_arguments):
         functools.update_wrapper(self, f)
-        self._f = f
+        self.f = f
         self._mode = mode
-        self._pass_arguments = pass_arguments
-        self._key = _key(f)
-        _spool_functions[self._key] = self
+        self.pass_arguments = pass_arguments
+        self._name = getattr(f, "__name__", None) or _key(f)
+        _spool_functions[self._name] = f
+        _spool_functions[_key(f)] = f
         _install_spooler()
 
     def __call__(self, *args, **kwargs):
-        return self._f(*args, **kwargs)
-
-    def spool(self, *args, **kwargs):
-        """Queue a job for the spooler; returns what ``uwsgi.spool`` returns.
+        """Queue a job for the spooler; returns what ``uwsgi.spool`` returns (the job file).
 
         With ``pass_arguments`` the function later gets these arguments (``spooler``,
-        ``priority``, ``at`` and ``body`` go to ``uwsgi.spool`` instead); without, it gets
-        the job's dict, built as ``dict(*args, **kwargs)``.
+        ``priority``, ``at``, ``body`` and ``message_dict`` go to ``uwsgi.spool``
+        instead); without, it gets the job's dict: the first argument (a dict) updated
+        with the keyword arguments.
         """
         if not hasattr(uwsgi, "spool"):
             raise RuntimeError(
                 "@%s (%s) needs a spooler (uwsgi.spool()), which this server does not provide yet"
-                % (self._mode, self._key)
+                % (self._mode, self._name)
             )
-        if self._pass_arguments:
-            job = {}
+        job = {"ud_spool_func": self._name}
+        if self._mode == "spool":
+            job["ud_spool_ret"] = str(getattr(uwsgi, "SPOOL_OK", -2))
+        elif self._mode == "spoolforever":
+            job["ud_spool_ret"] = str(getattr(uwsgi, "SPOOL_RETRY", -1))
+        if self.pass_arguments:
             for special in _SPOOL_SPECIAL_KEYS:
                 if special in kwargs:
                     job[special] = kwargs.pop(special)
             job["args"] = pickle.dumps(args)
             job["kwargs"] = pickle.dumps(kwargs)
         else:
-            job = dict(*args, **kwargs)
-        job["ud_spool_func"] = self._key
-        job["ud_spool_ret"] = self._mode
+            if args:
+                job.update(args[0])
+            job.update(kwargs)
         return uwsgi.spool(job)
 
-    def _run(self, job):
-        if self._pass_arguments:
-            args = pickle.loads(_job_get(job, "args") or pickle.dumps(()))
-            kwargs = pickle.loads(_job_get(job, "kwargs") or pickle.dumps({}))
-            result = self._f(*args, **kwargs)
-        else:
-            result = self._f(job)
-        if self._mode == "spoolraw":
-            return result
-        if self._mode == "spoolforever":
-            return getattr(uwsgi, "SPOOL_RETRY", -1)
-        return getattr(uwsgi, "SPOOL_OK", -2)
+    def spool(self, *args, **kwargs):
+        """The same as calling the task (uWSGI's name before 1.9.13)."""
+        return self(*args, **kwargs)
 
 
 def _spool_decorator(mode, f, pass_arguments):
@@ -525,7 +547,8 @@ def _spool_decorator(mode, f, pass_arguments):
 
 
 def spool(f=None, pass_arguments=False):
-    """``f.spool(...)`` runs ``f`` in the spooler; the job is then done (SPOOL_OK)."""
+    """Calling ``f(...)`` (or ``f.spool(...)``) queues a job that runs ``f`` in the
+    spooler; the job is then done (SPOOL_OK)."""
     return _spool_decorator("spool", f, pass_arguments)
 
 

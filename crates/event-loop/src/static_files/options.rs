@@ -28,8 +28,8 @@ pub struct StaticOptions {
     /// `static-safe DIR`: a symlink whose target is under `DIR` is followed out of its
     /// root.
     pub static_safe: Vec<String>,
-    /// `static-expires REGEX SECS`: `Expires` (now + SECS) for a file whose resolved path
-    /// matches.
+    /// `static-expires REGEX SECS` (split at the first space, as uWSGI): `Expires` (now +
+    /// SECS) for a file whose resolved path matches.
     pub static_expires: Vec<String>,
     /// `static-expires-mtime REGEX SECS`: as `static-expires`, from the file's mtime.
     pub static_expires_mtime: Vec<String>,
@@ -41,9 +41,10 @@ pub struct StaticOptions {
     pub static_expires_path_info: Vec<String>,
     /// `static-expires-path-info-mtime REGEX SECS`: as above, from the mtime.
     pub static_expires_path_info_mtime: Vec<String>,
-    /// `static-expires-type TYPE SECS`: for a file of this media type.
+    /// `static-expires-type TYPE=SECS` (split at the first `=`, as uWSGI): for a file of
+    /// exactly this media type.
     pub static_expires_type: Vec<String>,
-    /// `static-expires-type-mtime TYPE SECS`: as above, from the mtime.
+    /// `static-expires-type-mtime TYPE=SECS`: as above, from the mtime.
     pub static_expires_type_mtime: Vec<String>,
     /// `mimefile FILE`: mime.types files (default `/etc/mime.types`; a built-in table
     /// when none is readable).
@@ -138,18 +139,40 @@ fn regex(option: &'static str, value: &str, pattern: &str) -> Result<Regex, Erro
     Regex::new(pattern).map_err(|e| Error::static_option(option, value, e.to_string()))
 }
 
-/// `PATTERN SECS`, split at the last space (a pattern may hold spaces).
-fn pattern_secs<'a>(option: &'static str, value: &'a str) -> Result<(&'a str, i64), Error> {
-    let bad = || {
-        Error::static_option(
-            option,
-            value,
-            "expected a pattern, a space and a number of seconds, such as `\\.css$ 86400`",
-        )
+/// How a `static-expires*` value is written, as uWSGI parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    /// `REGEX SECS`, split at the first space (uWSGI reads the regexp rules so, so a
+    /// pattern cannot hold a space; `\x20` or `[ ]` can match one).
+    RegexSpaceSecs,
+    /// `TYPE=SECS`, split at the first `=` (uWSGI reads the content-type rules as a
+    /// dictionary entry).
+    TypeEqualsSecs,
+}
+
+/// A `static-expires*` value: the pattern (or type) and the seconds.
+fn pattern_secs<'a>(
+    option: &'static str,
+    value: &'a str,
+    syntax: Syntax,
+) -> Result<(&'a str, i64), Error> {
+    let (separator, example) = match syntax {
+        Syntax::RegexSpaceSecs => (
+            ' ',
+            "a regular expression, a space and a number of seconds, such as `\\.css$ 86400`",
+        ),
+        Syntax::TypeEqualsSecs => (
+            '=',
+            "a content type, `=` and a number of seconds, such as `text/css=86400`",
+        ),
     };
-    let (pattern, secs) = value.trim().rsplit_once([' ', '\t']).ok_or_else(bad)?;
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    Ok((pattern.trim(), secs))
+    let bad = || Error::static_option(option, value, format!("expected {example}"));
+    let (pattern, secs) = value.trim().split_once(separator).ok_or_else(bad)?;
+    let secs: i64 = secs.trim().parse().map_err(|_| bad())?;
+    if pattern.is_empty() {
+        return Err(bad());
+    }
+    Ok((pattern, secs))
 }
 
 impl Config {
@@ -226,7 +249,11 @@ impl Config {
             ),
         ] {
             for value in list {
-                let (pattern, secs) = pattern_secs(option, value)?;
+                let syntax = match on {
+                    ExpiresOn::Type => Syntax::TypeEqualsSecs,
+                    _ => Syntax::RegexSpaceSecs,
+                };
+                let (pattern, secs) = pattern_secs(option, value, syntax)?;
                 let pattern = if on == ExpiresOn::Type {
                     regex(option, value, &format!("^{}$", regex::escape(pattern)))?
                 } else {
@@ -278,7 +305,7 @@ mod tests {
             static_map2: vec!["/media=/srv".into()],
             check_static: vec!["/srv/www".into()],
             static_expires: vec!["\\.css$ 3600".into()],
-            static_expires_type: vec!["image/png 60".into()],
+            static_expires_type: vec!["image/png=60".into()],
             ..StaticOptions::default()
         };
         assert!(o.is_configured());
@@ -313,6 +340,20 @@ mod tests {
             },
             StaticOptions {
                 static_expires: vec!["( 60".into()],
+                ..Default::default()
+            },
+            // Split at the first space, as uWSGI: `b 60` is no number of seconds.
+            StaticOptions {
+                static_expires: vec!["a b 60".into()],
+                ..Default::default()
+            },
+            // The type rules take `TYPE=SECS`, not a space.
+            StaticOptions {
+                static_expires_type: vec!["text/css 60".into()],
+                ..Default::default()
+            },
+            StaticOptions {
+                static_expires_type_mtime: vec!["=60".into()],
                 ..Default::default()
             },
             StaticOptions {
