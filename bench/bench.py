@@ -1221,6 +1221,12 @@ def targets(w: Workload, results: list[Result]) -> list[tuple[str, str]]:
                         f"{fmt(ideal and 1.5 * ideal, ',.0f')} ms, worst round)",
                         verdict(None if ideal is None else worst <= 1.5 * ideal)))
             out.append((f"{at}: ruwsgi has no timeouts ({timeouts})", verdict(timeouts == 0)))
+        if ours and w.name != "nginx-sleep":
+            # A request that never got an answer is a failure whatever the throughput: a
+            # client starved for seconds shows here first (wrk's timeout is 2 s).
+            errors, timeouts = ours.total("errors"), ours.total("timeouts")
+            out.append((f"{at}: ruwsgi has no errors and no timeouts ({errors}, {timeouts})",
+                        verdict(errors == 0 and timeouts == 0)))
         watched = find(group, WATCHED)
         if ours and watched and ours.ok and watched.ok:
             # The two rows run back to back in every round, so each round gives one paired

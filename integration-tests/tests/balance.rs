@@ -134,3 +134,58 @@ fn a_busy_worker_leaves_new_connections_to_its_sibling() {
         "the quick requests waited {waited:?}, as if behind the slow one"
     );
 }
+
+/// One worker, one thread, its queue kept full by kept-alive clients (each sends its next
+/// request as soon as the last is answered): a new connection takes its turn in that queue
+/// instead of waiting in the kernel's until the queue empties, which under this load it
+/// never does. Counted, not timed: the kept-alive clients get at most a few rounds of
+/// requests answered while the newcomer waits; a newcomer left in the kernel's queue would
+/// wait for all of them to stop.
+#[test]
+fn a_new_connection_beside_busy_keep_alive_clients_is_served_in_turn() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const KEPT: usize = 16;
+    /// Requests the kept-alive clients send at most between them: they stop there.
+    const LIMIT: usize = 1_500;
+    let app = app("balance.py");
+    let (server, addr) = Server::http(["--wsgi-file", &app, "--master", "--processes", "1"]);
+    let answered = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let kept: Vec<_> = (0..KEPT)
+        .map(|_| {
+            let (answered, stop) = (answered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut stream = connect(addr);
+                while !stop.load(Ordering::Acquire) && answered.load(Ordering::Acquire) < LIMIT {
+                    pid_over(&mut stream, addr, 2);
+                    answered.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        })
+        .collect();
+    // Every kept-alive client connected and the queue is full.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answered.load(Ordering::Acquire) < 10 * KEPT {
+        assert!(
+            Instant::now() < deadline,
+            "the kept-alive clients were not served"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = answered.load(Ordering::Acquire);
+    let newcomer = get(addr, "/?ms=0");
+    let meanwhile = answered.load(Ordering::Acquire) - before;
+    stop.store(true, Ordering::Release);
+    for client in kept {
+        client.join().expect("kept-alive client");
+    }
+    assert_eq!(newcomer.status, 200);
+    assert!(
+        meanwhile <= 3 * KEPT,
+        "the kept-alive clients got {meanwhile} requests answered while the newcomer waited \
+         (their queue holds {KEPT}): it waited for the queue to empty\n{}",
+        server.log()
+    );
+}

@@ -223,6 +223,38 @@ fn a_reload_into_a_broken_app_keeps_the_previous_workers_serving() {
     new_workers(&server, &workers);
 }
 
+/// New workers whose predecessors all died while they were still importing the app (under
+/// `lazy-apps`, after a reload) have no hand-over to wait for: they start accepting as soon
+/// as they are ready, instead of waiting for processes that are gone.
+#[test]
+fn new_workers_whose_predecessors_died_meanwhile_serve() {
+    let (server, addr, dir) = reloadable(&["--lazy-apps"]);
+    let workers = children_of(server.pid);
+    write_app(dir.path(), &version(1), false);
+    let mut app = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("app.py"))
+        .unwrap();
+    app.write_all(b"time.sleep(1.5)\n").unwrap();
+    server.signal(libc::SIGHUP);
+    wait_until("the new workers to be spawned", || {
+        (server.log().matches("spawned worker 2").count() == 2).then_some(())
+    });
+    for &pid in &workers {
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    serves(addr, &version(1));
+    assert!(
+        server
+            .log()
+            .contains("exited before its replacement was ready"),
+        "{}",
+        server.log()
+    );
+    new_workers(&server, &workers);
+}
+
 /// Waits until `server`'s two workers are none of `before`; returns them.
 fn new_workers(server: &Server, before: &[u32]) -> Vec<u32> {
     wait_until("two new workers", || {

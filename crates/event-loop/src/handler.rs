@@ -240,6 +240,17 @@ pub trait Handler {
         true
     }
 
+    /// How many requests the handler holds beyond its threads: handed to it, waiting for a
+    /// thread to start them, which it does in the order it got them. When no thread is
+    /// idle, a worker takes a new connection ahead of its threads only while no other
+    /// connection's first request waits or once a request ended since it took one, so the
+    /// connections beyond that stay in the kernel's queue, in arrival order, for whichever
+    /// worker frees a thread first. The default (none) suits a handler that answers on the
+    /// loop thread.
+    fn queued(&self) -> usize {
+        0
+    }
+
     /// Called once per loop iteration, after every ready event and completion has been
     /// handled. A handler that hands requests to other threads may queue them quietly in
     /// `handle` and wake its threads here, once per batch instead of once per request

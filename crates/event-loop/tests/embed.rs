@@ -575,6 +575,47 @@ fn a_graceful_stop_finishes_the_request_in_flight() {
     assert!(TcpStream::connect(server.addr).is_err(), "listener closed");
 }
 
+/// A retiring loop (a reload replaces its worker) says it is closed as soon as its
+/// listeners are, while its request in flight still runs: what the master waits for before
+/// the replacement starts accepting. The request then ends its connection and the loop
+/// returns.
+#[test]
+fn a_retiring_loop_is_closed_before_its_request_in_flight_ends() {
+    struct Handed(std::sync::mpsc::Sender<Reply>);
+    impl Handler for Handed {
+        fn handle(&mut self, _req: Request, reply: Reply) {
+            self.0.send(reply).unwrap();
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut server = start(Options::default(), Handed(tx));
+    let mut busy = connect(server.addr);
+    busy.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let reply = rx
+        .recv_timeout(DEADLINE)
+        .expect("the request reaches the handler");
+    assert!(!server.stopper.closed(), "a running loop accepts");
+    server.stopper.retire(Duration::from_secs(10));
+    wait_until("the retiring loop to close its listeners", || {
+        server.stopper.closed().then_some(())
+    });
+    let t = server.thread.take().unwrap();
+    assert!(
+        !t.is_finished(),
+        "the request in flight keeps the loop running"
+    );
+    reply.respond(head("200 OK", &[]), b"late".to_vec());
+    let (status, headers, body) = read_response(&mut busy);
+    assert_eq!(
+        (status.as_str(), &body[..]),
+        ("HTTP/1.1 200 OK", &b"late"[..])
+    );
+    assert!(headers.contains(&("connection".into(), "close".into())));
+    wait_until("the loop to return", || t.is_finished().then_some(()));
+    t.join().unwrap().unwrap();
+}
+
 /// One request at a time, answered from another thread when the test says so.
 struct OneAtATime {
     busy: Arc<std::sync::atomic::AtomicBool>,

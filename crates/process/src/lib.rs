@@ -486,6 +486,7 @@ fn serve(
             None,
             opts.need_app,
             opts.worker_reload_mercy,
+            false,
         )
     };
     Ok(code)

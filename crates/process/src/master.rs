@@ -54,6 +54,13 @@ const STATS_TOKEN: usize = 1 << 16;
 const TICK: Duration = Duration::from_secs(1);
 /// How often a reload in progress looks whether the new workers are ready.
 const READY_POLL: Duration = Duration::from_millis(10);
+/// How often a hand-over looks whether the replaced processes stopped accepting: the new
+/// workers wait that long at most, with connections in the listen queue.
+const RELEASE_POLL: Duration = Duration::from_millis(1);
+/// The longest new workers wait for the processes they replace to stop accepting: those
+/// say so within a loop turn, or a second at most (`worker.rs`); a previous image of
+/// another build may not say so at all.
+const RELEASE_WAIT: Duration = Duration::from_millis(1500);
 /// A worker that dies sooner than this after its fork counts as a quick death.
 const QUICK_DEATH: Duration = Duration::from_secs(5);
 /// The longest pause between respawns of a crash-looping worker, or between fork retries.
@@ -146,6 +153,18 @@ struct Handoff {
     idx: usize,
     /// The process being replaced (`None` once it exited on its own).
     old: Option<u32>,
+}
+
+/// New workers held back from accepting until the processes they replace have stopped
+/// accepting (or `by` has passed): the reload's hand-over (docs/architecture.md, "a reload
+/// hands over").
+#[derive(Debug)]
+struct Release {
+    /// The scoreboard slots of the held workers.
+    held: Vec<ProcessIndex>,
+    /// The processes they replace, told to drain.
+    replaced: Vec<u32>,
+    by: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -305,6 +324,8 @@ pub(crate) struct Master<'a> {
     reload_pending: bool,
     /// Processes serving until their worker's new process is ready.
     replacing: Vec<Handoff>,
+    /// New workers waiting for the processes they replace to stop accepting.
+    releases: Vec<Release>,
     /// A chain reload in progress: the index of the worker being replaced (its hand-off is
     /// in `replacing`).
     chain: Option<usize>,
@@ -460,6 +481,7 @@ impl<'a> Master<'a> {
             reload_failed: false,
             reload_pending: false,
             replacing: Vec::new(),
+            releases: Vec::new(),
             chain: None,
             reexec_when_stopped: false,
             fifos,
@@ -607,6 +629,7 @@ impl<'a> Master<'a> {
             self.daemons.check();
             self.retire_previous();
             self.advance_handoffs();
+            self.release_held();
             self.notify_ready();
             if self.reload_pending && self.may_reexec() {
                 self.reload_pending = false;
@@ -982,6 +1005,14 @@ impl<'a> Master<'a> {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
         }
+        let orphan_held = self.previous.is_empty()
+            && self.workers.iter().any(|w| {
+                w.slot
+                    .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Held)
+            });
+        if !self.releases.is_empty() || orphan_held {
+            t = t.min(RELEASE_POLL);
+        }
         t
     }
 
@@ -1094,15 +1125,27 @@ impl<'a> Master<'a> {
     /// SIGTSTP, FIFO `p`: pauses the workers (SIGSTOP) or resumes them.
     fn toggle_pause(&mut self) {
         self.paused = !self.paused;
-        let (sig, status, what) = if self.paused {
-            (Signal::SIGSTOP, ProcessStatus::Paused, "paused")
+        let (sig, from, to, what) = if self.paused {
+            (
+                Signal::SIGSTOP,
+                ProcessStatus::Ready,
+                ProcessStatus::Paused,
+                "paused",
+            )
         } else {
-            (Signal::SIGCONT, ProcessStatus::Ready, "resumed")
+            (
+                Signal::SIGCONT,
+                ProcessStatus::Paused,
+                ProcessStatus::Ready,
+                "resumed",
+            )
         };
         for w in &self.workers {
             if let (Some(pid), Some(slot)) = (w.pid, w.slot) {
                 kill(pid, sig);
-                self.board.process(slot).set_status(status);
+                // Only a serving worker's status changes: a held one stays held (the
+                // hand-over releases it), a starting one says ready itself.
+                self.board.process(slot).advance(from, to);
             }
         }
         log::info!("workers {what}");
@@ -1251,6 +1294,7 @@ impl<'a> Master<'a> {
         let one_generation = self.previous.is_empty()
             && self.draining.is_empty()
             && self.replacing.is_empty()
+            && self.releases.is_empty()
             && self.chain.is_none();
         let failed_alone = self.reload_failed
             && self.draining.is_empty()
@@ -1330,18 +1374,21 @@ impl<'a> Master<'a> {
         let mut i = 0;
         while i < self.replacing.len() {
             let h = self.replacing[i];
-            let ready = self.workers[h.idx]
-                .slot
-                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready);
-            if !ready {
+            let Some(slot) = self.workers[h.idx].slot.filter(|&s| self.loaded(s)) else {
                 i += 1;
                 continue;
-            }
+            };
             self.replacing.swap_remove(i);
-            if let Some(pid) = h.old {
+            let replaced: Vec<u32> = h.old.into_iter().collect();
+            for &pid in &replaced {
                 kill(pid, Signal::SIGTERM);
                 self.drain(pid, "replaced", Some(h.idx));
             }
+            self.releases.push(Release {
+                held: vec![slot],
+                replaced,
+                by: Instant::now() + RELEASE_WAIT,
+            });
         }
         let Some(idx) = self.chain else {
             return;
@@ -1380,24 +1427,93 @@ impl<'a> Master<'a> {
         if self.previous.is_empty() || self.reload_failed {
             return;
         }
-        let ready = self.workers.iter().filter(|w| !w.cheap).all(|w| {
-            w.slot
-                .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Ready)
-        });
-        if !ready {
+        let running = || self.workers.iter().filter(|w| !w.cheap);
+        if !running().all(|w| w.slot.is_some_and(|s| self.loaded(s))) {
             return;
         }
         log::info!(
-            "the new workers are ready; the {} previous workers finish their requests and exit",
+            "the new workers are ready; the {} previous workers stop accepting, finish their \
+             requests and exit",
             self.previous.len()
         );
-        for pid in std::mem::take(&mut self.previous) {
+        let held = running().filter_map(|w| w.slot).collect();
+        let replaced = std::mem::take(&mut self.previous);
+        for &pid in &replaced {
             // A paused server was paused before the reload: its previous workers resume to
             // drain.
             kill(pid, Signal::SIGCONT);
             kill(pid, Signal::SIGTERM);
             self.drain(pid, "previous", None);
         }
+        self.releases.push(Release {
+            held,
+            replaced,
+            by: Instant::now() + RELEASE_WAIT,
+        });
+    }
+
+    /// Whether the worker in `slot` has loaded the app and set up its loop: it accepts, or
+    /// will once the processes it replaces stop accepting.
+    fn loaded(&self, slot: ProcessIndex) -> bool {
+        matches!(
+            self.board.process(slot).status(),
+            ProcessStatus::Ready | ProcessStatus::Held
+        )
+    }
+
+    /// Lets held workers accept once every process they replace has stopped accepting
+    /// (its slot left `Ready`, or it exited), or at the hand-over's deadline; and at once a
+    /// held worker left with nothing to wait for (the processes it was to replace exited
+    /// before it was ready, so no hand-over names it).
+    fn release_held(&mut self) {
+        let now = Instant::now();
+        let board = &self.board;
+        for (idx, w) in self.workers.iter().enumerate() {
+            let Some(slot) = w.slot else {
+                continue;
+            };
+            if board.process(slot).status() != ProcessStatus::Held {
+                continue;
+            }
+            let waits = (!self.previous.is_empty() && !self.reload_failed)
+                || self
+                    .replacing
+                    .iter()
+                    .any(|h| h.idx == idx && h.old.is_some())
+                || self.releases.iter().any(|r| r.held.contains(&slot));
+            if !waits {
+                board
+                    .process(slot)
+                    .advance(ProcessStatus::Held, ProcessStatus::Ready);
+            }
+        }
+        let stopped_accepting = |pid: &u32| {
+            board.find_pid(*pid).is_none_or(|s| {
+                !matches!(
+                    board.process(s).status(),
+                    ProcessStatus::Ready | ProcessStatus::Paused | ProcessStatus::Held
+                )
+            })
+        };
+        self.releases.retain(|r| {
+            let stopped = r.replaced.iter().all(stopped_accepting);
+            if !stopped && now < r.by {
+                return true;
+            }
+            if !stopped {
+                log::warn!(
+                    "the replaced workers did not say they stopped accepting within {} ms; \
+                     the new ones accept anyway",
+                    RELEASE_WAIT.as_millis()
+                );
+            }
+            for &slot in &r.held {
+                board
+                    .process(slot)
+                    .advance(ProcessStatus::Held, ProcessStatus::Ready);
+            }
+            false
+        });
     }
 
     fn log_stats(&self) {
@@ -1763,6 +1879,13 @@ impl<'a> Master<'a> {
             spool: self.spool.clone(),
             caches: self.caches.clone(),
         };
+        // A worker that replaces processes still accepting (a reload's, a chain reload's
+        // step) waits for them to stop before it accepts.
+        let held = (!self.previous.is_empty() && !self.reload_failed)
+            || self
+                .replacing
+                .iter()
+                .any(|h| h.idx == id - 1 && h.old.is_some());
         worker::run(
             self.service,
             &ctx,
@@ -1770,6 +1893,7 @@ impl<'a> Master<'a> {
             self.opts.lazy_apps.then_some(&self.opts.hooks.pre_app[..]),
             self.opts.need_app,
             self.opts.worker_reload_mercy,
+            held,
         )
     }
 }

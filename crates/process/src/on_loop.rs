@@ -253,4 +253,8 @@ impl Stop for Stopper {
     fn immediate(&self) {
         Stopper::immediate(self);
     }
+
+    fn closed(&self) -> bool {
+        Stopper::closed(self)
+    }
 }

@@ -109,6 +109,10 @@ pub trait Stop: Send {
 
     /// Return from `run` now, closing every connection.
     fn immediate(&self);
+
+    /// Whether the loop has closed its listeners for good (it has handled `graceful` or
+    /// `retire`, or `run` returned): it accepts no connection any more.
+    fn closed(&self) -> bool;
 }
 
 /// Reads the stack of a worker's thread (see [`Serving::take_stacks`]).

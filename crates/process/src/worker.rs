@@ -1,7 +1,8 @@
 //! One worker: load the app under `lazy-apps`, build the loop, stop it on signals, run it.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ruwsgi_shm::{ProcessIndex, ProcessStatus, Scoreboard};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -14,12 +15,20 @@ use crate::service::{Service, ServiceErrorKind, Stop, ThreadStacks, WorkerContex
 pub(crate) const EXIT_OK: i32 = 0;
 /// uWSGI's `UWSGI_FAILED_APP_CODE`.
 pub(crate) const EXIT_NO_APP: i32 = 22;
+/// How often a held worker looks whether the master let it accept, and a leaving one
+/// whether its loop closed its listeners.
+const LOOK: Duration = Duration::from_millis(1);
+/// The longest a leaving worker waits for its loop to close its listeners: the loop thread
+/// does it on its next turn, which no Python code delays.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs a worker to its end and returns its exit status. `load` says the app must be loaded
 /// here (lazy-apps), after the given `hook-pre-app` actions; the caller has already loaded it
 /// otherwise. `sockets` are this process's copies of the listening sockets: the loop takes
 /// its own and these are closed, so a loop that closes its listeners leaves the sockets to
-/// the processes still accepting (docs/architecture.md, "stopping drains").
+/// the processes still accepting (docs/architecture.md, "stopping drains"). A `held` worker
+/// replaces processes that may still accept: ready, it waits as `Held` until the master
+/// sets it `Ready` (docs/architecture.md, "a reload hands over").
 pub(crate) fn run(
     service: &mut dyn Service,
     ctx: &WorkerContext,
@@ -27,6 +36,7 @@ pub(crate) fn run(
     load: Option<&[String]>,
     need_app: bool,
     mercy: Duration,
+    held: bool,
 ) -> i32 {
     let slot = ctx.scoreboard.process(ctx.slot);
     if let Some(pre_app) = load {
@@ -76,6 +86,9 @@ pub(crate) fn run(
     let id = ctx.id;
     let (board, index) = (ctx.scoreboard.clone(), ctx.slot);
     let alone = ctx.master_pid.is_none();
+    // Set by the signal thread when the worker is told to go: a held worker stops waiting.
+    let asked_to_go = Arc::new(AtomicBool::new(false));
+    let going = asked_to_go.clone();
     let signal_thread = std::thread::Builder::new()
         .name("ruwsgi-signals".into())
         .spawn(move || {
@@ -84,11 +97,13 @@ pub(crate) fn run(
                     SIGTERM => {
                         log::info!("worker {id}: SIGTERM, finishing in-flight requests");
                         leave(&*stopper, server_stops(&board, index, alone), mercy);
+                        stopped_accepting(&board, index, &*stopper, &going);
                     }
                     SIGHUP => {
                         let pid = std::process::id();
                         log::info!("Gracefully killing worker {id} (pid: {pid})...");
                         leave(&*stopper, server_stops(&board, index, alone), mercy);
+                        stopped_accepting(&board, index, &*stopper, &going);
                     }
                     SIGUSR1 => {
                         let pid = std::process::id();
@@ -106,8 +121,15 @@ pub(crate) fn run(
                             stacks: stacks.as_deref(),
                         };
                         notice.run(mercy);
+                        stopped_accepting(&board, index, &*stopper, &going);
                     }
-                    _ => stopper.immediate(),
+                    _ => {
+                        stopper.immediate();
+                        going.store(true, Ordering::Release);
+                        board
+                            .process(index)
+                            .advance(ProcessStatus::Held, ProcessStatus::Stopping);
+                    }
                 }
             }
         });
@@ -120,7 +142,15 @@ pub(crate) fn run(
     };
     crate::early_signals::clear();
     crate::early_signals::replay();
-    slot.set_status(ProcessStatus::Ready);
+    if !held {
+        slot.advance(ProcessStatus::Starting, ProcessStatus::Ready);
+    } else if slot.advance(ProcessStatus::Starting, ProcessStatus::Held) {
+        // The processes this one replaces stop accepting first; the master then sets this
+        // one `Ready` (or `Stopping`). Connections meanwhile wait in the listen queue.
+        while slot.status() == ProcessStatus::Held && !asked_to_go.load(Ordering::Acquire) {
+            std::thread::sleep(LOOK);
+        }
+    }
     let result = serving.run();
     // A recycling worker's slot keeps saying so until the master has seen it.
     if slot.status() != ProcessStatus::Recycling {
@@ -203,6 +233,27 @@ impl MasterNotice<'_> {
 /// one, the master marks the slot of every worker it stops as `Stopping` before signalling.
 fn server_stops(board: &Scoreboard, index: ProcessIndex, alone: bool) -> bool {
     alone || board.process(index).status() == ProcessStatus::Stopping
+}
+
+/// Once a worker was told to go: a held one stops waiting (it never accepted), and a
+/// serving one sets its status `Stopping` once its loop has closed its listeners — what
+/// the master waits for before the replacement starts accepting.
+fn stopped_accepting(
+    board: &Scoreboard,
+    index: ProcessIndex,
+    stopper: &dyn Stop,
+    going: &AtomicBool,
+) {
+    going.store(true, Ordering::Release);
+    let slot = board.process(index);
+    slot.advance(ProcessStatus::Held, ProcessStatus::Stopping);
+    let by = Instant::now() + CLOSE_WAIT;
+    while !stopper.closed() && Instant::now() < by {
+        std::thread::sleep(LOOK);
+    }
+    if stopper.closed() && !slot.advance(ProcessStatus::Ready, ProcessStatus::Stopping) {
+        slot.advance(ProcessStatus::Paused, ProcessStatus::Stopping);
+    }
 }
 
 /// Leaves gracefully: when the server stops, taking every connection queued on the

@@ -34,6 +34,11 @@ pub enum ProcessStatus {
     /// Recycling itself (`max-requests`, `reload-on-rss`): it accepts no more connections
     /// and finishes its requests; the master spawns its replacement when it sees this.
     Recycling = 5,
+    /// Loaded and able to serve, but replacing processes that may still accept (a reload,
+    /// a chain reload's step): it starts accepting when the master sets it `Ready`, once
+    /// those processes have stopped accepting, so no client sees the new code and then the
+    /// old one on a later connection.
+    Held = 6,
 }
 
 impl ProcessStatus {
@@ -44,6 +49,7 @@ impl ProcessStatus {
             3 => ProcessStatus::Stopping,
             4 => ProcessStatus::Paused,
             5 => ProcessStatus::Recycling,
+            6 => ProcessStatus::Held,
             _ => ProcessStatus::Empty,
         }
     }
@@ -57,6 +63,7 @@ impl ProcessStatus {
             ProcessStatus::Stopping => "stopping",
             ProcessStatus::Paused => "paused",
             ProcessStatus::Recycling => "recycling",
+            ProcessStatus::Held => "held",
         }
     }
 }
@@ -173,6 +180,14 @@ impl ProcessSlot {
     /// Sets the process's status.
     pub fn set_status(&self, status: ProcessStatus) {
         self.status.store(status as u32, Ordering::Release);
+    }
+
+    /// Sets the status to `to` if it is `from`; false (and no change) if it is not — how
+    /// two processes that both move a status on never undo each other's move.
+    pub fn advance(&self, from: ProcessStatus, to: ProcessStatus) -> bool {
+        self.status
+            .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
     /// What the process is (`None` for a free slot).
@@ -344,6 +359,11 @@ mod tests {
             slot.to_string(),
             "mule 3 (pid 4321, generation 7) starting requests 2 respawns 0 rss 0"
         );
+        assert!(slot.advance(ProcessStatus::Starting, ProcessStatus::Held));
+        assert!(!slot.advance(ProcessStatus::Starting, ProcessStatus::Ready));
+        assert_eq!(slot.status(), ProcessStatus::Held);
+        assert!(slot.advance(ProcessStatus::Held, ProcessStatus::Ready));
+        assert_eq!(slot.status().name(), "ready");
         slot.clear();
         assert!(slot.is_free());
         assert_eq!(slot.kind(), None);

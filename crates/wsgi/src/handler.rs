@@ -242,6 +242,10 @@ impl Handler for WsgiHandler {
     fn is_flowing(&self) -> bool {
         self.load.flowing()
     }
+
+    fn queued(&self) -> usize {
+        self.load.busy().saturating_sub(self.threads)
+    }
 }
 
 /// Python thread `index` of the worker: serves queued jobs until the queue closes.

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 /// requests (0.23 switches per request) and spent about 0.5 µs more CPU per request than
 /// with 32 (0.14 switches per request). Past it the queue only adds latency.
 ///
-/// What is queued comes only from connections the worker already holds: it accepts a new
-/// connection only into an idle thread ([`Load::idle`]), so a queue here never takes work a
+/// What is queued comes from connections the worker already holds: it accepts a new
+/// connection into an idle thread ([`Load::idle`]), or, when no sibling has one either,
+/// one at a time (docs/architecture.md, "Balance"), so a queue here never takes work a
 /// sibling could start sooner. (An earlier rule also let a worker whose threads kept
 /// finishing accept while it queued; at 2 workers on 2 cores it made one worker take nearly
 /// every keep-alive connection, see docs/architecture.md.)
