@@ -448,7 +448,47 @@ impl<H: Handler> Handler for StaticFiles<H> {
         self.inner.is_flowing()
     }
 
+    // Static files are answered here, at once; only the inner handler's requests wait.
+    fn queued(&self) -> usize {
+        self.inner.queued()
+    }
+
     fn flush(&mut self) {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler whose load signals are fixed, none of them the trait's default.
+    struct Loaded;
+
+    impl Handler for Loaded {
+        fn handle(&mut self, _: Request, _: Reply) {}
+        fn has_capacity(&self) -> bool {
+            false
+        }
+        fn idle(&self) -> usize {
+            2
+        }
+        fn is_flowing(&self) -> bool {
+            false
+        }
+        fn queued(&self) -> usize {
+            3
+        }
+    }
+
+    /// The worker's balance reads the app's load through this layer (docs/architecture.md,
+    /// "Balance"): every signal is the wrapped handler's.
+    #[test]
+    fn the_wrapped_handlers_load_shows_through() {
+        let files = StaticFiles::new(&StaticOptions::default(), Loaded).expect("no options");
+        assert!(!files.has_capacity());
+        assert_eq!(files.idle(), 2);
+        assert!(!files.is_flowing());
+        assert_eq!(files.queued(), 3);
     }
 }
