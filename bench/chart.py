@@ -19,8 +19,10 @@ PLOT = WIDTH - LEFT - 120
 
 
 def tables(report: str):
-    """(workload title, [(server, workers, req/s)]) for each workload section."""
+    """(workload title, [(server, workers, req/s)]) for each workload section whose table
+    has `workers` and `req/s` columns (the reload section's table has neither)."""
     section = None
+    header = []
     rows = []
     out = []
     for line in report.splitlines():
@@ -28,18 +30,24 @@ def tables(report: str):
         if m:
             if section and rows:
                 out.append((section, rows))
-            section, rows = f"{m.group(1)}: {m.group(2)}", []
+            section, header, rows = f"{m.group(1)}: {m.group(2)}", [], []
             continue
-        if section is None or not line.startswith("| ") or line.startswith("| server"):
+        if section is None or not line.startswith("| "):
             continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) < 3 or not cells[1].isdigit():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "server":
+            header = cells
+            continue
+        if "workers" not in header or "req/s" not in header or len(cells) != len(header):
+            continue
+        row = dict(zip(header, cells))
+        if not row["workers"].isdigit():
             continue
         try:
-            rps = float(cells[2].replace(",", ""))
+            rps = float(row["req/s"].replace(",", ""))
         except ValueError:
             continue  # a failed row
-        rows.append((cells[0], int(cells[1]), rps))
+        rows.append((row["server"], int(row["workers"]), rps))
     if section and rows:
         out.append((section, rows))
     return out

@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 /// How long a test waits for a server to start, stop or answer before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The `PATH` systemd gives a service: `python3` on it is the system's, not necessarily the
+/// Python ruwsgi was built against.
+pub const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The `target/<profile>` directory this test binary was built into.
 fn target_profile_dir() -> PathBuf {
     // The test binary lives in target/<profile>/deps/integration-<hash>.

@@ -18,14 +18,12 @@ use std::time::Duration;
 
 use ruwsgi_integration_tests::{
     free_port, get, run_command, run_command_for, test_venv, workspace_root, ServerBuilder,
+    SYSTEMD_PATH,
 };
 
 /// A build of the workspace from an sdist (our crates, pyo3 for another Python) takes
 /// minutes on 2 cores.
 const BUILD_LIMIT: Duration = Duration::from_secs(900);
-
-/// The `PATH` systemd gives a service.
-const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The Python the test venv was made from (the one the workspace builds against).
 fn base_python() -> PathBuf {

@@ -236,10 +236,6 @@ fn venv_python_version() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The `PATH` systemd gives a service: `python3` on it is the system's, not necessarily
-/// the Python ruwsgi was built against.
-const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// What the test venv's python says of its base install: `sys.base_prefix`, resolved.
 fn venv_base_prefix() -> PathBuf {
     let mut c = std::process::Command::new(test_venv().join("bin/python"));

@@ -188,6 +188,8 @@ pub struct EventLoop<H> {
     retire_notice: Option<Box<dyn FnMut() + Send>>,
     /// A descriptor to watch and what to call when it is readable ([`EventLoop::with_watch`]).
     watch: Option<(OwnedFd, Box<dyn FnMut() + Send>)>,
+    /// Exchanges ended, answered or cut short (`req` of the request log's line, and what
+    /// [`EventLoop::newcomer_waits`] watches).
     requests: u64,
     now: Instant,
     /// The request log and the `add-header` headers, shared by every exchange.

@@ -1005,11 +1005,8 @@ impl<'a> Master<'a> {
             // A worker's readiness is no event the loop wakes for: look every 10 ms.
             t = t.min(READY_POLL);
         }
-        let orphan_held = self.previous.is_empty()
-            && self.workers.iter().any(|w| {
-                w.slot
-                    .is_some_and(|s| self.board.process(s).status() == ProcessStatus::Held)
-            });
+        // A held worker outside a reload may be an orphan (see `release_held`).
+        let orphan_held = self.previous.is_empty() && self.held().next().is_some();
         if !self.releases.is_empty() || orphan_held {
             t = t.min(RELEASE_POLL);
         }
@@ -1452,6 +1449,25 @@ impl<'a> Master<'a> {
         });
     }
 
+    /// Whether the new worker `idx` replaces processes that may still accept: a reload's
+    /// previous workers, or its own predecessor in a hand-off (a chain reload's step,
+    /// `max-worker-lifetime`). Such a worker waits as `Held` until they have stopped.
+    fn replaces_accepting(&self, idx: usize) -> bool {
+        (!self.previous.is_empty() && !self.reload_failed)
+            || self
+                .replacing
+                .iter()
+                .any(|h| h.idx == idx && h.old.is_some())
+    }
+
+    /// The workers waiting as `Held`: their index and scoreboard slot.
+    fn held(&self) -> impl Iterator<Item = (usize, ProcessIndex)> + use<'_, 'a> {
+        self.workers.iter().enumerate().filter_map(|(idx, w)| {
+            let slot = w.slot?;
+            (self.board.process(slot).status() == ProcessStatus::Held).then_some((idx, slot))
+        })
+    }
+
     /// Whether the worker in `slot` has loaded the app and set up its loop: it accepts, or
     /// will once the processes it replaces stop accepting.
     fn loaded(&self, slot: ProcessIndex) -> bool {
@@ -1468,18 +1484,8 @@ impl<'a> Master<'a> {
     fn release_held(&mut self) {
         let now = Instant::now();
         let board = &self.board;
-        for (idx, w) in self.workers.iter().enumerate() {
-            let Some(slot) = w.slot else {
-                continue;
-            };
-            if board.process(slot).status() != ProcessStatus::Held {
-                continue;
-            }
-            let waits = (!self.previous.is_empty() && !self.reload_failed)
-                || self
-                    .replacing
-                    .iter()
-                    .any(|h| h.idx == idx && h.old.is_some())
+        for (idx, slot) in self.held() {
+            let waits = self.replaces_accepting(idx)
                 || self.releases.iter().any(|r| r.held.contains(&slot));
             if !waits {
                 board
@@ -1879,13 +1885,9 @@ impl<'a> Master<'a> {
             spool: self.spool.clone(),
             caches: self.caches.clone(),
         };
-        // A worker that replaces processes still accepting (a reload's, a chain reload's
-        // step) waits for them to stop before it accepts.
-        let held = (!self.previous.is_empty() && !self.reload_failed)
-            || self
-                .replacing
-                .iter()
-                .any(|h| h.idx == id - 1 && h.old.is_some());
+        // A worker that replaces processes still accepting waits for them to stop before
+        // it accepts.
+        let held = self.replaces_accepting(id - 1);
         worker::run(
             self.service,
             &ctx,

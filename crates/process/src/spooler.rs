@@ -369,10 +369,19 @@ fn queue_key(path: &Path) -> (u64, u64, u64, u64) {
 
 /// `(secs, micros, pid, counter)` from a job file's name, when it has that form.
 fn name_key(name: &str) -> Option<(u64, u64, u64, u64)> {
-    let mut fields = name.strip_prefix(PREFIX)?.rsplit('_');
+    let (_, [pid, counter, secs, micros]) = name_fields(name)?;
+    Some((secs, micros, pid, counter))
+}
+
+/// The fields of a job file's name as [`Spool::enqueue`] writes it,
+/// `PREFIX` + `HOST_PID_COUNTER_SECS_MICROS`: the host and `[pid, counter, secs, micros]`.
+/// A name uWSGI wrote (`HOST_PID_COUNTER_RANDOM_SECS_MICROS`) reads as host `HOST_PID`,
+/// pid COUNTER and counter RANDOM, which still orders it by its time.
+fn name_fields(name: &str) -> Option<(&str, [u64; 4])> {
+    let mut fields = name.strip_prefix(PREFIX)?.rsplitn(5, '_');
     let mut number = || fields.next()?.parse::<u64>().ok();
     let (micros, secs, counter, pid) = (number()?, number()?, number()?, number()?);
-    Some((secs, micros, pid, counter))
+    Some((fields.next()?, [pid, counter, secs, micros]))
 }
 
 /// Whether `name` (last modified at `modified`) is a temporary job file whose writer will
@@ -389,17 +398,17 @@ fn is_stale_temp(name: &str, modified: Option<std::time::SystemTime>) -> bool {
     let old = modified
         .and_then(|m| m.elapsed().ok())
         .is_some_and(|age| age > STALE_TEMP);
-    // `HOST_PID_COUNTER_SECS_MICROS`: the host has no `_` (ours is written without).
-    let mut fields = job[PREFIX.len()..].rsplitn(5, '_').skip(3);
-    let pid = fields.next().and_then(|p| p.parse::<i32>().ok());
-    let ours = fields.next() == Some(hostname().as_str());
-    let dead = match pid {
-        Some(pid) if ours && pid > 0 => matches!(
+    // Our host names carry no `_` (`hostname`), so the name's host field is exact.
+    let writer = name_fields(job).and_then(|(host, [pid, ..])| {
+        let pid = i32::try_from(pid).ok().filter(|&pid| pid > 0)?;
+        (host == hostname()).then_some(pid)
+    });
+    let dead = writer.is_some_and(|pid| {
+        matches!(
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
             Err(nix::errno::Errno::ESRCH)
-        ),
-        _ => false,
-    };
+        )
+    });
     old || dead
 }
 
