@@ -135,7 +135,7 @@ pub struct ServerBuilder {
 
 impl ServerBuilder {
     /// A `ruwsgi` command with the given arguments, in a fresh process group, its output
-    /// captured to a log file in a temp directory.
+    /// captured to a log file in a temp directory, which is also its `TMPDIR`.
     pub fn new<I, S>(args: I) -> ServerBuilder
     where
         I: IntoIterator<Item = S>,
@@ -162,6 +162,8 @@ impl ServerBuilder {
             }
         }
         let dir = tempfile::tempdir().expect("tempdir");
+        // What the server and its apps put in the temp directory goes with the test's.
+        cmd.env("TMPDIR", dir.path());
         ServerBuilder { cmd, dir }
     }
 
