@@ -223,6 +223,62 @@ fn digest(addr: SocketAddr, body: &[u8]) -> ruwsgi_integration_tests::Response {
     read_response(&mut s, false).unwrap()
 }
 
+/// The loop waits for the rest of a body in one piece (a receive low-water mark), so bytes
+/// that trickle in raise no event. A client that sends its body in small pieces, each gap
+/// shorter than the socket timeout but the whole longer, is slow, not idle: it is served,
+/// and so is the next body on the same connection. One that stops mid-body is closed after
+/// the timeout.
+#[test]
+fn a_body_sent_slower_than_the_socket_timeout_is_served_and_a_stalled_one_closed() {
+    let (_server, addr) = echo_server(&["--socket-timeout", "1"], None);
+    let body = pattern(48 * 1024);
+    let want = format!("{} {}", body.len(), adler32(&body));
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for _ in 0..2 {
+        s.write_all(&digest_head(body.len())).unwrap();
+        // 12 pieces, 300 ms apart: 3.3 s in all against a 1 s timeout.
+        for piece in body.chunks(4096) {
+            std::thread::sleep(Duration::from_millis(300));
+            s.write_all(piece).unwrap();
+        }
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!((r.status, r.text()), (200, want.clone()));
+    }
+
+    let mut stalled = connect(addr);
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stalled.write_all(&digest_head(body.len())).unwrap();
+    stalled.write_all(&body[..4096]).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    assert_eq!(stalled.read(&mut buf).unwrap(), 0, "closed, no answer");
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(10)).contains(&waited),
+        "closed after {waited:?}"
+    );
+}
+
+/// A request sent right behind a large body, in the same write, is answered after it: the
+/// low-water mark the body was read with does not hide the next head.
+#[test]
+fn a_request_pipelined_behind_a_large_body_is_answered() {
+    let (_server, addr) = echo_server(&[], None);
+    let body = pattern(300 * 1024);
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut both = digest_head(body.len());
+    both.extend_from_slice(&body);
+    both.extend_from_slice(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n");
+    s.write_all(&both).unwrap();
+    let first = read_response(&mut s, false).unwrap();
+    assert_eq!(first.text(), format!("{} {}", body.len(), adler32(&body)));
+    assert_eq!(read_response(&mut s, false).unwrap().status, 200);
+}
+
 /// `limit-spill` bounds the bytes of request bodies a worker keeps in temp files: a body
 /// alone larger gets 413, one that does not fit beside the bodies being received gets 503
 /// (both before a byte of them is read, with a warning in the log), and the next request

@@ -109,6 +109,12 @@ pub(crate) struct Conn {
     /// Just accepted and counted against the accept budget until its first request is
     /// dispatched (or [`FRESH_WINDOW`](crate::event_loop) passes).
     pub(crate) fresh: bool,
+    /// The socket's `SO_RCVLOWAT`: 1 (the kernel's default) except while the rest of a
+    /// `Content-Length` body is awaited (see [`Conn::read`]).
+    pub(crate) low_water: usize,
+    /// A socket timeout found a body's bytes waiting below the low-water mark (a slow
+    /// client): the rest of this connection's bodies are read as they come.
+    pub(crate) low_water_off: bool,
 }
 
 impl Conn {
@@ -139,6 +145,8 @@ impl Conn {
             armed: None,
             stalled: false,
             fresh: false,
+            low_water: 1,
+            low_water_off: false,
         }
     }
 
@@ -161,11 +169,44 @@ impl Conn {
     /// Reads once: the rest of a `Content-Length` body kept in memory straight into the
     /// body's own buffer; otherwise into `scratch`, from which body bytes go to the body and
     /// the rest to `buf`.
+    ///
+    /// When a read drains the socket in the middle of a `Content-Length` body, the kernel
+    /// is asked to report input again only once the whole rest is there (`SO_RCVLOWAT`, TCP
+    /// only; docs/architecture.md, "The loop waits for the rest of a body in one piece"). A
+    /// socket timeout tells a slow client from an idle one by the bytes queued
+    /// (`EventLoop::expire_timers`).
     pub(crate) fn read(
         &mut self,
         scratch: &mut [u8],
         opts: &Options,
     ) -> Result<ReadOutcome, ParseError> {
+        let outcome = self.read_once(scratch, opts)?;
+        let drained = matches!(
+            outcome,
+            ReadOutcome::WouldBlock | ReadOutcome::Data { drained: true }
+        );
+        if drained && !self.low_water_off && crate::sys::low_water_is_reliable() {
+            if let State::Body(reader) = &self.state {
+                if let Some(left) = reader.left().filter(|&n| n > 0) {
+                    self.set_low_water(usize::try_from(left).unwrap_or(usize::MAX));
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Sets the socket's `SO_RCVLOWAT` to `bytes` unless it is already so. Lowering it to
+    /// 1 marks the socket readable: what was queued below the old mark raised no event.
+    pub(crate) fn set_low_water(&mut self, bytes: usize) {
+        if self.low_water != bytes && self.stream.set_recv_low_water(bytes) {
+            self.low_water = bytes;
+            if bytes == 1 {
+                self.readable = true;
+            }
+        }
+    }
+
+    fn read_once(&mut self, scratch: &mut [u8], opts: &Options) -> Result<ReadOutcome, ParseError> {
         if let (true, State::Body(reader)) = (self.buf.is_empty(), &mut self.state) {
             if let Some(room) = reader.room() {
                 let want = room.len();
@@ -254,6 +295,8 @@ impl Conn {
     }
 
     fn finish_body(&mut self) -> Result<Progress, ParseError> {
+        // The next head may be a few bytes: report them as they come.
+        self.set_low_water(1);
         let State::Body(reader) = std::mem::replace(&mut self.state, State::Handling) else {
             unreachable!("finish_body outside Body");
         };
@@ -315,6 +358,7 @@ impl Conn {
         self.exchange = None;
         self.out.push_owned(out);
         self.state = State::Closing { shut: false };
+        self.set_low_water(1);
     }
 
     /// Applies one message of the handler's reply (`closing`: a head it starts says

@@ -1035,6 +1035,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn expire_timers(&mut self) {
+        let mut progressed = Vec::new();
         while let Some(e) = self.timers.pop_due(self.now) {
             let Some(conn) = self.conns.get_mut(e.key) else {
                 continue;
@@ -1049,11 +1050,24 @@ impl<H: Handler> EventLoop<H> {
                     self.timers.push(d, e.key, e.id);
                     conn.armed = Some(d);
                 }
+                // Bytes of a body came since the last read, below the low-water mark (see
+                // `Conn::read`): the client is slow, not idle. Read them, and read its
+                // bodies as they come from now on.
+                Some(_) if conn.low_water > 1 && conn.stream.queued_input() > 0 => {
+                    conn.low_water_off = true;
+                    conn.set_low_water(1);
+                    let at = self.now + self.options.socket_timeout;
+                    arm(&mut self.timers, conn, e.key, Some(at));
+                    progressed.push(e.key);
+                }
                 Some(_) => {
                     log::debug!("connection from {} timed out", describe(&conn.peer));
                     self.close(e.key);
                 }
             }
+        }
+        for key in progressed {
+            self.drive(key);
         }
     }
 

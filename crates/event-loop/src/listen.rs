@@ -196,6 +196,21 @@ impl Stream {
         }
     }
 
+    /// Asks a TCP socket to report input only once `bytes` are queued (`SO_RCVLOWAT`; 1 is
+    /// the default). Unix sockets ignore it in poll(2), so it is not set on them. Returns
+    /// whether the value is now in force.
+    pub(crate) fn set_recv_low_water(&self, bytes: usize) -> bool {
+        match self {
+            Stream::Tcp(s) => crate::sys::set_recv_low_water(s.as_raw_fd(), bytes).is_ok(),
+            Stream::Unix(_) => false,
+        }
+    }
+
+    /// The bytes the kernel holds for us that no read has taken yet.
+    pub(crate) fn queued_input(&self) -> usize {
+        crate::sys::queued_input(self.raw_fd()).unwrap_or(0)
+    }
+
     /// The local address of a TCP connection (for listeners on every interface).
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match self {

@@ -171,6 +171,14 @@ impl BodyReader {
         }
     }
 
+    /// The bytes of a `Content-Length` body still to come (`None` for a chunked body).
+    pub(crate) fn left(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Length(left) => Some(left),
+            Framing::Chunked(..) => None,
+        }
+    }
+
     /// Room to read the rest of a `Content-Length` body into directly, when it is kept in
     /// memory ([`Sink::room`]); then [`BodyReader::filled`].
     pub(crate) fn room(&mut self) -> Option<&mut [std::mem::MaybeUninit<u8>]> {
