@@ -441,19 +441,47 @@ fn sigusr1_shows_the_request_each_thread_runs() {
     });
 }
 
+/// SIGTSTP stops `workers` (state `T`), a second one resumes them, and they serve.
+fn assert_sigtstp_pauses_and_resumes(server: &Server, workers: &[u32], addr: std::net::SocketAddr) {
+    server.signal(libc::SIGTSTP);
+    wait_until("the workers stopped", || {
+        workers.iter().all(|&k| state_of(k) == "T").then_some(())
+    });
+    server.signal(libc::SIGTSTP);
+    wait_until("the workers running", || {
+        workers.iter().all(|&k| state_of(k) != "T").then_some(())
+    });
+    assert_eq!(get(addr, "/").status, 200);
+}
+
 #[test]
 fn sigtstp_pauses_and_resumes_the_workers() {
     let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);
     let kids = workers(&server, 2);
+    assert_sigtstp_pauses_and_resumes(&server, &kids, addr);
+}
+
+/// A reload while paused gives a running server: the paused workers resume to drain and
+/// exit once their replacements are ready, the new workers run, and the next SIGTSTP pauses
+/// them (the paused state does not outlive the reload).
+#[test]
+fn a_paused_server_reloads_into_a_running_one() {
+    let (server, addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);
+    let old = workers(&server, 2);
     server.signal(libc::SIGTSTP);
     wait_until("both workers stopped", || {
-        kids.iter().all(|&k| state_of(k) == "T").then_some(())
+        old.iter().all(|&k| state_of(k) == "T").then_some(())
     });
-    server.signal(libc::SIGTSTP);
-    wait_until("both workers running", || {
-        kids.iter().all(|&k| state_of(k) != "T").then_some(())
-    });
+    server.signal(libc::SIGHUP);
+    old.iter().for_each(|&k| wait_dead(k));
+    let new = workers(&server, 2);
+    assert!(new.iter().all(|k| !old.contains(k)), "{old:?} -> {new:?}");
+    assert!(
+        new.iter().all(|&k| state_of(k) != "T"),
+        "a new worker is stopped"
+    );
     assert_eq!(get(addr, "/").status, 200);
+    assert_sigtstp_pauses_and_resumes(&server, &new, addr);
 }
 
 #[test]
