@@ -185,11 +185,13 @@ impl Conn {
             outcome,
             ReadOutcome::WouldBlock | ReadOutcome::Data { drained: true }
         );
-        if drained && !self.low_water_off && crate::sys::low_water_is_reliable() {
-            if let State::Body(reader) = &self.state {
-                if let Some(left) = reader.left().filter(|&n| n > 0) {
-                    self.set_low_water(usize::try_from(left).unwrap_or(usize::MAX));
-                }
+        let left = match &self.state {
+            State::Body(reader) if drained => reader.left().filter(|&n| n > 0),
+            _ => None,
+        };
+        if let Some(left) = left {
+            if !self.low_water_off && crate::sys::low_water_is_reliable() {
+                self.set_low_water(usize::try_from(left).unwrap_or(usize::MAX));
             }
         }
         Ok(outcome)

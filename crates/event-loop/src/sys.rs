@@ -6,6 +6,8 @@
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 
+use nix::errno::Errno;
+
 /// `sendfile(2)`: copies up to `count` bytes of `file` from `*offset` to `sock`, advancing
 /// `*offset`. Returns the bytes written (0 at the end of the file).
 pub(crate) fn sendfile(
@@ -39,9 +41,7 @@ pub(crate) fn epoll_add_exclusive(epfd: RawFd, fd: RawFd, token: usize) -> io::R
     // SAFETY: `event` is a valid epoll_event that outlives the call; the kernel only reads
     // it. Bad fds are reported as an error, not undefined behaviour.
     let res = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut event) };
-    if res == -1 {
-        return Err(io::Error::last_os_error());
-    }
+    Errno::result(res)?;
     Ok(())
 }
 
@@ -50,9 +50,7 @@ pub(crate) fn epoll_del(epfd: RawFd, fd: RawFd) -> io::Result<()> {
     // SAFETY: a null event is allowed for EPOLL_CTL_DEL since Linux 2.6.9; bad fds are
     // reported as an error.
     let res = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-    if res == -1 {
-        return Err(io::Error::last_os_error());
-    }
+    Errno::result(res)?;
     Ok(())
 }
 
@@ -72,11 +70,8 @@ pub(crate) fn set_recv_low_water(sock: RawFd, bytes: usize) -> io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if res == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Errno::result(res)?;
+    Ok(())
 }
 
 /// The bytes queued on `sock` and not yet read (`FIONREAD`, tcp(7)'s `SIOCINQ`).
@@ -84,11 +79,8 @@ pub(crate) fn queued_input(sock: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int to the pointer, which is valid for the call.
     let res = unsafe { libc::ioctl(sock, libc::FIONREAD, &mut n) };
-    if res == 0 {
-        Ok(usize::try_from(n).unwrap_or(0))
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Errno::result(res)?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Whether a TCP low-water mark is safe to set with epoll: since Linux 5.8 the kernel grows
