@@ -195,6 +195,12 @@ fn bad_values_exit_1_naming_option_value_form_and_source() {
         "{}",
         stderr(&out)
     );
+    let out = ruwsgi_in(dir.path(), &["--socket", ":0", "--protocol", "fastcgi"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "ruwsgi: protocol: \"fastcgi\" is not valid (command line --protocol); expected uwsgi, http or http11 (the protocols ruwsgi speaks)"
+    );
     let out = ruwsgi_in(dir.path(), &["--ini", "missing.ini"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

@@ -258,6 +258,41 @@ fn uwsgi_over_unix_and_tcp_answers_once_and_closes() {
     assert_eq!(r.text(), HELLO);
 }
 
+/// uWSGI's `protocol` names what `socket` addresses speak (indico's and CAPE's ini files
+/// serve HTTP that way); `uwsgi-socket` keeps the uwsgi protocol, and `http11-socket` is
+/// HTTP with keep-alive, as `http-socket` is in ruwsgi.
+#[test]
+fn protocol_sets_what_socket_speaks_and_http11_socket_keeps_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let [plain, uwsgi, http11]: [SocketAddr; 3] =
+        std::array::from_fn(|_| ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into());
+    let ini = dir.path().join("site.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[uwsgi]\nsocket = {plain}\nprotocol = http\nuwsgi-socket = {uwsgi}\n\
+             http11-socket = {http11}\nbuiltin-handler = true\n"
+        ),
+    )
+    .unwrap();
+    let mut server = Server::start(["--ini", ini.to_str().unwrap()]);
+    for addr in [plain, uwsgi, http11] {
+        server.wait_for_tcp(addr);
+    }
+    let r = get(plain, "/");
+    assert_eq!((r.status, r.text().as_str()), (200, HELLO), "HTTP on socket");
+    let packet = uwsgi_packet(&uwsgi_vars("GET", "/"), b"");
+    let r = uwsgi_tcp_request(uwsgi, &packet);
+    assert_eq!((r.status, r.text().as_str()), (200, HELLO), "uwsgi on uwsgi-socket");
+    let mut s = connect(http11);
+    for _ in 0..2 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, HELLO), "keep-alive on http11-socket");
+    }
+    assert!(!server.log().contains("not implemented"), "{}", server.log());
+}
+
 #[test]
 fn a_50_mib_uwsgi_body_over_unix_does_not_grow_memory() {
     let (server, _dir, path) = builtin_unix("--socket");

@@ -593,6 +593,9 @@ impl Loader {
                     return bad("an octal mode such as 660 (or the option alone for 666)");
                 }
             }
+            "protocol" if !matches!(v, "uwsgi" | "http" | "http11") => {
+                return bad("uwsgi, http or http11 (the protocols ruwsgi speaks)");
+            }
             "env" | "mount" if !v.contains('=') => {
                 return bad(if spec.name == "env" {
                     "NAME=VALUE"

@@ -15,12 +15,18 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct SocketOptions {
-    /// `socket`: addresses speaking the uwsgi protocol.
+    /// `socket`: addresses speaking `protocol` (the uwsgi protocol unless it says otherwise).
     pub socket: Vec<String>,
-    /// `uwsgi-socket`: the same.
+    /// `uwsgi-socket`: addresses speaking the uwsgi protocol.
     pub uwsgi_socket: Vec<String>,
     /// `http-socket`: addresses speaking HTTP.
     pub http_socket: Vec<String>,
+    /// `http11-socket`: the same (ruwsgi's HTTP sockets keep connections alive).
+    pub http11_socket: Vec<String>,
+    /// `protocol` (`socket-protocol`): what the `socket` addresses speak, as uWSGI's
+    /// "default sockets": `uwsgi` (when unset), `http` or `http11` (the config loader
+    /// refuses any other value).
+    pub protocol: Option<String>,
     /// `http`: the same (ruwsgi's workers serve it; no router process).
     pub http: Vec<String>,
     /// `listen`: the backlog of each socket.
@@ -33,13 +39,18 @@ pub struct SocketOptions {
 }
 
 impl SocketOptions {
-    /// One spec per address: the uwsgi sockets first, then the HTTP ones, each in the order
-    /// given.
+    /// One spec per address: `socket`'s first, then the uwsgi sockets, then the HTTP ones,
+    /// each in the order given.
     pub fn specs(&self) -> Vec<SocketSpec> {
+        let default = match self.protocol.as_deref() {
+            Some("http" | "http11") => Protocol::Http,
+            _ => Protocol::Uwsgi,
+        };
         let kinds = [
-            (&self.socket, Protocol::Uwsgi),
+            (&self.socket, default),
             (&self.uwsgi_socket, Protocol::Uwsgi),
             (&self.http_socket, Protocol::Http),
+            (&self.http11_socket, Protocol::Http),
             (&self.http, Protocol::Http),
         ];
         kinds
