@@ -36,6 +36,19 @@ def application(environ, start_response):
 
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return gen()
+    if path == "/write":
+        # Writes n KiB through write(), one every delay seconds, and logs how it ended.
+        n, delay = int(q.get("n", "100")), float(q.get("delay", "0.02"))
+        write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        for i in range(n):
+            try:
+                write(b"w" * 1024)
+            except OSError as e:
+                environ["wsgi.errors"].write("write raised %s at %d\n" % (type(e).__name__, i))
+                raise
+            time.sleep(delay)
+        environ["wsgi.errors"].write("write loop ended after %d\n" % n)
+        return []
     if path == "/sleep":
         environ["wsgi.errors"].write("sleep started in %d\n" % os.getpid())
         time.sleep(float(q.get("s", "1")))

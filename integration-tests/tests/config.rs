@@ -195,7 +195,11 @@ fn bad_values_exit_1_naming_option_value_form_and_source() {
         "{}",
         stderr(&out)
     );
-    let out = ruwsgi_in(dir.path(), &["--socket", ":0", "--protocol", "fastcgi"], &[]);
+    let out = ruwsgi_in(
+        dir.path(),
+        &["--socket", ":0", "--protocol", "fastcgi"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out).trim(),

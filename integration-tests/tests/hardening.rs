@@ -443,3 +443,41 @@ fn aborted_uploads_and_a_worker_killed_mid_upload_leave_nothing_behind() {
     assert_eq!(r.text(), format!("{LEN} {}", adler32(&body)));
     assert!(server.is_running());
 }
+
+/// Starts `GET /write` (an app writing 1 KiB every 20 ms through `write()`), reads the start
+/// of the answer and leaves.
+fn leave_during_write(addr: SocketAddr) {
+    let mut s = connect(addr);
+    s.write_all(b"GET /write HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut some = [0u8; 4096];
+    assert!(s.read(&mut some).unwrap() > 0);
+}
+
+/// A client that leaves during its response: `write()` raises `OSError` in the app and the
+/// log says so, as in uWSGI; `disable-write-exception` lets the app write on to its end, and
+/// `ignore-write-errors` keeps the client's leaving out of the log.
+#[test]
+fn write_to_a_client_that_left_raises_unless_disable_write_exception() {
+    let (server, addr) = echo_server(&[], None);
+    leave_during_write(addr);
+    let log = server.wait_for_log("the client went away during the response");
+    assert!(log.contains("write raised OSError at "), "{log}");
+    assert!(
+        log.contains("went away while its request was being served"),
+        "{log}"
+    );
+    assert_eq!(get(addr, "/pid").status, 200);
+    drop(server);
+
+    let (server, addr) = echo_server(
+        &["--disable-write-exception", "--ignore-write-errors"],
+        None,
+    );
+    leave_during_write(addr);
+    let log = server.wait_for_log("write loop ended after 100");
+    assert!(!log.contains("write raised"), "{log}");
+    assert!(!log.contains("went away"), "{log}");
+    assert!(!log.contains("not implemented"), "{log}");
+    assert_eq!(get(addr, "/pid").status, 200);
+}

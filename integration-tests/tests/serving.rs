@@ -280,17 +280,33 @@ fn protocol_sets_what_socket_speaks_and_http11_socket_keeps_alive() {
         server.wait_for_tcp(addr);
     }
     let r = get(plain, "/");
-    assert_eq!((r.status, r.text().as_str()), (200, HELLO), "HTTP on socket");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, HELLO),
+        "HTTP on socket"
+    );
     let packet = uwsgi_packet(&uwsgi_vars("GET", "/"), b"");
     let r = uwsgi_tcp_request(uwsgi, &packet);
-    assert_eq!((r.status, r.text().as_str()), (200, HELLO), "uwsgi on uwsgi-socket");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, HELLO),
+        "uwsgi on uwsgi-socket"
+    );
     let mut s = connect(http11);
     for _ in 0..2 {
         s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let r = read_response(&mut s, false).unwrap();
-        assert_eq!((r.status, r.text().as_str()), (200, HELLO), "keep-alive on http11-socket");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, HELLO),
+            "keep-alive on http11-socket"
+        );
     }
-    assert!(!server.log().contains("not implemented"), "{}", server.log());
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]

@@ -864,7 +864,13 @@ impl<H: Handler> EventLoop<H> {
                 Ok(ReadOutcome::Data { drained }) => conn.readable = !drained,
                 Ok(ReadOutcome::WouldBlock) => conn.readable = false,
                 Ok(ReadOutcome::Eof | ReadOutcome::Error) | Err(_) => {
-                    log::info!(
+                    let level = if self.options.ignore_write_errors {
+                        log::Level::Debug
+                    } else {
+                        log::Level::Info
+                    };
+                    log::log!(
+                        level,
                         "client {} went away while its request was being served",
                         describe(&conn.peer)
                     );

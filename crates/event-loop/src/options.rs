@@ -92,6 +92,9 @@ pub struct Options {
     /// `log-ioerror`: the same for exchanges cut short (the client left, the answer was
     /// aborted).
     pub log_ioerror: bool,
+    /// `ignore-write-errors`: a client that leaves while its request is served is not
+    /// reported in the log (it still is in the request line with `log-ioerror`).
+    pub ignore_write_errors: bool,
     /// `log-micros`: the default line gives the time in microseconds (`in N micros`).
     pub log_micros: bool,
     /// `log-x-forwarded-for`: log the request's `X-Forwarded-For` (whole, as uWSGI) as the
@@ -166,6 +169,7 @@ impl Default for Options {
             log_big: 0,
             log_sendfile: false,
             log_ioerror: false,
+            ignore_write_errors: false,
             log_micros: false,
             log_x_forwarded_for: false,
             add_header: Vec::new(),

@@ -29,7 +29,7 @@ use crate::input::Input;
 use crate::load::Apps;
 use crate::options::Options;
 use crate::pool_load::{Load, QUEUED_MAX};
-use crate::response::StartResponse;
+use crate::response::{OnGone, StartResponse};
 use crate::stacks::Stacks;
 use crate::traceback::log_exception;
 
@@ -44,6 +44,9 @@ struct Worker {
     apps: Apps,
     load: Arc<Load>,
     sendfile: bool,
+    /// What a request does when its client is gone (`disable-write-exception`,
+    /// `ignore-write-errors`).
+    on_gone: OnGone,
     /// The scoreboard and this process's slot on it, whose thread slots the threads write.
     board: Option<(Arc<Scoreboard>, ProcessIndex)>,
     /// Where each thread records its Python thread ident, so its stack can be read.
@@ -181,6 +184,10 @@ impl WsgiHandler {
             apps,
             load: load.clone(),
             sendfile: opts.file_wrapper,
+            on_gone: OnGone {
+                raise: !opts.disable_write_exception,
+                log: !opts.ignore_write_errors,
+            },
             board,
             stacks: stacks.clone(),
         });
@@ -298,7 +305,8 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
     // connection of a client that gave up): nobody will read the answer, so the app does
     // not run for it, and the requests behind it do not wait for it.
     if reply.is_gone() {
-        log::info!(
+        log::log!(
+            w.on_gone.level(),
             "the client left before its request started ({} {}); not running it",
             String::from_utf8_lossy(request.head.method()),
             String::from_utf8_lossy(request.head.uri())
@@ -307,7 +315,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         return;
     }
     reply.set_thread(thread);
-    let sr = StartResponse::new(reply, w.load.clone());
+    let sr = StartResponse::new(reply, w.load.clone(), w.on_gone);
     let (env, app) = match w.template.build(py, &request, &w.apps, cache) {
         Ok(x) => x,
         Err(e) => {

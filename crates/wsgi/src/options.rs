@@ -45,6 +45,11 @@ pub struct Options {
     pub file_wrapper: bool,
     /// `buffer-size` (exposed as `uwsgi.buffer_size`).
     pub buffer_size: usize,
+    /// `disable-write-exception`: `write()` to a client that is gone returns as if it had
+    /// sent, instead of raising `OSError` (the app then runs to its end).
+    pub disable_write_exception: bool,
+    /// `ignore-write-errors`: a client gone before or during its response is not logged.
+    pub ignore_write_errors: bool,
     /// `py-autoreload N`: every N seconds each worker looks at the files of the modules in
     /// its `sys.modules` ([`crate::module_files`]) and asks for a reload when one changed
     /// (the process manager's `WsgiService` runs the look; 0 or absent: off).
@@ -76,6 +81,8 @@ impl Default for Options {
             threads: 1,
             file_wrapper: true,
             buffer_size: 8192,
+            disable_write_exception: false,
+            ignore_write_errors: false,
             py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),

@@ -166,6 +166,26 @@ impl State {
     }
 }
 
+/// What a request does once its client is gone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OnGone {
+    /// `write()` raises `OSError` (uWSGI's default; off with `disable-write-exception`).
+    pub(crate) raise: bool,
+    /// The loss is logged at `info` (off with `ignore-write-errors`: `debug`).
+    pub(crate) log: bool,
+}
+
+impl OnGone {
+    /// The level of the lines that say a client is gone.
+    pub(crate) fn level(self) -> log::Level {
+        if self.log {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        }
+    }
+}
+
 /// The `start_response` callable of one request (its bound `write` is the `write` PEP
 /// 3333 returns).
 #[pyclass(module = "uwsgi", name = "StartResponse", frozen)]
@@ -173,10 +193,11 @@ pub(crate) struct StartResponse {
     state: Mutex<State>,
     load: Arc<Load>,
     released: std::sync::atomic::AtomicBool,
+    on_gone: OnGone,
 }
 
 impl StartResponse {
-    pub(crate) fn new(reply: Reply, load: Arc<Load>) -> StartResponse {
+    pub(crate) fn new(reply: Reply, load: Arc<Load>, on_gone: OnGone) -> StartResponse {
         StartResponse {
             state: Mutex::new(State {
                 reply: Some(reply),
@@ -186,6 +207,7 @@ impl StartResponse {
             }),
             load,
             released: std::sync::atomic::AtomicBool::new(false),
+            on_gone,
         }
     }
 
@@ -357,7 +379,11 @@ impl StartResponse {
         st.head_sent = true;
         drop(st);
         if gone {
-            log::info!("the client went away during the response ({})", e.value(py));
+            log::log!(
+                self.on_gone.level(),
+                "the client went away during the response ({})",
+                e.value(py)
+            );
         } else if e.is_instance_of::<PySystemExit>(py)
             || e.is_instance_of::<PyKeyboardInterrupt>(py)
         {
@@ -463,7 +489,7 @@ impl StartResponse {
                 "write() called before start_response()",
             ));
         }
-        if !self.send(py, b.as_bytes())? && self.is_gone() {
+        if !self.send(py, b.as_bytes())? && self.is_gone() && self.on_gone.raise {
             return Err(PyOSError::new_err("the client connection is gone"));
         }
         Ok(())
