@@ -49,6 +49,14 @@ def application(environ, start_response):
             time.sleep(delay)
         environ["wsgi.errors"].write("write loop ended after %d\n" % n)
         return []
+    if path == "/child-fds":
+        # What a child process started without close_fds inherits: its descriptors' targets.
+        import subprocess
+
+        script = 'for f in /proc/$$/fd/*; do readlink "$f"; done'
+        out = subprocess.run(["sh", "-c", script], close_fds=False, capture_output=True).stdout
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [out]
     if path == "/sleep":
         environ["wsgi.errors"].write("sleep started in %d\n" % os.getpid())
         time.sleep(float(q.get("s", "1")))

@@ -481,3 +481,24 @@ fn write_to_a_client_that_left_raises_unless_disable_write_exception() {
     assert!(!log.contains("not implemented"), "{log}");
     assert_eq!(get(addr, "/pid").status, 200);
 }
+
+/// A process the app starts without `close_fds` inherits no socket, neither the request's
+/// connection nor a listener (uWSGI needs `close-on-exec` and `close-on-exec2` for that; in
+/// ruwsgi they always are close-on-exec).
+#[test]
+fn an_apps_child_process_inherits_no_socket() {
+    let (server, addr) = echo_server(&["--master", "--close-on-exec"], None);
+    let r = get(addr, "/child-fds");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(
+        text.contains("pipe:["),
+        "the child's output is a pipe: {text}"
+    );
+    assert!(!text.contains("socket:"), "{text}");
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}
