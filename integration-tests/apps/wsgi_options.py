@@ -1,7 +1,9 @@
-# Reports what the loading options did: env/unenv, pythonpath globs, import, chdir2, and
-# whether uwsgi.post_fork_hook ran in this worker.
+# Reports what the loading options did: env/unenv, pythonpath globs, import, chdir2,
+# whether uwsgi.post_fork_hook ran in this worker, and the worker's umask and open-files
+# limit.
 import json
 import os
+import resource
 import sys
 
 import uwsgi
@@ -11,6 +13,8 @@ uwsgi.post_fork_hook = lambda: forked.append(os.getpid())
 
 
 def application(environ, start_response):
+    mask = os.umask(0)
+    os.umask(mask)
     body = json.dumps(
         {
             "foo": os.environ.get("RUWSGI_T_FOO"),
@@ -18,6 +22,8 @@ def application(environ, start_response):
             "imported": "wsgi_imported_mod" in sys.modules,
             "cwd": os.getcwd(),
             "post_fork": forked == [os.getpid()],
+            "umask": "%03o" % mask,
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
         }
     ).encode()
     start_response("200 OK", [("Content-Type", "application/json")])

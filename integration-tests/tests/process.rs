@@ -861,11 +861,14 @@ fn daemonize_returns_to_the_shell_and_logs_to_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("daemon.log");
     let pidfile = dir.path().join("d.pid");
+    let sock = dir.path().join("d.sock");
     let port = free_port();
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let out = run_ruwsgi([
         "--http-socket".as_ref(),
         addr.to_string().as_ref(),
+        "--socket".as_ref(),
+        sock.as_os_str(),
         "--builtin-handler".as_ref(),
         "--master".as_ref(),
         "--daemonize".as_ref(),
@@ -882,6 +885,14 @@ fn daemonize_returns_to_the_shell_and_logs_to_the_file() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("spawned worker 1"), "{text}");
     assert!(out.stdout.is_empty() && !String::from_utf8_lossy(&out.stderr).contains("spawned"));
+    // Detached, the umask is 0 (no `umask` given), as under uWSGI: a web server running as
+    // another user can use the socket. The pidfile stays writable by its owner only.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&sock), 0o777, "unix socket");
+    assert_eq!(mode(&pidfile), 0o644, "pidfile");
     stop_daemon(&pidfile, pid);
 }
 

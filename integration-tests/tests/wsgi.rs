@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use ruwsgi_integration_tests::*;
@@ -957,6 +958,44 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
     assert_eq!(
         v["post_fork"], true,
         "uwsgi.post_fork_hook ran in the worker"
+    );
+}
+
+/// `umask` applies to everything ruwsgi and the app create (pidfile, unix socket, the
+/// app's files); `max-fd` sets the open-files limit the workers run with.
+#[test]
+fn umask_and_max_fd_reach_the_files_and_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sock, pidfile) = (dir.path().join("app.sock"), dir.path().join("app.pid"));
+    let mut server = ServerBuilder::new([
+        "--socket",
+        sock.to_str().unwrap(),
+        "--protocol",
+        "http",
+        "--master",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+        "--wsgi-file",
+        &app("wsgi_options.py"),
+        "--umask",
+        "027",
+        "--max-fd",
+        "1000",
+    ])
+    .start();
+    server.wait_for_unix(&sock);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&pidfile), 0o640, "pidfile");
+    assert_eq!(mode(&sock), 0o750, "unix socket");
+    let mut s = connect_unix(&sock);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let v = json(&read_response(&mut s, false).unwrap());
+    assert_eq!(v["umask"], "027");
+    assert_eq!(v["nofile"], serde_json::json!([1000, 1000]));
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
     );
 }
 

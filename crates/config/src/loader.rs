@@ -587,10 +587,14 @@ impl Loader {
     fn check_form(&self, spec: &OptionSpec, v: &str, origin: &Origin) -> Result<(), Error> {
         let bad = |expected: &str| Err(Error::bad_value(spec.name, v, expected, origin));
         match spec.name {
-            "chmod-socket" => {
+            "chmod-socket" | "umask" => {
                 let ok = (3..=4).contains(&v.len()) && v.chars().all(|c| ('0'..='7').contains(&c));
                 if !ok {
-                    return bad("an octal mode such as 660 (or the option alone for 666)");
+                    return bad(if spec.name == "umask" {
+                        "an octal mask such as 022"
+                    } else {
+                        "an octal mode such as 660 (or the option alone for 666)"
+                    });
                 }
             }
             "protocol" if !matches!(v, "uwsgi" | "http" | "http11") => {

@@ -152,12 +152,30 @@ pub fn reload_failed(why: &dyn std::fmt::Display) -> Option<i32> {
     reexec::Handover::take().map(|previous| reexec::keep_previous_workers(previous, why))
 }
 
+/// What uWSGI's `daemonize` and `daemonize2` do once detached: the umask becomes 0 unless
+/// `umask` is given, so what is created from then on gets the mode asked for (a unix socket
+/// bound after `daemonize` is 0777, which lets a web server running as another user
+/// connect without `chmod-socket`).
+fn daemon_umask(opts: &Options) {
+    if opts.umask.is_none() {
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    }
+}
+
 fn serve(
     opts: &Options,
     service: &mut dyn Service,
     handover: Option<&reexec::Handover>,
     cleanup: &mut Vacuum,
 ) -> Result<i32, Error> {
+    if let Some(mask) = opts.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    if let Some(n) = opts.max_fd {
+        if let Err(e) = sys::set_nofile_limit(n) {
+            log::warn!("max-fd {n}: cannot set the open-files limit: {e}");
+        }
+    }
     let start_dir =
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     // Paths of the pidfiles and logs resolve against the starting directory, before chdir.
@@ -178,6 +196,7 @@ fn serve(
     if !detached {
         if let Some(log) = &daemonize {
             daemon::daemonize(log)?;
+            daemon_umask(opts);
         } else if let Some(log) = &logto {
             daemon::log_to(log)?;
         }
@@ -420,6 +439,7 @@ fn serve(
     if let (Some(log), false) = (&daemonize2, detached) {
         service.before_fork();
         daemon::daemonize(log)?;
+        daemon_umask(opts);
         service.after_fork_child();
         for p in [&pidfile, &pidfile2].into_iter().flatten() {
             daemon::write_pidfile(p)?;

@@ -103,6 +103,12 @@ pub struct Options {
     pub need_app: bool,
     /// `chdir`, applied after pidfile/daemonize paths are resolved and before binding.
     pub chdir: Option<PathBuf>,
+    /// `umask`, set first, before any file or socket is created (given in octal).
+    #[serde(deserialize_with = "octal")]
+    pub umask: Option<u32>,
+    /// `max-fd`: the open-files limit (soft and hard, as uWSGI sets them), set at start,
+    /// before dropping privileges (raising the hard limit needs root).
+    pub max_fd: Option<u64>,
     /// `pidfile`: written before dropping privileges.
     pub pidfile: Option<PathBuf>,
     /// `pidfile2`: written after dropping privileges.
@@ -281,6 +287,8 @@ impl Default for Options {
             lazy_apps: false,
             need_app: true,
             chdir: None,
+            umask: None,
+            max_fd: None,
             pidfile: None,
             pidfile2: None,
             daemonize: None,
@@ -399,7 +407,7 @@ fn octal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let Some(mode) = Option::<String>::deserialize(d)? else {
         return Ok(None);
     };
-    u32::from_str_radix(&mode, 8)
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom(format!("{mode:?} is not an octal mode such as 660")))
+    u32::from_str_radix(&mode, 8).map(Some).map_err(|_| {
+        serde::de::Error::custom(format!("{mode:?} is not an octal number such as 660"))
+    })
 }

@@ -50,6 +50,11 @@ pub(crate) fn describe_status(status: libc::c_int) -> String {
     }
 }
 
+/// Sets `RLIMIT_NOFILE`, soft and hard, to `n` (`max-fd`, as uWSGI sets it).
+pub(crate) fn set_nofile_limit(n: u64) -> nix::Result<()> {
+    setrlimit(Resource::RLIMIT_NOFILE, n, n)
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a worker can hold as many
 /// connections as the system lets it (one fd per connection). Returns the new soft limit.
 pub(crate) fn raise_nofile_limit() -> std::io::Result<u64> {
