@@ -309,6 +309,59 @@ fn protocol_sets_what_socket_speaks_and_http11_socket_keeps_alive() {
     );
 }
 
+/// `http-timeout` (uWSGI's HTTP router's timeout, 60 s by default) is the socket timeout of
+/// the `--http` addresses' connections; the other sockets keep `socket-timeout`.
+#[test]
+fn http_timeout_is_the_socket_timeout_of_http_addresses() {
+    let [http, plain]: [SocketAddr; 2] =
+        std::array::from_fn(|_| ([127, 0, 0, 1], ruwsgi_integration_tests::free_port()).into());
+    let mut server = Server::start([
+        "--http",
+        &http.to_string(),
+        "--http-timeout",
+        "1",
+        "--http-socket",
+        &plain.to_string(),
+        "--http-keepalive",
+        "--builtin-handler",
+    ]);
+    server.wait_for_tcp(http);
+    server.wait_for_tcp(plain);
+    let (mut a, mut b) = (connect(http), connect(plain));
+    for s in [&mut a, &mut b] {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(read_response(s, false).unwrap().status, 200);
+    }
+    let idle = Instant::now();
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        a.read(&mut byte).unwrap(),
+        0,
+        "the --http connection is closed"
+    );
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+    b.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let still_open = b.read(&mut byte).unwrap_err().kind();
+    assert!(
+        matches!(
+            still_open,
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        "the --http-socket connection keeps socket-timeout (4 s): {still_open:?}"
+    );
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}
+
 #[test]
 fn a_50_mib_uwsgi_body_over_unix_does_not_grow_memory() {
     let (server, _dir, path) = builtin_unix("--socket");

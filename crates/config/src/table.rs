@@ -500,8 +500,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "give processes meaningful names"),
     opt("protocol", &["socket-protocol"], None, Kind::Str, None, None, Status::Implemented,
         "the protocol of the sockets given with --socket: uwsgi (the default), http or http11"),
-    opt("http-timeout", &[], None, Kind::Int, None, None, UNFILED,
-        "timeout in seconds of the HTTP router"),
+    opt("http-timeout", &[], None, Kind::Int, None, Some("60"), Status::Differs(
+        "the socket timeout of --http connections: ruwsgi has no router, so it does not bound the app's time (harakiri does)"),
+        "socket timeout in seconds of the --http addresses' connections (in place of socket-timeout)"),
     opt("logger", &[], None, Kind::List, None, None, Status::Implemented,
         "add a logger: [NAME] stdio, file:PATH (or file:logfile=PATH,maxsize=N) or syslog[:IDENT]"),
     opt("procname-prefix-spaced", &[], None, Kind::Str, None, None, UNFILED,
@@ -513,8 +514,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("close-on-exec", &[], None, Kind::Flag, None, None, Status::Differs(
         "changes nothing: ruwsgi's sockets are always close-on-exec"),
         "accepted: connection sockets are always close-on-exec"),
-    opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, UNFILED,
-        "keep-alive for the HTTP router"),
+    opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, Status::Differs(
+        "changes nothing: --http connections are always kept alive, for http-timeout"),
+        "accepted: --http connections are always kept alive"),
     opt("no-default-app", &[], None, Kind::Flag, None, None, UNFILED,
         "do not fall back to the default app for unknown SCRIPT_NAME"),
     opt("cheaper-algo", &[], None, Kind::Str, None, None, Status::Implemented,

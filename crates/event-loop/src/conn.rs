@@ -16,7 +16,7 @@ mod read;
 
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ruwsgi_proto::{error_response, Error as ProtoError, Limits};
 
@@ -100,6 +100,9 @@ pub(crate) struct Conn {
     pub(crate) peer_closed: bool,
     pub(crate) exchange: Option<ExchangeState>,
     pub(crate) requests: u64,
+    /// The longest wait between two reads or two writes, and for its next request: the
+    /// `socket-timeout`, or its listener's own ([`crate::Listener::with_timeout`]).
+    pub(crate) timeout: Duration,
     /// When the connection times out, if it can.
     pub(crate) deadline: Option<Instant>,
     /// The earliest timer entry pending for it.
@@ -117,16 +120,26 @@ pub(crate) struct Conn {
     pub(crate) low_water_off: bool,
 }
 
+/// Where an accepted connection came from, and what its listener sets for it.
+pub(crate) struct Accepted {
+    pub(crate) protocol: Protocol,
+    /// The listener's index in the loop.
+    pub(crate) listener: usize,
+    pub(crate) peer: Address,
+    pub(crate) local: Address,
+    /// See [`Conn::timeout`].
+    pub(crate) timeout: Duration,
+}
+
 impl Conn {
-    pub(crate) fn new(
-        id: u64,
-        stream: Stream,
-        protocol: Protocol,
-        listener: usize,
-        peer: Address,
-        local: Address,
-        flow: Flow,
-    ) -> Conn {
+    pub(crate) fn new(id: u64, stream: Stream, accepted: Accepted, flow: Flow) -> Conn {
+        let Accepted {
+            protocol,
+            listener,
+            peer,
+            local,
+            timeout,
+        } = accepted;
         Conn {
             id,
             stream,
@@ -141,6 +154,7 @@ impl Conn {
             peer_closed: false,
             exchange: None,
             requests: 0,
+            timeout,
             deadline: None,
             armed: None,
             stalled: false,

@@ -23,7 +23,7 @@ use slab::Slab;
 
 use crate::balance::{over_share, Balance, Siblings};
 use crate::conn::ExchangePlan;
-use crate::conn::{Conn, ParseError, Progress, ReadOutcome, State};
+use crate::conn::{Accepted, Conn, ParseError, Progress, ReadOutcome, State};
 use crate::exchange::{Exchange, ExchangeSink};
 use crate::handler::{Address, Handler};
 use crate::listen::Listener;
@@ -650,6 +650,7 @@ impl<H: Handler> EventLoop<H> {
                 _ => listener.local_addr().clone(),
             };
             let protocol = listener.protocol();
+            let timeout = listener.timeout().unwrap_or(self.options.socket_timeout);
             let entry = self.conns.vacant_entry();
             let key = entry.key();
             if key >= MAX_KEY {
@@ -666,13 +667,17 @@ impl<H: Handler> EventLoop<H> {
             }
             let id = self.next_id;
             self.next_id += 1;
+            let accepted = Accepted {
+                protocol,
+                listener: i,
+                peer,
+                local,
+                timeout,
+            };
             let conn = entry.insert(Conn::new(
                 id,
                 stream,
-                protocol,
-                i,
-                peer,
-                local,
+                accepted,
                 Flow::new(self.options.high_water).with_spill(self.options.spill_max, &self.spill),
             ));
             // The registration reports input already there; no read that would only
@@ -681,7 +686,7 @@ impl<H: Handler> EventLoop<H> {
             conn.fresh = true;
             self.fresh_count += 1;
             self.fresh.push_back((self.now, key, id));
-            let at = self.now + self.options.socket_timeout;
+            let at = self.now + conn.timeout;
             arm(&mut self.timers, conn, key, Some(at));
             self.publish_load();
         }
@@ -692,10 +697,10 @@ impl<H: Handler> EventLoop<H> {
         loop {
             let stopping = self.stopping.is_some();
             let now = self.now;
-            let timeout = self.options.socket_timeout;
             let Some(conn) = self.conns.get_mut(key) else {
                 return;
             };
+            let timeout = conn.timeout;
             if conn.has_output() {
                 match conn.flush() {
                     Ok(true) => arm(&mut self.timers, conn, key, Some(now + timeout)),
@@ -971,7 +976,7 @@ impl<H: Handler> EventLoop<H> {
             if conn.buf.is_empty() && conn.buf.capacity() > SCRATCH {
                 conn.buf = Vec::new();
             }
-            let at = self.now + self.options.socket_timeout;
+            let at = self.now + conn.timeout;
             arm(&mut self.timers, conn, key, Some(at));
         } else {
             conn.state = State::Closing { shut: false };
@@ -1062,7 +1067,7 @@ impl<H: Handler> EventLoop<H> {
                 Some(_) if conn.low_water > 1 && conn.stream.queued_input() > 0 => {
                     conn.low_water_off = true;
                     conn.set_low_water(1);
-                    let at = self.now + self.options.socket_timeout;
+                    let at = self.now + conn.timeout;
                     arm(&mut self.timers, conn, e.key, Some(at));
                     progressed.push(e.key);
                 }

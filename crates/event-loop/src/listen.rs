@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
+use std::time::Duration;
 
 use mio::event::Source;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -24,6 +25,7 @@ pub struct Listener {
     inner: Inner,
     protocol: Protocol,
     local: Address,
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -54,6 +56,7 @@ impl Listener {
                 inner: Inner::Unix(UnixListener::from_std(l)),
                 protocol,
                 local: Address::Unix(local),
+                timeout: None,
             })
         } else if domain == Domain::IPV4 || domain == Domain::IPV6 {
             let l = std::net::TcpListener::from(socket);
@@ -62,6 +65,7 @@ impl Listener {
                 inner: Inner::Tcp(TcpListener::from_std(l)),
                 protocol,
                 local: Address::Inet(local),
+                timeout: None,
             })
         } else {
             Err(io::Error::new(
@@ -74,6 +78,19 @@ impl Listener {
     /// The protocol this listener speaks.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// Gives this listener's connections their own timeout instead of the loop's
+    /// `socket-timeout` (`http-timeout` for the `--http` addresses): the longest wait between
+    /// two reads or two writes, and for the next request on a kept-alive connection.
+    pub fn with_timeout(mut self, timeout: Duration) -> Listener {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// This listener's own timeout, if it has one.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// The address it listens on (the real port when bound to port 0).

@@ -220,6 +220,7 @@ mod tests {
             backlog: 100,
             chmod: None,
             reuse_port: false,
+            timeout: None,
         }
     }
 

@@ -301,6 +301,7 @@ fn serve(
             backlog: 100,
             chmod: None,
             reuse_port: false,
+            timeout: None,
         };
         log::info!(
             "uwsgi socket {} passed by systemd (no socket option names it)",
@@ -563,6 +564,7 @@ fn bind_stats(address: &str, sockets: &[SocketSpec]) -> Result<Bound, Error> {
         backlog: first.map_or(100, |s| s.backlog),
         chmod: first.and_then(|s| s.chmod),
         reuse_port: false,
+        timeout: None,
     })
 }
 

@@ -59,7 +59,11 @@ fn serve_handler<H: Handler + 'static>(
         let failed =
             |e: std::io::Error| internal(format!("cannot use socket {}: {e}", bound.spec.address));
         let fd = bound.fd.try_clone().map_err(failed)?;
-        listeners.push(Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?);
+        let listener = Listener::from_fd(fd, bound.spec.protocol).map_err(failed)?;
+        listeners.push(match bound.spec.timeout {
+            Some(timeout) => listener.with_timeout(timeout),
+            None => listener,
+        });
     }
     let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
     let mut record = scoreboard_sink(worker.scoreboard.clone(), worker.slot);

@@ -29,6 +29,9 @@ pub struct SocketOptions {
     pub protocol: Option<String>,
     /// `http`: the same (ruwsgi's workers serve it; no router process).
     pub http: Vec<String>,
+    /// `http-timeout`: the socket timeout of the `http` addresses' connections, in seconds
+    /// (uWSGI's HTTP router's; default 60).
+    pub http_timeout: u64,
     /// `listen`: the backlog of each socket.
     pub listen: u32,
     /// `chmod-socket`: the mode of unix sockets, given in octal.
@@ -46,22 +49,24 @@ impl SocketOptions {
             Some("http" | "http11") => Protocol::Http,
             _ => Protocol::Uwsgi,
         };
+        let router = Some(Duration::from_secs(self.http_timeout));
         let kinds = [
-            (&self.socket, default),
-            (&self.uwsgi_socket, Protocol::Uwsgi),
-            (&self.http_socket, Protocol::Http),
-            (&self.http11_socket, Protocol::Http),
-            (&self.http, Protocol::Http),
+            (&self.socket, default, None),
+            (&self.uwsgi_socket, Protocol::Uwsgi, None),
+            (&self.http_socket, Protocol::Http, None),
+            (&self.http11_socket, Protocol::Http, None),
+            (&self.http, Protocol::Http, router),
         ];
         kinds
             .into_iter()
-            .flat_map(|(addresses, protocol)| {
+            .flat_map(|(addresses, protocol, timeout)| {
                 addresses.iter().map(move |address| SocketSpec {
                     address: address.clone(),
                     protocol,
                     backlog: self.listen,
                     chmod: self.chmod_socket,
                     reuse_port: self.reuse_port,
+                    timeout,
                 })
             })
             .collect()
@@ -82,6 +87,9 @@ pub struct SocketSpec {
     pub chmod: Option<u32>,
     /// `reuse-port`.
     pub reuse_port: bool,
+    /// The connections' own socket timeout (`http-timeout` for `http` addresses); none:
+    /// `socket-timeout`.
+    pub timeout: Option<Duration>,
 }
 
 /// How the master and its workers run.
