@@ -1388,3 +1388,70 @@ fn a_failing_pre_app_hook_stops_the_server_with_status_1() {
         "{stderr}"
     );
 }
+
+/// What `ps` shows for `pid`: its command line, the arguments joined by spaces.
+fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sorted titles of `master`'s children once every one has `prefix`'s title.
+fn titled_workers(master: u32, prefix: &str) -> Vec<(u32, String)> {
+    wait_until("the workers' titles", || {
+        let mut kids: Vec<(u32, String)> = children_of(master)
+            .into_iter()
+            .map(|p| (p, cmdline(p)))
+            .collect();
+        kids.sort_by(|a, b| a.1.cmp(&b.1));
+        let titled = kids.len() == 2 && kids.iter().all(|(_, t)| t.starts_with(prefix));
+        titled.then_some(kids)
+    })
+}
+
+/// `auto-procname` and `procname-prefix-spaced` title the processes as uWSGI does, in
+/// `/proc/PID/cmdline` (what `ps` and `pgrep -f` read). A reload re-executes the binary with
+/// its original arguments, not its title, and the new processes are titled again.
+#[test]
+fn auto_procname_titles_the_processes_and_a_reload_keeps_the_arguments() {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = Server::start([
+        "--http-socket",
+        &addr.to_string(),
+        "--builtin-handler",
+        "--master",
+        "--processes",
+        "2",
+        "--auto-procname",
+        "--procname-prefix-spaced",
+        "shop",
+    ]);
+    server.wait_for_tcp(addr);
+    let master = server.pid;
+    wait_until("the master's title", || {
+        (cmdline(master) == "shop uWSGI master").then_some(())
+    });
+    let first = titled_workers(master, "shop uWSGI worker");
+    let titles: Vec<&str> = first.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(titles, ["shop uWSGI worker 1", "shop uWSGI worker 2"]);
+
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("master process reloaded");
+    let second = wait_until("two new titled workers", || {
+        let kids = titled_workers(master, "shop uWSGI worker");
+        kids.iter()
+            .all(|(p, _)| first.iter().all(|(q, _)| p != q))
+            .then_some(kids)
+    });
+    assert_eq!(second.len(), 2);
+    assert_eq!(cmdline(master), "shop uWSGI master");
+    assert_eq!(get(addr, "/").status, 200);
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}

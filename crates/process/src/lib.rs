@@ -60,6 +60,7 @@ mod notify;
 mod on_loop;
 mod options;
 mod privileges;
+mod proctitle;
 mod reexec;
 mod service;
 mod signal_timers;
@@ -122,6 +123,7 @@ pub fn reload(pidfile: &Path) -> Result<u32, Error> {
 /// (a socket that no longer binds, an app that no longer imports) does not end the server:
 /// the previous workers keep serving until a later reload succeeds or a stop signal comes.
 pub fn run(opts: &Options, service: &mut dyn Service) -> Result<i32, Error> {
+    proctitle::remember();
     let handover = reexec::Handover::take();
     let mut cleanup = Vacuum {
         enabled: opts.vacuum,

@@ -35,6 +35,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fifo::{Command, Fifos};
 use crate::mules::{MuleQueues, MuleSpec};
 use crate::options::Options;
+use crate::proctitle;
 use crate::reexec::{self, Handover};
 use crate::service::{MuleContext, Service, SpoolerContext, WorkerContext};
 use crate::signal_timers::{self, SignalTimers};
@@ -523,6 +524,7 @@ impl<'a> Master<'a> {
                 self.opts.processes
             ));
         }
+        proctitle::name(self.opts, proctitle::Role::Master);
         crate::hooks::run("master-start", &self.opts.hooks.master_start, false)?;
         if let Some(c) = &self.cheaper {
             let s = c.settings();
@@ -1830,6 +1832,7 @@ impl<'a> Master<'a> {
                 // Before anything logs: a child serves, so its lines go through a log
                 // writer thread of its own (the master writes directly).
                 ruwsgi_logging::start_writer();
+                proctitle::restore();
                 Ok(Forked::Child(mask))
             }
             Ok(ForkResult::Parent { child }) => {
@@ -1874,6 +1877,7 @@ impl<'a> Master<'a> {
         if !self.enter_child(mask) {
             return 1;
         }
+        proctitle::name(self.opts, proctitle::Role::Worker(id));
         let ctx = WorkerContext {
             id,
             master_pid: Some(self.pid),
@@ -1966,6 +1970,11 @@ impl Master<'_> {
         // keep them open after the workers closed theirs at a stop.
         drop(std::mem::take(&mut self.sockets));
         let (role, id) = (self.extras[idx].role.clone(), self.extras[idx].id);
+        let title = match role {
+            Role::Mule(_) => proctitle::Role::Mule(id),
+            Role::Spooler(_) => proctitle::Role::Spooler,
+        };
+        proctitle::name(self.opts, title);
         self.board.process(slot).set_status(ProcessStatus::Ready);
         match role {
             Role::Mule(spec) => {

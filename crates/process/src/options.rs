@@ -111,6 +111,19 @@ pub struct Options {
     pub need_app: bool,
     /// `chdir`, applied after pidfile/daemonize paths are resolved and before binding.
     pub chdir: Option<PathBuf>,
+    /// `auto-procname`: processes take uWSGI's titles ("uWSGI master", "uWSGI worker 1");
+    /// any `procname*` option turns it on too (`proctitle.rs`).
+    pub auto_procname: bool,
+    /// `procname-prefix`: text before every title.
+    pub procname_prefix: Option<String>,
+    /// `procname-prefix-spaced`: the same, followed by a space (wins over `procname-prefix`).
+    pub procname_prefix_spaced: Option<String>,
+    /// `procname-append`: text after every title.
+    pub procname_append: Option<String>,
+    /// `procname`: the title of every process, in place of uWSGI's names.
+    pub procname: Option<String>,
+    /// `procname-master`: the master's title.
+    pub procname_master: Option<String>,
     /// `umask`, set first, before any file or socket is created (given in octal).
     #[serde(deserialize_with = "octal")]
     pub umask: Option<u32>,
@@ -297,6 +310,12 @@ impl Default for Options {
             chdir: None,
             umask: None,
             max_fd: None,
+            auto_procname: false,
+            procname_prefix: None,
+            procname_prefix_spaced: None,
+            procname_append: None,
+            procname: None,
+            procname_master: None,
             pidfile: None,
             pidfile2: None,
             daemonize: None,

@@ -197,7 +197,8 @@ pub(crate) fn exec(binary: &Path, h: &Handover) -> std::io::Error {
             let _ = fcntl(fd, FcntlArg::F_SETFD(flag));
         }
     };
-    let args: Vec<CString> = std::env::args_os()
+    let args: Vec<CString> = crate::proctitle::original_args()
+        .iter()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
     let Ok(path) = CString::new(binary.as_os_str().as_bytes()) else {
