@@ -901,6 +901,7 @@ fn vacuum_removes_sockets_and_pidfiles_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("app.sock");
     let pidfile = dir.path().join("app.pid");
+    let safe_pidfile = dir.path().join("safe.pid");
     let other = dir.path().join("keep.txt");
     std::fs::write(&other, "mine").unwrap();
     let mut server = Server::start([
@@ -911,15 +912,23 @@ fn vacuum_removes_sockets_and_pidfiles_and_nothing_else() {
         "--vacuum".as_ref(),
         "--pidfile".as_ref(),
         pidfile.as_os_str(),
+        "--safe-pidfile".as_ref(),
+        safe_pidfile.as_os_str(),
     ]);
     server.wait_for_unix(&sock);
     let resp = uwsgi_unix_request(&sock, &uwsgi_packet(&uwsgi_vars("GET", "/"), b""));
     assert_eq!(resp.status, 200);
     assert!(pidfile.exists());
+    // safe-pidfile: the master's pid, once its workers are spawned.
+    let pid = wait_until("the safe pidfile", || {
+        std::fs::read_to_string(&safe_pidfile).ok()
+    });
+    assert_eq!(pid.trim(), server.pid.to_string());
     server.signal(libc::SIGINT);
     assert!(server.wait_exit().success());
     assert!(!sock.exists(), "vacuum removes the unix socket");
     assert!(!pidfile.exists(), "vacuum removes the pidfile");
+    assert!(!safe_pidfile.exists(), "vacuum removes the safe pidfile");
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine");
     assert!(dir.path().exists());
 }

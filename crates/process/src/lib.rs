@@ -190,6 +190,7 @@ fn serve(
             .transpose()
     };
     let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
+    let safe_pidfile = abs(&opts.safe_pidfile)?;
     let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
     let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
 
@@ -472,10 +473,13 @@ fn serve(
                 .flatten()
                 .cloned()
                 .collect(),
+            safe_pidfile: safe_pidfile.clone(),
             fifos,
             stats,
             log_files,
         };
+        // Written by the master once it runs; removed with the other pidfiles.
+        cleanup.paths.extend(safe_pidfile);
         let extras = master::Extras {
             mules: mule_specs,
             mule_queues,

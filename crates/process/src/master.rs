@@ -189,6 +189,9 @@ pub(crate) struct Startup {
     pub(crate) previous: Option<Handover>,
     /// The pidfiles this server wrote.
     pub(crate) pidfiles: Vec<PathBuf>,
+    /// `safe-pidfile`: written once the first workers are spawned ([`Master::run`]), not
+    /// again by a reloaded image.
+    pub(crate) safe_pidfile: Option<PathBuf>,
     /// The master FIFOs, created.
     pub(crate) fifos: Fifos,
     /// The stats server's socket (`stats`), bound.
@@ -545,6 +548,7 @@ impl<'a> Master<'a> {
             self.spawn_extra_or_retry(idx);
         }
         self.started = true;
+        self.write_safe_pidfile();
         self.daemons.start_all();
         self.crons.run_due(ruwsgi_logging::now_secs());
         let mut events = Events::with_capacity(8);
@@ -1870,6 +1874,22 @@ impl<'a> Master<'a> {
         // Not fatal (logged), as in uWSGI.
         let _ = crate::hooks::run("post-fork", &self.opts.hooks.post_fork, false);
         true
+    }
+
+    /// Writes `safe-pidfile` (uWSGI writes it once its start-up is done, workers spawned, and
+    /// not at a reload: a re-executed master keeps its pid, so the file stays true). From
+    /// then on FIFO `P` writes it again with the other pidfiles.
+    fn write_safe_pidfile(&mut self) {
+        let Some(path) = self.startup.safe_pidfile.clone() else {
+            return;
+        };
+        if self.startup.previous.is_none() {
+            if let Err(e) = crate::daemon::write_pidfile(&path) {
+                log::error!("safe-pidfile: {e}");
+                return;
+            }
+        }
+        self.startup.pidfiles.push(path);
     }
 
     /// The child side of a worker's fork: run the worker.

@@ -134,6 +134,9 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     /// `pidfile2`: written after dropping privileges.
     pub pidfile2: Option<PathBuf>,
+    /// `safe-pidfile`: the master's pid, written once the first workers are spawned (after
+    /// dropping privileges), not again at a reload.
+    pub safe_pidfile: Option<PathBuf>,
     /// `daemonize LOGFILE`: detach at once, logging to the file.
     pub daemonize: Option<PathBuf>,
     /// `daemonize2 LOGFILE`: detach after the app is loaded.
@@ -318,6 +321,7 @@ impl Default for Options {
             procname_master: None,
             pidfile: None,
             pidfile2: None,
+            safe_pidfile: None,
             daemonize: None,
             daemonize2: None,
             logto: None,
