@@ -10,6 +10,8 @@ import uwsgi
 
 forked = []
 uwsgi.post_fork_hook = lambda: forked.append(os.getpid())
+at_fork = []
+os.register_at_fork(after_in_child=lambda: at_fork.append(os.getpid()))
 
 
 def application(environ, start_response):
@@ -22,6 +24,7 @@ def application(environ, start_response):
             "imported": "wsgi_imported_mod" in sys.modules,
             "cwd": os.getcwd(),
             "post_fork": forked == [os.getpid()],
+            "at_fork": at_fork == [os.getpid()],
             "umask": "%03o" % mask,
             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
         }

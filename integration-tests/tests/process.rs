@@ -247,13 +247,25 @@ fn a_killed_worker_is_respawned_and_service_continues() {
     }
 }
 
+/// Workers always die with their master (uWSGI needs `no-orphans` for it; accepted here).
 #[test]
 fn workers_die_with_a_killed_master() {
-    let (mut server, _addr) = Server::http(["--builtin-handler", "--master", "--processes", "2"]);
+    let (mut server, _addr) = Server::http([
+        "--builtin-handler",
+        "--master",
+        "--processes",
+        "2",
+        "--no-orphans",
+    ]);
     let kids = workers(&server, 2);
     server.signal(libc::SIGKILL);
     assert!(!server.wait_exit().success());
     kids.iter().for_each(|&k| wait_dead(k));
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]

@@ -946,6 +946,7 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
         "wsgi_imported_mod",
         "--chdir2",
         &chdir2,
+        "--py-call-osafterfork",
     ])
     .env("RUWSGI_T_GONE", "1")
     .start();
@@ -958,6 +959,15 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
     assert_eq!(
         v["post_fork"], true,
         "uwsgi.post_fork_hook ran in the worker"
+    );
+    assert_eq!(
+        v["at_fork"], true,
+        "os.register_at_fork's after_in_child ran in the worker"
+    );
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
     );
 }
 

@@ -636,12 +636,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         "add an encoder to the request log chain (as log-encoder)"),
     opt("mimefile", &["mime-file"], None, Kind::List, None, None, Status::Implemented,
         "mime types file for static files (default /etc/mime.types, else a built-in table)"),
-    opt("no-orphans", &[], None, Kind::Flag, None, None, UNFILED,
-        "kill workers if the master dies"),
+    opt("no-orphans", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: workers, mules and spoolers always die with the master"),
+        "accepted: workers always die with the master"),
     opt("print", &[], None, Kind::List, None, None, Status::Implemented,
         "print this text while loading the configuration"),
-    opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, UNFILED,
-        "run os.register_at_fork handlers in workers"),
+    opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: os.register_at_fork's after_in_child handlers always run in each forked process"),
+        "accepted: os.register_at_fork's after_in_child handlers always run in workers"),
     opt("reaper", &[], Some('r'), Kind::Flag, None, None, UNFILED,
         "reap zombie children after each request"),
     opt("reload-on-exception", &[], None, Kind::Flag, None, None, UNFILED,
