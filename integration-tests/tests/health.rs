@@ -367,6 +367,40 @@ fn reload_on_rss_recycles_a_worker_that_grew() {
     assert_eq!(pid_of(addr, "/"), new);
 }
 
+/// The address space (VmSize) of `pid` in MiB.
+fn address_space_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmSize in /proc/PID/status");
+    kib >> 10
+}
+
+#[test]
+fn reload_on_as_recycles_a_worker_whose_address_space_grew() {
+    // A worker's address space after a request, measured on a first server, bounds the
+    // second's 100 MiB above it.
+    let (_probe, addr) = health_server(1, 1, &[]);
+    let baseline = address_space_mib(pid_of(addr, "/"));
+    let limit = (baseline + 100).to_string();
+    let (server, addr) = health_server(1, 1, &["--reload-on-as", &limit]);
+    let first = pid_of(addr, "/");
+    // Each /grow keeps 40 MiB more; the worker recycles after the request that crossed
+    // the bound, and that request is still answered.
+    let mut grown = 0;
+    let new = wait_until("the worker to recycle", || {
+        let pid = pid_of(addr, "/grow");
+        grown += 1;
+        (pid != first).then_some(pid)
+    });
+    assert!((2..=6).contains(&grown), "grew {grown} times");
+    server.wait_for_log(&format!("is over reload-on-as ({limit} MB); recycling"));
+    assert_eq!(pid_of(addr, "/"), new);
+}
+
 #[test]
 fn evil_reload_on_rss_kills_a_worker_that_grew() {
     let (server, addr) = health_server(1, 1, &["--evil-reload-on-rss", "100"]);

@@ -67,13 +67,13 @@ fn serve_handler<H: Handler + 'static>(
     }
     let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
     let mut record = scoreboard_sink(worker.scoreboard.clone(), worker.slot);
-    let mut rss_check = RssCheck::new(worker, event_loop.stopper());
+    let mut memory_check = MemoryCheck::new(worker, event_loop.stopper());
     let (id, max) = (worker.id, recycling.max_requests);
     let mut recycle = ask_replacement(worker);
     let event_loop = event_loop
         .with_exchange_sink(move |exchange: &Exchange<'_>| {
             record(exchange);
-            if let Some(check) = &mut rss_check {
+            if let Some(check) = &mut memory_check {
                 check.after_request();
             }
         })
@@ -118,23 +118,32 @@ fn ask_replacement(worker: &WorkerContext) -> impl FnMut() + Send + 'static {
     }
 }
 
-/// `reload-on-rss`: after each request the worker reads its resident memory, and recycles
-/// itself once it is above the bound (as uWSGI checks after each request).
-struct RssCheck {
+/// `reload-on-rss` and `reload-on-as`: after each request the worker reads its resident
+/// memory and address space, and recycles itself once one is above its bound (as uWSGI
+/// checks after each request).
+struct MemoryCheck {
     id: usize,
-    limit: u64,
+    rss_limit: Option<u64>,
+    as_limit: Option<u64>,
     mercy: Duration,
     stopper: Stopper,
     recycle: Box<dyn FnMut() + Send>,
     done: bool,
 }
 
-impl RssCheck {
-    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<RssCheck> {
-        let limit = worker.recycling.reload_on_rss?;
-        Some(RssCheck {
+impl MemoryCheck {
+    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<MemoryCheck> {
+        let (rss_limit, as_limit) = (
+            worker.recycling.reload_on_rss,
+            worker.recycling.reload_on_as,
+        );
+        if rss_limit.is_none() && as_limit.is_none() {
+            return None;
+        }
+        Some(MemoryCheck {
             id: worker.id,
-            limit,
+            rss_limit,
+            as_limit,
             mercy: worker.recycling.mercy,
             stopper,
             recycle: Box::new(ask_replacement(worker)),
@@ -146,16 +155,22 @@ impl RssCheck {
         if self.done {
             return;
         }
-        let Some(rss) = crate::stats::rss_bytes(std::process::id()) else {
+        let Some((rss, size)) = crate::stats::memory_usage(std::process::id()) else {
             return;
         };
-        if rss > self.limit {
+        let over = [
+            ("resident memory", rss, self.rss_limit, "reload-on-rss"),
+            ("address space", size, self.as_limit, "reload-on-as"),
+        ]
+        .into_iter()
+        .find(|&(_, used, limit, _)| limit.is_some_and(|l| used > l));
+        if let Some((what, used, Some(limit), option)) = over {
             self.done = true;
             log::info!(
-                "worker {}: resident memory {} MB is over reload-on-rss ({} MB); recycling",
+                "worker {}: {what} {} MB is over {option} ({} MB); recycling",
                 self.id,
-                rss >> 20,
-                self.limit >> 20
+                used >> 20,
+                limit >> 20
             );
             self.stopper.retire(self.mercy);
             (self.recycle)();

@@ -214,6 +214,8 @@ pub struct Options {
     /// `reload-on-rss`: a worker recycles itself after a request that leaves its resident
     /// memory above this many megabytes.
     pub reload_on_rss: Option<u64>,
+    /// `reload-on-as`: the same for the address space (virtual memory size).
+    pub reload_on_as: Option<u64>,
     /// `evil-reload-on-rss`: the master kills a worker whose resident memory is above this
     /// many megabytes (checked once a second).
     pub evil_reload_on_rss: Option<u64>,
@@ -353,6 +355,7 @@ impl Default for Options {
             max_worker_lifetime: 0,
             min_worker_lifetime: 0,
             reload_on_rss: None,
+            reload_on_as: None,
             evil_reload_on_rss: None,
             cheaper: None,
             cheaper_initial: None,
@@ -408,6 +411,7 @@ impl Options {
             },
             min_lifetime: Duration::from_secs(self.min_worker_lifetime),
             reload_on_rss: self.reload_on_rss.filter(|&mb| mb > 0).map(|mb| mb << 20),
+            reload_on_as: self.reload_on_as.filter(|&mb| mb > 0).map(|mb| mb << 20),
             mercy: self.worker_reload_mercy,
         }
     }
@@ -424,6 +428,9 @@ pub struct Recycling {
     /// After a request that leaves its resident memory above this many bytes
     /// (`reload-on-rss`).
     pub reload_on_rss: Option<u64>,
+    /// After a request that leaves its address space above this many bytes
+    /// (`reload-on-as`).
+    pub reload_on_as: Option<u64>,
     /// How long its in-flight requests may take (`worker-reload-mercy`).
     pub mercy: Duration,
 }
