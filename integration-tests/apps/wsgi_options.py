@@ -27,6 +27,7 @@ def application(environ, start_response):
             "at_fork": at_fork == [os.getpid()],
             "umask": "%03o" % mask,
             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "address_space": resource.getrlimit(resource.RLIMIT_AS),
         }
     ).encode()
     start_response("200 OK", [("Content-Type", "application/json")])

@@ -972,9 +972,9 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
 }
 
 /// `umask` applies to everything ruwsgi and the app create (pidfile, unix socket, the
-/// app's files); `max-fd` sets the open-files limit the workers run with.
+/// app's files); `max-fd` and `limit-as` set the limits the workers run with.
 #[test]
-fn umask_and_max_fd_reach_the_files_and_the_workers() {
+fn umask_max_fd_and_limit_as_reach_the_files_and_the_workers() {
     let dir = tempfile::tempdir().unwrap();
     let (sock, pidfile) = (dir.path().join("app.sock"), dir.path().join("app.pid"));
     let mut server = ServerBuilder::new([
@@ -991,6 +991,8 @@ fn umask_and_max_fd_reach_the_files_and_the_workers() {
         "027",
         "--max-fd",
         "1000",
+        "--limit-as",
+        "8192",
     ])
     .start();
     server.wait_for_unix(&sock);
@@ -1002,6 +1004,10 @@ fn umask_and_max_fd_reach_the_files_and_the_workers() {
     let v = json(&read_response(&mut s, false).unwrap());
     assert_eq!(v["umask"], "027");
     assert_eq!(v["nofile"], serde_json::json!([1000, 1000]));
+    assert_eq!(
+        v["address_space"],
+        serde_json::json!([8192u64 << 20, 8192u64 << 20])
+    );
     assert!(
         !server.log().contains("not implemented"),
         "{}",

@@ -617,8 +617,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "serve HTTPS on this address (addr,cert,key)"),
     opt("ksm", &[], None, Kind::Int, Some("1"), None, UNFILED,
         "enable Linux KSM (page merging)"),
-    opt("limit-as", &[], None, Kind::Int, None, None, UNFILED,
-        "limit the address space of processes to this many megabytes"),
+    opt("limit-as", &[], None, Kind::Int, None, None, Status::Implemented,
+        "limit the address space of every process to this many megabytes (RLIMIT_AS)"),
     opt("log-encoder", &[], None, Kind::List, None, None, Status::Implemented,
         "add an encoder to the log chain: prefix, suffix, nl, format, json[:LOGGER] ARGS"),
     opt("log-ioerror", &[], None, Kind::Flag, None, None, Status::Differs(

@@ -174,8 +174,14 @@ fn serve(
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
     if let Some(n) = opts.max_fd {
-        if let Err(e) = sys::set_nofile_limit(n) {
+        if let Err(e) = sys::set_limit(nix::sys::resource::Resource::RLIMIT_NOFILE, n) {
             log::warn!("max-fd {n}: cannot set the open-files limit: {e}");
+        }
+    }
+    if let Some(mb) = opts.limit_as.filter(|&mb| mb > 0) {
+        let resource = nix::sys::resource::Resource::RLIMIT_AS;
+        if let Err(e) = sys::set_limit(resource, mb << 20) {
+            log::warn!("limit-as {mb}: cannot set the address-space limit: {e}");
         }
     }
     let start_dir =

@@ -130,6 +130,9 @@ pub struct Options {
     /// `max-fd`: the open-files limit (soft and hard, as uWSGI sets them), set at start,
     /// before dropping privileges (raising the hard limit needs root).
     pub max_fd: Option<u64>,
+    /// `limit-as`: the address-space limit of every process, in megabytes (`RLIMIT_AS`, soft
+    /// and hard), set at start.
+    pub limit_as: Option<u64>,
     /// `pidfile`: written before dropping privileges.
     pub pidfile: Option<PathBuf>,
     /// `pidfile2`: written after dropping privileges.
@@ -315,6 +318,7 @@ impl Default for Options {
             chdir: None,
             umask: None,
             max_fd: None,
+            limit_as: None,
             auto_procname: false,
             procname_prefix: None,
             procname_prefix_spaced: None,

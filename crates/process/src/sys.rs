@@ -50,9 +50,9 @@ pub(crate) fn describe_status(status: libc::c_int) -> String {
     }
 }
 
-/// Sets `RLIMIT_NOFILE`, soft and hard, to `n` (`max-fd`, as uWSGI sets it).
-pub(crate) fn set_nofile_limit(n: u64) -> nix::Result<()> {
-    setrlimit(Resource::RLIMIT_NOFILE, n, n)
+/// Sets a resource limit, soft and hard, to `n` (`max-fd`, `limit-as`, as uWSGI sets them).
+pub(crate) fn set_limit(resource: Resource, n: u64) -> nix::Result<()> {
+    setrlimit(resource, n, n)
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a worker can hold as many
