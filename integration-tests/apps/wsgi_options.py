@@ -28,6 +28,7 @@ def application(environ, start_response):
             "umask": "%03o" % mask,
             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
             "address_space": resource.getrlimit(resource.RLIMIT_AS),
+            "stdin_is_null": os.path.samestat(os.fstat(0), os.stat("/dev/null")),
         }
     ).encode()
     start_response("200 OK", [("Content-Type", "application/json")])

@@ -179,6 +179,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Gives the server a pipe as stdin (the test's end stays open with the server), in place
+    /// of `/dev/null`.
+    pub fn piped_stdin(mut self) -> ServerBuilder {
+        self.cmd.stdin(Stdio::piped());
+        self
+    }
+
     /// Removes an environment variable.
     pub fn env_remove(mut self, k: impl AsRef<OsStr>) -> ServerBuilder {
         self.cmd.env_remove(k);

@@ -947,8 +947,10 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
         "--chdir2",
         &chdir2,
         "--py-call-osafterfork",
+        "--honour-stdin",
     ])
     .env("RUWSGI_T_GONE", "1")
+    .piped_stdin()
     .start();
     server.wait_for_tcp(addr);
     let v = json(&get(addr, "/"));
@@ -964,6 +966,7 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
         v["at_fork"], true,
         "os.register_at_fork's after_in_child ran in the worker"
     );
+    assert_eq!(v["stdin_is_null"], false, "honour-stdin keeps the pipe");
     assert!(
         !server.log().contains("not implemented"),
         "{}",
@@ -972,7 +975,8 @@ fn env_unenv_pythonpath_globs_import_chdir2_and_post_fork_hook() {
 }
 
 /// `umask` applies to everything ruwsgi and the app create (pidfile, unix socket, the
-/// app's files); `max-fd` and `limit-as` set the limits the workers run with.
+/// app's files); `max-fd` and `limit-as` set the limits the workers run with; stdin is
+/// `/dev/null` (without `honour-stdin`).
 #[test]
 fn umask_max_fd_and_limit_as_reach_the_files_and_the_workers() {
     let dir = tempfile::tempdir().unwrap();
@@ -994,6 +998,7 @@ fn umask_max_fd_and_limit_as_reach_the_files_and_the_workers() {
         "--limit-as",
         "8192",
     ])
+    .piped_stdin()
     .start();
     server.wait_for_unix(&sock);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -1007,6 +1012,10 @@ fn umask_max_fd_and_limit_as_reach_the_files_and_the_workers() {
     assert_eq!(
         v["address_space"],
         serde_json::json!([8192u64 << 20, 8192u64 << 20])
+    );
+    assert_eq!(
+        v["stdin_is_null"], true,
+        "stdin is /dev/null, as under uWSGI"
     );
     assert!(
         !server.log().contains("not implemented"),

@@ -30,6 +30,30 @@ pub fn write_pidfile(path: &Path) -> Result<(), Error> {
     writeln!(f, "{}", std::process::id()).map_err(file_err)
 }
 
+/// Points stdin at `/dev/null`, as uWSGI does at start unless `honour-stdin`, so an app that
+/// reads it gets end-of-file instead of waiting on a terminal. A socket on stdin (inetd
+/// style) is left alone, as uWSGI leaves it.
+pub fn stdin_to_null() -> Result<(), Error> {
+    let stdin = std::io::stdin();
+    let is_socket =
+        nix::sys::stat::fstat(&stdin).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK);
+    if is_socket {
+        return Ok(());
+    }
+    let null = OpenOptions::new()
+        .read(true)
+        .open("/dev/null")
+        .map_err(|e| {
+            Error::with(
+                ErrorKind::File {
+                    path: "/dev/null".into(),
+                },
+                e,
+            )
+        })?;
+    dup2_stdin(&null).map_err(|e| Error::os("dup2 stdin", e.into()))
+}
+
 /// Reads the pid in `path`.
 pub fn read_pidfile(path: &Path) -> Result<u32, Error> {
     let text = fs::read_to_string(path).map_err(|e| {

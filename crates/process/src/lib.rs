@@ -170,6 +170,9 @@ fn serve(
     handover: Option<&reexec::Handover>,
     cleanup: &mut Vacuum,
 ) -> Result<i32, Error> {
+    if !opts.honour_stdin {
+        daemon::stdin_to_null()?;
+    }
     if let Some(mask) = opts.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }

@@ -130,6 +130,9 @@ pub struct Options {
     /// `max-fd`: the open-files limit (soft and hard, as uWSGI sets them), set at start,
     /// before dropping privileges (raising the hard limit needs root).
     pub max_fd: Option<u64>,
+    /// `honour-stdin`: keep stdin as it is; otherwise it is pointed at `/dev/null` at start,
+    /// as uWSGI does.
+    pub honour_stdin: bool,
     /// `limit-as`: the address-space limit of every process, in megabytes (`RLIMIT_AS`, soft
     /// and hard), set at start.
     pub limit_as: Option<u64>,
@@ -319,6 +322,7 @@ impl Default for Options {
             umask: None,
             max_fd: None,
             limit_as: None,
+            honour_stdin: false,
             auto_procname: false,
             procname_prefix: None,
             procname_prefix_spaced: None,
