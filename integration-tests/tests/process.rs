@@ -1476,3 +1476,48 @@ fn auto_procname_titles_the_processes_and_a_reload_keeps_the_arguments() {
         server.log()
     );
 }
+
+/// The CPUs `pid` may run on (`Cpus_allowed_list` of /proc/PID/status).
+fn cpus_allowed(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `cpu-affinity 1` pins worker N to CPU N-1, wrapping over the online CPUs, as uWSGI maps
+/// them; the master is not pinned.
+#[test]
+fn cpu_affinity_pins_each_worker_as_uwsgi_maps_them() {
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+    let (server, _addr) = Server::http([
+        "--builtin-handler",
+        "--master",
+        "--processes",
+        "2",
+        "--cpu-affinity",
+        "1",
+    ]);
+    let kids = workers(&server, 2);
+    for id in 1..=2 {
+        let log = server.wait_for_log(&format!("mapping worker {id} to CPUs ["));
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("mapping worker {id} to CPUs [")))
+            .unwrap();
+        let pid = kids
+            .iter()
+            .copied()
+            .find(|&p| line.contains(&format!("[pid {p}]")))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(cpus_allowed(pid), ((id - 1) % online).to_string(), "{line}");
+    }
+    assert_eq!(
+        cpus_allowed(server.pid),
+        cpus_allowed(std::process::id()),
+        "the master is not pinned"
+    );
+}

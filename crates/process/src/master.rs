@@ -1898,6 +1898,13 @@ impl<'a> Master<'a> {
             return 1;
         }
         proctitle::name(self.opts, proctitle::Role::Worker(id));
+        if let Some(n) = self.opts.cpu_affinity.filter(|&n| n > 0) {
+            let cpus = crate::sys::affinity_cpus(id, n, crate::sys::online_cpus());
+            match crate::sys::pin_to_cpus(&cpus) {
+                Ok(()) => log::info!("mapping worker {id} to CPUs {cpus:?}"),
+                Err(e) => log::warn!("cpu-affinity: cannot pin worker {id} to CPUs {cpus:?}: {e}"),
+            }
+        }
         let ctx = WorkerContext {
             id,
             master_pid: Some(self.pid),

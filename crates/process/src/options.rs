@@ -130,6 +130,8 @@ pub struct Options {
     /// `max-fd`: the open-files limit (soft and hard, as uWSGI sets them), set at start,
     /// before dropping privileges (raising the hard limit needs root).
     pub max_fd: Option<u64>,
+    /// `cpu-affinity`: each worker is pinned to this many CPUs (uWSGI's mapping, `sys.rs`).
+    pub cpu_affinity: Option<usize>,
     /// `honour-stdin`: keep stdin as it is; otherwise it is pointed at `/dev/null` at start,
     /// as uWSGI does.
     pub honour_stdin: bool,
@@ -323,6 +325,7 @@ impl Default for Options {
             max_fd: None,
             limit_as: None,
             honour_stdin: false,
+            cpu_affinity: None,
             auto_procname: false,
             procname_prefix: None,
             procname_prefix_spaced: None,

@@ -50,6 +50,29 @@ pub(crate) fn describe_status(status: libc::c_int) -> String {
     }
 }
 
+/// The CPUs `cpu-affinity n` pins worker `id` to, as uWSGI maps them: `n` consecutive CPUs
+/// from `(id - 1) × n`, wrapping over the `cpus` online ones.
+pub(crate) fn affinity_cpus(id: usize, n: usize, cpus: usize) -> Vec<usize> {
+    let cpus = cpus.max(1);
+    (0..n).map(|i| ((id - 1) * n + i) % cpus).collect()
+}
+
+/// Pins the calling thread, and the threads it starts from now on, to `cpus`
+/// (`sched_setaffinity`; a worker calls it before it starts its threads).
+pub(crate) fn pin_to_cpus(cpus: &[usize]) -> nix::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu)?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+}
+
+/// The number of online CPUs (uWSGI's count for `cpu-affinity`), at least 1.
+pub(crate) fn online_cpus() -> usize {
+    let n = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN);
+    n.ok().flatten().map_or(1, |n| n.max(1) as usize)
+}
+
 /// Sets a resource limit, soft and hard, to `n` (`max-fd`, `limit-as`, as uWSGI sets them).
 pub(crate) fn set_limit(resource: Resource, n: u64) -> nix::Result<()> {
     setrlimit(resource, n, n)
@@ -120,6 +143,15 @@ pub(crate) fn reaped_now(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_take_consecutive_cpus_wrapping_as_in_uwsgi() {
+        assert_eq!(affinity_cpus(1, 1, 2), [0]);
+        assert_eq!(affinity_cpus(2, 1, 2), [1]);
+        assert_eq!(affinity_cpus(3, 1, 2), [0]);
+        assert_eq!(affinity_cpus(2, 2, 3), [2, 0]);
+        assert_eq!(affinity_cpus(1, 3, 2), [0, 1, 0]);
+    }
 
     #[test]
     fn statuses_are_described_as_uwsgi_logs_them() {
