@@ -1521,3 +1521,38 @@ fn cpu_affinity_pins_each_worker_as_uwsgi_maps_them() {
         "the master is not pinned"
     );
 }
+
+/// `flock = %p` (the config file itself, as an Ansible-made vassal has it) keeps a second
+/// instance of the same config from starting while the first runs; once it stopped, one
+/// starts.
+#[test]
+fn flock_stops_a_second_instance_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("site.ini");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    std::fs::write(
+        &ini,
+        format!(
+            "[uwsgi]\nflock = %p\nhttp-socket = {addr}\nbuiltin-handler = true\nmaster = true\n"
+        ),
+    )
+    .unwrap();
+    let mut first = Server::start(["--ini".as_ref(), ini.as_os_str()]);
+    first.wait_for_tcp(addr);
+    let second = run_ruwsgi(["--ini".as_ref(), ini.as_os_str()]);
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is locked by another instance (flock)",
+            ini.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(get(addr, "/").status, 200, "the first still serves");
+    first.signal(libc::SIGINT);
+    assert!(first.wait_exit().success());
+    let mut third = Server::start(["--ini".as_ref(), ini.as_os_str()]);
+    third.wait_for_tcp(addr);
+    assert_eq!(get(addr, "/").status, 200);
+}

@@ -54,6 +54,38 @@ pub fn stdin_to_null() -> Result<(), Error> {
     dup2_stdin(&null).map_err(|e| Error::os("dup2 stdin", e.into()))
 }
 
+/// `flock`: takes a write lock on the whole of `path` (`fcntl(F_SETLK)`, as uWSGI), held
+/// while the returned file is open; an error naming the file when another process holds it.
+pub fn lock_file(path: &Path) -> Result<std::fs::File, Error> {
+    let file_err = |e| {
+        Error::with(
+            ErrorKind::File {
+                path: path.to_path_buf(),
+            },
+            e,
+        )
+    };
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(file_err)?;
+    // SAFETY: an all-zero flock is a valid value of the plain C struct.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETLK(&lock)) {
+        Ok(_) => Ok(f),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
+            Err(Error::new(ErrorKind::Config(format!(
+                "{} is locked by another instance (flock)",
+                path.display()
+            ))))
+        }
+        Err(e) => Err(file_err(e.into())),
+    }
+}
+
 /// Reads the pid in `path`.
 pub fn read_pidfile(path: &Path) -> Result<u32, Error> {
     let text = fs::read_to_string(path).map_err(|e| {

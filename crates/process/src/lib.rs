@@ -213,6 +213,12 @@ fn serve(
             daemon::log_to(log)?;
         }
     }
+    // After daemonize: a lock is the process's, and its forked child would not hold it.
+    let mut locks = opts
+        .flock
+        .iter()
+        .map(|p| daemon::lock_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
     if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile {
             daemon::write_pidfile(p)?;
@@ -454,6 +460,13 @@ fn serve(
         daemon::daemonize(log)?;
         daemon_umask(opts);
         service.after_fork_child();
+        // The parent that held the locks has exited: this process takes them again.
+        drop(std::mem::take(&mut locks));
+        locks = opts
+            .flock
+            .iter()
+            .map(|p| daemon::lock_file(p))
+            .collect::<Result<Vec<_>, _>>()?;
         for p in [&pidfile, &pidfile2].into_iter().flatten() {
             daemon::write_pidfile(p)?;
             cleanup.paths.push(p.clone());
@@ -525,6 +538,8 @@ fn serve(
             false,
         )
     };
+    // The `flock` files stay locked until the server stops.
+    drop(locks);
     Ok(code)
 }
 

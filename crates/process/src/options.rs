@@ -130,6 +130,9 @@ pub struct Options {
     /// `max-fd`: the open-files limit (soft and hard, as uWSGI sets them), set at start,
     /// before dropping privileges (raising the hard limit needs root).
     pub max_fd: Option<u64>,
+    /// `flock`: files the master locks (a write lock, `fcntl`) for its whole life; it stops
+    /// at start when another process holds one (another instance of the same config).
+    pub flock: Vec<PathBuf>,
     /// `cpu-affinity`: each worker is pinned to this many CPUs (uWSGI's mapping, `sys.rs`).
     pub cpu_affinity: Option<usize>,
     /// `honour-stdin`: keep stdin as it is; otherwise it is pointed at `/dev/null` at start,
@@ -326,6 +329,7 @@ impl Default for Options {
             limit_as: None,
             honour_stdin: false,
             cpu_affinity: None,
+            flock: Vec::new(),
             auto_procname: false,
             procname_prefix: None,
             procname_prefix_spaced: None,
