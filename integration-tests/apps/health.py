@@ -41,6 +41,8 @@ def application(environ, start_response):
     elif path == "/user-harakiri":
         uwsgi.set_user_harakiri(1)
         stuck_here(10)
+    elif path == "/raise":
+        raise RuntimeError("raised on purpose in %d" % os.getpid())
     elif path == "/grow":
         # 40 MiB written, so resident, and kept for the worker's life.
         HELD.append(b"x" * (40 << 20))

@@ -401,6 +401,26 @@ fn reload_on_as_recycles_a_worker_whose_address_space_grew() {
     assert_eq!(pid_of(addr, "/"), new);
 }
 
+/// `reload-on-exception`: the worker whose app raised recycles after that request (answered
+/// 500); its replacement serves. A request that succeeds recycles nothing.
+#[test]
+fn reload_on_exception_recycles_the_worker_whose_app_raised() {
+    let (server, addr) = health_server(1, 1, &["--reload-on-exception"]);
+    let first = pid_of(addr, "/");
+    assert_eq!(pid_of(addr, "/"), first, "no exception, no recycling");
+    assert_eq!(get(addr, "/raise").status, 500);
+    let log = server.wait_for_log("reload-on-exception is set; recycling");
+    assert!(
+        log.contains(&format!("raised on purpose in {first}")),
+        "{log}"
+    );
+    let new = wait_until("the replacement", || {
+        let pid = pid_of(addr, "/");
+        (pid != first).then_some(pid)
+    });
+    assert_eq!(pid_of(addr, "/"), new);
+}
+
 #[test]
 fn evil_reload_on_rss_kills_a_worker_that_grew() {
     let (server, addr) = health_server(1, 1, &["--evil-reload-on-rss", "100"]);

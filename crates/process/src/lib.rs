@@ -553,6 +553,7 @@ fn warn_needs_master(opts: &Options) {
         ("log-maxsize", opts.log_maxsize > 0),
         ("reload-on-rss", opts.reload_on_rss.is_some_and(|mb| mb > 0)),
         ("reload-on-as", opts.reload_on_as.is_some_and(|mb| mb > 0)),
+        ("reload-on-exception", opts.reload_on_exception),
         (
             "evil-reload-on-rss",
             opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),

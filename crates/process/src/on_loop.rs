@@ -67,14 +67,14 @@ fn serve_handler<H: Handler + 'static>(
     }
     let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
     let mut record = scoreboard_sink(worker.scoreboard.clone(), worker.slot);
-    let mut memory_check = MemoryCheck::new(worker, event_loop.stopper());
+    let mut recycle_check = RecycleCheck::new(worker, event_loop.stopper());
     let (id, max) = (worker.id, recycling.max_requests);
     let mut recycle = ask_replacement(worker);
     let event_loop = event_loop
         .with_exchange_sink(move |exchange: &Exchange<'_>| {
             record(exchange);
-            if let Some(check) = &mut memory_check {
-                check.after_request();
+            if let Some(check) = &mut recycle_check {
+                check.after_request(exchange.exception);
             }
         })
         .on_retire(move || {
@@ -118,11 +118,12 @@ fn ask_replacement(worker: &WorkerContext) -> impl FnMut() + Send + 'static {
     }
 }
 
-/// `reload-on-rss` and `reload-on-as`: after each request the worker reads its resident
-/// memory and address space, and recycles itself once one is above its bound (as uWSGI
-/// checks after each request).
-struct MemoryCheck {
+/// `reload-on-exception`, `reload-on-rss` and `reload-on-as`: after each request the worker
+/// recycles itself if the app raised, or if its resident memory or address space (read
+/// then) is above its bound, as uWSGI checks after each request.
+struct RecycleCheck {
     id: usize,
+    on_exception: bool,
     rss_limit: Option<u64>,
     as_limit: Option<u64>,
     mercy: Duration,
@@ -131,17 +132,19 @@ struct MemoryCheck {
     done: bool,
 }
 
-impl MemoryCheck {
-    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<MemoryCheck> {
+impl RecycleCheck {
+    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<RecycleCheck> {
         let (rss_limit, as_limit) = (
             worker.recycling.reload_on_rss,
             worker.recycling.reload_on_as,
         );
-        if rss_limit.is_none() && as_limit.is_none() {
+        let on_exception = worker.recycling.reload_on_exception;
+        if rss_limit.is_none() && as_limit.is_none() && !on_exception {
             return None;
         }
-        Some(MemoryCheck {
+        Some(RecycleCheck {
             id: worker.id,
+            on_exception,
             rss_limit,
             as_limit,
             mercy: worker.recycling.mercy,
@@ -151,8 +154,19 @@ impl MemoryCheck {
         })
     }
 
-    fn after_request(&mut self) {
+    fn after_request(&mut self, exception: bool) {
         if self.done {
+            return;
+        }
+        if exception && self.on_exception {
+            log::info!(
+                "worker {}: the app raised and reload-on-exception is set; recycling",
+                self.id
+            );
+            self.recycle();
+            return;
+        }
+        if self.rss_limit.is_none() && self.as_limit.is_none() {
             return;
         }
         let Some((rss, size)) = crate::stats::memory_usage(std::process::id()) else {
@@ -165,16 +179,22 @@ impl MemoryCheck {
         .into_iter()
         .find(|&(_, used, limit, _)| limit.is_some_and(|l| used > l));
         if let Some((what, used, Some(limit), option)) = over {
-            self.done = true;
             log::info!(
                 "worker {}: {what} {} MB is over {option} ({} MB); recycling",
                 self.id,
                 used >> 20,
                 limit >> 20
             );
-            self.stopper.retire(self.mercy);
-            (self.recycle)();
+            self.recycle();
         }
+    }
+
+    /// Stops accepting, finishes the requests in flight (within the mercy) and asks the
+    /// master for a replacement; once.
+    fn recycle(&mut self) {
+        self.done = true;
+        self.stopper.retire(self.mercy);
+        (self.recycle)();
     }
 }
 

@@ -227,6 +227,8 @@ pub struct Options {
     pub reload_on_rss: Option<u64>,
     /// `reload-on-as`: the same for the address space (virtual memory size).
     pub reload_on_as: Option<u64>,
+    /// `reload-on-exception`: a worker recycles itself after a request whose app raised.
+    pub reload_on_exception: bool,
     /// `evil-reload-on-rss`: the master kills a worker whose resident memory is above this
     /// many megabytes (checked once a second).
     pub evil_reload_on_rss: Option<u64>,
@@ -371,6 +373,7 @@ impl Default for Options {
             min_worker_lifetime: 0,
             reload_on_rss: None,
             reload_on_as: None,
+            reload_on_exception: false,
             evil_reload_on_rss: None,
             cheaper: None,
             cheaper_initial: None,
@@ -427,6 +430,7 @@ impl Options {
             min_lifetime: Duration::from_secs(self.min_worker_lifetime),
             reload_on_rss: self.reload_on_rss.filter(|&mb| mb > 0).map(|mb| mb << 20),
             reload_on_as: self.reload_on_as.filter(|&mb| mb > 0).map(|mb| mb << 20),
+            reload_on_exception: self.reload_on_exception,
             mercy: self.worker_reload_mercy,
         }
     }
@@ -446,6 +450,8 @@ pub struct Recycling {
     /// After a request that leaves its address space above this many bytes
     /// (`reload-on-as`).
     pub reload_on_as: Option<u64>,
+    /// After a request whose app raised (`reload-on-exception`).
+    pub reload_on_exception: bool,
     /// How long its in-flight requests may take (`worker-reload-mercy`).
     pub mercy: Duration,
 }
