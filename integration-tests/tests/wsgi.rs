@@ -566,6 +566,29 @@ fn four_threads_serve_four_one_second_requests_concurrently() {
 // ---------------------------------------------------------------------------------------
 // Errors
 
+/// `catch-exceptions` (for development): an app error before the head went out is
+/// answered with its traceback as the 500's body; it is logged as without the option.
+#[test]
+fn catch_exceptions_answers_the_traceback() {
+    let (server, addr) = serve("wsgi_crash.py", &["--catch-exceptions"]);
+    let r = get(addr, "/crash");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    let text = r.text();
+    assert!(
+        text.starts_with("Traceback (most recent call last)"),
+        "{text}"
+    );
+    assert!(text.contains("ValueError: boom-before-start"), "{text}");
+    server.wait_for_log("ValueError: boom-before-start");
+    assert_eq!(get(addr, "/ok").status, 200);
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}
+
 #[test]
 fn app_errors_answer_500_log_the_traceback_and_the_worker_keeps_serving() {
     let (server, addr) = serve("wsgi_crash.py", &[]);

@@ -593,8 +593,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "import a Python module in the spooler"),
     opt("spooler-processes", &[], None, Kind::Int, None, Some("1"), Status::Implemented,
         "number of processes per spooler"),
-    opt("catch-exceptions", &[], None, Kind::Flag, None, None, UNFILED,
-        "show exceptions in the HTTP response (for development)"),
+    opt("catch-exceptions", &[], None, Kind::Flag, None, None, Status::Differs(
+        "only before the response head went out; after it the connection closes as without it"),
+        "answer an app error with its traceback as the 500's body (development only)"),
     opt("collect-header", &[], None, Kind::List, None, None, UNFILED,
         "copy a response header into a request variable"),
     opt("cpu-affinity", &[], None, Kind::Int, None, None, Status::Implemented,

@@ -29,7 +29,7 @@ use crate::input::Input;
 use crate::load::Apps;
 use crate::options::Options;
 use crate::pool_load::{Load, QUEUED_MAX};
-use crate::response::{OnGone, StartResponse};
+use crate::response::{ErrorPolicy, StartResponse};
 use crate::stacks::Stacks;
 use crate::traceback::log_exception;
 
@@ -44,9 +44,9 @@ struct Worker {
     apps: Apps,
     load: Arc<Load>,
     sendfile: bool,
-    /// What a request does when its client is gone (`disable-write-exception`,
-    /// `ignore-write-errors`).
-    on_gone: OnGone,
+    /// What a request does when its client is gone or its app raised
+    /// (`disable-write-exception`, `ignore-write-errors`, `catch-exceptions`).
+    errors: ErrorPolicy,
     /// The scoreboard and this process's slot on it, whose thread slots the threads write.
     board: Option<(Arc<Scoreboard>, ProcessIndex)>,
     /// Where each thread records its Python thread ident, so its stack can be read.
@@ -184,9 +184,10 @@ impl WsgiHandler {
             apps,
             load: load.clone(),
             sendfile: opts.file_wrapper,
-            on_gone: OnGone {
+            errors: ErrorPolicy {
                 raise: !opts.disable_write_exception,
                 log: !opts.ignore_write_errors,
+                catch: opts.catch_exceptions,
             },
             board,
             stacks: stacks.clone(),
@@ -306,7 +307,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
     // not run for it, and the requests behind it do not wait for it.
     if reply.is_gone() {
         log::log!(
-            w.on_gone.level(),
+            w.errors.level(),
             "the client left before its request started ({} {}); not running it",
             String::from_utf8_lossy(request.head.method()),
             String::from_utf8_lossy(request.head.uri())
@@ -315,7 +316,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         return;
     }
     reply.set_thread(thread);
-    let sr = StartResponse::new(reply, w.load.clone(), w.on_gone);
+    let sr = StartResponse::new(reply, w.load.clone(), w.errors);
     let (env, app) = match w.template.build(py, &request, &w.apps, cache) {
         Ok(x) => x,
         Err(e) => {

@@ -50,6 +50,9 @@ pub struct Options {
     pub disable_write_exception: bool,
     /// `ignore-write-errors`: a client gone before or during its response is not logged.
     pub ignore_write_errors: bool,
+    /// `catch-exceptions`: an app error before the response head is answered with its
+    /// traceback as the 500's body (development only: it shows code to the client).
+    pub catch_exceptions: bool,
     /// `py-autoreload N`: every N seconds each worker looks at the files of the modules in
     /// its `sys.modules` ([`crate::module_files`]) and asks for a reload when one changed
     /// (the process manager's `WsgiService` runs the look; 0 or absent: off).
@@ -83,6 +86,7 @@ impl Default for Options {
             buffer_size: 8192,
             disable_write_exception: false,
             ignore_write_errors: false,
+            catch_exceptions: false,
             py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),

@@ -166,16 +166,21 @@ impl State {
     }
 }
 
-/// What a request does once its client is gone.
+/// What a request does when it cannot end as the app meant: its client is gone, or the app
+/// raised.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct OnGone {
-    /// `write()` raises `OSError` (uWSGI's default; off with `disable-write-exception`).
+pub(crate) struct ErrorPolicy {
+    /// `write()` to a client that is gone raises `OSError` (uWSGI's default; off with
+    /// `disable-write-exception`).
     pub(crate) raise: bool,
-    /// The loss is logged at `info` (off with `ignore-write-errors`: `debug`).
+    /// A client that is gone is logged at `info` (off with `ignore-write-errors`: `debug`).
     pub(crate) log: bool,
+    /// `catch-exceptions`: an app error before the head went out is answered with its
+    /// traceback as the 500's body (for development, as uWSGI warns).
+    pub(crate) catch: bool,
 }
 
-impl OnGone {
+impl ErrorPolicy {
     /// The level of the lines that say a client is gone.
     pub(crate) fn level(self) -> log::Level {
         if self.log {
@@ -193,11 +198,11 @@ pub(crate) struct StartResponse {
     state: Mutex<State>,
     load: Arc<Load>,
     released: std::sync::atomic::AtomicBool,
-    on_gone: OnGone,
+    errors: ErrorPolicy,
 }
 
 impl StartResponse {
-    pub(crate) fn new(reply: Reply, load: Arc<Load>, on_gone: OnGone) -> StartResponse {
+    pub(crate) fn new(reply: Reply, load: Arc<Load>, errors: ErrorPolicy) -> StartResponse {
         StartResponse {
             state: Mutex::new(State {
                 reply: Some(reply),
@@ -207,7 +212,7 @@ impl StartResponse {
             }),
             load,
             released: std::sync::atomic::AtomicBool::new(false),
-            on_gone,
+            errors,
         }
     }
 
@@ -376,11 +381,12 @@ impl StartResponse {
         let mut st = self.lock();
         let reply = st.reply.take();
         let gone = st.gone;
+        let head_was_sent = st.head_sent;
         st.head_sent = true;
         drop(st);
         if gone {
             log::log!(
-                self.on_gone.level(),
+                self.errors.level(),
                 "the client went away during the response ({})",
                 e.value(py)
             );
@@ -403,6 +409,15 @@ impl StartResponse {
         self.last(&mut reply);
         if gone {
             reply.abort();
+        } else if self.errors.catch && !head_was_sent {
+            let body = crate::traceback::format_exception(py, e).unwrap_or_else(|| e.to_string());
+            let head = ResponseHead::new(
+                500,
+                "Internal Server Error",
+                vec![("Content-Type".to_string(), b"text/plain".to_vec())],
+            );
+            reply.mark_exception();
+            reply.respond(head, body.into_bytes());
         } else {
             // A 500 if the head is still to go, else the connection closes.
             reply.fail();
@@ -489,7 +504,7 @@ impl StartResponse {
                 "write() called before start_response()",
             ));
         }
-        if !self.send(py, b.as_bytes())? && self.is_gone() && self.on_gone.raise {
+        if !self.send(py, b.as_bytes())? && self.is_gone() && self.errors.raise {
             return Err(PyOSError::new_err("the client connection is gone"));
         }
         Ok(())

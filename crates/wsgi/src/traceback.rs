@@ -5,8 +5,15 @@ use pyo3::prelude::*;
 
 /// Logs a Python exception with its traceback under `context`.
 pub(crate) fn log_exception(py: Python<'_>, e: &PyErr, context: &str) {
-    let formatted = py
-        .import("traceback")
+    match format_exception(py, e) {
+        Some(tb) => log::error!("{context}:\n{}", tb.trim_end()),
+        None => log::error!("{context}: {e}"),
+    }
+}
+
+/// The traceback Python prints for `e` (`traceback.format_exception`), if it can be had.
+pub(crate) fn format_exception(py: Python<'_>, e: &PyErr) -> Option<String> {
+    py.import("traceback")
         .and_then(|tb| {
             tb.call_method1(
                 "format_exception",
@@ -14,9 +21,6 @@ pub(crate) fn log_exception(py: Python<'_>, e: &PyErr, context: &str) {
             )
         })
         .and_then(|lines| lines.extract::<Vec<String>>())
-        .map(|l| l.concat());
-    match formatted {
-        Ok(tb) => log::error!("{context}:\n{}", tb.trim_end()),
-        Err(_) => log::error!("{context}: {e}"),
-    }
+        .map(|l| l.concat())
+        .ok()
 }
