@@ -566,6 +566,42 @@ fn four_threads_serve_four_one_second_requests_concurrently() {
 // ---------------------------------------------------------------------------------------
 // Errors
 
+/// `no-default-app`: a request whose SCRIPT_NAME (nginx's `uwsgi_param`) is no app's mount
+/// gets a 500 instead of the default app; one without SCRIPT_NAME is the default app's own.
+#[test]
+fn no_default_app_refuses_a_script_name_no_app_is_mounted_at() {
+    let uwsgi_get = |addr: SocketAddr, script_name: Option<&str>| {
+        let mut vars = uwsgi_vars("GET", "/pid");
+        vars.retain(|(k, _)| *k != "SCRIPT_NAME");
+        if let Some(s) = script_name {
+            vars.push(("SCRIPT_NAME", s));
+        }
+        uwsgi_tcp_request(addr, &uwsgi_packet(&vars, b""))
+    };
+    for strict in [false, true] {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut args = vec![
+            "--socket".to_string(),
+            addr.to_string(),
+            "--wsgi-file".into(),
+        ];
+        args.push(app("wsgi_echo.py"));
+        if strict {
+            args.push("--no-default-app".into());
+        }
+        let mut server = Server::start(args);
+        server.wait_for_tcp(addr);
+        assert_eq!(uwsgi_get(addr, None).status, 200);
+        let other = uwsgi_get(addr, Some("/other")).status;
+        if strict {
+            assert_eq!(other, 500);
+            server.wait_for_log("no app is mounted at SCRIPT_NAME \"/other\" (no-default-app)");
+        } else {
+            assert_eq!(other, 200, "the default app serves it");
+        }
+    }
+}
+
 /// `catch-exceptions` (for development): an app error before the head went out is
 /// answered with its traceback as the 500's body; it is logged as without the option.
 #[test]

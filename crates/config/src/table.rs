@@ -522,8 +522,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, Status::Differs(
         "changes nothing: --http connections are always kept alive, for http-timeout"),
         "accepted: --http connections are always kept alive"),
-    opt("no-default-app", &[], None, Kind::Flag, None, None, UNFILED,
-        "do not fall back to the default app for unknown SCRIPT_NAME"),
+    opt("no-default-app", &[], None, Kind::Flag, None, None, Status::Implemented,
+        "answer 500 to a request whose SCRIPT_NAME is no app's mount, not the default app"),
     opt("cheaper-algo", &[], None, Kind::Str, None, None, Status::Implemented,
         "algorithm of cheaper mode"),
     opt("cheaper-busyness-backlog-alert", &[], None, Kind::Int, None, None, Status::Implemented,

@@ -511,6 +511,7 @@ mod tests {
         let f = py.eval(c"lambda e, s: None", None, None).unwrap().unbind();
         let g = py.eval(c"lambda e, s: None", None, None).unwrap().unbind();
         Apps {
+            no_default: false,
             list: vec![
                 App {
                     mount: String::new(),

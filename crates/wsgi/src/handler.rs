@@ -325,10 +325,18 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         }
     };
     let Some(app) = app else {
-        let e = pyo3::exceptions::PyRuntimeError::new_err(
-            "no WSGI app is loaded (dynamic mode): see the startup log",
-        );
-        sr.fail(py, &e);
+        let why = if w.apps.is_empty() {
+            "no WSGI app is loaded (dynamic mode): see the startup log".to_string()
+        } else {
+            let script_name = env
+                .get_item(intern!(py, "SCRIPT_NAME"))
+                .ok()
+                .flatten()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            format!("no app is mounted at SCRIPT_NAME {script_name:?} (no-default-app)")
+        };
+        sr.fail(py, &pyo3::exceptions::PyRuntimeError::new_err(why));
         return;
     };
     let input = match Bound::new(py, Input::new(request.body)) {

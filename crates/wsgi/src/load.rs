@@ -18,6 +18,8 @@ pub(crate) struct App {
 #[derive(Debug, Default)]
 pub struct Apps {
     pub(crate) list: Vec<App>,
+    /// `no-default-app`: a request no mount matches is not given to the default app.
+    pub(crate) no_default: bool,
 }
 
 impl Apps {
@@ -39,13 +41,15 @@ impl Apps {
     /// The app for a request: with `manage-script-name` the longest mount that prefixes
     /// `path_info` on a segment boundary (its length is returned, to move it into
     /// SCRIPT_NAME); otherwise the one mounted at `script_name` exactly; else the default.
+    /// With `no-default-app` there is no default: the request's own mount (`script_name`,
+    /// `""` without one) must be an app's, else `None`, as uWSGI then answers 500.
     pub(crate) fn select(
         &self,
         script_name: Option<&str>,
         path_info: &str,
         manage: bool,
     ) -> Option<(&App, usize)> {
-        if self.list.len() <= 1 {
+        if self.list.len() <= 1 && !self.no_default {
             return self.list.first().map(|a| (a, 0));
         }
         if manage {
@@ -65,6 +69,10 @@ impl Apps {
             if let Some(a) = self.list.iter().find(|a| a.mount == sn) {
                 return Some((a, 0));
             }
+        }
+        if self.no_default {
+            let own = script_name.unwrap_or("");
+            return self.list.iter().find(|a| a.mount == own).map(|a| (a, 0));
         }
         self.list
             .iter()
@@ -100,7 +108,10 @@ pub fn load_apps(opts: &Options) -> Result<Apps, Error> {
             }
         }
         let callable = opts.callable.as_deref().unwrap_or("application");
-        let mut apps = Apps::default();
+        let mut apps = Apps {
+            no_default: opts.no_default_app,
+            ..Apps::default()
+        };
         let mut first_error = None;
         let mut targets: Vec<(String, String)> = Vec::new();
         if let Some(f) = &opts.wsgi_file {
@@ -267,6 +278,17 @@ mod tests {
             apps.select(Some("/m"), "/x", false)
                 .map(|(a, _)| a.mount.as_str()),
             Some("/m")
+        );
+        // no-default-app: an unknown mount finds no app; the default app's own ("") does.
+        let apps = Apps {
+            no_default: true,
+            ..apps
+        };
+        assert!(apps.select(Some("/other"), "/x", false).is_none());
+        assert_eq!(
+            apps.select(None, "/fx", true)
+                .map(|(a, _)| a.mount.as_str()),
+            Some("")
         );
     }
 

@@ -50,6 +50,9 @@ pub struct Options {
     pub disable_write_exception: bool,
     /// `ignore-write-errors`: a client gone before or during its response is not logged.
     pub ignore_write_errors: bool,
+    /// `no-default-app`: a request whose mount (SCRIPT_NAME, or the `manage-script-name`
+    /// prefix) is no app's gets a 500 instead of the default app.
+    pub no_default_app: bool,
     /// `catch-exceptions`: an app error before the response head is answered with its
     /// traceback as the 500's body (development only: it shows code to the client).
     pub catch_exceptions: bool,
@@ -87,6 +90,7 @@ impl Default for Options {
             disable_write_exception: false,
             ignore_write_errors: false,
             catch_exceptions: false,
+            no_default_app: false,
             py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),
