@@ -444,6 +444,30 @@ fn disable_sendfile_sends_the_same_bytes() {
     assert!(!line.contains("via sendfile()"), "{line}");
 }
 
+/// `static-cache-paths` caches resolved paths in uWSGI; ruwsgi resolves them for each
+/// request, so the option changes nothing: a file added or removed shows at once.
+#[test]
+fn static_cache_paths_changes_nothing() {
+    let site = Site::new();
+    let (server, addr) = site.serve(&[
+        "--static-cache-paths",
+        "30",
+        "--static-cache-paths-name",
+        "paths",
+    ]);
+    let added = site.path("root/static/added.txt");
+    assert_from_app(&get(addr, "/static/added.txt"), "/static/added.txt");
+    std::fs::write(&added, "added\n").unwrap();
+    assert_eq!(get(addr, "/static/added.txt").text(), "added\n");
+    std::fs::remove_file(&added).unwrap();
+    assert_from_app(&get(addr, "/static/added.txt"), "/static/added.txt");
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}
+
 #[test]
 fn static_map2_and_check_static_keep_the_whole_path() {
     let site = Site::new();

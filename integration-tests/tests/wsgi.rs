@@ -1199,3 +1199,32 @@ fn connection_close_hop_by_hop_headers_and_str_subclasses_from_the_app() {
         (200, Some("safe"), "subclasses pass")
     );
 }
+
+/// `http-auto-chunked` (uWSGI's HTTP router) changes nothing: on `--http`, as on every HTTP
+/// socket, a response of unknown length to an HTTP/1.1 client is chunked and the connection
+/// kept alive.
+#[test]
+fn http_auto_chunked_is_what_http_does() {
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = Server::start([
+        "--http",
+        &addr.to_string(),
+        "--http-auto-chunked",
+        "--wsgi-file",
+        &app("wsgi_echo.py"),
+    ]);
+    server.wait_for_tcp(addr);
+    let mut s = connect(addr);
+    for _ in 0..2 {
+        s.write_all(b"GET /stream?n=3&size=10 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut s, false).unwrap();
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(r.text(), "aaaaaaaaaabbbbbbbbbbcccccccccc");
+    }
+    assert!(
+        !server.log().contains("not implemented"),
+        "{}",
+        server.log()
+    );
+}

@@ -612,8 +612,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "use the gevent loop engine with this many async cores"),
     opt("honour-stdin", &[], None, Kind::Flag, None, None, Status::Implemented,
         "keep stdin (for a debugger); without it stdin is /dev/null, as in uWSGI"),
-    opt("http-auto-chunked", &[], None, Kind::Flag, None, None, UNFILED,
-        "the HTTP router chunks responses without Content-Length"),
+    opt("http-auto-chunked", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: a response of unknown length to an HTTP/1.1 client is always chunked"),
+        "accepted: responses of unknown length to HTTP/1.1 clients are always chunked"),
     opt("https", &[], None, Kind::List, None, None, UNFILED,
         "serve HTTPS on this address (addr,cert,key)"),
     opt("ksm", &[], None, Kind::Int, Some("1"), None, UNFILED,
@@ -658,10 +659,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run spooler tasks in order (ruwsgi always does)"),
     opt("spooler-quiet", &[], None, Kind::Flag, None, None, Status::Implemented,
         "do not log spooler tasks"),
-    opt("static-cache-paths", &[], None, Kind::Int, None, None, UNFILED,
-        "cache resolved static paths for this many seconds"),
-    opt("static-cache-paths-name", &[], None, Kind::Str, None, None, UNFILED,
-        "the cache for resolved static paths"),
+    opt("static-cache-paths", &[], None, Kind::Int, None, None, Status::Differs(
+        "changes nothing: static paths are resolved for each request"),
+        "accepted: static paths are resolved for each request"),
+    opt("static-cache-paths-name", &[], None, Kind::Str, None, None, Status::Differs(
+        "changes nothing: static paths are resolved for each request"),
+        "accepted: static paths are resolved for each request"),
     opt("static-expires-type-mtime", &[], None, Kind::List, None, None, Status::Implemented,
         "set Expires from content type and file mtime (TYPE=SECONDS)"),
     opt("static-gzip-all", &[], None, Kind::Flag, None, None, Status::Implemented,
