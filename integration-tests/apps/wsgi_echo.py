@@ -49,6 +49,11 @@ def application(environ, start_response):
             time.sleep(delay)
         environ["wsgi.errors"].write("write loop ended after %d\n" % n)
         return []
+    if path == "/spawn":
+        # A child the app never waits for: a zombie once it exits, unless reaped.
+        pid = os.spawnlp(os.P_NOWAIT, "true", "true")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(pid).encode()]
     if path == "/child-fds":
         # What a child process started without close_fds inherits: its descriptors' targets.
         import subprocess

@@ -502,3 +502,42 @@ fn an_apps_child_process_inherits_no_socket() {
         server.log()
     );
 }
+
+/// The state letter of `pid` in /proc (`Z` for a zombie), `None` once it is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// A child the app starts and never waits for stays a zombie, as under uWSGI; with
+/// `reaper` the worker reaps it after a request.
+#[test]
+fn reaper_reaps_the_apps_forgotten_children() {
+    for reaper in [false, true] {
+        let extra: &[&str] = if reaper { &["--reaper"] } else { &[] };
+        let (server, addr) = echo_server(extra, None);
+        let child: u32 = get(addr, "/spawn").text().parse().unwrap();
+        let state = wait_until("the child to exit", || {
+            let state = proc_state(child);
+            // Each request ends with a reap under `reaper`.
+            assert_eq!(get(addr, "/pid").status, 200);
+            matches!(state, None | Some('Z')).then_some(state)
+        });
+        if reaper {
+            wait_until("the zombie to be reaped", || {
+                assert_eq!(get(addr, "/pid").status, 200);
+                proc_state(child).is_none().then_some(())
+            });
+        } else {
+            assert_eq!(state, Some('Z'), "a zombie without reaper");
+            std::thread::sleep(Duration::from_millis(200));
+            assert_eq!(get(addr, "/pid").status, 200);
+            assert_eq!(proc_state(child), Some('Z'), "still a zombie");
+        }
+        assert!(
+            !server.log().contains("not implemented"),
+            "{}",
+            server.log()
+        );
+    }
+}

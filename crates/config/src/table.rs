@@ -646,12 +646,13 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("py-call-osafterfork", &[], None, Kind::Flag, None, None, Status::Differs(
         "changes nothing: os.register_at_fork's after_in_child handlers always run in each forked process"),
         "accepted: os.register_at_fork's after_in_child handlers always run in workers"),
-    opt("reaper", &[], Some('r'), Kind::Flag, None, None, UNFILED,
-        "reap zombie children after each request"),
+    opt("reaper", &[], Some('r'), Kind::Flag, None, None, Status::Implemented,
+        "after each request, reap the worker's exited children (the app's forgotten subprocesses)"),
     opt("reload-on-exception", &[], None, Kind::Flag, None, None, Status::Implemented,
         "recycle a worker after a request whose app raised"),
-    opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, UNFILED,
-        "set SO_SNDTIMEO on sockets"),
+    opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, Status::Differs(
+        "changes nothing: connections are non-blocking, and socket-timeout bounds the wait for each write"),
+        "accepted: socket-timeout bounds the wait for each write"),
     opt("spooler-frequency", &[], None, Kind::Int, None, Some("30"), Status::Implemented,
         "seconds between spooler scans (a queued job wakes the spooler at once)"),
     opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::Differs(

@@ -522,6 +522,7 @@ fn serve(
             slot,
             // Nobody would spawn the replacement (warn_needs_master said so).
             recycling: Recycling::default(),
+            reaper: opts.reaper,
             mules: None,
             spool: None,
             caches,

@@ -1912,6 +1912,7 @@ impl<'a> Master<'a> {
             scoreboard: self.board.clone(),
             slot,
             recycling: self.opts.recycling(id),
+            reaper: self.opts.reaper,
             mules: self.mule_queues.clone(),
             spool: self.spool.clone(),
             caches: self.caches.clone(),

@@ -70,9 +70,13 @@ fn serve_handler<H: Handler + 'static>(
     let mut recycle_check = RecycleCheck::new(worker, event_loop.stopper());
     let (id, max) = (worker.id, recycling.max_requests);
     let mut recycle = ask_replacement(worker);
+    let reaper = worker.reaper;
     let event_loop = event_loop
         .with_exchange_sink(move |exchange: &Exchange<'_>| {
             record(exchange);
+            if reaper {
+                crate::sys::reap_children();
+            }
             if let Some(check) = &mut recycle_check {
                 check.after_request(exchange.exception);
             }

@@ -133,6 +133,8 @@ pub struct Options {
     /// `flock`: files the master locks (a write lock, `fcntl`) for its whole life; it stops
     /// at start when another process holds one (another instance of the same config).
     pub flock: Vec<PathBuf>,
+    /// `reaper`: workers reap their exited children after each request.
+    pub reaper: bool,
     /// `cpu-affinity`: each worker is pinned to this many CPUs (uWSGI's mapping, `sys.rs`).
     pub cpu_affinity: Option<usize>,
     /// `honour-stdin`: keep stdin as it is; otherwise it is pointed at `/dev/null` at start,
@@ -331,6 +333,7 @@ impl Default for Options {
             limit_as: None,
             honour_stdin: false,
             cpu_affinity: None,
+            reaper: false,
             flock: Vec::new(),
             auto_procname: false,
             procname_prefix: None,

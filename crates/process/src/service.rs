@@ -200,6 +200,9 @@ pub struct WorkerContext {
     pub slot: ProcessIndex,
     /// When this worker recycles itself.
     pub recycling: Recycling,
+    /// `reaper`: after each request the worker reaps its exited children (processes the app
+    /// started and did not wait for), as uWSGI's `waitpid(-1, WNOHANG)` loop.
+    pub reaper: bool,
     /// The mules' message queues, when there are mules (`uwsgi.mule_msg()`).
     pub mules: Option<Arc<MuleQueues>>,
     /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).

@@ -67,6 +67,17 @@ pub(crate) fn pin_to_cpus(cpus: &[usize]) -> nix::Result<()> {
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
 }
 
+/// Reaps every exited child of this process without waiting (`reaper`): the processes an
+/// app started and never waited for would stay zombies otherwise.
+pub(crate) fn reap_children() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if matches!(status, WaitStatus::StillAlive) {
+            break;
+        }
+    }
+}
+
 /// The number of online CPUs (uWSGI's count for `cpu-affinity`), at least 1.
 pub(crate) fn online_cpus() -> usize {
     let n = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN);
