@@ -257,3 +257,35 @@ fn strict_files_refuse_what_uwsgi_refuses() {
         "{err}"
     );
 }
+
+/// The options real config files use that ruwsgi parses but does not implement yet (each
+/// warns when set): a short list, kept here so that it only shrinks.
+#[test]
+fn few_options_of_real_configs_are_not_implemented_yet() {
+    let mut not_yet: Vec<String> = corpus()["option_frequency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["in_uwsgi_2_0_31_option_table"].as_bool().unwrap())
+        .filter_map(|o| lookup(o["option"].as_str().unwrap()))
+        .filter(|spec| matches!(spec.status, Status::NotYet(_)))
+        .map(|spec| spec.name.to_string())
+        .collect();
+    not_yet.sort();
+    not_yet.dedup();
+    assert_eq!(
+        not_yet,
+        [
+            "collect-header",
+            "emperor",
+            "emperor-tyrant",
+            "gevent",
+            "https",
+            "ksm",
+            "pull-header",
+            "subscribe-to",
+            "unsubscribe-on-graceful-reload",
+            "vhost",
+        ]
+    );
+}
