@@ -420,15 +420,15 @@ fn plugins_name_what_is_built_in() {
 fn not_yet_implemented_options_warn_once() {
     let d = dir_with(&[(
         "a.ini",
-        "[uwsgi]\ncpu-affinity = 1\ncpu-affinity = 2   ; two threads\n",
+        "[uwsgi]\nksm = 1\nksm = 2   ; every two requests\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
-    assert_eq!(c.u64("cpu-affinity"), Some(2));
+    assert_eq!(c.u64("ksm"), Some(2));
     assert_eq!(
         c.warnings(),
         [
-            "option cpu-affinity is parsed but not implemented yet (no issue filed yet); it has no effect",
-            "cpu-affinity: reading 2 out of \"2   ; two threads\" (a.ini:3): text after a value is not a comment in uWSGI config files",
+            "option ksm is parsed but not implemented yet (no issue filed yet); it has no effect",
+            "ksm: reading 2 out of \"2   ; every two requests\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );
 }
