@@ -346,18 +346,24 @@ fn max_requests_under_load_fails_no_request() {
     assert!(served.load(Ordering::Relaxed) >= 150);
 }
 
-#[test]
-fn reload_on_rss_recycles_a_worker_that_grew() {
-    let (server, addr) = health_server(1, 1, &["--reload-on-rss", "100"]);
-    let first = pid_of(addr, "/");
-    // Each /grow keeps 40 MiB more; the worker recycles after the request that crossed
-    // 100 MB, and that request is still answered.
+/// Asks `/grow` (each keeps 40 MiB more) until another worker than `first` answers: the
+/// worker recycles after the request that crossed its bound, and that request is still
+/// answered. The new worker's pid and how many times it grew.
+fn grow_until_recycled(addr: SocketAddr, first: u32) -> (u32, usize) {
     let mut grown = 0;
     let new = wait_until("the worker to recycle", || {
         let pid = pid_of(addr, "/grow");
         grown += 1;
         (pid != first).then_some(pid)
     });
+    (new, grown)
+}
+
+#[test]
+fn reload_on_rss_recycles_a_worker_that_grew() {
+    let (server, addr) = health_server(1, 1, &["--reload-on-rss", "100"]);
+    let first = pid_of(addr, "/");
+    let (new, grown) = grow_until_recycled(addr, first);
     assert!((2..=5).contains(&grown), "grew {grown} times");
     let log = server.wait_for_log("over reload-on-rss (100 MB); recycling");
     assert!(
@@ -388,14 +394,7 @@ fn reload_on_as_recycles_a_worker_whose_address_space_grew() {
     let limit = (baseline + 100).to_string();
     let (server, addr) = health_server(1, 1, &["--reload-on-as", &limit]);
     let first = pid_of(addr, "/");
-    // Each /grow keeps 40 MiB more; the worker recycles after the request that crossed
-    // the bound, and that request is still answered.
-    let mut grown = 0;
-    let new = wait_until("the worker to recycle", || {
-        let pid = pid_of(addr, "/grow");
-        grown += 1;
-        (pid != first).then_some(pid)
-    });
+    let (new, grown) = grow_until_recycled(addr, first);
     assert!((2..=6).contains(&grown), "grew {grown} times");
     server.wait_for_log(&format!("is over reload-on-as ({limit} MB); recycling"));
     assert_eq!(pid_of(addr, "/"), new);

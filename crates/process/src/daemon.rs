@@ -40,6 +40,11 @@ pub fn stdin_to_null() -> Result<(), Error> {
     if is_socket {
         return Ok(());
     }
+    null_stdin()
+}
+
+/// Points stdin at `/dev/null`.
+fn null_stdin() -> Result<(), Error> {
     let null = OpenOptions::new()
         .read(true)
         .open("/dev/null")
@@ -172,18 +177,7 @@ pub fn daemonize(log: &Path) -> Result<(), Error> {
         ForkResult::Child => {}
     }
     nix::unistd::setsid().map_err(|e| Error::os("setsid", e.into()))?;
-    let null = OpenOptions::new()
-        .read(true)
-        .open("/dev/null")
-        .map_err(|e| {
-            Error::with(
-                ErrorKind::File {
-                    path: "/dev/null".into(),
-                },
-                e,
-            )
-        })?;
-    dup2_stdin(&null).map_err(|e| Error::os("dup2 stdin", e.into()))?;
+    null_stdin()?;
     redirect_output(&f)
 }
 
