@@ -5,8 +5,10 @@
 //! [`Service`] (what the workers serve: the WSGI app on the event loop, or
 //! [`FixedService`]) and does, in uWSGI's order:
 //!
-//! 1. `daemonize` (fork, `setsid`, log to the file) or `logto`, with paths relative to the
-//!    directory ruwsgi started in; then `pidfile` (same);
+//! 1. stdin to `/dev/null` (unless `honour-stdin`), `umask`, `max-fd`, `limit-as`; then
+//!    `daemonize` (fork, `setsid`, log to the file; the umask becomes 0 unless `umask` is
+//!    given) or `logto`, with paths relative to the directory ruwsgi started in; then the
+//!    `flock` files and `pidfile` (same);
 //! 2. `chdir`; bind every socket (relative unix paths now resolve in the new directory),
 //!    `chmod-socket`, `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
@@ -214,11 +216,10 @@ fn serve(
         }
     }
     // After daemonize: a lock is the process's, and its forked child would not hold it.
-    let mut locks = opts
-        .flock
-        .iter()
-        .map(|p| daemon::lock_file(p))
-        .collect::<Result<Vec<_>, _>>()?;
+    let lock_all = || -> Result<Vec<std::fs::File>, Error> {
+        opts.flock.iter().map(|p| daemon::lock_file(p)).collect()
+    };
+    let mut locks = lock_all()?;
     if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile {
             daemon::write_pidfile(p)?;
@@ -462,11 +463,7 @@ fn serve(
         service.after_fork_child();
         // The parent that held the locks has exited: this process takes them again.
         drop(std::mem::take(&mut locks));
-        locks = opts
-            .flock
-            .iter()
-            .map(|p| daemon::lock_file(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        locks = lock_all()?;
         for p in [&pidfile, &pidfile2].into_iter().flatten() {
             daemon::write_pidfile(p)?;
             cleanup.paths.push(p.clone());
