@@ -219,7 +219,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("chown-socket", &[], None, Kind::Str, None, None, Status::Implemented,
         "owner of unix sockets (user or user:group)"),
     opt("socket-timeout", &[], Some('z'), Kind::Int, None, Some("4"), Status::Implemented,
-        "longest wait in seconds between two reads or writes on a connection"),
+        "longest wait in seconds between two reads or writes on a connection (--http ones: http-timeout)"),
     opt("post-buffering", &[], None, Kind::Int, None, Some("1048576"), Status::Implemented,
         "request bodies above this size in bytes are spooled to a temp file"),
     opt("limit-post", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
