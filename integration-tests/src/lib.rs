@@ -642,7 +642,14 @@ impl<R: Read> ByteReader<'_, R> {
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         loop {
-            if self.inner.read(&mut byte)? == 0 {
+            // `read_exact` and `read_to_end` retry an interrupted read; this loop must too. A
+            // socket with a read timeout returns EINTR when the process was stopped and
+            // continued, even with no signal handler (signal(7)).
+            let n = match self.inner.read(&mut byte) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r?,
+            };
+            if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     format!("eof after {:?}", String::from_utf8_lossy(&line)),
