@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ruwsgi_integration_tests::{
-    children_of, connect, fd_count, free_port, get, read_response, wait_until, write_fifo,
-    Response, Server, ServerBuilder,
+    children_of, connect, fd_count, free_port, get, logged_pid, pid_alive, read_response,
+    wait_until, write_fifo, Response, Server, ServerBuilder,
 };
 
 /// Writes the app, whose every answer is `VERSION pid`; `/slow` takes 200 ms. The version
@@ -438,6 +438,43 @@ fn a_chain_reload_without_lazy_apps_reloads_gracefully() {
     write_fifo(&fifo, b"c");
     server.wait_for_log("a chain reload needs lazy-apps; reloading gracefully instead");
     new_workers(&server, &workers);
+    serves(addr, &version(1));
+}
+
+/// A replaced worker that never says it stopped accepting (stopped here with SIGSTOP, as a
+/// previous image of another build might not say it) holds its replacement back 1.5 s at
+/// most: then the new worker accepts anyway, with a warning, and the old one is killed once
+/// `worker-reload-mercy` is over. The chain goes on to the next worker.
+#[test]
+fn a_replaced_worker_that_never_says_it_stopped_accepting_holds_back_its_replacement_briefly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    let (server, addr, dir) = reloadable(&[
+        "--lazy-apps",
+        "--master-fifo",
+        fifo.to_str().unwrap(),
+        "--worker-reload-mercy",
+        "3",
+    ]);
+    let first = logged_pid(&server.log(), "spawned worker 1 ").expect("worker 1's pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(first as libc::pid_t, libc::SIGSTOP) };
+    write_app(dir.path(), &version(1), false);
+    let asked = std::time::Instant::now();
+    write_fifo(&fifo, b"c");
+    server.wait_for_log(
+        "did not say they stopped accepting within 1500 ms; the new ones accept anyway",
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1400),
+        "released after {:?}",
+        asked.elapsed()
+    );
+    serves(addr, &version(1));
+    wait_until("the stopped worker to be killed", || {
+        (!pid_alive(first)).then_some(())
+    });
+    server.wait_for_log("chain reload done");
     serves(addr, &version(1));
 }
 
