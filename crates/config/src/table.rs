@@ -594,7 +594,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("spooler-processes", &[], None, Kind::Int, None, Some("1"), Status::Implemented,
         "number of processes per spooler"),
     opt("catch-exceptions", &[], None, Kind::Flag, None, None, Status::Differs(
-        "only before the response head went out; after it the connection closes as without it"),
+        "the body is Python's traceback, not uWSGI's report of the exception"),
         "answer an app error with its traceback as the 500's body (development only)"),
     opt("collect-header", &[], None, Kind::List, None, None, UNFILED,
         "copy a response header into a request variable"),

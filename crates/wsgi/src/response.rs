@@ -176,7 +176,8 @@ pub(crate) struct ErrorPolicy {
     /// A client that is gone is logged at `info` (off with `ignore-write-errors`: `debug`).
     pub(crate) log: bool,
     /// `catch-exceptions`: an app error before the head went out is answered with its
-    /// traceback as the 500's body (for development, as uWSGI warns).
+    /// traceback as the 500's body (for development, as uWSGI warns; after the head, as in
+    /// uWSGI, nothing more can be said to the client).
     pub(crate) catch: bool,
 }
 
