@@ -565,15 +565,29 @@ fn rotating_the_log_through_the_fifo_under_load_loses_no_line() {
 #[test]
 fn reopening_the_log_through_the_fifo_follows_a_moved_file() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("server.log");
     let fifo = dir.path().join("fifo");
-    let (server, addr) = serve_log_app(&[
-        "--master",
-        "--logto",
-        log.to_str().unwrap(),
-        "--master-fifo",
-        fifo.to_str().unwrap(),
-    ]);
+    let extra = ["--master-fifo", fifo.to_str().unwrap()];
+    the_log_follows_a_moved_file(&dir, &extra, || write_fifo(&fifo, b"l"));
+}
+
+/// `touch-logreopen`: touching the file reopens the log as FIFO `l` does.
+#[test]
+fn touching_the_logreopen_file_follows_a_moved_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = dir.path().join("reopen");
+    let extra = ["--touch-logreopen", trigger.to_str().unwrap()];
+    the_log_follows_a_moved_file(&dir, &extra, || {
+        std::fs::write(&trigger, "").unwrap();
+    });
+}
+
+/// Serves with `--logto DIR/server.log` and `extra`, moves the log away as logrotate does,
+/// calls `reopen`, and checks that the next request's line goes to a new file at the path.
+fn the_log_follows_a_moved_file(dir: &tempfile::TempDir, extra: &[&str], reopen: impl FnOnce()) {
+    let log = dir.path().join("server.log");
+    let mut args = vec!["--master", "--logto", log.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let (server, addr) = serve_log_app(&args);
     get(addr, "/before");
     wait_until("the first line", || {
         std::fs::read_to_string(&log)
@@ -584,7 +598,7 @@ fn reopening_the_log_through_the_fifo_follows_a_moved_file() {
     // What logrotate does before it tells the server: move the file away.
     let moved = dir.path().join("moved.log");
     std::fs::rename(&log, &moved).unwrap();
-    write_fifo(&fifo, b"l");
+    reopen();
     wait_until("a new log file", || log.exists().then_some(()));
     get(addr, "/after");
     wait_until("the worker's line in the new file", || {

@@ -335,6 +335,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "replace the workers (not the master) when this file is touched"),
     opt("touch-chain-reload", &[], None, Kind::List, None, None, Status::Implemented,
         "replace the workers one at a time when this file is touched (needs lazy-apps)"),
+    opt("touch-logreopen", &[], None, Kind::List, None, None, Status::Implemented,
+        "reopen the log file (logto, daemonize) when this file is touched"),
     opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Differs(
         "a module imported since the last look also counts as changed if its file is newer"),
         "reload when a Python module changes (check every N seconds)"),

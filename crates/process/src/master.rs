@@ -401,6 +401,7 @@ impl<'a> Master<'a> {
             &opts.touch_reload,
             &opts.touch_workers_reload,
             &opts.touch_chain_reload,
+            &opts.touch_logreopen,
         );
         let previous = match &startup.previous {
             Some(h) => {

@@ -199,6 +199,8 @@ pub struct Options {
     pub touch_workers_reload: Vec<PathBuf>,
     /// `touch-chain-reload`: touching one of these replaces the workers one at a time.
     pub touch_chain_reload: Vec<PathBuf>,
+    /// `touch-logreopen`: touching one of these reopens the log file (as FIFO `l`).
+    pub touch_logreopen: Vec<PathBuf>,
     /// `harakiri`: a request running longer than this many seconds is cut and its worker
     /// replaced (0: never). Checked by the master once a second.
     pub harakiri: u64,
@@ -365,6 +367,7 @@ impl Default for Options {
             touch_reload: Vec::new(),
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
+            touch_logreopen: Vec::new(),
             harakiri: 0,
             harakiri_verbose: false,
             harakiri_graceful_timeout: 0,

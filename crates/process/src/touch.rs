@@ -1,7 +1,7 @@
-//! `touch-reload`, `touch-workers-reload` and `touch-chain-reload`: files whose modification
-//! time the master looks at once a second, as uWSGI's master does every cycle. A file
-//! touched (its mtime changed), or created where none was, triggers its reload; a file
-//! removed does not.
+//! `touch-reload`, `touch-workers-reload`, `touch-chain-reload` and `touch-logreopen`: files
+//! whose modification time the master looks at once a second, as uWSGI's master does every
+//! cycle. A file touched (its mtime changed), or created where none was, triggers its
+//! action (a reload, or reopening the log as FIFO `l`); a file removed does not.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -15,13 +15,19 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
-    /// Watches `reload`, `workers` and `chain` files (touch-reload, touch-workers-reload,
-    /// touch-chain-reload), from their mtimes now.
-    pub(crate) fn new(reload: &[PathBuf], workers: &[PathBuf], chain: &[PathBuf]) -> Touched {
+    /// Watches `reload`, `workers`, `chain` and `logreopen` files (touch-reload,
+    /// touch-workers-reload, touch-chain-reload, touch-logreopen), from their mtimes now.
+    pub(crate) fn new(
+        reload: &[PathBuf],
+        workers: &[PathBuf],
+        chain: &[PathBuf],
+        logreopen: &[PathBuf],
+    ) -> Touched {
         let lists = [
             (reload, Command::Reload),
             (workers, Command::ReloadWorkers),
             (chain, Command::ChainReload),
+            (logreopen, Command::ReopenLog),
         ];
         let files = lists
             .into_iter()
@@ -60,7 +66,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::write(&a, "").unwrap();
-        let mut t = Touched::new(std::slice::from_ref(&a), &[], std::slice::from_ref(&b));
+        let mut t = Touched::new(std::slice::from_ref(&a), &[], std::slice::from_ref(&b), &[]);
         assert!(t.changed().is_empty());
         let later = SystemTime::now() + Duration::from_secs(5);
         std::fs::File::options()
