@@ -487,7 +487,7 @@ fn write_to_a_client_that_left_raises_unless_disable_write_exception() {
 /// ruwsgi they always are close-on-exec).
 #[test]
 fn an_apps_child_process_inherits_no_socket() {
-    let (server, addr) = echo_server(&["--master", "--close-on-exec"], None);
+    let (server, addr) = echo_server(&["--master", "--close-on-exec", "--close-on-exec2"], None);
     let r = get(addr, "/child-fds");
     assert_eq!(r.status, 200);
     let text = r.text();

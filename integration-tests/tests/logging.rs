@@ -387,7 +387,8 @@ fn log_zero_slow_big_sendfile_ioerror_micros_and_a_true_log_date() {
 /// `RUST_LOG=debug` shows the server's debug lines (here: an idle connection timed out);
 /// `log-backupname` names the file a FIFO `L` rotates the log to (a taken name gets `.1`);
 /// `log-reopen` makes a reload open the log file at its path again, so a file moved away
-/// before the reload gets no more lines; `log-master` is accepted and changes nothing.
+/// before the reload gets no more lines; `log-master` and `threaded-logger` are accepted and
+/// change nothing.
 #[test]
 fn rust_log_log_backupname_log_reopen_and_log_master() {
     let dir = tempfile::tempdir().unwrap();
@@ -402,6 +403,7 @@ fn rust_log_log_backupname_log_reopen_and_log_master() {
         &app("log_app.py"),
         "--master",
         "--log-master",
+        "--threaded-logger",
         "--logto",
         log.to_str().unwrap(),
         "--master-fifo",
@@ -446,6 +448,12 @@ fn rust_log_log_backupname_log_reopen_and_log_master() {
         read(&log).contains("GET /after =>").then_some(())
     });
     assert!(!read(&moved).contains("GET /after"), "{}", read(&moved));
+    let all: String = [&log, &moved, &backup, &dir.path().join("old.log.1")]
+        .into_iter()
+        .map(|p| read(p))
+        .collect();
+    assert!(all.contains("INFO [pid "), "{all}");
+    assert!(!all.contains("not implemented"), "{all}");
 }
 
 #[test]

@@ -914,6 +914,7 @@ fn vacuum_removes_sockets_and_pidfiles_and_nothing_else() {
     let sock = dir.path().join("app.sock");
     let pidfile = dir.path().join("app.pid");
     let safe_pidfile = dir.path().join("safe.pid");
+    let safe_pidfile2 = dir.path().join("safe2.pid");
     let other = dir.path().join("keep.txt");
     std::fs::write(&other, "mine").unwrap();
     let mut server = Server::start([
@@ -926,21 +927,28 @@ fn vacuum_removes_sockets_and_pidfiles_and_nothing_else() {
         pidfile.as_os_str(),
         "--safe-pidfile".as_ref(),
         safe_pidfile.as_os_str(),
+        "--safe-pidfile2".as_ref(),
+        safe_pidfile2.as_os_str(),
     ]);
     server.wait_for_unix(&sock);
     let resp = uwsgi_unix_request(&sock, &uwsgi_packet(&uwsgi_vars("GET", "/"), b""));
     assert_eq!(resp.status, 200);
     assert!(pidfile.exists());
-    // safe-pidfile: the master's pid, once its workers are spawned.
-    let pid = wait_until("the safe pidfile", || {
-        std::fs::read_to_string(&safe_pidfile).ok()
-    });
-    assert_eq!(pid.trim(), server.pid.to_string());
+    // safe-pidfile and safe-pidfile2: the master's pid, once its workers are spawned.
+    for path in [&safe_pidfile, &safe_pidfile2] {
+        let pid = wait_until("the safe pidfile", || {
+            std::fs::read_to_string(path)
+                .ok()
+                .filter(|s| s.ends_with('\n'))
+        });
+        assert_eq!(pid.trim(), server.pid.to_string());
+    }
     server.signal(libc::SIGINT);
     assert!(server.wait_exit().success());
     assert!(!sock.exists(), "vacuum removes the unix socket");
     assert!(!pidfile.exists(), "vacuum removes the pidfile");
     assert!(!safe_pidfile.exists(), "vacuum removes the safe pidfile");
+    assert!(!safe_pidfile2.exists(), "vacuum removes safe-pidfile2");
     assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine");
     assert!(dir.path().exists());
 }

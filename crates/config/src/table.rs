@@ -366,6 +366,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("log-master", &[], None, Kind::Flag, None, None, Status::Differs(
         "accepted and changes nothing: every process already writes the log itself"),
         "accepted and changes nothing: master and workers already write to one log (stderr, logto or daemonize file)"),
+    opt("threaded-logger", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: a serving process always writes its log lines from a thread of its own"),
+        "accepted and changes nothing: every serving process writes its log from a thread"),
     opt("log-4xx", &[], None, Kind::Flag, None, None, Status::Implemented,
         "log requests answered with 4xx"),
     opt("log-5xx", &[], None, Kind::Flag, None, None, Status::Implemented,
@@ -521,6 +524,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("close-on-exec", &[], None, Kind::Flag, None, None, Status::Differs(
         "changes nothing: ruwsgi's sockets are always close-on-exec"),
         "accepted: connection sockets are always close-on-exec"),
+    opt("close-on-exec2", &[], None, Kind::Flag, None, None, Status::Differs(
+        "changes nothing: ruwsgi's sockets are always close-on-exec"),
+        "accepted: listening sockets are close-on-exec in the workers"),
     opt("http-keepalive", &[], None, Kind::Int, Some("1"), None, Status::Differs(
         "changes nothing: --http connections are always kept alive, for http-timeout"),
         "accepted: --http connections are always kept alive"),
@@ -589,6 +595,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         "add a request logger (as logger)"),
     opt("safe-pidfile", &[], None, Kind::Str, None, None, Status::Implemented,
         "write the master's pid to this file once the workers are spawned (not again at a reload)"),
+    opt("safe-pidfile2", &[], None, Kind::Str, None, None, Status::Differs(
+        "the same as safe-pidfile: both are written after dropping privileges"),
+        "as safe-pidfile (uWSGI: after dropping privileges; ruwsgi writes both then)"),
     opt("spooler-chdir", &[], None, Kind::Str, None, None, Status::Implemented,
         "change to this directory before each spooler task"),
     opt("spooler-import", &["spooler-py-import", "spooler-pyimport"], None, Kind::List, None, None, Status::Implemented,

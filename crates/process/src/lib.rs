@@ -201,7 +201,10 @@ fn serve(
             .transpose()
     };
     let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
-    let safe_pidfile = abs(&opts.safe_pidfile)?;
+    let safe_pidfiles: Vec<PathBuf> = [abs(&opts.safe_pidfile)?, abs(&opts.safe_pidfile2)?]
+        .into_iter()
+        .flatten()
+        .collect();
     let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
     let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
 
@@ -492,13 +495,13 @@ fn serve(
                 .flatten()
                 .cloned()
                 .collect(),
-            safe_pidfile: safe_pidfile.clone(),
+            safe_pidfiles: safe_pidfiles.clone(),
             fifos,
             stats,
             log_files,
         };
         // Written by the master once it runs; removed with the other pidfiles.
-        cleanup.paths.extend(safe_pidfile);
+        cleanup.paths.extend(safe_pidfiles);
         let extras = master::Extras {
             mules: mule_specs,
             mule_queues,

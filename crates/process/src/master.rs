@@ -189,9 +189,9 @@ pub(crate) struct Startup {
     pub(crate) previous: Option<Handover>,
     /// The pidfiles this server wrote.
     pub(crate) pidfiles: Vec<PathBuf>,
-    /// `safe-pidfile`: written once the first workers are spawned ([`Master::run`]), not
-    /// again by a reloaded image.
-    pub(crate) safe_pidfile: Option<PathBuf>,
+    /// `safe-pidfile` and `safe-pidfile2`: written once the first workers are spawned
+    /// ([`Master::run`]), not again by a reloaded image.
+    pub(crate) safe_pidfiles: Vec<PathBuf>,
     /// The master FIFOs, created.
     pub(crate) fifos: Fifos,
     /// The stats server's socket (`stats`), bound.
@@ -1877,20 +1877,19 @@ impl<'a> Master<'a> {
         true
     }
 
-    /// Writes `safe-pidfile` (uWSGI writes it once its start-up is done, workers spawned, and
-    /// not at a reload: a re-executed master keeps its pid, so the file stays true). From
-    /// then on FIFO `P` writes it again with the other pidfiles.
+    /// Writes `safe-pidfile` and `safe-pidfile2` (uWSGI writes them once its start-up is
+    /// done, workers spawned, and not at a reload: a re-executed master keeps its pid, so the
+    /// files stay true). From then on FIFO `P` writes them again with the other pidfiles.
     fn write_safe_pidfile(&mut self) {
-        let Some(path) = self.startup.safe_pidfile.clone() else {
-            return;
-        };
-        if self.startup.previous.is_none() {
-            if let Err(e) = crate::daemon::write_pidfile(&path) {
-                log::error!("safe-pidfile: {e}");
-                return;
+        for path in std::mem::take(&mut self.startup.safe_pidfiles) {
+            if self.startup.previous.is_none() {
+                if let Err(e) = crate::daemon::write_pidfile(&path) {
+                    log::error!("safe-pidfile: {e}");
+                    continue;
+                }
             }
+            self.startup.pidfiles.push(path);
         }
-        self.startup.pidfiles.push(path);
     }
 
     /// The child side of a worker's fork: run the worker.

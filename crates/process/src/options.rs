@@ -150,6 +150,9 @@ pub struct Options {
     /// `safe-pidfile`: the master's pid, written once the first workers are spawned (after
     /// dropping privileges), not again at a reload.
     pub safe_pidfile: Option<PathBuf>,
+    /// `safe-pidfile2`: the same (uWSGI writes it after dropping privileges; ruwsgi writes
+    /// both then).
+    pub safe_pidfile2: Option<PathBuf>,
     /// `daemonize LOGFILE`: detach at once, logging to the file.
     pub daemonize: Option<PathBuf>,
     /// `daemonize2 LOGFILE`: detach after the app is loaded.
@@ -346,6 +349,7 @@ impl Default for Options {
             pidfile: None,
             pidfile2: None,
             safe_pidfile: None,
+            safe_pidfile2: None,
             daemonize: None,
             daemonize2: None,
             logto: None,
