@@ -457,6 +457,12 @@ fn a_replaced_worker_that_never_says_it_stopped_accepting_holds_back_its_replace
         "3",
     ]);
     let first = logged_pid(&server.log(), "spawned worker 1 ").expect("worker 1's pid");
+    // Stopped only once it accepts: a worker still starting up has not said it accepts, so
+    // there would be nothing to wait for.
+    wait_until("worker 1 to answer", || {
+        let text = get(addr, "/fast").text();
+        (text.split(' ').nth(1) == Some(first.to_string().as_str())).then_some(())
+    });
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc::kill(first as libc::pid_t, libc::SIGSTOP) };
     write_app(dir.path(), &version(1), false);
