@@ -75,10 +75,14 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, Error> {
         .write(true)
         .open(path)
         .map_err(file_err)?;
-    // SAFETY: an all-zero flock is a valid value of the plain C struct.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // The whole file (`l_len` 0: to its end, wherever that is).
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
     match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETLK(&lock)) {
         Ok(_) => Ok(f),
         Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {

@@ -8,19 +8,16 @@ use ruwsgi_shm::{ProcessKind, Scoreboard};
 
 /// The resident set size of process `pid` in bytes, from /proc/PID/statm.
 pub(crate) fn rss_bytes(pid: u32) -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    let pages = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())?;
-    Some(pages * page)
+    memory_usage(pid).map(|(rss, _)| rss)
 }
 
 /// The resident set size and the address space size of process `pid` in bytes, from
 /// /proc/PID/statm.
 pub(crate) fn memory_usage(pid: u32) -> Option<(u64, u64)> {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p.max(1) as u64);
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
     let (size, resident) = (pages.next()??, pages.next()??);
