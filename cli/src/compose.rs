@@ -142,11 +142,37 @@ pub fn run(config: &Config, commands: &Commands) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let opts = process_options(config, commands)?;
+    if !opts.emperor.is_empty() {
+        return run_emperor(config, &opts);
+    }
     if opts.sockets.is_empty() && !ruwsgi_process::sockets_passed() {
         anyhow::bail!("no socket to serve on: give --http-socket, --socket or --http");
     }
     let mut service = service(config, commands)?;
-    match ruwsgi_process::run(&opts, service.as_mut()) {
+    exit_status(ruwsgi_process::run(&opts, service.as_mut()))
+}
+
+/// `emperor`: this instance governs vassals and serves nothing itself, so a socket or an
+/// app beside it is refused (uWSGI would run both; a documented difference).
+fn run_emperor(config: &Config, opts: &Options) -> anyhow::Result<i32> {
+    let wsgi: ruwsgi_wsgi::Options = config.extract()?;
+    let app = wsgi.module.is_some() || wsgi.wsgi_file.is_some() || !wsgi.mounts.is_empty();
+    if !opts.sockets.is_empty() || app {
+        let origin = config
+            .origin("emperor")
+            .map_or(String::new(), |o| format!(" (from {o})"));
+        anyhow::bail!(
+            "emperor{origin}: an emperor governs vassals and serves nothing itself; \
+             move the sockets and the app into a vassal's config file"
+        );
+    }
+    exit_status(ruwsgi_process::run_emperor(opts))
+}
+
+/// The process's exit status from what the process manager returned: an error with a
+/// status of its own (22, no app) is logged and exits with it; any other fails with 1.
+fn exit_status(result: Result<i32, ruwsgi_process::Error>) -> anyhow::Result<i32> {
+    match result {
         Ok(code) => Ok(code),
         Err(err) if err.exit_code() != 1 => {
             log::error!("{err}");

@@ -5,6 +5,7 @@
 mod balance;
 mod cache;
 mod config;
+mod emperor;
 mod hardening;
 mod health;
 mod locks;

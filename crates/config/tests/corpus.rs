@@ -277,8 +277,6 @@ fn few_options_of_real_configs_are_not_implemented_yet() {
         not_yet,
         [
             "collect-header",
-            "emperor",
-            "emperor-tyrant",
             "gevent",
             "https",
             "ksm",

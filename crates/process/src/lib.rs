@@ -51,6 +51,7 @@ mod cron;
 mod daemon;
 mod daemons;
 mod early_signals;
+mod emperor;
 mod error;
 mod fifo;
 mod hooks;
@@ -72,6 +73,7 @@ mod stats_report;
 mod stats_server;
 mod sys;
 mod touch;
+mod vassal;
 mod worker;
 #[cfg(feature = "wsgi")]
 mod wsgi_service;
@@ -166,12 +168,9 @@ fn daemon_umask(opts: &Options) {
     }
 }
 
-fn serve(
-    opts: &Options,
-    service: &mut dyn Service,
-    handover: Option<&reexec::Handover>,
-    cleanup: &mut Vacuum,
-) -> Result<i32, Error> {
+/// What every process does first: stdin on `/dev/null` (unless `honour-stdin`), then
+/// `umask`, `max-fd` and `limit-as`, before any file or socket is created.
+fn set_up_process(opts: &Options) -> Result<(), Error> {
     if !opts.honour_stdin {
         daemon::stdin_to_null()?;
     }
@@ -189,6 +188,72 @@ fn serve(
             log::warn!("limit-as {mb}: cannot set the address-space limit: {e}");
         }
     }
+    Ok(())
+}
+
+/// Runs the Emperor (`emperor.rs`): this process governs a vassal per config file the
+/// `emperor` directories and patterns hold, until a stop signal and every vassal has
+/// exited; returns the exit status. Of the process's own options it honours `daemonize`
+/// or `logto`, `flock`, `pidfile` and `emperor-pidfile`, `chdir`, `umask`, `max-fd`,
+/// `limit-as`, `exec-as-root`, `uid` and `gid`, `touch-reload` (reloads every vassal),
+/// `reload-mercy`, `worker-reload-mercy` and `vacuum`; it serves no socket and loads no
+/// app.
+pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
+    set_up_process(opts)?;
+    let mut cleanup = Vacuum {
+        enabled: opts.vacuum,
+        paths: Vec::new(),
+    };
+    let abs = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+    };
+    if let Some(log) = abs(&opts.daemonize) {
+        daemon::daemonize(&log)?;
+        daemon_umask(opts);
+    } else if let Some(log) = abs(&opts.logto) {
+        daemon::log_to(&log)?;
+    }
+    let locks = opts
+        .flock
+        .iter()
+        .map(|p| daemon::lock_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signals = master::MasterSignals::install()?;
+    for p in [abs(&opts.pidfile), abs(&opts.emperor_pidfile)]
+        .into_iter()
+        .flatten()
+    {
+        daemon::write_pidfile(&p)?;
+        cleanup.paths.push(p);
+    }
+    let touch_reload: Vec<PathBuf> = opts
+        .touch_reload
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    if let Some(dir) = &opts.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
+    }
+    let here =
+        std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
+    let settings = emperor::Settings::from_options(opts, &here)
+        .map_err(|e| Error::new(ErrorKind::Config(format!("emperor {e}"))))?;
+    hooks::run_as_root(&opts.hooks.exec_as_root)?;
+    privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
+    let code = emperor::Emperor::new(settings, &touch_reload, signals)?.run()?;
+    drop(locks);
+    Ok(code)
+}
+
+fn serve(
+    opts: &Options,
+    service: &mut dyn Service,
+    handover: Option<&reexec::Handover>,
+    cleanup: &mut Vacuum,
+) -> Result<i32, Error> {
+    set_up_process(opts)?;
     let start_dir =
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     // Paths of the pidfiles and logs resolve against the starting directory, before chdir.
@@ -229,7 +294,9 @@ fn serve(
             cleanup.paths.push(p.clone());
         }
     }
-    let master = opts.master || opts.processes > 1;
+    // A vassal runs a master, which holds the emperor's line (uWSGI forces one too).
+    let emperor = vassal::EmperorLink::from_env();
+    let master = opts.master || opts.processes > 1 || emperor.is_some();
     // The master's handlers exist before the app imports: a signal meanwhile waits for its
     // loop. A reload blocked them across exec; pending ones are delivered now, to these.
     let signals = master.then(master::MasterSignals::install).transpose()?;
@@ -499,6 +566,7 @@ fn serve(
             fifos,
             stats,
             log_files,
+            emperor,
         };
         // Written by the master once it runs; removed with the other pidfiles.
         cleanup.paths.extend(safe_pidfiles);

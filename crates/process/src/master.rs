@@ -45,6 +45,7 @@ use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
 use crate::sys::{describe_status, kill, reap_one, reaped_now};
 use crate::touch::Touched;
+use crate::vassal::{self, EmperorLink, Order};
 use crate::worker;
 
 const SIGNAL_TOKEN: Token = Token(0);
@@ -52,6 +53,8 @@ const SIGNAL_TOKEN: Token = Token(0);
 const FIFO_TOKEN: usize = 1;
 /// The stats server's tokens: its listener's, then one per connection (`stats_server.rs`).
 const STATS_TOKEN: usize = 1 << 16;
+/// The emperor's line, when this master is a vassal (`vassal.rs`).
+const EMPEROR_TOKEN: Token = Token(STATS_TOKEN - 1);
 const TICK: Duration = Duration::from_secs(1);
 /// How often a reload in progress looks whether the new workers are ready.
 const READY_POLL: Duration = Duration::from_millis(10);
@@ -198,15 +201,19 @@ pub(crate) struct Startup {
     pub(crate) stats: Option<Bound>,
     /// The log files (FIFO `l`/`L`, `log-maxsize`, file loggers' `maxsize`).
     pub(crate) log_files: Option<crate::logfile::LogFiles>,
+    /// The emperor's line, when this server is a vassal.
+    pub(crate) emperor: Option<EmperorLink>,
 }
 
 /// The master's signal handling: a flag per signal and a self-pipe that wakes its loop.
 /// Installed as soon as the server knows it runs a master ([`MasterSignals::install`]), so a
 /// stop or reload signal that comes while the app imports is acted on once the loop runs,
 /// instead of killing the process with the default action.
+/// The emperor (`emperor.rs`) handles the same signals the same way.
 pub(crate) struct MasterSignals {
-    read: mio::net::UnixStream,
-    write: OwnedFd,
+    /// Readable when a signal came: registered in the loop's poll.
+    pub(crate) read: mio::net::UnixStream,
+    _write: OwnedFd,
     flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
     ids: Vec<SigId>,
 }
@@ -231,10 +238,34 @@ impl MasterSignals {
         }
         Ok(MasterSignals {
             read: mio::net::UnixStream::from_std(read),
-            write: OwnedFd::from(write),
+            _write: OwnedFd::from(write),
             flags,
             ids,
         })
+    }
+
+    /// Empties the self-pipe (the flags say which signals came).
+    pub(crate) fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = self.read.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Whether `sig` came since the last call.
+    pub(crate) fn take(&self, sig: libc::c_int) -> bool {
+        self.flags
+            .iter()
+            .any(|(s, f)| *s == sig && f.swap(false, Ordering::AcqRel))
+    }
+
+    /// Removes the handlers (a forked child sets up its own).
+    fn unregister(&mut self) {
+        for sid in self.ids.drain(..) {
+            signal_hook::low_level::unregister(sid);
+        }
     }
 }
 
@@ -297,10 +328,7 @@ pub(crate) struct Master<'a> {
     board: Arc<Scoreboard>,
     workers: Vec<WorkerState>,
     poll: Poll,
-    sig_read: mio::net::UnixStream,
-    _sig_write: OwnedFd,
-    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
-    sig_ids: Vec<SigId>,
+    signals: MasterSignals,
     stopping: Option<Stopping>,
     exit_code: i32,
     paused: bool,
@@ -366,18 +394,12 @@ impl<'a> Master<'a> {
         sockets: Vec<Bound>,
         board: Arc<Scoreboard>,
         mut startup: Startup,
-        signals: MasterSignals,
+        mut signals: MasterSignals,
         extras: Extras,
     ) -> Result<Master<'a>, Error> {
         let poll = Poll::new().map_err(|e| Error::os("cannot create the master's poll", e))?;
-        let MasterSignals {
-            read: mut sig_read,
-            write,
-            flags,
-            ids: sig_ids,
-        } = signals;
         poll.registry()
-            .register(&mut sig_read, SIGNAL_TOKEN, Interest::READABLE)
+            .register(&mut signals.read, SIGNAL_TOKEN, Interest::READABLE)
             .map_err(|e| Error::os("cannot register the signal pipe", e))?;
         let fifos = std::mem::take(&mut startup.fifos);
         for (i, fd) in fifos.fds() {
@@ -388,6 +410,15 @@ impl<'a> Master<'a> {
                     Interest::READABLE,
                 )
                 .map_err(|e| Error::os("cannot register the master FIFO", e))?;
+        }
+        if let Some(link) = &startup.emperor {
+            poll.registry()
+                .register(
+                    &mut mio::unix::SourceFd(&link.raw_fd()),
+                    EMPEROR_TOKEN,
+                    Interest::READABLE,
+                )
+                .map_err(|e| Error::os("cannot register the emperor's line", e))?;
         }
         let stats = startup
             .stats
@@ -467,10 +498,7 @@ impl<'a> Master<'a> {
             board,
             workers,
             poll,
-            sig_read,
-            _sig_write: write,
-            flags,
-            sig_ids,
+            signals,
             stopping: None,
             exit_code: 0,
             paused: false,
@@ -561,11 +589,13 @@ impl<'a> Master<'a> {
                     return Err(Error::os("the master's poll failed", e));
                 }
             }
-            self.drain_signal_pipe();
+            self.signals.drain();
             self.handle_signals();
             for event in events.iter() {
                 if self.stats.as_ref().is_some_and(|s| s.owns(event.token())) {
                     self.serve_stats(event.token());
+                } else if event.token() == EMPEROR_TOKEN {
+                    self.obey_emperor();
                 } else if let Some(i) = event.token().0.checked_sub(FIFO_TOKEN) {
                     for command in self.fifos.read(i) {
                         self.act(command);
@@ -1020,39 +1050,24 @@ impl<'a> Master<'a> {
         t
     }
 
-    fn drain_signal_pipe(&mut self) {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = self.sig_read.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-
-    fn take(&self, sig: libc::c_int) -> bool {
-        self.flags
-            .iter()
-            .any(|(s, f)| *s == sig && f.swap(false, Ordering::AcqRel))
-    }
-
     fn handle_signals(&mut self) {
-        let _ = self.take(SIGCHLD); // reaping happens on every wake anyway
-        if self.take(SIGINT) || self.take(SIGQUIT) {
+        let _ = self.signals.take(SIGCHLD); // reaping happens on every wake anyway
+        if self.signals.take(SIGINT) || self.signals.take(SIGQUIT) {
             log::info!("SIGINT/SIGQUIT received");
             self.act(Command::Halt);
         }
-        if self.take(SIGTERM) {
+        if self.signals.take(SIGTERM) {
             log::info!("SIGTERM received");
             self.act(Command::Stop);
         }
-        if self.take(SIGHUP) {
+        if self.signals.take(SIGHUP) {
             log::info!("SIGHUP received");
             self.act(Command::Reload);
         }
-        if self.take(SIGUSR1) {
+        if self.signals.take(SIGUSR1) {
             self.act(Command::Stats);
         }
-        if self.take(SIGTSTP) {
+        if self.signals.take(SIGTSTP) {
             self.act(Command::Pause);
         }
     }
@@ -1276,7 +1291,13 @@ impl<'a> Master<'a> {
         if let Some(n) = &self.notify {
             n.reloading();
         }
+        if let Some(Err(e)) = self.startup.emperor.as_ref().map(|l| l.keep_across_exec()) {
+            log::warn!("the reloaded image will not hear the emperor: {e}");
+        }
         let e = reexec::exec(&self.startup.binary, &handover);
+        if let Some(link) = &self.startup.emperor {
+            link.close_on_exec();
+        }
         log::error!(
             "cannot re-execute {}: {e}; the reload is skipped, the workers keep serving",
             self.startup.binary.display()
@@ -1402,10 +1423,10 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Tells systemd `READY=1`, once per image, when every worker (not held back by cheaper
-    /// mode) accepts.
+    /// Tells systemd `READY=1`, and the emperor that this vassal is up and accepting, once
+    /// per image, when every worker (not held back by cheaper mode) accepts.
     fn notify_ready(&mut self) {
-        if self.notified_ready || self.notify.is_none() {
+        if self.notified_ready || (self.notify.is_none() && self.startup.emperor.is_none()) {
             return;
         }
         let running: Vec<_> = self.workers.iter().filter(|w| !w.cheap).collect();
@@ -1422,6 +1443,35 @@ impl<'a> Master<'a> {
                 "READY=1\nSTATUS=ready: {} workers accepting",
                 running.len()
             ));
+        }
+        if let Some(link) = &self.startup.emperor {
+            link.tell(vassal::byte::RELOAD_OR_SPAWNED);
+            link.tell(vassal::byte::ACCEPTING);
+        }
+    }
+
+    /// Acts on what the emperor's line says: its orders, or its closing, which stops this
+    /// vassal at once with exit status 1 (as uWSGI's "lost connection with my emperor").
+    fn obey_emperor(&mut self) {
+        let Some(link) = &self.startup.emperor else {
+            return;
+        };
+        for order in link.orders() {
+            match order {
+                Order::Do(command) => self.act(command),
+                Order::Lost => {
+                    log::error!("lost connection with my emperor; stopping");
+                    if let Some(link) = self.startup.emperor.take() {
+                        let _ = self
+                            .poll
+                            .registry()
+                            .deregister(&mut mio::unix::SourceFd(&link.raw_fd()));
+                    }
+                    self.exit_code = 1;
+                    self.act(Command::Halt);
+                    return;
+                }
+            }
         }
     }
 
@@ -1857,12 +1907,13 @@ impl<'a> Master<'a> {
         // Until the child's own signal handling runs, TERM/INT/QUIT end it at once (nothing
         // is in flight yet); registered before the master's handlers go so none is lost.
         early_signals::exit_at_once();
-        for sid in self.sig_ids.drain(..) {
-            signal_hook::low_level::unregister(sid);
-        }
+        self.signals.unregister();
         // The stats socket is the master's: closed here (not deregistered, which would
         // remove it from the epoll the child shares with the master).
         drop(self.stats.take());
+        // The emperor's line is the master's alone: its closing tells the emperor the
+        // master is gone.
+        drop(self.startup.emperor.take());
         // A stop signal sent since the fork is delivered now, to the early handlers.
         mask.restore();
         // Die with the master (PR_SET_PDEATHSIG), and do not outlive a master that died

@@ -198,6 +198,27 @@ pub struct Options {
     pub stats_minified: bool,
     /// `touch-reload`: touching one of these files reloads gracefully (as SIGHUP).
     pub touch_reload: Vec<PathBuf>,
+    /// `emperor`: directories and glob patterns of vassal config files; the process
+    /// becomes the Emperor, governing one instance per file ([`crate::run_emperor`]).
+    pub emperor: Vec<String>,
+    /// `emperor-freq`: how often the emperor looks for new, changed and removed files, in
+    /// seconds (default 3).
+    #[serde(deserialize_with = "seconds")]
+    pub emperor_freq: Duration,
+    /// `emperor-tyrant`: each vassal runs as the owner and group of its file.
+    pub emperor_tyrant: bool,
+    /// `emperor-pidfile`: the emperor writes its pid here.
+    pub emperor_pidfile: Option<PathBuf>,
+    /// `emperor-throttle`: the pause before a dead vassal starts again, in milliseconds
+    /// (default 1000); one more per quick death in a row.
+    #[serde(deserialize_with = "milliseconds")]
+    pub emperor_throttle: Duration,
+    /// `emperor-max-throttle`: the longest such pause, in milliseconds (default 180000).
+    #[serde(deserialize_with = "milliseconds")]
+    pub emperor_max_throttle: Duration,
+    /// `emperor-graceful-shutdown`: vassals are stopped gracefully when their file goes
+    /// and at SIGINT and SIGQUIT too (SIGTERM always stops them gracefully).
+    pub emperor_graceful_shutdown: bool,
     /// `touch-workers-reload`: touching one of these replaces the workers only.
     pub touch_workers_reload: Vec<PathBuf>,
     /// `touch-chain-reload`: touching one of these replaces the workers one at a time.
@@ -369,6 +390,14 @@ impl Default for Options {
             stats_http: false,
             stats_minified: false,
             touch_reload: Vec::new(),
+            // uWSGI's defaults: a scan every 3 s, throttle 1 s, at most 3 minutes.
+            emperor: Vec::new(),
+            emperor_freq: Duration::from_secs(3),
+            emperor_tyrant: false,
+            emperor_pidfile: None,
+            emperor_throttle: Duration::from_millis(1000),
+            emperor_max_throttle: Duration::from_secs(180),
+            emperor_graceful_shutdown: false,
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
             touch_logreopen: Vec::new(),
@@ -469,6 +498,11 @@ pub struct Recycling {
 /// A whole number of seconds, as uWSGI's timeouts are given.
 fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     u64::deserialize(d).map(Duration::from_secs)
+}
+
+/// A whole number of milliseconds (`emperor-throttle`).
+fn milliseconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
 }
 
 /// A file mode written in octal (`660`), as `chmod-socket` takes it.
