@@ -541,3 +541,45 @@ fn reaper_reaps_the_apps_forgotten_children() {
         );
     }
 }
+
+/// How many of `pid`'s mappings are marked mergeable (`mg` among their `VmFlags`).
+fn mergeable_mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("VmFlags:") && l.split_whitespace().any(|f| f == "mg"))
+        .count()
+}
+
+#[test]
+fn ksm_marks_the_workers_memory_every_n_requests_and_the_masters_every_n_seconds() {
+    for ksm in [false, true] {
+        let extra: &[&str] = if ksm {
+            &["--master", "--ksm", "2"]
+        } else {
+            &["--master"]
+        };
+        let (server, addr) = echo_server(extra, None);
+        let worker: u32 = get(addr, "/pid").text().parse().unwrap();
+        assert_eq!(mergeable_mappings(worker), 0, "one request: not yet");
+        assert_eq!(get(addr, "/pid").status, 200);
+        if ksm {
+            // The second request's end marks the worker's mappings; the master's within 2 s.
+            wait_until("the worker's mappings to be mergeable", || {
+                (mergeable_mappings(worker) > 0).then_some(())
+            });
+            wait_until("the master's mappings to be mergeable", || {
+                (mergeable_mappings(server.pid) > 0).then_some(())
+            });
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(mergeable_mappings(worker), 0, "no ksm: never marked");
+            assert_eq!(mergeable_mappings(server.pid), 0);
+        }
+        assert!(
+            !server.log().contains("not implemented"),
+            "{}",
+            server.log()
+        );
+    }
+}

@@ -420,15 +420,15 @@ fn plugins_name_what_is_built_in() {
 fn not_yet_implemented_options_warn_once() {
     let d = dir_with(&[(
         "a.ini",
-        "[uwsgi]\nksm = 1\nksm = 2   ; every two requests\n",
+        "[uwsgi]\ngevent = 1\ngevent = 2   ; async cores\n",
     )]);
     let c = load(d.path(), "--ini a.ini").unwrap();
-    assert_eq!(c.u64("ksm"), Some(2));
+    assert_eq!(c.u64("gevent"), Some(2));
     assert_eq!(
         c.warnings(),
         [
-            "option ksm is parsed but not implemented yet (no issue filed yet); it has no effect",
-            "ksm: reading 2 out of \"2   ; every two requests\" (a.ini:3): text after a value is not a comment in uWSGI config files",
+            "option gevent is parsed but not implemented yet (no issue filed yet); it has no effect",
+            "gevent: reading 2 out of \"2   ; async cores\" (a.ini:3): text after a value is not a comment in uWSGI config files",
         ]
     );
 }

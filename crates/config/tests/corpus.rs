@@ -279,7 +279,6 @@ fn few_options_of_real_configs_are_not_implemented_yet() {
             "collect-header",
             "gevent",
             "https",
-            "ksm",
             "pull-header",
             "subscribe-to",
             "unsubscribe-on-graceful-reload",

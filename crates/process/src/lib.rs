@@ -56,6 +56,7 @@ mod error;
 mod fifo;
 mod hooks;
 mod kept_handlers;
+mod ksm;
 mod logfile;
 mod master;
 mod mules;
@@ -591,6 +592,7 @@ fn serve(
             // Nobody would spawn the replacement (warn_needs_master said so).
             recycling: Recycling::default(),
             reaper: opts.reaper,
+            ksm: opts.ksm.unwrap_or(0),
             mules: None,
             spool: None,
             caches,

@@ -33,6 +33,7 @@ use crate::daemons::Daemons;
 use crate::early_signals;
 use crate::error::{Error, ErrorKind};
 use crate::fifo::{Command, Fifos};
+use crate::ksm::Ksm;
 use crate::mules::{MuleQueues, MuleSpec};
 use crate::options::Options;
 use crate::proctitle;
@@ -385,6 +386,8 @@ pub(crate) struct Master<'a> {
     caches: Vec<Arc<Cache>>,
     /// The board's timers, cron entries and file monitors, raised as uWSGI signals.
     timers: SignalTimers,
+    /// `ksm`: the master's own mappings, marked every N seconds.
+    ksm: Option<Ksm>,
 }
 
 impl<'a> Master<'a> {
@@ -530,6 +533,7 @@ impl<'a> Master<'a> {
             spool: extras.spool,
             caches: extras.caches,
             timers: SignalTimers::default(),
+            ksm: opts.ksm.and_then(Ksm::every),
         })
     }
 
@@ -690,6 +694,9 @@ impl<'a> Master<'a> {
     fn tick(&mut self) {
         if let Some(files) = &self.startup.log_files {
             files.check_sizes();
+        }
+        if let Some(ksm) = &mut self.ksm {
+            ksm.tick();
         }
         let now = ruwsgi_shm::now_micros();
         for x in &self.extras {
@@ -1964,6 +1971,7 @@ impl<'a> Master<'a> {
             slot,
             recycling: self.opts.recycling(id),
             reaper: self.opts.reaper,
+            ksm: self.opts.ksm.unwrap_or(0),
             mules: self.mule_queues.clone(),
             spool: self.spool.clone(),
             caches: self.caches.clone(),

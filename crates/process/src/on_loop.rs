@@ -71,11 +71,15 @@ fn serve_handler<H: Handler + 'static>(
     let (id, max) = (worker.id, recycling.max_requests);
     let mut recycle = ask_replacement(worker);
     let reaper = worker.reaper;
+    let mut ksm = crate::ksm::Ksm::every(worker.ksm);
     let event_loop = event_loop
         .with_exchange_sink(move |exchange: &Exchange<'_>| {
             record(exchange);
             if reaper {
                 crate::sys::reap_children();
+            }
+            if let Some(ksm) = &mut ksm {
+                ksm.tick();
             }
             if let Some(check) = &mut recycle_check {
                 check.after_request(exchange.exception);

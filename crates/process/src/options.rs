@@ -135,6 +135,9 @@ pub struct Options {
     pub flock: Vec<PathBuf>,
     /// `reaper`: workers reap their exited children after each request.
     pub reaper: bool,
+    /// `ksm N`: Linux same-page merging: workers mark their mappings mergeable every N
+    /// requests, the master every N seconds (`ksm` alone: 1).
+    pub ksm: Option<u64>,
     /// `cpu-affinity`: each worker is pinned to this many CPUs (uWSGI's mapping, `sys.rs`).
     pub cpu_affinity: Option<usize>,
     /// `honour-stdin`: keep stdin as it is; otherwise it is pointed at `/dev/null` at start,
@@ -360,6 +363,7 @@ impl Default for Options {
             honour_stdin: false,
             cpu_affinity: None,
             reaper: false,
+            ksm: None,
             flock: Vec::new(),
             auto_procname: false,
             procname_prefix: None,

@@ -203,6 +203,8 @@ pub struct WorkerContext {
     /// `reaper`: after each request the worker reaps its exited children (processes the app
     /// started and did not wait for), as uWSGI's `waitpid(-1, WNOHANG)` loop.
     pub reaper: bool,
+    /// `ksm N`: every N requests the worker marks its memory mappings mergeable (0: off).
+    pub ksm: u64,
     /// The mules' message queues, when there are mules (`uwsgi.mule_msg()`).
     pub mules: Option<Arc<MuleQueues>>,
     /// Where jobs are queued, when there are spoolers (`uwsgi.spool()`).
