@@ -18,6 +18,7 @@ mod signals;
 mod spooler;
 mod static_files;
 mod stats;
+mod subscribe;
 mod systemd;
 mod tasks;
 mod wsgi;

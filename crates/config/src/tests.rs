@@ -418,10 +418,7 @@ fn plugins_name_what_is_built_in() {
 
 #[test]
 fn not_yet_implemented_options_warn_once() {
-    let d = dir_with(&[(
-        "a.ini",
-        "[uwsgi]\ngevent = 1\ngevent = 2   ; async cores\n",
-    )]);
+    let d = dir_with(&[("a.ini", "[uwsgi]\ngevent = 1\ngevent = 2   ; async cores\n")]);
     let c = load(d.path(), "--ini a.ini").unwrap();
     assert_eq!(c.u64("gevent"), Some(2));
     assert_eq!(

@@ -72,6 +72,7 @@ mod spooler;
 mod stats;
 mod stats_report;
 mod stats_server;
+mod subscribe;
 mod sys;
 mod touch;
 mod vassal;
@@ -625,6 +626,7 @@ fn warn_needs_master(opts: &Options) {
         ("reload-on-rss", opts.reload_on_rss.is_some_and(|mb| mb > 0)),
         ("reload-on-as", opts.reload_on_as.is_some_and(|mb| mb > 0)),
         ("reload-on-exception", opts.reload_on_exception),
+        ("subscribe-to", !opts.subscribe_to.is_empty()),
         (
             "evil-reload-on-rss",
             opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),

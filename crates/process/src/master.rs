@@ -44,6 +44,7 @@ use crate::spooler::{Spool, SpoolerLoop, SpoolerSpec};
 use crate::stats::{log_stats, rss_bytes};
 use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
+use crate::subscribe::{Announce, Subscriptions};
 use crate::sys::{describe_status, kill, reap_one, reaped_now};
 use crate::touch::Touched;
 use crate::vassal::{self, EmperorLink, Order};
@@ -388,6 +389,8 @@ pub(crate) struct Master<'a> {
     timers: SignalTimers,
     /// `ksm`: the master's own mappings, marked every N seconds.
     ksm: Option<Ksm>,
+    /// `subscribe-to`.
+    subscriptions: Subscriptions,
 }
 
 impl<'a> Master<'a> {
@@ -481,6 +484,14 @@ impl<'a> Master<'a> {
         let mules = extras.mules.into_iter().map(Role::Mule).enumerate();
         let spoolers = extras.spoolers.into_iter().map(Role::Spooler).enumerate();
         let extra_processes = mules.map(extra).chain(spoolers.map(extra)).collect();
+        let subscriptions = Subscriptions::new(
+            &opts.subscribe_to,
+            &sockets,
+            opts.processes * opts.threads,
+            opts.subscribe_freq,
+            opts.unsubscribe_on_graceful_reload,
+        )
+        .map_err(config)?;
         let cheaper = cheaper::Settings::from_options(opts)
             .map_err(|e| Error::new(ErrorKind::Config(e)))?
             .map(Cheaper::new);
@@ -534,6 +545,7 @@ impl<'a> Master<'a> {
             caches: extras.caches,
             timers: SignalTimers::default(),
             ksm: opts.ksm.and_then(Ksm::every),
+            subscriptions,
         })
     }
 
@@ -582,6 +594,7 @@ impl<'a> Master<'a> {
         }
         self.started = true;
         self.write_safe_pidfile();
+        self.subscriptions.tick(Instant::now());
         self.daemons.start_all();
         self.crons.run_due(ruwsgi_logging::now_secs());
         let mut events = Events::with_capacity(8);
@@ -665,6 +678,7 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.respawn_due();
+            self.subscriptions.tick(Instant::now());
             self.timers
                 .run(&self.board, Instant::now(), ruwsgi_logging::now_secs());
             self.daemons.check();
@@ -1197,6 +1211,8 @@ impl<'a> Master<'a> {
             if let Some(n) = &self.notify {
                 n.send("STOPPING=1\nSTATUS=stopping");
             }
+            // The subscription servers stop routing here before the sockets close.
+            self.subscriptions.send_all(Announce::Unsubscribe, true);
         }
         self.stopping = Some(Stopping {
             deadline,
@@ -1297,6 +1313,9 @@ impl<'a> Master<'a> {
         self.daemons.stop_for_reload();
         if let Some(n) = &self.notify {
             n.reloading();
+        }
+        if self.subscriptions.on_reload {
+            self.subscriptions.send_all(Announce::Unsubscribe, true);
         }
         if let Some(Err(e)) = self.startup.emperor.as_ref().map(|l| l.keep_across_exec()) {
             log::warn!("the reloaded image will not hear the emperor: {e}");

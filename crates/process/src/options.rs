@@ -201,6 +201,14 @@ pub struct Options {
     pub stats_minified: bool,
     /// `touch-reload`: touching one of these files reloads gracefully (as SIGHUP).
     pub touch_reload: Vec<PathBuf>,
+    /// `subscribe-to`: subscription servers the master announces this instance to
+    /// (`[SOCKET=]SERVER:KEY[,MODIFIER1]`, `subscribe.rs`).
+    pub subscribe_to: Vec<String>,
+    /// `subscribe-freq`: seconds between two announces (default 10).
+    #[serde(deserialize_with = "seconds")]
+    pub subscribe_freq: Duration,
+    /// `unsubscribe-on-graceful-reload`: unsubscribe before a graceful reload too.
+    pub unsubscribe_on_graceful_reload: bool,
     /// `emperor`: directories and glob patterns of vassal config files; the process
     /// becomes the Emperor, governing one instance per file ([`crate::run_emperor`]).
     pub emperor: Vec<String>,
@@ -394,6 +402,9 @@ impl Default for Options {
             stats_http: false,
             stats_minified: false,
             touch_reload: Vec::new(),
+            subscribe_to: Vec::new(),
+            subscribe_freq: Duration::from_secs(10),
+            unsubscribe_on_graceful_reload: false,
             // uWSGI's defaults: a scan every 3 s, throttle 1 s, at most 3 minutes.
             emperor: Vec::new(),
             emperor_freq: Duration::from_secs(3),
