@@ -602,6 +602,73 @@ fn no_default_app_refuses_a_script_name_no_app_is_mounted_at() {
     }
 }
 
+/// `vhost`: the app is the one mounted at `HOST|SCRIPT_NAME` (HTTP_HOST, else SERVER_NAME),
+/// over HTTP and uwsgi; another host gets the default app, or a 500 under `no-default-app`.
+#[test]
+fn vhost_picks_the_app_by_host_and_script_name() {
+    let uwsgi_get = |addr: SocketAddr, vars: &[(&str, &str)]| {
+        let mut all = uwsgi_vars("GET", "/pid");
+        all.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k) && *k != "HTTP_HOST");
+        all.extend_from_slice(vars);
+        uwsgi_tcp_request(addr, &uwsgi_packet(&all, b""))
+    };
+    let http_get = |addr: SocketAddr, host: &str| {
+        exchange(
+            addr,
+            format!("GET /pid HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+    };
+    // The three apps answer apart: wsgi_paths.py four lines, wsgi_environ.py JSON,
+    // wsgi_echo.py (the default) its pid.
+    let is_paths = |r: &Response| r.status == 200 && r.text().lines().count() == 4;
+    let is_environ = |r: &Response| r.status == 200 && r.text().starts_with('{');
+    let is_default = |r: &Response| r.status == 200 && r.text().parse::<u32>().is_ok();
+    for no_default in [false, true] {
+        let (uwsgi, http): (SocketAddr, SocketAddr) = (
+            ([127, 0, 0, 1], free_port()).into(),
+            ([127, 0, 0, 1], free_port()).into(),
+        );
+        let mut args = vec![
+            "--socket".to_string(),
+            uwsgi.to_string(),
+            "--http-socket".into(),
+            http.to_string(),
+            "--vhost".into(),
+            "--wsgi-file".into(),
+            app("wsgi_echo.py"),
+            "--mount".into(),
+            format!("a.example|={}", app("wsgi_paths.py")),
+            "--mount".into(),
+            format!("a.example|/m={}", app("wsgi_environ.py")),
+        ];
+        if no_default {
+            args.push("--no-default-app".into());
+        }
+        let mut server = Server::start(args);
+        server.wait_for_tcp(uwsgi);
+        server.wait_for_tcp(http);
+        assert!(is_paths(&http_get(http, "a.example")));
+        assert!(is_paths(&uwsgi_get(uwsgi, &[("HTTP_HOST", "a.example")])));
+        assert!(is_paths(&uwsgi_get(uwsgi, &[("SERVER_NAME", "a.example")])));
+        assert!(is_environ(&uwsgi_get(
+            uwsgi,
+            &[("HTTP_HOST", "a.example"), ("SCRIPT_NAME", "/m")]
+        )));
+        let other = http_get(http, "b.example");
+        if no_default {
+            assert_eq!(other.status, 500);
+            server.wait_for_log("no app is mounted at \"b.example|\" (vhost)");
+        } else {
+            assert!(is_default(&other), "{}", other.text());
+        }
+        assert!(
+            !server.log().contains("not implemented"),
+            "{}",
+            server.log()
+        );
+    }
+}
+
 /// `catch-exceptions` (for development): an app error before the head went out is
 /// answered with its traceback as the 500's body; it is logged as without the option.
 #[test]

@@ -275,6 +275,6 @@ fn few_options_of_real_configs_are_not_implemented_yet() {
     not_yet.dedup();
     assert_eq!(
         not_yet,
-        ["collect-header", "gevent", "https", "pull-header", "vhost",]
+        ["collect-header", "gevent", "https", "pull-header"]
     );
 }

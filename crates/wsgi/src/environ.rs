@@ -209,7 +209,17 @@ impl EnvironTemplate {
         env.set_item(intern!(py, "QUERY_STRING"), latin1(py, query))?;
         let decoded = percent_decode(path);
         let path_info = latin1_string(&decoded);
-        let app = self.place(py, env, None, &path_info, apps)?;
+        // Under `vhost` the Host header picks the app (HTTP_HOST, as uWSGI reads it).
+        let host = apps
+            .vhost
+            .then(|| {
+                h.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                    .map(|(_, v)| latin1_string(v))
+            })
+            .flatten();
+        let app = self.place(py, env, None, &path_info, host.as_deref(), apps)?;
 
         for (k, v) in addresses(py, &req.peer, &req.local, cache) {
             env.set_item(k, v)?;
@@ -274,10 +284,13 @@ impl EnvironTemplate {
         let mut uwsgi_scheme: Option<&[u8]> = None;
         let mut https: Option<&[u8]> = None;
         let mut forwarded: Option<&[u8]> = None;
+        let (mut http_host, mut server_name): (Option<&[u8]>, Option<&[u8]>) = (None, None);
         let (mut have_port, mut have_remote) = (false, false);
         for (k, v) in &p.vars {
             match k.as_slice() {
                 b"SCRIPT_NAME" => script_name = Some(v),
+                b"HTTP_HOST" => http_host = Some(v),
+                b"SERVER_NAME" => server_name = Some(v),
                 b"PATH_INFO" => path_info = v,
                 b"UWSGI_SCHEME" => uwsgi_scheme = Some(v),
                 b"HTTPS" => https = Some(v),
@@ -316,7 +329,11 @@ impl EnvironTemplate {
         env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, is_https))?;
         let path = latin1_string(path_info);
         let sn = script_name.map(latin1_string);
-        self.place(py, env, sn.as_deref(), &path, apps)
+        let host = apps
+            .vhost
+            .then(|| http_host.or(server_name).map(latin1_string))
+            .flatten();
+        self.place(py, env, sn.as_deref(), &path, host.as_deref(), apps)
     }
 
     /// Picks the app and sets SCRIPT_NAME / PATH_INFO (`manage-script-name` moves the
@@ -327,9 +344,10 @@ impl EnvironTemplate {
         env: &Bound<'_, PyDict>,
         script_name: Option<&str>,
         path_info: &str,
+        host: Option<&str>,
         apps: &'a Apps,
     ) -> PyResult<Option<&'a App>> {
-        let chosen = apps.select(script_name, path_info, self.manage_script_name);
+        let chosen = apps.select(script_name, path_info, host, self.manage_script_name);
         match chosen {
             Some((app, cut)) if cut > 0 => {
                 env.set_item(intern!(py, "SCRIPT_NAME"), &app.mount)?;
@@ -512,6 +530,7 @@ mod tests {
         let g = py.eval(c"lambda e, s: None", None, None).unwrap().unbind();
         Apps {
             no_default: false,
+            vhost: false,
             list: vec![
                 App {
                     mount: String::new(),

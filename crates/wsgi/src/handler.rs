@@ -328,13 +328,19 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         let why = if w.apps.is_empty() {
             "no WSGI app is loaded (dynamic mode): see the startup log".to_string()
         } else {
-            let script_name = env
-                .get_item(intern!(py, "SCRIPT_NAME"))
-                .ok()
-                .flatten()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            format!("no app is mounted at SCRIPT_NAME {script_name:?} (no-default-app)")
+            let var = |name| env.get_item(name).ok().flatten().map(|s| s.to_string());
+            let script_name = var(intern!(py, "SCRIPT_NAME")).unwrap_or_default();
+            if w.apps.vhost {
+                let host = var(intern!(py, "HTTP_HOST"))
+                    .or_else(|| var(intern!(py, "SERVER_NAME")))
+                    .unwrap_or_default();
+                format!(
+                    "no app is mounted at {:?} (vhost)",
+                    format!("{host}|{script_name}")
+                )
+            } else {
+                format!("no app is mounted at SCRIPT_NAME {script_name:?} (no-default-app)")
+            }
         };
         sr.fail(py, &pyo3::exceptions::PyRuntimeError::new_err(why));
         return;

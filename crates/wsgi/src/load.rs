@@ -20,6 +20,8 @@ pub struct Apps {
     pub(crate) list: Vec<App>,
     /// `no-default-app`: a request no mount matches is not given to the default app.
     pub(crate) no_default: bool,
+    /// `vhost`: a request's app is the one mounted at `HOST|SCRIPT_NAME`.
+    pub(crate) vhost: bool,
 }
 
 impl Apps {
@@ -43,12 +45,27 @@ impl Apps {
     /// SCRIPT_NAME); otherwise the one mounted at `script_name` exactly; else the default.
     /// With `no-default-app` there is no default: the request's own mount (`script_name`,
     /// `""` without one) must be an app's, else `None`, as uWSGI then answers 500.
+    ///
+    /// Under `vhost` the key is `HOST|SCRIPT_NAME` (`host` is `HTTP_HOST`, else
+    /// `SERVER_NAME`), matched exactly, as uWSGI's virtual hosting does; the default app
+    /// is then only one mounted at `""` (`module`, `wsgi-file`).
     pub(crate) fn select(
         &self,
         script_name: Option<&str>,
         path_info: &str,
+        host: Option<&str>,
         manage: bool,
     ) -> Option<(&App, usize)> {
+        if self.vhost {
+            let key = format!("{}|{}", host.unwrap_or(""), script_name.unwrap_or(""));
+            let default = || self.list.iter().find(|a| a.mount.is_empty());
+            return self
+                .list
+                .iter()
+                .find(|a| a.mount == key)
+                .or_else(|| default().filter(|_| !self.no_default))
+                .map(|a| (a, 0));
+        }
         if self.list.len() <= 1 && !self.no_default {
             return self.list.first().map(|a| (a, 0));
         }
@@ -110,6 +127,7 @@ pub fn load_apps(opts: &Options) -> Result<Apps, Error> {
         let callable = opts.callable.as_deref().unwrap_or("application");
         let mut apps = Apps {
             no_default: opts.no_default_app,
+            vhost: opts.vhost,
             ..Apps::default()
         };
         let mut first_error = None;
@@ -265,17 +283,17 @@ mod tests {
         assert_eq!(apps.mounts(), vec!["", "/f", "/m"]);
         // manage-script-name picks the longest prefix on a segment boundary.
         assert_eq!(
-            apps.select(None, "/f/x", true)
+            apps.select(None, "/f/x", None, true)
                 .map(|(a, n)| (a.mount.as_str(), n)),
             Some(("/f", 2))
         );
         assert_eq!(
-            apps.select(None, "/fx", true)
+            apps.select(None, "/fx", None, true)
                 .map(|(a, n)| (a.mount.as_str(), n)),
             Some(("", 0))
         );
         assert_eq!(
-            apps.select(Some("/m"), "/x", false)
+            apps.select(Some("/m"), "/x", None, false)
                 .map(|(a, _)| a.mount.as_str()),
             Some("/m")
         );
@@ -284,12 +302,42 @@ mod tests {
             no_default: true,
             ..apps
         };
-        assert!(apps.select(Some("/other"), "/x", false).is_none());
+        assert!(apps.select(Some("/other"), "/x", None, false).is_none());
         assert_eq!(
-            apps.select(None, "/fx", true)
+            apps.select(None, "/fx", None, true)
                 .map(|(a, _)| a.mount.as_str()),
             Some("")
         );
+        // vhost: HOST|SCRIPT_NAME, exactly; the default app ("") only without
+        // no-default-app.
+        let vhost = |no_default| Apps {
+            list: ["", "a.example|", "a.example|/m"]
+                .iter()
+                .map(|m| App {
+                    mount: m.to_string(),
+                    callable: Python::attach(|py| apps.list[0].callable.clone_ref(py)),
+                })
+                .collect(),
+            no_default,
+            vhost: true,
+        };
+        let mount = |apps: &Apps, sn: Option<&str>, host: Option<&str>| {
+            apps.select(sn, "/x", host, true)
+                .map(|(a, _)| a.mount.clone())
+        };
+        let open = vhost(false);
+        assert_eq!(
+            mount(&open, None, Some("a.example")).as_deref(),
+            Some("a.example|")
+        );
+        assert_eq!(
+            mount(&open, Some("/m"), Some("a.example")).as_deref(),
+            Some("a.example|/m")
+        );
+        assert_eq!(mount(&open, None, Some("b.example")).as_deref(), Some(""));
+        let closed = vhost(true);
+        assert_eq!(mount(&closed, None, Some("b.example")), None);
+        assert_eq!(mount(&closed, None, None), None);
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Options {
     /// `no-default-app`: a request whose mount (SCRIPT_NAME, or the `manage-script-name`
     /// prefix) is no app's gets a 500 instead of the default app.
     pub no_default_app: bool,
+    /// `vhost`: virtual hosting: a request's app is the one mounted at `HOST|SCRIPT_NAME`
+    /// (`mount = example.com|=site.py`), `HOST` being `HTTP_HOST`, else `SERVER_NAME`.
+    pub vhost: bool,
     /// `catch-exceptions`: an app error before the response head is answered with its
     /// traceback as the 500's body (development only: it shows code to the client).
     pub catch_exceptions: bool,
@@ -91,6 +94,7 @@ impl Default for Options {
             ignore_write_errors: false,
             catch_exceptions: false,
             no_default_app: false,
+            vhost: false,
             py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),
