@@ -461,6 +461,36 @@ fn max_worker_lifetime_replaces_workers_without_failing_a_request() {
     );
 }
 
+/// `max-worker-lifetime-delta D`: worker N lives `max-worker-lifetime + (N - 1) × D`
+/// seconds, so the workers are not replaced together.
+#[test]
+fn max_worker_lifetime_delta_staggers_the_replacements() {
+    let (server, _addr) = health_server(
+        2,
+        1,
+        &[
+            "--max-worker-lifetime",
+            "1",
+            "--max-worker-lifetime-delta",
+            "2",
+        ],
+    );
+    let log = wait_until("worker 2's replacement", || {
+        let log = server.log();
+        log.contains("reached max-worker-lifetime (3 s)")
+            .then_some(log)
+    });
+    let first = log.find("reached max-worker-lifetime (1 s)").expect(&log);
+    let second = log.find("reached max-worker-lifetime (3 s)").unwrap();
+    assert!(first < second, "{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("reached max-worker-lifetime"))
+            .all(|l| l.contains("worker 1 (pid") == l.contains("(1 s)")),
+        "worker 1 after 1 s, worker 2 after 3 s:\n{log}"
+    );
+}
+
 /// A master of up to `max` workers in cheaper mode with `extra` options (one thread each).
 fn cheaper_server(max: usize, extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec![

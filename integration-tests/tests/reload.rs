@@ -422,8 +422,34 @@ fn touched_files_reload() {
         workers = new_workers(&server, &workers);
         serves(addr, &version(n + 1));
         server.wait_for_log(log);
-        server.wait_for_log(&format!("{} was touched", file.display()));
+        server.wait_for_log(&format!("{} changed", file.display()));
     }
+}
+
+/// `fs-reload DIR`: rewriting the app's file in the directory reloads gracefully, and the
+/// new code is served; `fs-brutal-reload FILE`: removing the file reloads brutally.
+#[test]
+fn fs_reload_follows_a_directory_and_fs_brutal_reload_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let brutal = tmp.path().join("brutal");
+    std::fs::write(&brutal, "").unwrap();
+    let (server, addr, dir) = reloadable(&[
+        "--fs-reload",
+        ".",
+        "--fs-brutal-reload",
+        brutal.to_str().unwrap(),
+    ]);
+    let workers = children_of(server.pid);
+    write_app(dir.path(), &version(1), false);
+    let workers = new_workers(&server, &workers);
+    serves(addr, &version(1));
+    server.wait_for_log(". changed");
+    assert!(!server.log().contains("brutal reload"));
+    std::fs::remove_file(&brutal).unwrap();
+    server.wait_for_log("brutal reload: stopping the workers at once, then re-executing");
+    new_workers(&server, &workers);
+    serves(addr, &version(1));
+    server.wait_for_log(&format!("{} changed", brutal.display()));
 }
 
 /// A chain reload without lazy-apps would fork the new workers from a master holding the

@@ -297,6 +297,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "add worker id times this to max-requests, so workers recycle apart"),
     opt("max-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::Implemented,
         "replace a worker after this many seconds"),
+    opt("max-worker-lifetime-delta", &[], None, Kind::Int, None, None, Status::Implemented,
+        "worker N lives (N-1) × this many seconds longer, so workers are not replaced at once"),
     opt("min-worker-lifetime", &[], None, Kind::Int, None, Some("0"), Status::Differs(
         "default 0 (uWSGI: 60 s)"),
         "max-requests does not recycle a worker younger than this many seconds"),
@@ -337,6 +339,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         "replace the workers one at a time when this file is touched (needs lazy-apps)"),
     opt("touch-logreopen", &[], None, Kind::List, None, None, Status::Implemented,
         "reopen the log file (logto, daemonize) when this file is touched"),
+    opt("fs-reload", &[], None, Kind::List, None, None, Status::Differs(
+        "looked at once a second, as the touch options (uWSGI: inotify); a directory's entries count, not deeper"),
+        "reload gracefully when this file or directory (or an entry of it) changes"),
+    opt("fs-brutal-reload", &[], None, Kind::List, None, None, Status::Differs(
+        "looked at once a second, as the touch options (uWSGI: inotify)"),
+        "reload brutally (workers stopped at once) when this file or directory changes"),
     opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Differs(
         "a module imported since the last look also counts as changed if its file is newer"),
         "reload when a Python module changes (check every N seconds)"),

@@ -627,6 +627,8 @@ fn warn_needs_master(opts: &Options) {
         ("reload-on-as", opts.reload_on_as.is_some_and(|mb| mb > 0)),
         ("reload-on-exception", opts.reload_on_exception),
         ("subscribe-to", !opts.subscribe_to.is_empty()),
+        ("fs-reload", !opts.fs_reload.is_empty()),
+        ("fs-brutal-reload", !opts.fs_brutal_reload.is_empty()),
         (
             "evil-reload-on-rss",
             opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),

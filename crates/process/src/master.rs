@@ -439,7 +439,8 @@ impl<'a> Master<'a> {
             &opts.touch_workers_reload,
             &opts.touch_chain_reload,
             &opts.touch_logreopen,
-        );
+        )
+        .with_fs(&opts.fs_reload, &opts.fs_brutal_reload);
         let previous = match &startup.previous {
             Some(h) => {
                 // Copies of what is kept were adopted; the rest is closed here.
@@ -694,7 +695,7 @@ impl<'a> Master<'a> {
                 last_tick = Instant::now();
                 self.tick();
                 for (path, command) in self.touched.changed() {
-                    log::info!("{} was touched", path.display());
+                    log::info!("{} changed", path.display());
                     self.act(command);
                 }
             }
@@ -751,7 +752,12 @@ impl<'a> Master<'a> {
             if self.harakiri(idx, pid, slot, now) {
                 continue;
             }
-            let lifetime = self.opts.max_worker_lifetime;
+            // Worker N (from 1) lives `delta` seconds longer than worker N - 1.
+            let delta = self.opts.max_worker_lifetime_delta.unwrap_or(0);
+            let lifetime = match self.opts.max_worker_lifetime {
+                0 => 0,
+                base => base + idx as u64 * delta,
+            };
             let lived = self.workers[idx].spawned.map(|s| s.elapsed());
             let replacing = self.replacing.iter().any(|h| h.idx == idx);
             if lifetime > 0 && lived.is_some_and(|l| l.as_secs() >= lifetime) && !replacing {

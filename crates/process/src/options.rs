@@ -236,6 +236,10 @@ pub struct Options {
     pub touch_chain_reload: Vec<PathBuf>,
     /// `touch-logreopen`: touching one of these reopens the log file (as FIFO `l`).
     pub touch_logreopen: Vec<PathBuf>,
+    /// `fs-reload`: any change of one of these files or directories reloads gracefully.
+    pub fs_reload: Vec<PathBuf>,
+    /// `fs-brutal-reload`: the same, as a brutal reload (FIFO `R`).
+    pub fs_brutal_reload: Vec<PathBuf>,
     /// `harakiri`: a request running longer than this many seconds is cut and its worker
     /// replaced (0: never). Checked by the master once a second.
     pub harakiri: u64,
@@ -258,6 +262,9 @@ pub struct Options {
     /// `max-worker-lifetime`: the master replaces a worker after this many seconds (0:
     /// never).
     pub max_worker_lifetime: u64,
+    /// `max-worker-lifetime-delta`: worker N is replaced after `max-worker-lifetime +
+    /// (N - 1) × delta` seconds, so the workers are not all replaced at once.
+    pub max_worker_lifetime_delta: Option<u64>,
     /// `min-worker-lifetime`: `max-requests` does not recycle a worker younger than this
     /// many seconds (default 0, so `max-requests N` means N).
     pub min_worker_lifetime: u64,
@@ -416,6 +423,8 @@ impl Default for Options {
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
             touch_logreopen: Vec::new(),
+            fs_reload: Vec::new(),
+            fs_brutal_reload: Vec::new(),
             harakiri: 0,
             harakiri_verbose: false,
             harakiri_graceful_timeout: 0,
@@ -424,6 +433,7 @@ impl Default for Options {
             max_requests: 0,
             max_requests_delta: None,
             max_worker_lifetime: 0,
+            max_worker_lifetime_delta: None,
             min_worker_lifetime: 0,
             reload_on_rss: None,
             reload_on_as: None,
