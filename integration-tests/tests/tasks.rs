@@ -240,7 +240,7 @@ fn exec_as_root_runs_before_privileges_drop_and_a_failure_stops_the_server() {
             .log()
             .contains("running as-root hook \"exec:id -u > as-root.txt\""));
     } else {
-        server.wait_for_log("exec-as-root: not running as root; its commands are skipped");
+        server.wait_for_log("exec-as-root: not running as root; they are skipped");
         assert!(!dir.path().join("as-root.txt").exists());
     }
     drop(server);
@@ -259,4 +259,74 @@ fn exec_as_root_runs_before_privileges_drop_and_a_failure_stops_the_server() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("as-root hook \"exec:exit 3\" failed"), "{err}");
     }
+}
+
+/// The hook phases in a server's order — asap, as-root (as root only), as-user, pre-app,
+/// post-app, then accepting in each worker — each `exec-PHASE` after its `hook-PHASE`;
+/// `accepting1` only in worker 1; the `-once` forms only at a worker id's first spawn.
+#[test]
+fn hook_phases_run_in_order_and_the_accepting_ones_per_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: getuid(2) has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    let mut extra: Vec<String> = Vec::new();
+    for (option, value) in [
+        ("--hook-asap", "print:mark asap"),
+        ("--exec-asap", "echo mark exec-asap >&2"),
+        ("--hook-as-root", "print:mark as-root"),
+        ("--hook-as-user", "print:mark as-user"),
+        ("--exec-as-user", "echo mark exec-as-user >&2"),
+        ("--hook-pre-app", "print:mark pre-app"),
+        ("--exec-pre-app", "echo mark exec-pre-app >&2"),
+        ("--hook-post-app", "print:mark post-app"),
+        ("--exec-post-app", "echo mark exec-post-app >&2"),
+        ("--hook-accepting", "print:mark accepting"),
+        ("--hook-accepting1", "print:mark accepting1"),
+        ("--hook-accepting-once", "print:mark accepting-once"),
+        ("--hook-accepting1-once", "print:mark accepting1-once"),
+        ("--processes", "2"),
+    ] {
+        extra.extend([option.to_string(), value.to_string()]);
+    }
+    let (server, _addr) = start(dir.path(), &extra);
+    let marks = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|l| l.split("] mark ").nth(1).or(l.strip_prefix("mark ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let log = wait_until("both workers' accepting hooks", || {
+        let log = server.log();
+        (marks(&log).iter().filter(|m| *m == "accepting").count() == 2).then_some(log)
+    });
+    let all = marks(&log);
+    let mut expected = vec!["asap", "exec-asap"];
+    if root {
+        expected.push("as-root");
+    }
+    expected.extend([
+        "as-user",
+        "exec-as-user",
+        "pre-app",
+        "exec-pre-app",
+        "post-app",
+        "exec-post-app",
+    ]);
+    assert_eq!(all[..expected.len()], expected, "{log}");
+    let count = |log: &str, m: &str| marks(log).iter().filter(|x| *x == m).count();
+    assert_eq!(count(&log, "accepting-once"), 2, "{log}");
+    wait_until("worker 1's accepting1 hooks", || {
+        let log = server.log();
+        (count(&log, "accepting1") == 1 && count(&log, "accepting1-once") == 1).then_some(())
+    });
+    // A respawned worker 1 runs accepting and accepting1 again, not the -once forms.
+    let first = logged_pid(&server.log(), "spawned worker 1 ").expect("worker 1's pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(first as i32, libc::SIGKILL) };
+    let log = wait_until("the respawned worker's hooks", || {
+        let log = server.log();
+        (count(&log, "accepting") == 3 && count(&log, "accepting1") == 2).then_some(log)
+    });
+    assert_eq!(count(&log, "accepting-once"), 2, "{log}");
+    assert_eq!(count(&log, "accepting1-once"), 1, "{log}");
 }

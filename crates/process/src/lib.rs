@@ -171,7 +171,8 @@ fn daemon_umask(opts: &Options) {
 }
 
 /// What every process does first: stdin on `/dev/null` (unless `honour-stdin`), then
-/// `umask`, `max-fd` and `limit-as`, before any file or socket is created.
+/// `umask`, `max-fd` and `limit-as`, then the `asap` hooks, before any file or socket is
+/// created.
 fn set_up_process(opts: &Options) -> Result<(), Error> {
     if !opts.honour_stdin {
         daemon::stdin_to_null()?;
@@ -190,14 +191,15 @@ fn set_up_process(opts: &Options) -> Result<(), Error> {
             log::warn!("limit-as {mb}: cannot set the address-space limit: {e}");
         }
     }
-    Ok(())
+    hooks::run("asap", &opts.hooks.asap(), true)
 }
 
 /// Runs the Emperor (`emperor.rs`): this process governs a vassal per config file the
 /// `emperor` directories and patterns hold, until a stop signal and every vassal has
 /// exited; returns the exit status. Of the process's own options it honours `daemonize`
 /// or `logto`, `flock`, `pidfile` and `emperor-pidfile`, `chdir`, `umask`, `max-fd`,
-/// `limit-as`, `exec-as-root`, `uid` and `gid`, `touch-reload` (reloads every vassal),
+/// `limit-as`, the `asap`, `as-root` and `as-user` hooks, `uid` and `gid`, `touch-reload`
+/// (reloads every vassal),
 /// `reload-mercy`, `worker-reload-mercy` and `vacuum`; it serves no socket and loads no
 /// app.
 pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
@@ -242,8 +244,9 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     let settings = emperor::Settings::from_options(opts, &here)
         .map_err(|e| Error::new(ErrorKind::Config(format!("emperor {e}"))))?;
-    hooks::run_as_root(&opts.hooks.exec_as_root)?;
+    hooks::run_root_hooks(&opts.hooks)?;
     privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
+    hooks::run("as-user", &opts.hooks.as_user(), true)?;
     let code = emperor::Emperor::new(settings, &touch_reload, signals)?.run()?;
     drop(locks);
     Ok(code)
@@ -504,8 +507,9 @@ fn serve(
     service
         .initialize(&server)
         .map_err(|e| Error::new(ErrorKind::Service(e.to_string())))?;
-    hooks::run_as_root(&opts.hooks.exec_as_root)?;
+    hooks::run_root_hooks(&opts.hooks)?;
     privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
+    hooks::run("as-user", &opts.hooks.as_user(), true)?;
     if let Some(log) = &logto2 {
         daemon::log_to(log)?;
     }
@@ -517,7 +521,7 @@ fn serve(
     }
     let preload = !master || !opts.lazy_apps;
     if preload {
-        hooks::run("pre-app", &opts.hooks.pre_app, true)?;
+        hooks::run("pre-app", &opts.hooks.pre_app(), true)?;
         let kept = KeptHandlers::save(&SERVER_SIGNALS);
         let loaded = service.load();
         kept.restore(if master { "master" } else { "worker 1" });
@@ -527,6 +531,7 @@ fn serve(
             }
             log::warn!("no app loaded ({e}); serving without it (need-app is off)");
         }
+        hooks::run("post-app", &opts.hooks.post_app(), true)?;
     }
     if let (Some(log), false) = (&daemonize2, detached) {
         service.before_fork();
@@ -600,11 +605,15 @@ fn serve(
         };
         // This process serves: its lines leave through a log writer from now on.
         ruwsgi_logging::start_writer();
+        let worker_hooks = worker::WorkerHooks {
+            load: None,
+            accepting: opts.hooks.accepting(1, true),
+        };
         worker::run(
             service,
             &ctx,
             sockets,
-            None,
+            worker_hooks,
             opts.need_app,
             opts.worker_reload_mercy,
             false,

@@ -2004,11 +2004,21 @@ impl<'a> Master<'a> {
         // A worker that replaces processes still accepting waits for them to stop before
         // it accepts.
         let held = self.replaces_accepting(id - 1);
+        let hooks = &self.opts.hooks;
+        let worker_hooks = worker::WorkerHooks {
+            load: self
+                .opts
+                .lazy_apps
+                .then(|| (hooks.pre_app(), hooks.post_app())),
+            // The first spawn of this id by this image (the parent counts this spawn in
+            // `respawns` after the fork, so the child sees the earlier count).
+            accepting: hooks.accepting(id, self.workers[id - 1].respawns == 0),
+        };
         worker::run(
             self.service,
             &ctx,
             std::mem::take(&mut self.sockets),
-            self.opts.lazy_apps.then_some(&self.opts.hooks.pre_app[..]),
+            worker_hooks,
             self.opts.need_app,
             self.opts.worker_reload_mercy,
             held,

@@ -22,9 +22,19 @@ const LOOK: Duration = Duration::from_millis(1);
 /// does it on its next turn, which no Python code delays.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
-/// Runs a worker to its end and returns its exit status. `load` says the app must be loaded
-/// here (lazy-apps), after the given `hook-pre-app` actions; the caller has already loaded it
-/// otherwise. `sockets` are this process's copies of the listening sockets: the loop takes
+/// The hooks a worker runs ([`crate::hooks`]).
+#[derive(Debug, Default)]
+pub(crate) struct WorkerHooks {
+    /// `Some((pre-app, post-app))`: the worker loads the app itself (lazy-apps), between
+    /// these actions; the caller has already loaded it otherwise.
+    pub(crate) load: Option<(Vec<String>, Vec<String>)>,
+    /// The `accepting` actions, run once it can serve, before its loop accepts.
+    pub(crate) accepting: Vec<String>,
+}
+
+/// Runs a worker to its end and returns its exit status. `hooks` says whether the app must
+/// be loaded here (lazy-apps) and what runs before it accepts; a failing hook ends the
+/// worker with status 1. `sockets` are this process's copies of the listening sockets: the loop takes
 /// its own and these are closed, so a loop that closes its listeners leaves the sockets to
 /// the processes still accepting (docs/architecture.md, "stopping drains"). A `held` worker
 /// replaces processes that may still accept: ready, it waits as `Held` until the master
@@ -33,13 +43,13 @@ pub(crate) fn run(
     service: &mut dyn Service,
     ctx: &WorkerContext,
     sockets: Vec<Bound>,
-    load: Option<&[String]>,
+    hooks: WorkerHooks,
     need_app: bool,
     mercy: Duration,
     held: bool,
 ) -> i32 {
     let slot = ctx.scoreboard.process(ctx.slot);
-    if let Some(pre_app) = load {
+    if let Some((pre_app, post_app)) = &hooks.load {
         if let Err(err) = crate::hooks::run("pre-app", pre_app, true) {
             log::error!("worker {}: {err}", ctx.id);
             return 1;
@@ -57,6 +67,10 @@ pub(crate) fn run(
                 ctx.id
             );
         }
+        if let Err(err) = crate::hooks::run("post-app", post_app, true) {
+            log::error!("worker {}: {err}", ctx.id);
+            return 1;
+        }
     }
     // Before the loop and the service's threads allocate request bodies.
     crate::sys::keep_freed_memory();
@@ -68,6 +82,10 @@ pub(crate) fn run(
         }
     };
     drop(sockets);
+    if let Err(err) = crate::hooks::run("accepting", &hooks.accepting, true) {
+        log::error!("worker {}: {err}", ctx.id);
+        return 1;
+    }
     // A worker may have threads (the Python pool), so a thread of its own turns signals
     // into calls on the loop's stopper. TERM and HUP drain (docs/architecture.md: "Stopping
     // drains"; HUP is how uWSGI gracefully kills one worker); INT and QUIT stop at once; USR1
