@@ -1295,3 +1295,49 @@ fn http_auto_chunked_is_what_http_does() {
         server.log()
     );
 }
+
+/// `py-tracebacker PREFIX`: worker N answers on `PREFIX<N>` with its threads' Python stacks
+/// in uWSGI's format, here showing the request that sleeps in the app.
+#[test]
+fn py_tracebacker_shows_what_each_thread_runs() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let (mark, prefix) = (dir.path().join("mark"), dir.path().join("tb"));
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--master",
+        "--threads",
+        "2",
+        "--wsgi-file",
+        &app("process_slow.py"),
+        "--py-tracebacker",
+        prefix.to_str().unwrap(),
+    ])
+    .env("PROCESS_SLOW_MARK", &mark)
+    .start();
+    server.wait_for_tcp(addr);
+    let socket = dir.path().join("tb1");
+    server.wait_for_log(&format!(
+        "python tracebacker for worker 1 available on {}",
+        socket.display()
+    ));
+    let slow = std::thread::spawn(move || get(addr, "/slow"));
+    wait_until("the slow request to be in the app", || {
+        mark.exists().then_some(())
+    });
+    let mut text = String::new();
+    connect_unix(&socket).read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("*** uWSGI Python tracebacker output ***\n\n"),
+        "{text}"
+    );
+    let sleeping = text
+        .lines()
+        .find(|l| l.contains("function = application") && l.contains("process_slow.py"))
+        .unwrap_or_else(|| panic!("no frame of the app:\n{text}"));
+    assert!(sleeping.starts_with("thread_id = "), "{sleeping}");
+    assert!(sleeping.ends_with("line = time.sleep(1.0)"), "{sleeping}");
+    assert_eq!(slow.join().unwrap().text(), "slow done");
+}

@@ -348,6 +348,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("py-autoreload", &[], None, Kind::Int, None, None, Status::Differs(
         "a module imported since the last look also counts as changed if its file is newer"),
         "reload when a Python module changes (check every N seconds)"),
+    opt("py-tracebacker", &[], None, Kind::Str, None, None, Status::Implemented,
+        "each worker answers on the unix socket PREFIX<id> with its threads' Python stacks"),
     opt("cheaper", &[], None, Kind::Int, None, None, Status::Implemented,
         "adaptive process spawning: keep at least this many workers"),
     opt("cheaper-initial", &[], None, Kind::Int, None, None, Status::Implemented,

@@ -119,6 +119,20 @@ impl Service for WsgiService {
         let board = Some((worker.scoreboard.clone(), worker.slot));
         let handler = WsgiHandler::new(apps, &wsgi, board).map_err(internal)?;
         let stacks: Box<dyn ThreadStacks> = Box::new(PythonStacks(handler.stacks()));
+        if let Some(prefix) = &wsgi.py_tracebacker {
+            match ruwsgi_wsgi::start_tracebacker(prefix, worker.id) {
+                Ok(path) => log::info!(
+                    "python tracebacker for worker {} available on {}",
+                    worker.id,
+                    path.display()
+                ),
+                Err(e) => log::error!(
+                    "worker {}: py-tracebacker {prefix}{}: {e}",
+                    worker.id,
+                    worker.id
+                ),
+            }
+        }
         if let Some(every) = wsgi.py_autoreload.filter(|&n| n > 0) {
             crate::autoreload::start(std::time::Duration::from_secs(every), worker);
         }

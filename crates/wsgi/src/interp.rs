@@ -48,6 +48,21 @@ def setup(pythonpath, home, argv):
         paths += found
     sys.path[:0] = paths + front
 
+def tracebacker_report():
+    import threading, traceback
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = ["*** uWSGI Python tracebacker output ***\n\n"]
+    for ident, frame in sys._current_frames().items():
+        name = names.get(ident, "<UnnamedPythonThread>")
+        for fs in traceback.extract_stack(frame):
+            line = "thread_id = %s filename = %s lineno = %s function = %s" % (
+                name, fs.filename, fs.lineno, fs.name)
+            if fs.line:
+                line += " line = " + fs.line
+            out.append(line + "\n")
+        out.append("\n")
+    return "".join(out)
+
 def add_cwd():
     cwd = os.getcwd()
     if cwd not in sys.path:

@@ -53,6 +53,9 @@ pub struct Options {
     /// `no-default-app`: a request whose mount (SCRIPT_NAME, or the `manage-script-name`
     /// prefix) is no app's gets a 500 instead of the default app.
     pub no_default_app: bool,
+    /// `py-tracebacker PREFIX`: each worker answers on the unix socket `PREFIX<id>` with
+    /// its threads' Python stacks ([`crate::start_tracebacker`]).
+    pub py_tracebacker: Option<String>,
     /// `vhost`: virtual hosting: a request's app is the one mounted at `HOST|SCRIPT_NAME`
     /// (`mount = example.com|=site.py`), `HOST` being `HTTP_HOST`, else `SERVER_NAME`.
     pub vhost: bool,
@@ -95,6 +98,7 @@ impl Default for Options {
             catch_exceptions: false,
             no_default_app: false,
             vhost: false,
+            py_tracebacker: None,
             py_autoreload: None,
             numproc: 1,
             opt: Vec::new(),
