@@ -1025,6 +1025,54 @@ fn workers_drop_to_uid_and_gid_when_root() {
     assert!(body.contains(&format!("uid={uid} gid={gid}")), "{body}");
 }
 
+/// `master-as-root`: the master keeps its privileges; each worker runs the as-root hooks
+/// and drops to `uid`/`gid` after its fork.
+#[test]
+fn master_as_root_keeps_the_master_root_and_drops_the_workers() {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let root = me == 0;
+    let user = if root { 65534 } else { me };
+    let dir = tempfile::tempdir().unwrap();
+    let imports = dir.path().join("imports.log");
+    let marks = dir.path().join("as-root.txt");
+    let user_s = user.to_string();
+    let hook = format!("exec:id -u >> {}", marks.display());
+    let (server, addr) = start_http(
+        &[
+            "--wsgi-file",
+            &app("health.py"),
+            "--master",
+            "--processes",
+            "2",
+            "--uid",
+            &user_s,
+            "--gid",
+            &user_s,
+            "--master-as-root",
+            "--hook-as-root",
+            &hook,
+        ],
+        &imports,
+    );
+    assert_eq!(get(addr, "/").status, 200);
+    assert_eq!(uid_of(server.pid), me, "the master keeps its privileges");
+    for k in workers(&server, 2) {
+        // Dropped right after the fork.
+        wait_until("the worker to drop its privileges", || {
+            (uid_of(k) == user).then_some(())
+        });
+    }
+    if root {
+        // Each worker ran the as-root hook, as root, before dropping.
+        let ran = wait_until("both workers' as-root hooks", || {
+            let text = std::fs::read_to_string(&marks).unwrap_or_default();
+            (text.lines().count() == 2).then_some(text)
+        });
+        assert!(ran.lines().all(|l| l == "0"), "{ran}");
+    }
+}
+
 fn imports_with(lazy: bool) -> (Vec<u32>, u32, Vec<u32>) {
     let dir = tempfile::tempdir().unwrap();
     let imports = dir.path().join("imports.log");

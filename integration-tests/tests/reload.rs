@@ -452,6 +452,23 @@ fn fs_reload_follows_a_directory_and_fs_brutal_reload_a_file() {
     server.wait_for_log(&format!("{} changed", brutal.display()));
 }
 
+/// `exit-on-reload`: SIGHUP stops the server gracefully, status 0, for a supervisor to
+/// start it again.
+#[test]
+fn exit_on_reload_stops_instead_of_reloading() {
+    let (mut server, addr, _dir) = reloadable(&["--exit-on-reload"]);
+    assert_eq!(get(addr, "/fast").status, 200);
+    server.signal(libc::SIGHUP);
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}\n{}", server.log());
+    let log = server.log();
+    assert!(
+        log.contains("exit-on-reload: stopping instead of reloading"),
+        "{log}"
+    );
+    assert!(!log.contains("re-executes"), "{log}");
+}
+
 /// A chain reload without lazy-apps would fork the new workers from a master holding the
 /// old code: it is a graceful reload instead, and says so.
 #[test]

@@ -194,6 +194,14 @@ fn set_up_process(opts: &Options) -> Result<(), Error> {
     hooks::run("asap", &opts.hooks.asap(), true)
 }
 
+/// `as-root` hooks (as root only), the privilege drop to `uid` and `gid`, then the
+/// `as-user` hooks: in the server's process, or in each child under `master-as-root`.
+fn drop_to_user(opts: &Options) -> Result<(), Error> {
+    hooks::run_root_hooks(&opts.hooks)?;
+    privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
+    hooks::run("as-user", &opts.hooks.as_user(), true)
+}
+
 /// Runs the Emperor (`emperor.rs`): this process governs a vassal per config file the
 /// `emperor` directories and patterns hold, until a stop signal and every vassal has
 /// exited; returns the exit status. Of the process's own options it honours `daemonize`
@@ -244,9 +252,7 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     let settings = emperor::Settings::from_options(opts, &here)
         .map_err(|e| Error::new(ErrorKind::Config(format!("emperor {e}"))))?;
-    hooks::run_root_hooks(&opts.hooks)?;
-    privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
-    hooks::run("as-user", &opts.hooks.as_user(), true)?;
+    drop_to_user(opts)?;
     let code = emperor::Emperor::new(settings, &touch_reload, signals)?.run()?;
     drop(locks);
     Ok(code)
@@ -507,9 +513,12 @@ fn serve(
     service
         .initialize(&server)
         .map_err(|e| Error::new(ErrorKind::Service(e.to_string())))?;
-    hooks::run_root_hooks(&opts.hooks)?;
-    privileges::drop_privileges(opts.uid.as_deref(), opts.gid.as_deref())?;
-    hooks::run("as-user", &opts.hooks.as_user(), true)?;
+    if master && opts.master_as_root {
+        // Each worker, mule and spooler drops them after its fork (`Master::enter_child`).
+        log::info!("master-as-root: the master keeps its privileges");
+    } else {
+        drop_to_user(opts)?;
+    }
     if let Some(log) = &logto2 {
         daemon::log_to(log)?;
     }

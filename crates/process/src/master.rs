@@ -1113,6 +1113,10 @@ impl<'a> Master<'a> {
             }
             Command::Stats => self.log_stats(),
             _ if stopping => log::info!("stopping: {command:?} ignored"),
+            Command::Reload | Command::BrutalReload if self.opts.exit_on_reload => {
+                log::info!("exit-on-reload: stopping instead of reloading");
+                self.begin_stop(command == Command::Reload);
+            }
             Command::Reload if self.may_reexec() => self.reexec(),
             Command::Reload => {
                 if !self.reload_pending {
@@ -1955,6 +1959,14 @@ impl<'a> Master<'a> {
             return false;
         }
         self.service.after_fork_child();
+        // `master-as-root`: the master kept its privileges; its children drop them, before
+        // the post-fork hooks, as uWSGI's.
+        if self.opts.master_as_root {
+            if let Err(e) = crate::drop_to_user(self.opts) {
+                log::error!("master-as-root: {e}");
+                return false;
+            }
+        }
         // Not fatal (logged), as in uWSGI.
         let _ = crate::hooks::run("post-fork", &self.opts.hooks.post_fork, false);
         true

@@ -174,6 +174,9 @@ pub struct Options {
     pub log_reopen: bool,
     /// `vacuum`: remove unix sockets and pidfiles on exit.
     pub vacuum: bool,
+    /// `master-as-root`: the master keeps root's privileges; each worker, mule and spooler
+    /// drops to `uid` and `gid` after its fork (with the `as-root` and `as-user` hooks).
+    pub master_as_root: bool,
     /// `uid`: a user name or number.
     pub uid: Option<String>,
     /// `gid`: a group name or number.
@@ -236,6 +239,9 @@ pub struct Options {
     pub touch_chain_reload: Vec<PathBuf>,
     /// `touch-logreopen`: touching one of these reopens the log file (as FIFO `l`).
     pub touch_logreopen: Vec<PathBuf>,
+    /// `exit-on-reload`: a reload (SIGHUP, FIFO `r`/`R`, a touched or changed file) stops
+    /// the server instead (gracefully for a graceful one), with status 0.
+    pub exit_on_reload: bool,
     /// `fs-reload`: any change of one of these files or directories reloads gracefully.
     pub fs_reload: Vec<PathBuf>,
     /// `fs-brutal-reload`: the same, as a brutal reload (FIFO `R`).
@@ -398,6 +404,7 @@ impl Default for Options {
             log_backupname: None,
             log_reopen: false,
             vacuum: false,
+            master_as_root: false,
             uid: None,
             gid: None,
             chown_socket: None,
@@ -423,6 +430,7 @@ impl Default for Options {
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
             touch_logreopen: Vec::new(),
+            exit_on_reload: false,
             fs_reload: Vec::new(),
             fs_brutal_reload: Vec::new(),
             harakiri: 0,
