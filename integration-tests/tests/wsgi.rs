@@ -623,6 +623,8 @@ fn vhost_picks_the_app_by_host_and_script_name() {
     let is_paths = |r: &Response| r.status == 200 && r.text().lines().count() == 4;
     let is_environ = |r: &Response| r.status == 200 && r.text().starts_with('{');
     let is_default = |r: &Response| r.status == 200 && r.text().parse::<u32>().is_ok();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let hostname = hostname.trim();
     for no_default in [false, true] {
         let (uwsgi, http): (SocketAddr, SocketAddr) = (
             ([127, 0, 0, 1], free_port()).into(),
@@ -640,6 +642,9 @@ fn vhost_picks_the_app_by_host_and_script_name() {
             format!("a.example|={}", app("wsgi_paths.py")),
             "--mount".into(),
             format!("a.example|/m={}", app("wsgi_environ.py")),
+            // A request without Host falls back to SERVER_NAME: this machine's name.
+            "--mount".into(),
+            format!("{hostname}|={}", app("wsgi_environ.py")),
         ];
         if no_default {
             args.push("--no-default-app".into());
@@ -654,6 +659,7 @@ fn vhost_picks_the_app_by_host_and_script_name() {
             uwsgi,
             &[("HTTP_HOST", "a.example"), ("SCRIPT_NAME", "/m")]
         )));
+        assert!(is_environ(&exchange(http, b"GET /pid HTTP/1.0\r\n\r\n")));
         let other = http_get(http, "b.example");
         if no_default {
             assert_eq!(other.status, 500);

@@ -712,8 +712,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("reload-on-exception", &[], None, Kind::Flag, None, None, Status::Implemented,
         "recycle a worker after a request whose app raised"),
     opt("so-send-timeout", &["so-write-timeout", "socket-send-timeout", "socket-write-timeout"], None, Kind::Int, None, None, Status::Differs(
-        "changes nothing: connections are non-blocking, and socket-timeout bounds the wait for each write"),
-        "accepted: socket-timeout bounds the wait for each write"),
+        "changes nothing: connections are non-blocking, and socket-timeout (http-timeout on --http) bounds the wait for each write"),
+        "accepted: socket-timeout (http-timeout on --http) bounds the wait for each write"),
     opt("spooler-frequency", &[], None, Kind::Int, None, Some("30"), Status::Implemented,
         "seconds between spooler scans (a queued job wakes the spooler at once)"),
     opt("spooler-ordered", &[], None, Kind::Flag, None, None, Status::Differs(

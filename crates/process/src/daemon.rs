@@ -61,7 +61,9 @@ fn null_stdin() -> Result<(), Error> {
 
 /// `flock`: takes a write lock on the whole of `path` (`fcntl(F_SETLK)`, as uWSGI), held
 /// while the returned file is open; an error naming the file when another process holds it.
-pub fn lock_file(path: &Path) -> Result<std::fs::File, Error> {
+/// With `wait` it waits for the lock instead (`F_SETLKW`): a daemonized child taking over
+/// the locks of the parent that is exiting.
+pub fn lock_file(path: &Path, wait: bool) -> Result<std::fs::File, Error> {
     let file_err = |e| {
         Error::with(
             ErrorKind::File {
@@ -83,7 +85,12 @@ pub fn lock_file(path: &Path) -> Result<std::fs::File, Error> {
         l_len: 0,
         l_pid: 0,
     };
-    match nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETLK(&lock)) {
+    let arg = if wait {
+        nix::fcntl::FcntlArg::F_SETLKW(&lock)
+    } else {
+        nix::fcntl::FcntlArg::F_SETLK(&lock)
+    };
+    match nix::fcntl::fcntl(&f, arg) {
         Ok(_) => Ok(f),
         Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => {
             Err(Error::new(ErrorKind::Config(format!(

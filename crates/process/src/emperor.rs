@@ -205,8 +205,10 @@ struct Vassal {
     accepting: bool,
     respawn_at: Option<Instant>,
     quick_deaths: u32,
-    /// Told to stop: killed if still running at this time (`None` once killed).
-    stop_deadline: Option<Option<Instant>>,
+    /// Told to stop (it is forgotten once it exits).
+    stopping: bool,
+    /// While stopping: when it is killed if still running (`None` once killed).
+    kill_at: Option<Instant>,
 }
 
 impl Vassal {
@@ -295,7 +297,7 @@ impl Emperor {
             let wake = self
                 .vassals
                 .iter()
-                .filter_map(|(_, v)| v.respawn_at.or(v.stop_deadline.flatten()))
+                .filter_map(|(_, v)| v.respawn_at.or(v.kill_at))
                 .chain([next_scan, next_tick])
                 .min()
                 .unwrap_or(next_tick);
@@ -368,11 +370,7 @@ impl Emperor {
                     } else {
                         "not accepting"
                     },
-                    if v.stop_deadline.is_some() {
-                        ", stopping"
-                    } else {
-                        ""
-                    }
+                    if v.stopping { ", stopping" } else { "" }
                 );
             }
         }
@@ -417,7 +415,7 @@ impl Emperor {
                     continue;
                 };
                 let v = &mut self.vassals[key];
-                if v.stop_deadline.is_some() {
+                if v.stopping {
                     continue;
                 }
                 if self.settings.tyrant && v.owner != owner {
@@ -436,7 +434,7 @@ impl Emperor {
         let gone: Vec<usize> = self
             .vassals
             .iter()
-            .filter(|(_, v)| v.stop_deadline.is_none() && !seen.contains(&v.config))
+            .filter(|(_, v)| !v.stopping && !seen.contains(&v.config))
             .map(|(key, _)| key)
             .collect();
         for key in gone {
@@ -477,7 +475,8 @@ impl Emperor {
             accepting: false,
             respawn_at: None,
             quick_deaths: 0,
-            stop_deadline: None,
+            stopping: false,
+            kill_at: None,
         });
         self.spawn(key);
     }
@@ -530,8 +529,7 @@ impl Emperor {
         cmd.arg(flag)
             .arg(&v.config)
             .current_dir(&v.cwd)
-            .stdin(Stdio::null())
-            .env(vassal::ENV, fd.to_string());
+            .stdin(Stdio::null());
         for (name, value) in std::env::vars_os() {
             let name_str = name.to_string_lossy();
             if [
@@ -550,9 +548,11 @@ impl Emperor {
                 cmd.env(format!("UWSGI_{option}"), value);
             }
         }
+        // Set last: the loop above removes an emperor's own `UWSGI_EMPEROR_FD`.
+        cmd.env(vassal::ENV, fd.to_string());
         let tyrant = self.settings.tyrant.then_some(v.owner);
         // SAFETY: the closure runs in the child between fork and exec and calls only
-        // prctl(2), getuid(2), setgroups(2), setgid(2), setuid(2) and fcntl(2), which are
+        // prctl(2), geteuid(2), setgroups(2), setgid(2), setuid(2) and fcntl(2), which are
         // async-signal-safe, and reads values copied before the fork.
         unsafe {
             cmd.pre_exec(move || {
@@ -629,7 +629,7 @@ impl Emperor {
         if closed {
             self.close_line(key);
         }
-        if stop_me && self.vassals[key].stop_deadline.is_none() {
+        if stop_me && !self.vassals[key].stopping {
             log::info!(
                 "[emperor] vassal {} asked to be stopped",
                 self.vassals[key].name()
@@ -672,7 +672,7 @@ impl Emperor {
         let keys: Vec<usize> = self
             .vassals
             .iter()
-            .filter(|(_, v)| v.stop_deadline.is_none())
+            .filter(|(_, v)| !v.stopping)
             .map(|(k, _)| k)
             .collect();
         for key in keys {
@@ -706,7 +706,8 @@ impl Emperor {
             }
         }
         v.respawn_at = None;
-        v.stop_deadline = Some(Some(Instant::now() + self.settings.mercy));
+        v.stopping = true;
+        v.kill_at = Some(Instant::now() + self.settings.mercy);
     }
 
     fn stop_all(&mut self, graceful: bool) {
@@ -719,7 +720,7 @@ impl Emperor {
         let keys: Vec<usize> = self.vassals.iter().map(|(k, _)| k).collect();
         for key in keys {
             // An immediate stop during a graceful one is passed on; not the reverse.
-            if !graceful || self.vassals[key].stop_deadline.is_none() {
+            if !graceful || !self.vassals[key].stopping {
                 self.stop(key, graceful);
             }
         }
@@ -747,7 +748,7 @@ impl Emperor {
             let v = &mut self.vassals[key];
             let pid = v.pid().unwrap_or(0);
             v.child = None;
-            if v.stop_deadline.is_some() {
+            if v.stopping {
                 log::info!(
                     "[emperor] vassal {} (pid {pid}) stopped ({})",
                     v.name(),
@@ -784,7 +785,7 @@ impl Emperor {
     /// Kills the stopping vassals past their deadline.
     fn kill_overdue(&mut self, now: Instant) {
         for (_, v) in &mut self.vassals {
-            if let Some(Some(deadline)) = v.stop_deadline {
+            if let Some(deadline) = v.kill_at {
                 if now >= deadline {
                     if let Some(pid) = v.pid() {
                         log::warn!(
@@ -793,7 +794,7 @@ impl Emperor {
                         );
                         kill(pid, Signal::SIGKILL);
                     }
-                    v.stop_deadline = Some(None);
+                    v.kill_at = None;
                 }
             }
         }

@@ -12,10 +12,13 @@
 //! 2. `chdir`; bind every socket (relative unix paths now resolve in the new directory),
 //!    `chmod-socket`, `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
-//!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`;
+//!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`
+//!    (under `master-as-root` the master keeps them, and each child drops them after its
+//!    fork);
 //! 4. map the [`ruwsgi_shm::Scoreboard`], the caches ([`ruwsgi_shm::Cache`], `cache2` and
 //!    `cache`; a reload adopts the previous image's) and the mules' queues, then
-//!    [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user — an
+//!    [`Service::load`] here unless `lazy-apps` (preload), as the unprivileged user (as
+//!    root under `master-as-root`) — an
 //!    app that registers uWSGI signals or timers at import writes them to the board, one
 //!    that fills a cache at import fills the shared one;
 //! 5. with `master`: fork `processes` workers, the mules and the spoolers, and supervise
@@ -229,7 +232,7 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
     let locks = opts
         .flock
         .iter()
-        .map(|p| daemon::lock_file(p))
+        .map(|p| daemon::lock_file(p, false))
         .collect::<Result<Vec<_>, _>>()?;
     let signals = master::MasterSignals::install()?;
     for p in [abs(&opts.pidfile), abs(&opts.emperor_pidfile)]
@@ -295,10 +298,16 @@ fn serve(
         }
     }
     // After daemonize: a lock is the process's, and its forked child would not hold it.
-    let lock_all = || -> Result<Vec<std::fs::File>, Error> {
-        opts.flock.iter().map(|p| daemon::lock_file(p)).collect()
+    // Absolute: `daemonize2` takes them again after `chdir`.
+    let flock: Vec<PathBuf> = opts
+        .flock
+        .iter()
+        .map(|p| abs(&Some(p.clone())).map(Option::unwrap_or_default))
+        .collect::<Result<_, _>>()?;
+    let lock_all = |wait: bool| -> Result<Vec<std::fs::File>, Error> {
+        flock.iter().map(|p| daemon::lock_file(p, wait)).collect()
     };
-    let mut locks = lock_all()?;
+    let mut locks = lock_all(false)?;
     if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile {
             daemon::write_pidfile(p)?;
@@ -547,9 +556,10 @@ fn serve(
         daemon::daemonize(log)?;
         daemon_umask(opts);
         service.after_fork_child();
-        // The parent that held the locks has exited: this process takes them again.
+        // The parent that held the locks exits now: this process takes them again, waiting
+        // for that exit to release them.
         drop(std::mem::take(&mut locks));
-        locks = lock_all()?;
+        locks = lock_all(true)?;
         for p in [&pidfile, &pidfile2].into_iter().flatten() {
             daemon::write_pidfile(p)?;
             cleanup.paths.push(p.clone());

@@ -11,8 +11,9 @@
 //!   (unsubscribe), its vars `key`, `address`, `modifier1`, `modifier2`, `cores` (workers ×
 //!   threads), `load` and `weight` (1), in one datagram. The master sends it once its first
 //!   workers are forked, then every `subscribe-freq` seconds (default 10), and an
-//!   unsubscribe when the server stops (gracefully or not) and, under
-//!   `unsubscribe-on-graceful-reload`, before a graceful reload re-executes it.
+//!   unsubscribe when the server stops (gracefully or not) or reloads brutally (FIFO `R`,
+//!   which stops every worker first) and, under `unsubscribe-on-graceful-reload`, before a
+//!   graceful reload re-executes it.
 //! - Signed subscriptions (`KEY,MODIFIER1,SIGNKEY`) need uWSGI's SSL build: refused at start.
 
 use std::net::UdpSocket;

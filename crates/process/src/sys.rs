@@ -70,12 +70,7 @@ pub(crate) fn pin_to_cpus(cpus: &[usize]) -> nix::Result<()> {
 /// Reaps every exited child of this process without waiting (`reaper`): the processes an
 /// app started and never waited for would stay zombies otherwise.
 pub(crate) fn reap_children() {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        if matches!(status, WaitStatus::StillAlive) {
-            break;
-        }
-    }
+    while reap_one().is_some() {}
 }
 
 /// The number of online CPUs (uWSGI's count for `cpu-affinity`), at least 1.

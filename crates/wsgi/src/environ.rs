@@ -209,16 +209,22 @@ impl EnvironTemplate {
         env.set_item(intern!(py, "QUERY_STRING"), latin1(py, query))?;
         let decoded = percent_decode(path);
         let path_info = latin1_string(&decoded);
-        // Under `vhost` the Host header picks the app (HTTP_HOST, as uWSGI reads it).
-        let host = apps
-            .vhost
-            .then(|| {
-                h.headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                    .map(|(_, v)| latin1_string(v))
-            })
-            .flatten();
+        // Under `vhost` the Host header picks the app (HTTP_HOST, as uWSGI reads it), else
+        // SERVER_NAME (the environ's, this machine's name, for a request without one).
+        let host = if apps.vhost {
+            let header = h
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"));
+            match header {
+                Some((_, v)) => Some(latin1_string(v).into_owned()),
+                None => env
+                    .get_item(intern!(py, "SERVER_NAME"))?
+                    .map(|v| v.to_string()),
+            }
+        } else {
+            None
+        };
         let app = self.place(py, env, None, &path_info, host.as_deref(), apps)?;
 
         for (k, v) in addresses(py, &req.peer, &req.local, cache) {
