@@ -32,7 +32,7 @@
 //!   then uWSGI's `STATUS=The Emperor is governing N vassals`, and `STOPPING=1`.
 
 use std::collections::HashSet;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -52,7 +52,7 @@ use crate::notify::Notifier;
 use crate::options::Options;
 use crate::sys::{describe_status, kill};
 use crate::touch::Touched;
-use crate::vassal::{self, byte};
+use crate::vassal::{self, byte, Line};
 
 /// The signal pipe's token; a vassal's line is `Token(key + 1)`.
 const SIGNAL_TOKEN: Token = Token(0);
@@ -199,7 +199,7 @@ struct Vassal {
     owner: (u32, u32),
     child: Option<Child>,
     /// The emperor's end of the vassal's line.
-    line: Option<UnixStream>,
+    line: Option<Line>,
     started: Option<Instant>,
     /// It said its workers accept, since its last start.
     accepting: bool,
@@ -222,15 +222,15 @@ impl Vassal {
 
     /// Sends `b` down the vassal's line; false when it has none or the write fails.
     fn tell(&self, b: u8) -> bool {
-        match &self.line {
-            Some(line) => match (&*line).write_all(&[b]) {
-                Ok(()) => true,
-                Err(e) => {
-                    log::warn!("[emperor] cannot tell vassal {} {b}: {e}", self.name());
-                    false
-                }
-            },
-            None => false,
+        let Some(line) = &self.line else {
+            return false;
+        };
+        match line.tell(b) {
+            Ok(()) => true,
+            Err(e) => {
+                log::warn!("[emperor] cannot tell vassal {} {b}: {e}", self.name());
+                false
+            }
         }
     }
 }
@@ -489,11 +489,11 @@ impl Emperor {
                 let v = &mut self.vassals[key];
                 log::info!("[emperor] vassal {} started (pid {})", v.name(), child.id());
                 let registered = self.poll.registry().register(
-                    &mut mio::unix::SourceFd(&line.as_raw_fd()),
+                    &mut mio::unix::SourceFd(&line.raw_fd()),
                     Token(key + 1),
                     Interest::READABLE,
                 );
-                if let Err(e) = registered.and_then(|()| line.set_nonblocking(true)) {
+                if let Err(e) = registered {
                     log::warn!(
                         "[emperor] vassal {}: its line cannot be read: {e}",
                         v.name()
@@ -520,7 +520,7 @@ impl Emperor {
     }
 
     /// Forks and executes vassal `key`: its instance, and the emperor's end of its line.
-    fn start(&self, key: usize) -> io::Result<(Child, UnixStream)> {
+    fn start(&self, key: usize) -> io::Result<(Child, Line)> {
         let v = &self.vassals[key];
         let flag = config_flag(&v.config).unwrap_or("--ini");
         let (ours, theirs) = UnixStream::pair()?;
@@ -581,7 +581,7 @@ impl Emperor {
         let child = cmd.spawn()?;
         // `theirs` closes here: the vassal holds the only copy of its end.
         drop(theirs);
-        Ok((child, ours))
+        Ok((child, Line::new(ours)?))
     }
 
     /// Reads what vassal `key` says on its line.
@@ -589,41 +589,21 @@ impl Emperor {
         let Some(v) = self.vassals.get_mut(key) else {
             return;
         };
-        let mut buf = [0u8; 16];
-        let mut closed = false;
+        let Some((bytes, closed)) = v.line.as_ref().map(Line::read) else {
+            return;
+        };
         let mut stop_me = false;
-        if let Some(line) = &v.line {
-            loop {
-                match (&*line).read(&mut buf) {
-                    Ok(0) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        for &b in &buf[..n] {
-                            match b {
-                                byte::RELOAD_OR_SPAWNED => {
-                                    log::info!("[emperor] vassal {} has been spawned", v.name())
-                                }
-                                byte::ACCEPTING => {
-                                    v.accepting = true;
-                                    log::info!(
-                                        "[emperor] vassal {} is ready to accept requests",
-                                        v.name()
-                                    );
-                                }
-                                byte::STOP_ME => stop_me = true,
-                                _ => {}
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        closed = true;
-                        break;
-                    }
+        for b in bytes {
+            match b {
+                byte::RELOAD_OR_SPAWNED => {
+                    log::info!("[emperor] vassal {} has been spawned", v.name())
                 }
+                byte::ACCEPTING => {
+                    v.accepting = true;
+                    log::info!("[emperor] vassal {} is ready to accept requests", v.name());
+                }
+                byte::STOP_ME => stop_me = true,
+                _ => {}
             }
         }
         if closed {
@@ -643,7 +623,7 @@ impl Emperor {
             let _ = self
                 .poll
                 .registry()
-                .deregister(&mut mio::unix::SourceFd(&line.as_raw_fd()));
+                .deregister(&mut mio::unix::SourceFd(&line.raw_fd()));
         }
     }
 

@@ -205,6 +205,36 @@ fn drop_to_user(opts: &Options) -> Result<(), Error> {
     hooks::run("as-user", &opts.hooks.as_user(), true)
 }
 
+/// `p` made absolute against the current directory (before `chdir`, so relative paths
+/// mean what they meant where the server started).
+fn absolute(p: &Option<PathBuf>) -> Result<Option<PathBuf>, Error> {
+    p.as_ref()
+        .map(|p| {
+            std::path::absolute(p).map_err(|e| Error::os(format!("bad path {}", p.display()), e))
+        })
+        .transpose()
+}
+
+/// `daemonize LOG` (detach, umask 0 unless `umask`), else `logto LOG`.
+fn detach(opts: &Options, daemonize: Option<&Path>, logto: Option<&Path>) -> Result<(), Error> {
+    if let Some(log) = daemonize {
+        daemon::daemonize(log)?;
+        daemon_umask(opts);
+    } else if let Some(log) = logto {
+        daemon::log_to(log)?;
+    }
+    Ok(())
+}
+
+/// `chdir`, when given.
+fn change_dir(opts: &Options) -> Result<(), Error> {
+    if let Some(dir) = &opts.chdir {
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Runs the Emperor (`emperor.rs`): this process governs a vassal per config file the
 /// `emperor` directories and patterns hold, until a stop signal and every vassal has
 /// exited; returns the exit status. Of the process's own options it honours `daemonize`
@@ -219,38 +249,30 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
         enabled: opts.vacuum,
         paths: Vec::new(),
     };
-    let abs = |p: &Option<PathBuf>| {
-        p.as_ref()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-    };
-    if let Some(log) = abs(&opts.daemonize) {
-        daemon::daemonize(&log)?;
-        daemon_umask(opts);
-    } else if let Some(log) = abs(&opts.logto) {
-        daemon::log_to(&log)?;
-    }
+    detach(
+        opts,
+        absolute(&opts.daemonize)?.as_deref(),
+        absolute(&opts.logto)?.as_deref(),
+    )?;
     let locks = opts
         .flock
         .iter()
         .map(|p| daemon::lock_file(p, false))
         .collect::<Result<Vec<_>, _>>()?;
     let signals = master::MasterSignals::install()?;
-    for p in [abs(&opts.pidfile), abs(&opts.emperor_pidfile)]
+    for p in [absolute(&opts.pidfile)?, absolute(&opts.emperor_pidfile)?]
         .into_iter()
         .flatten()
     {
         daemon::write_pidfile(&p)?;
         cleanup.paths.push(p);
     }
-    let touch_reload: Vec<PathBuf> = opts
+    let touch_reload = opts
         .touch_reload
         .iter()
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-        .collect();
-    if let Some(dir) = &opts.chdir {
-        std::env::set_current_dir(dir)
-            .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
-    }
+        .map(|p| absolute(&Some(p.clone())).map(Option::unwrap_or_default))
+        .collect::<Result<Vec<_>, _>>()?;
+    change_dir(opts)?;
     let here =
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     let settings = emperor::Settings::from_options(opts, &here)
@@ -271,38 +293,28 @@ fn serve(
     let start_dir =
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     // Paths of the pidfiles and logs resolve against the starting directory, before chdir.
-    let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>, Error> {
-        p.as_ref()
-            .map(|p| {
-                std::path::absolute(p)
-                    .map_err(|e| Error::os(format!("bad path {}", p.display()), e))
-            })
-            .transpose()
-    };
-    let (pidfile, pidfile2) = (abs(&opts.pidfile)?, abs(&opts.pidfile2)?);
-    let safe_pidfiles: Vec<PathBuf> = [abs(&opts.safe_pidfile)?, abs(&opts.safe_pidfile2)?]
-        .into_iter()
-        .flatten()
-        .collect();
-    let (daemonize, daemonize2) = (abs(&opts.daemonize)?, abs(&opts.daemonize2)?);
-    let (logto, logto2) = (abs(&opts.logto)?, abs(&opts.logto2)?);
+    let (pidfile, pidfile2) = (absolute(&opts.pidfile)?, absolute(&opts.pidfile2)?);
+    let safe_pidfiles: Vec<PathBuf> = [
+        absolute(&opts.safe_pidfile)?,
+        absolute(&opts.safe_pidfile2)?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (daemonize, daemonize2) = (absolute(&opts.daemonize)?, absolute(&opts.daemonize2)?);
+    let (logto, logto2) = (absolute(&opts.logto)?, absolute(&opts.logto2)?);
 
     // A re-executed master is the same process: already detached, already logging.
     let detached = handover.is_some_and(|h| h.detached);
     if !detached {
-        if let Some(log) = &daemonize {
-            daemon::daemonize(log)?;
-            daemon_umask(opts);
-        } else if let Some(log) = &logto {
-            daemon::log_to(log)?;
-        }
+        detach(opts, daemonize.as_deref(), logto.as_deref())?;
     }
     // After daemonize: a lock is the process's, and its forked child would not hold it.
     // Absolute: `daemonize2` takes them again after `chdir`.
     let flock: Vec<PathBuf> = opts
         .flock
         .iter()
-        .map(|p| abs(&Some(p.clone())).map(Option::unwrap_or_default))
+        .map(|p| absolute(&Some(p.clone())).map(Option::unwrap_or_default))
         .collect::<Result<_, _>>()?;
     let lock_all = |wait: bool| -> Result<Vec<std::fs::File>, Error> {
         flock.iter().map(|p| daemon::lock_file(p, wait)).collect()
@@ -321,10 +333,7 @@ fn serve(
     // loop. A reload blocked them across exec; pending ones are delivered now, to these.
     let signals = master.then(master::MasterSignals::install).transpose()?;
     reexec::unblock();
-    if let Some(dir) = &opts.chdir {
-        std::env::set_current_dir(dir)
-            .map_err(|e| Error::os(format!("cannot chdir to {}", dir.display()), e))?;
-    }
+    change_dir(opts)?;
     if !master {
         if handover.is_some() {
             return Err(Error::new(ErrorKind::Config(

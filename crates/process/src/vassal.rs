@@ -48,10 +48,51 @@ pub(crate) enum Order {
     Lost,
 }
 
+/// Either end of the line: single bytes written, and read without blocking.
+#[derive(Debug)]
+pub(crate) struct Line(UnixStream);
+
+impl Line {
+    /// `stream`, made non-blocking.
+    pub(crate) fn new(stream: UnixStream) -> io::Result<Line> {
+        stream.set_nonblocking(true)?;
+        Ok(Line(stream))
+    }
+
+    /// The descriptor, for a poll.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Writes `byte`.
+    pub(crate) fn tell(&self, byte: u8) -> io::Result<()> {
+        (&self.0).write_all(&[byte])
+    }
+
+    /// The bytes that arrived since the last call, and whether the other end closed the
+    /// line (or reading it failed, which the caller treats the same).
+    pub(crate) fn read(&self) -> (Vec<u8>, bool) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        loop {
+            match (&self.0).read(&mut buf) {
+                Ok(0) => return (got, true),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (got, false),
+                Err(e) => {
+                    log::error!("reading the emperor–vassal line: {e}");
+                    return (got, true);
+                }
+            }
+        }
+    }
+}
+
 /// The vassal's end of the line.
 #[derive(Debug)]
 pub(crate) struct EmperorLink {
-    stream: UnixStream,
+    line: Line,
 }
 
 impl EmperorLink {
@@ -83,66 +124,57 @@ impl EmperorLink {
         // Closed in anything the master executes, except its own re-executed image
         // ([`EmperorLink::keep_across_exec`]).
         let _ = fcntl(&stream, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-        if let Err(e) = stream.set_nonblocking(true) {
-            log::warn!("{ENV}={fd}: {e}; no emperor is listened to");
-            return None;
+        match Line::new(stream) {
+            Ok(line) => {
+                log::info!("governed by an emperor (fd {fd})");
+                Some(EmperorLink { line })
+            }
+            Err(e) => {
+                log::warn!("{ENV}={fd}: {e}; no emperor is listened to");
+                None
+            }
         }
-        log::info!("governed by an emperor (fd {fd})");
-        Some(EmperorLink { stream })
     }
 
     /// The descriptor, for the master's poll.
     pub(crate) fn raw_fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
+        self.line.raw_fd()
     }
 
     /// Tells the emperor `byte`; a failure is logged (a gone emperor shows as [`Order::Lost`]).
     pub(crate) fn tell(&self, byte: u8) {
-        if let Err(e) = (&self.stream).write_all(&[byte]) {
+        if let Err(e) = self.line.tell(byte) {
             log::warn!("cannot tell the emperor {byte}: {e}");
         }
     }
 
     /// The orders that arrived since the last call.
     pub(crate) fn orders(&self) -> Vec<Order> {
+        let (bytes, closed) = self.line.read();
         let mut out = Vec::new();
-        let mut buf = [0u8; 16];
-        loop {
-            match (&self.stream).read(&mut buf) {
-                Ok(0) => {
-                    out.push(Order::Lost);
-                    return out;
-                }
-                Ok(n) => {
-                    for &b in &buf[..n] {
-                        log::info!("received message {b} from the emperor");
-                        match b {
-                            byte::STOP => out.push(Order::Do(Command::Halt)),
-                            byte::RELOAD_OR_SPAWNED => out.push(Order::Do(Command::Reload)),
-                            byte::GRACEFUL_STOP => out.push(Order::Do(Command::Stop)),
-                            _ => log::warn!("unknown message {b} from the emperor: ignored"),
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
-                Err(e) => {
-                    log::error!("reading from the emperor: {e}");
-                    out.push(Order::Lost);
-                    return out;
-                }
+        for b in bytes {
+            log::info!("received message {b} from the emperor");
+            match b {
+                byte::STOP => out.push(Order::Do(Command::Halt)),
+                byte::RELOAD_OR_SPAWNED => out.push(Order::Do(Command::Reload)),
+                byte::GRACEFUL_STOP => out.push(Order::Do(Command::Stop)),
+                _ => log::warn!("unknown message {b} from the emperor: ignored"),
             }
         }
+        if closed {
+            out.push(Order::Lost);
+        }
+        out
     }
 
     /// Lets the line through the reload's `exec` (the new image finds it by the variable).
     pub(crate) fn keep_across_exec(&self) -> nix::Result<()> {
-        fcntl(&self.stream, FcntlArg::F_SETFD(FdFlag::empty())).map(drop)
+        fcntl(&self.line.0, FcntlArg::F_SETFD(FdFlag::empty())).map(drop)
     }
 
     /// Closes the line again at `exec`, after a reload that could not execute.
     pub(crate) fn close_on_exec(&self) {
-        let _ = fcntl(&self.stream, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+        let _ = fcntl(&self.line.0, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     }
 }
 
@@ -153,8 +185,9 @@ mod tests {
     #[test]
     fn bytes_read_as_orders_and_a_closed_line_as_lost() {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        let link = EmperorLink { stream: ours };
+        let link = EmperorLink {
+            line: Line::new(ours).unwrap(),
+        };
         assert!(link.orders().is_empty(), "nothing sent yet");
         (&theirs).write_all(&[1, 2, 0, 9]).unwrap();
         assert_eq!(
