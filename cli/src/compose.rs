@@ -208,6 +208,8 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
     let mut event_loop: ruwsgi_event_loop::Options = config.extract()?;
     event_loop.static_files = config.extract()?;
     event_loop.static_files.check()?;
+    event_loop.routes = route_options(config);
+    event_loop.routes.check()?;
     if let Err(bad) = event_loop.add_header_fields() {
         let origin = config
             .origin("add-header")
@@ -217,13 +219,29 @@ fn wsgi_service_options(config: &Config) -> anyhow::Result<WsgiServiceOptions> {
     Ok(WsgiServiceOptions { wsgi, event_loop })
 }
 
+/// The routing options: every `route*`, `error-route*`, `response-route*`,
+/// `collect-header` and `pull-header` value in the order given (across options: a `goto`
+/// and its label may be set by different ones), with where it was set.
+pub(crate) fn route_options(config: &Config) -> ruwsgi_event_loop::RouteOptions {
+    let lines = config
+        .entries()
+        .filter(|(spec, ..)| ruwsgi_config::is_routing(spec.name))
+        .map(|(spec, value, origin)| ruwsgi_event_loop::RouteLine {
+            option: spec.name.to_string(),
+            value: value.to_string(),
+            origin: origin.to_string(),
+        })
+        .collect();
+    ruwsgi_event_loop::RouteOptions { lines }
+}
+
 /// `uwsgi.opt`, as uWSGI exports it to the app (those apps and APM agents probe): every
 /// option a source set, in order, with its value, or `None` for a flag that is on (Python
 /// sees `True`).
 fn uwsgi_opt(config: &Config) -> Vec<(String, Option<String>)> {
     config
         .entries()
-        .map(|(spec, value)| {
+        .map(|(spec, value, _)| {
             let on = spec.kind == Kind::Flag && value == "true";
             (spec.name.to_string(), (!on).then(|| value.to_string()))
         })

@@ -52,7 +52,11 @@ fn main() {
     }
     if commands.show_config {
         // A config check, like `nginx -t`: print and exit without starting anything (uWSGI
-        // prints and goes on to start; a documented difference).
+        // prints and goes on to start; a documented difference). Routing rules are parsed
+        // here, not by the typed extraction: a bad one fails the check.
+        if let Err(err) = compose::route_options(&config).check() {
+            fail(err);
+        }
         print!("{}", config.show());
         exit(0);
     }

@@ -1,5 +1,5 @@
 # A vassal's app for the emperor tests: reports who serves (worker pid, master pid, uid,
-# gid), the VERSION its config set; on /slow it says so on stderr and sleeps a second.
+# gid), the VERSION and EXTRA its config set; on /slow it says so on stderr and sleeps a second.
 import json
 import os
 import sys
@@ -18,6 +18,7 @@ def application(environ, start_response):
             "uid": os.getuid(),
             "gid": os.getgid(),
             "version": os.environ.get("VERSION"),
+            "extra": os.environ.get("EXTRA"),
         }
     ).encode()
     start_response("200 OK", [("Content-Type", "application/json")])

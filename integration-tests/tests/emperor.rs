@@ -18,6 +18,7 @@ struct Served {
     master: u64,
     uid: u64,
     version: String,
+    extra: String,
 }
 
 /// `GET path` on `addr`, or `None` while nothing answers there.
@@ -39,6 +40,7 @@ fn try_get(addr: SocketAddr, path: &str) -> Option<Served> {
         master: v["master"].as_u64().unwrap(),
         uid: v["uid"].as_u64().unwrap(),
         version: v["version"].as_str().unwrap_or("").to_string(),
+        extra: v["extra"].as_str().unwrap_or("").to_string(),
     })
 }
 
@@ -259,6 +261,40 @@ fn an_emperor_serves_no_socket_or_app_itself() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the zmq:// monitor is not supported"), "{err}");
+}
+
+/// `vassal-set`, `vassals-include-before` and `vassals-inherit` reach every vassal as
+/// uWSGI's emperor passes them (`--set`, `--include` before the vassal's file, `--inherit`
+/// after it): the template's values come last, so its `VERSION` wins over the vassal's own
+/// and the include's, and the set's `EXTRA` is there too.
+#[test]
+fn vassal_templates_includes_and_sets_reach_every_vassal() {
+    let dir = tempfile::tempdir().unwrap();
+    let vassals = dir.path().join("vassals");
+    std::fs::create_dir(&vassals).unwrap();
+    let a = local(free_port());
+    write_vassal(&vassals.join("a.ini"), a, "own");
+    std::fs::write(
+        dir.path().join("early.ini"),
+        "[uwsgi]\nenv = VERSION=include\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tmpl.ini"),
+        "[uwsgi]\nenv = VERSION=template\n",
+    )
+    .unwrap();
+    let emperor_ini = dir.path().join("emperor.ini");
+    std::fs::write(
+        &emperor_ini,
+        "[uwsgi]\nemperor = %d/vassals\nemperor-freq = 1\nvassal-set = env=EXTRA=from-set\n\
+         vassals-include-before = %d/early.ini\nvassals-inherit = %d/tmpl.ini\n",
+    )
+    .unwrap();
+    let _emperor = ServerBuilder::new(["--ini", emperor_ini.to_str().unwrap()]).start();
+    let served = wait_served(a, "vassal a", |_| true);
+    assert_eq!(served.version, "template", "{served:?}");
+    assert_eq!(served.extra, "from-set", "{served:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod logging;
 mod nginx;
 mod process;
 mod reload;
+mod routing;
 mod serving;
 mod signals;
 mod spooler;

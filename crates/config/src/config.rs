@@ -69,13 +69,14 @@ impl Config {
             .filter_map(|(name, values)| Some((table::lookup(name)?, values.as_slice())))
     }
 
-    /// Every value a source set, in the order given, with its option (`uwsgi.opt` shows them
-    /// to the app, as uWSGI does).
-    pub fn entries(&self) -> impl Iterator<Item = (&'static OptionSpec, &str)> + '_ {
+    /// Every value a source set, in the order given, with its option and where it was set
+    /// (`uwsgi.opt` shows them to the app, as uWSGI does; routing rules keep their order
+    /// across options).
+    pub fn entries(&self) -> impl Iterator<Item = (&'static OptionSpec, &str, &Origin)> + '_ {
         self.lines
             .iter()
             .filter(|l| !l.placeholder)
-            .filter_map(|l| Some((table::lookup(&l.key)?, l.value.as_str())))
+            .filter_map(|l| Some((table::lookup(&l.key)?, l.value.as_str(), &l.origin)))
     }
 
     /// The configuration as a figment: one provider of the option table's defaults, then one

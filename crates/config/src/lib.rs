@@ -63,7 +63,9 @@ pub use error::{Error, ErrorKind};
 pub use expand::Magic;
 pub use readers::{read as read_pairs, Format, Pair, SyntaxError};
 pub use source::Origin;
-pub use table::{lookup, migration_table, suggest, Issue, Kind, OptionSpec, Status, OPTIONS};
+pub use table::{
+    is_routing, lookup, migration_table, suggest, Issue, Kind, OptionSpec, Status, OPTIONS,
+};
 pub use value::Value;
 
 use std::path::PathBuf;

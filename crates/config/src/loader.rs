@@ -105,6 +105,9 @@ pub(crate) struct Loader {
     first_magic: Option<Magic>,
     last_file: Option<String>,
     includes: Vec<String>,
+    /// `inherit` files, loaded once everything else is read (uWSGI runs `inherit` after
+    /// the rest of the configuration, so a template's values come last).
+    inherits: Vec<(String, Origin)>,
     warnings: Vec<String>,
     /// The (file, line) pairs whose text held a template placeholder before the magic
     /// variables were expanded (which eats ERB's `<%= … %>` as uWSGI does).
@@ -136,6 +139,7 @@ impl Loader {
             first_magic: None,
             last_file: None,
             includes: Vec::new(),
+            inherits: Vec::new(),
             warnings: Vec::new(),
             template_lines: HashSet::new(),
         }
@@ -277,8 +281,30 @@ impl Loader {
                         origin: origin.clone(),
                     })
                 })?;
-                let format = Format::from_option(spec.name).unwrap_or(Format::Ini);
-                self.include(format, &value, &origin)?;
+                if spec.name == "inherit" {
+                    self.inherits.push((value, origin));
+                } else {
+                    let format = include_format(spec.name, &value, &origin)?;
+                    self.include(format, &value, &origin)?;
+                }
+            }
+            _ if spec.name == "set" => {
+                // uWSGI's `set`: an option as if written here, or else a placeholder.
+                let v = value.unwrap_or_default();
+                let Some((name, set)) = v.split_once('=') else {
+                    return Err(Error::bad_value(spec.name, &v, "NAME=VALUE", &origin));
+                };
+                let key = table::normalize(name);
+                if table::lookup(&key).is_some() {
+                    return self.add_one(&key, name, Some(set.to_string()), origin);
+                }
+                self.entries.push(Entry {
+                    key,
+                    written: name.to_string(),
+                    value: Some(set.to_string()),
+                    origin,
+                    placeholder_only: true,
+                });
             }
             _ if spec.name == "strict" => {
                 // As uWSGI's `uwsgi_opt_true`: only false/off/no/0 turn it off.
@@ -408,6 +434,12 @@ impl Loader {
 
     /// Runs the substitution passes and validates every entry into a [`Config`].
     pub(crate) fn finish(mut self) -> Result<Config, Error> {
+        // `inherit` files last, in the order named (one may name another).
+        while !self.inherits.is_empty() {
+            let (value, origin) = self.inherits.remove(0);
+            let format = include_format("inherit", &value, &origin)?;
+            self.include(format, &value, &origin)?;
+        }
         // Keys some `%(key)` refers to are placeholders (computed before substitution).
         let mut placeholders: HashSet<String> = HashSet::new();
         for e in &self.entries {
@@ -563,8 +595,9 @@ impl Loader {
     /// Warns about a text value that still holds a template placeholder or an unset
     /// `$(VAR)`: it is used as written, as uWSGI uses it, and is probably not what was meant.
     fn warn_leftover_text(&mut self, spec: &OptionSpec, raw: &str, origin: &Origin) {
-        // uWSGI's own `${...}` and `%(...)` syntax of log lines is not a leftover.
-        if spec.name.starts_with("log-") {
+        // uWSGI's own `${...}` and `%(...)` syntax of log lines and routing rules is not a
+        // leftover.
+        if spec.name.starts_with("log-") || table::is_routing(spec.name) {
             return;
         }
         if let Some(why) = self.leftover(raw, origin) {
@@ -700,6 +733,26 @@ impl Loader {
         !table::lookup(&self.entries[i].key)
             .is_some_and(|s| matches!(s.kind, Kind::Logic | Kind::Include))
     }
+}
+
+/// The format of the file an include option names: the option's own (`ini`, `yaml`, ...),
+/// or for `include` and `inherit` the file's extension, as uWSGI's `uwsgi_opt_load`.
+fn include_format(option: &str, value: &str, origin: &Origin) -> Result<Format, Error> {
+    if let Some(format) = Format::from_option(option) {
+        return Ok(format);
+    }
+    let file = match value.rsplit_once(':') {
+        Some((f, s)) if !s.contains('/') => f,
+        _ => value,
+    };
+    Format::from_path(file).ok_or_else(|| {
+        Error::bad_value(
+            option,
+            value,
+            "a config file whose name ends in .ini, .yaml, .yml, .json, .js, .toml or .xml",
+            origin,
+        )
+    })
 }
 
 /// What uWSGI (whose numbers go through `atoi`) reads out of a number option's value that

@@ -143,6 +143,12 @@ const fn not_yet(number: Option<u32>, title: &'static str) -> Status {
 /// Options no open issue brings.
 const UNFILED: Status = not_yet(None, "no issue filed yet");
 
+/// How every routing rule differs from uWSGI's (the README lists the actions and
+/// conditions).
+const ROUTE: Status = Status::Differs(
+    "the README's actions and conditions; Rust regular expressions (no look-around or back-references)",
+);
+
 /// One option of the table.
 #[derive(Debug)]
 pub struct OptionSpec {
@@ -476,11 +482,17 @@ pub static OPTIONS: &[OptionSpec] = &[
         "load options from a TOML file (file[:section])"),
     opt("xml", &["xmlconfig"], Some('x'), Kind::Include, None, None, Status::Implemented,
         "load options from an XML file (children of <uwsgi>)"),
+    opt("include", &[], None, Kind::Include, None, None, Status::Implemented,
+        "load options from a config file where this line is, its format by extension (file[:section])"),
+    opt("inherit", &[], None, Kind::Include, None, None, Status::Implemented,
+        "load options from a config file after everything else, its format by extension (a template)"),
     opt("strict", &[], None, Kind::Flag, None, None, Status::Differs(
         "also covers what was read before it"),
         "refuse unknown options in files and variables"),
     opt("set-placeholder", &["set-ph"], None, Kind::List, None, None, Status::Implemented,
         "define a placeholder: name=value"),
+    opt("set", &[], Some('S'), Kind::List, None, None, Status::Implemented,
+        "set an option (name=value, as if written here) or, for a name that is no option, a placeholder"),
     opt("show-config", &[], None, Kind::Flag, None, None, Status::Differs(
         "prints each value's origin and exits without starting"),
         "print the merged configuration with each value's origin, then exit"),
@@ -625,8 +637,6 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("no-defer-accept", &[], None, Kind::Flag, None, None, Status::Differs(
         "changes nothing: ruwsgi never sets TCP_DEFER_ACCEPT"),
         "accepted: ruwsgi never defers accepts (TCP_DEFER_ACCEPT)"),
-    opt("pull-header", &[], None, Kind::List, None, None, UNFILED,
-        "move a response header into a request variable"),
     opt("reload-on-as", &[], None, Kind::Int, None, None, Status::Implemented,
         "recycle a worker after a request that leaves its address space above this many megabytes"),
     opt("req-logger", &[], None, Kind::List, None, None, Status::Implemented,
@@ -645,8 +655,6 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt("catch-exceptions", &[], None, Kind::Flag, None, None, Status::Differs(
         "the body is Python's traceback, not uWSGI's report of the exception"),
         "answer an app error with its traceback as the 500's body (development only)"),
-    opt("collect-header", &[], None, Kind::List, None, None, UNFILED,
-        "copy a response header into a request variable"),
     opt("cpu-affinity", &[], None, Kind::Int, None, None, Status::Implemented,
         "pin each worker to this many CPUs (worker N from CPU (N-1)×count on, as uWSGI)"),
     opt("emperor", &[], None, Kind::List, None, None, Status::Differs(
@@ -663,6 +671,16 @@ pub static OPTIONS: &[OptionSpec] = &[
         "milliseconds a dead vassal waits before it starts again, once more per quick death"),
     opt("emperor-max-throttle", &[], None, Kind::Int, None, Some("180000"), Status::Implemented,
         "the longest pause, in milliseconds, before a dead vassal starts again"),
+    opt("vassals-inherit", &[], None, Kind::List, None, None, Status::Implemented,
+        "give every vassal this template: --inherit FILE after its own file"),
+    opt("vassals-include", &[], None, Kind::List, None, None, Status::Implemented,
+        "give every vassal --include FILE after its own file"),
+    opt("vassals-inherit-before", &[], None, Kind::List, None, None, Status::Implemented,
+        "give every vassal --inherit FILE before its own file"),
+    opt("vassals-include-before", &[], None, Kind::List, None, None, Status::Implemented,
+        "give every vassal --include FILE before its own file"),
+    opt("vassal-set", &[], None, Kind::List, None, None, Status::Implemented,
+        "give every vassal --set NAME=VALUE"),
     opt("emperor-graceful-shutdown", &[], None, Kind::Flag, None, None, Status::Implemented,
         "stop vassals gracefully at SIGINT/SIGQUIT and when their file goes"),
     opt("exec-as-root", &[], None, Kind::List, None, None, Status::Implemented,
@@ -744,10 +762,86 @@ pub static OPTIONS: &[OptionSpec] = &[
         "unsubscribe from the subscription servers before a graceful reload too"),
     opt("vhost", &[], None, Kind::Flag, None, None, Status::Implemented,
         "virtual hosting: a request's app is the one mounted at HOST|SCRIPT_NAME"),
-    opt("response-route-if", &[], None, Kind::List, None, None, UNFILED,
-        "add a response route on a condition"),
-    opt("response-route-if-not", &[], None, Kind::List, None, None, UNFILED,
-        "add a response route on a negated condition"),
+    opt("route", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route: REGEX (on PATH_INFO) ACTION"),
+    opt("route-host", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on HTTP_HOST: REGEX ACTION"),
+    opt("route-uri", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on REQUEST_URI: REGEX ACTION"),
+    opt("route-qs", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on QUERY_STRING: REGEX ACTION"),
+    opt("route-remote-addr", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on REMOTE_ADDR: REGEX ACTION"),
+    opt("route-user-agent", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on HTTP_USER_AGENT: REGEX ACTION"),
+    opt("route-remote-user", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on REMOTE_USER: REGEX ACTION"),
+    opt("route-referer", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on HTTP_REFERER: REGEX ACTION"),
+    opt("route-if", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on a condition: COND:ARGS ACTION"),
+    opt("route-if-not", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route on a negated condition: COND:ARGS ACTION"),
+    opt("route-run", &[], None, Kind::List, None, None, ROUTE,
+        "add a request route that always runs its ACTION"),
+    opt("route-label", &[], None, Kind::List, None, None, Status::Implemented,
+        "add a label to the request routes (for goto)"),
+    opt("error-route", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route (run when the status is known): REGEX (on PATH_INFO) ACTION"),
+    opt("error-route-status", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on the response's status: STATUS ACTION"),
+    opt("error-route-host", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on HTTP_HOST: REGEX ACTION"),
+    opt("error-route-uri", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on REQUEST_URI: REGEX ACTION"),
+    opt("error-route-qs", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on QUERY_STRING: REGEX ACTION"),
+    opt("error-route-remote-addr", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on REMOTE_ADDR: REGEX ACTION"),
+    opt("error-route-user-agent", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on HTTP_USER_AGENT: REGEX ACTION"),
+    opt("error-route-remote-user", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on REMOTE_USER: REGEX ACTION"),
+    opt("error-route-referer", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on HTTP_REFERER: REGEX ACTION"),
+    opt("error-route-if", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on a condition: COND:ARGS ACTION"),
+    opt("error-route-if-not", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route on a negated condition: COND:ARGS ACTION"),
+    opt("error-route-run", &[], None, Kind::List, None, None, ROUTE,
+        "add an error route that always runs its ACTION"),
+    opt("error-route-label", &[], None, Kind::List, None, None, Status::Implemented,
+        "add a label to the error routes (for goto)"),
+    opt("response-route", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route: REGEX (on PATH_INFO) ACTION"),
+    opt("response-route-status", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on the response's status: STATUS ACTION"),
+    opt("response-route-host", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on HTTP_HOST: REGEX ACTION"),
+    opt("response-route-uri", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on REQUEST_URI: REGEX ACTION"),
+    opt("response-route-qs", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on QUERY_STRING: REGEX ACTION"),
+    opt("response-route-remote-addr", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on REMOTE_ADDR: REGEX ACTION"),
+    opt("response-route-user-agent", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on HTTP_USER_AGENT: REGEX ACTION"),
+    opt("response-route-remote-user", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on REMOTE_USER: REGEX ACTION"),
+    opt("response-route-referer", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on HTTP_REFERER: REGEX ACTION"),
+    opt("response-route-if", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on a condition: COND:ARGS ACTION"),
+    opt("response-route-if-not", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route on a negated condition: COND:ARGS ACTION"),
+    opt("response-route-run", &[], None, Kind::List, None, None, ROUTE,
+        "add a response route that always runs its ACTION"),
+    opt("response-route-label", &[], None, Kind::List, None, None, Status::Implemented,
+        "add a label to the response routes (for goto)"),
+    opt("collect-header", &["response-header-collect"], None, Kind::List, None, None, Status::Implemented,
+        "copy a response header into a request variable for the response routes: HEADER VAR"),
+    opt("pull-header", &[], None, Kind::List, None, None, Status::Implemented,
+        "move a response header into a request variable for the response routes: HEADER VAR"),
 ];
 
 /// Every option a uWSGI user may have in a config, one per line after a `#` header that
@@ -799,6 +893,17 @@ pub fn migration_table() -> String {
 /// environment variables and many hand-written files spell names with underscores).
 pub(crate) fn normalize(name: &str) -> String {
     name.trim_start_matches('-').replace('_', "-")
+}
+
+/// Whether `name` (canonical) is an option of uWSGI's internal routing: a rule
+/// (`route*`, `error-route*`, `response-route*`), whose `${VAR}` texts are routing's own
+/// syntax, or `collect-header` / `pull-header`. Their values keep one order across these
+/// options (a `goto` and its label may be set by different ones).
+pub fn is_routing(name: &str) -> bool {
+    ["route", "error-route", "response-route"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || matches!(name, "collect-header" | "pull-header")
 }
 
 /// The option a name (canonical or alias, `_` or `-`) refers to.

@@ -622,3 +622,54 @@ fn internal_uwsgi_variables_are_not_options() {
     let c = load_env(d.path(), "", &env).unwrap();
     assert!(c.warnings().is_empty(), "{:?}", c.warnings());
 }
+
+/// `include` loads a file where its line is, in the format its extension names; `inherit`
+/// loads its file after everything else (so a template's values come last, as uWSGI shows
+/// them); `set` sets an option as if written there, or a placeholder for another name.
+#[test]
+fn include_inherit_and_set_as_uwsgi_orders_them() {
+    let d = dir_with(&[
+        (
+            "main.ini",
+            "[uwsgi]\ninherit = base.yaml\nprocesses = 2\ninclude = more.json\nthreads = 4\n\
+             set = listen=64\nset = site=blog\nchdir = /srv/%(site)\n",
+        ),
+        ("base.yaml", "uwsgi:\n  processes: 5\n  master: true\n"),
+        (
+            "more.json",
+            r#"{"uwsgi": {"threads": 8, "env": "FROM=json"}}"#,
+        ),
+        ("odd.conf", "[uwsgi]\nmaster = true\n"),
+    ]);
+    let c = load(d.path(), "--ini main.ini").unwrap();
+    assert_eq!(
+        c.u64("processes"),
+        Some(5),
+        "the template's value comes last"
+    );
+    assert_eq!(c.origin("processes"), Some(&file("base.yaml", 2)));
+    assert!(c.flag("master"));
+    assert_eq!(
+        c.u64("threads"),
+        Some(4),
+        "include is read where its line is"
+    );
+    assert_eq!(c.list("env"), ["FROM=json"]);
+    assert_eq!(c.u64("listen"), Some(64), "set of an option sets it");
+    assert_eq!(c.origin("listen"), Some(&file("main.ini", 6)));
+    assert_eq!(
+        c.str("chdir"),
+        Some("/srv/blog"),
+        "set of another name is a placeholder"
+    );
+
+    let err = load(d.path(), "--include odd.conf")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("include") && err.contains(".ini, .yaml"),
+        "{err}"
+    );
+    let err = load(d.path(), "--set nothing").unwrap_err().to_string();
+    assert!(err.contains("NAME=VALUE"), "{err}");
+}

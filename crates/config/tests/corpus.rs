@@ -273,8 +273,5 @@ fn few_options_of_real_configs_are_not_implemented_yet() {
         .collect();
     not_yet.sort();
     not_yet.dedup();
-    assert_eq!(
-        not_yet,
-        ["collect-header", "gevent", "https", "pull-header"]
-    );
+    assert_eq!(not_yet, ["gevent", "https"]);
 }

@@ -24,6 +24,18 @@ pub enum ErrorKind {
         /// What is wrong and how to write it.
         reason: String,
     },
+    /// A routing option's value cannot be used (`route`, `route-if`, `collect-header`,
+    /// ...).
+    RouteOption {
+        /// The option as written.
+        option: String,
+        /// The value as given.
+        value: String,
+        /// Where it was set (`site.ini:12`), empty when not known.
+        origin: String,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -37,6 +49,17 @@ impl Error {
                 option,
                 value: value.to_string(),
                 reason: reason.into(),
+            },
+        }
+    }
+
+    pub(crate) fn route_option(line: &crate::RouteLine, reason: String) -> Error {
+        Error {
+            kind: ErrorKind::RouteOption {
+                option: line.option.clone(),
+                value: line.value.clone(),
+                origin: line.origin.clone(),
+                reason,
             },
         }
     }
@@ -55,6 +78,18 @@ impl fmt::Display for Error {
                 value,
                 reason,
             } => write!(f, "{option} {value:?}: {reason}"),
+            ErrorKind::RouteOption {
+                option,
+                value,
+                origin,
+                reason,
+            } if origin.is_empty() => write!(f, "{option} {value:?}: {reason}"),
+            ErrorKind::RouteOption {
+                option,
+                value,
+                origin,
+                reason,
+            } => write!(f, "{option} {value:?} ({origin}): {reason}"),
         }
     }
 }

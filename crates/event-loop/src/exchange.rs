@@ -78,6 +78,8 @@ pub struct Exchange<'a> {
     pub exception: bool,
     /// Log variables the handler set ([`Reply::set_logvar`](crate::Reply::set_logvar)).
     pub vars: &'a [(String, String)],
+    /// A routing rule said `donotlog`: the request log leaves it out.
+    pub no_log: bool,
 }
 
 /// Receives every [`Exchange`] record, on the loop thread, right after the exchange

@@ -28,6 +28,9 @@
 //!   (uWSGI's `static-map`, `static-map2`, `check-static`) on the loop thread, with
 //!   `sendfile(2)`, and hands every other request to the handler it wraps; [`Error`] says
 //!   which of its options cannot be used.
+//! - [`Routing`]: a handler that runs uWSGI's internal routing rules ([`RouteOptions`]:
+//!   `route*`, `response-route*`, `collect-header`, `pull-header`) before the handler it
+//!   wraps, and gives each [`Reply`] the response rules.
 //! - [`Options`]: plain values (`buffer-size`, `post-buffering`, `limit-post`,
 //!   `socket-timeout`, ...); no option parsing here.
 //!
@@ -85,6 +88,7 @@ mod options;
 mod reply;
 mod request_log;
 mod request_vars;
+mod routing;
 mod spill;
 mod static_files;
 mod sys;
@@ -101,6 +105,7 @@ pub use options::Options;
 pub use reply::Reply;
 pub use request_log::REQUEST_LOG_TARGET;
 pub use request_vars::hostname;
+pub use routing::{RouteLine, RouteOptions, Routing};
 pub use spill::BodyFile;
 pub use static_files::{StaticFiles, StaticOptions};
 

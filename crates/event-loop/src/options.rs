@@ -3,13 +3,13 @@
 //! figment. Fields that are no uWSGI option (`max_headers`, `high_water`, `spill_max`,
 //! `max_connections`, `worker_id`) are skipped by serde and take the defaults below; so are
 //! `max_requests` and `min_lifetime`, which the process crate sets per worker, and
-//! `static_files`, which the cli extracts on its own.
+//! `static_files` and `routes`, which the cli extracts on their own.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::StaticOptions;
+use crate::{RouteOptions, StaticOptions};
 
 /// The most header fields a request may carry.
 const MAX_HEADERS: usize = 100;
@@ -127,6 +127,11 @@ pub struct Options {
     /// worker's handler in a [`crate::StaticFiles`].
     #[serde(skip)]
     pub static_files: StaticOptions,
+    /// The routing options (`route*`, `response-route*`, `collect-header`,
+    /// `pull-header`; the cli gathers them in the order given). When any is set, the
+    /// process crate wraps each worker's handler in a [`crate::Routing`].
+    #[serde(skip)]
+    pub routes: RouteOptions,
 }
 
 impl Options {
@@ -179,6 +184,7 @@ impl Default for Options {
             min_lifetime: Duration::ZERO,
             retire_mercy: RETIRE_MERCY,
             static_files: StaticOptions::default(),
+            routes: RouteOptions::default(),
         }
     }
 }

@@ -18,7 +18,9 @@ use mio::Waker;
 
 use crate::body_limit::BodyLimit;
 use crate::handler::{Gone, ResponseHead};
+use crate::routing::{End, ResponseEdits};
 use crate::spill::{BodyFile, SpillBudget};
+use crate::static_files::Answer;
 
 /// What a reply tells the loop. The messages that end the reply carry its [`Notes`].
 #[derive(Debug)]
@@ -50,6 +52,8 @@ pub(crate) enum Msg {
     Finish(Notes),
     /// End abnormally: close after what was sent (a 500 if nothing was).
     Abort(Notes),
+    /// Close without an answer (routing's bare `break`).
+    Close(Notes),
     /// The app failed: a 500 if no head was sent (the connection lives), else as `Abort`.
     Fail(Notes),
 }
@@ -61,6 +65,18 @@ pub(crate) struct Notes {
     pub(crate) thread: Option<usize>,
     pub(crate) exception: bool,
     pub(crate) vars: Vec<(String, String)>,
+    /// Routing's `donotlog`: no request-log line.
+    pub(crate) no_log: bool,
+}
+
+impl Notes {
+    /// Sets a log variable: a second value for the same name replaces the first.
+    pub(crate) fn set_var(&mut self, name: String, value: String) {
+        match self.vars.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.vars.push((name, value)),
+        }
+    }
 }
 
 /// A message for the connection `key` (slab key) whose id is `id` (a reused slab slot has
@@ -244,6 +260,9 @@ pub struct Reply {
     /// with the first piece of body: one message, and one write for the loop (a head
     /// written alone, then its body, waits on the client's delayed ACK under Nagle).
     pending_head: Option<ResponseHead>,
+    /// Routing's edits of the response head, applied to the first head given
+    /// ([`crate::routing`]); `None` without routing.
+    edits: Option<Box<ResponseEdits>>,
 }
 
 impl Reply {
@@ -256,7 +275,53 @@ impl Reply {
             spill: None,
             spilled: 0,
             pending_head: None,
+            edits: None,
         }
+    }
+
+    /// Gives the reply routing's edits of its response head.
+    pub(crate) fn set_edits(&mut self, edits: Box<ResponseEdits>) {
+        self.edits = Some(edits);
+    }
+
+    /// Applies routing's edits to the first head: `true` when a response rule answered in
+    /// its place, and that answer went out (the reply is then done: what the app sends
+    /// after it is dropped, and [`Reply::send`] says [`Gone`]).
+    fn edit(&mut self, head: &mut ResponseHead) -> bool {
+        let Some(edits) = self.edits.take() else {
+            return false;
+        };
+        match (*edits).apply(head, &mut self.notes) {
+            None => false,
+            Some(End::Answer(answer)) => {
+                self.pending_head = None;
+                let notes = self.end();
+                let _ = match answer {
+                    Answer::Bytes(head, body) => self.post(Msg::Respond(head, body, notes)),
+                    Answer::File(head, file, offset, len) => self.post(Msg::RespondFile {
+                        head,
+                        file,
+                        offset,
+                        len,
+                        notes,
+                    }),
+                    Answer::Fail => self.post(Msg::Fail(notes)),
+                };
+                true
+            }
+            Some(End::Close) => {
+                self.pending_head = None;
+                let notes = self.end();
+                let _ = self.post(Msg::Close(notes));
+                true
+            }
+        }
+    }
+
+    /// Closes the connection without an answer (routing's bare `break`, as uWSGI).
+    pub(crate) fn close(mut self) {
+        let notes = self.end();
+        let _ = self.post(Msg::Close(notes));
     }
 
     /// Above the high-water mark, within `spill_max` and while the worker's spill bound has
@@ -339,8 +404,11 @@ impl Reply {
 
     /// Sends the status line and headers. Must come before any body. The head goes out
     /// with whatever is sent next (the first piece of body, or the end).
-    pub fn start(&mut self, head: ResponseHead) -> Result<(), Gone> {
+    pub fn start(&mut self, mut head: ResponseHead) -> Result<(), Gone> {
         self.check()?;
+        if self.edit(&mut head) {
+            return Ok(());
+        }
         if self.limit.is_none() {
             self.limit = BodyLimit::of(&head.headers, self.link.head_request);
         }
@@ -396,7 +464,10 @@ impl Reply {
     /// Head, whole body and end in one message: the fast path for small responses. The
     /// loop adds a `Content-Length` when the head has none. After [`Reply::start`] the
     /// head given here is ignored: the body and the end go out under the first one.
-    pub fn respond(mut self, head: ResponseHead, body: Vec<u8>) {
+    pub fn respond(mut self, mut head: ResponseHead, body: Vec<u8>) {
+        if self.edit(&mut head) {
+            return;
+        }
         let notes = self.end();
         let _ = self.post(Msg::Respond(head, body, notes));
     }
@@ -404,7 +475,10 @@ impl Reply {
     /// Head, `len` bytes of `file` from `offset` as the whole body (with `sendfile(2)`),
     /// and end, in one message; the loop adds a `Content-Length` when the head has none.
     /// After [`Reply::start`] the head given here is ignored, as with [`Reply::respond`].
-    pub fn respond_file(mut self, head: ResponseHead, file: File, offset: u64, len: u64) {
+    pub fn respond_file(mut self, mut head: ResponseHead, file: File, offset: u64, len: u64) {
+        if self.edit(&mut head) {
+            return;
+        }
         let notes = self.end();
         let _ = self.post(Msg::RespondFile {
             head,
@@ -470,11 +544,7 @@ impl Reply {
     /// Sets a log variable of the exchange (uWSGI's `uwsgi.set_logvar`): a second value
     /// for the same name replaces the first.
     pub fn set_logvar(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        let (name, value) = (name.into(), value.into());
-        match self.notes.vars.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = value,
-            None => self.notes.vars.push((name, value)),
-        }
+        self.notes.set_var(name.into(), value.into());
     }
 
     /// Marks the reply done and takes its notes for its last message.

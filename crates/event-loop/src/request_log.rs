@@ -136,7 +136,7 @@ impl RequestLog {
     /// The line of exchange `e`, the loop's `requests`-th; `None` when it is not logged.
     pub(crate) fn line(&mut self, requests: u64, e: &Exchange<'_>) -> Option<&str> {
         let r = e.request?;
-        if !self.all && !self.when.hold(e) {
+        if e.no_log || (!self.all && !self.when.hold(e)) {
             return None;
         }
         self.line.clear();
@@ -502,6 +502,7 @@ mod tests {
             thread: None,
             exception: false,
             vars: &[],
+            no_log: false,
         };
         assert!(
             log.line(3, &record).is_none(),
@@ -576,6 +577,7 @@ mod tests {
             thread: Some(1),
             exception: false,
             vars,
+            no_log: false,
         }
     }
 

@@ -7,8 +7,10 @@
 //!   files it matches (a leading dot is matched only by a dot, as glob(3)). Symbolic links
 //!   are followed.
 //! - **Starting one.** A vassal is this binary run as `ruwsgi --ini FILE` (`--yaml`,
-//!   `--json`, `--xml` by extension), in the file's directory for a directory monitor and
-//!   in the emperor's for a glob, with stdin on `/dev/null` and the emperor's stdout and
+//!   `--json`, `--xml` by extension), with uWSGI's template arguments around the file
+//!   (`vassals-inherit-before`, `vassals-include-before`, `vassal-set` before it,
+//!   `vassals-inherit` and `vassals-include` after it), in the file's directory for a
+//!   directory monitor and in the emperor's for a glob, with stdin on `/dev/null` and the emperor's stdout and
 //!   stderr. Its end of a socket pair is in `UWSGI_EMPEROR_FD` (`vassal.rs`, uWSGI's
 //!   protocol); `UWSGI_VASSAL_X` variables reach it as `UWSGI_X`; `NOTIFY_SOCKET`,
 //!   systemd's `LISTEN_*` sockets and the `UWSGI_EMPEROR*` options the emperor may have
@@ -32,6 +34,7 @@
 //!   then uWSGI's `STATUS=The Emperor is governing N vassals`, and `STOPPING=1`.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
@@ -160,6 +163,12 @@ pub(crate) struct Settings {
     graceful_shutdown: bool,
     /// How long a stopping vassal has before it is killed.
     mercy: Duration,
+    /// Arguments every vassal gets before its file (`vassals-inherit-before`,
+    /// `vassals-include-before`, `vassal-set`) and after it (`vassals-inherit`,
+    /// `vassals-include`), in uWSGI's order; files made absolute against the emperor's
+    /// directory, since a vassal runs in its file's.
+    args_before: Vec<OsString>,
+    args_after: Vec<OsString>,
 }
 
 impl Settings {
@@ -178,6 +187,25 @@ impl Settings {
             max_throttle: opts.emperor_max_throttle.max(opts.emperor_throttle),
             graceful_shutdown: opts.emperor_graceful_shutdown,
             mercy: opts.reload_mercy.max(opts.worker_reload_mercy) + STOP_SLACK,
+            args_before: [
+                ("--inherit", &opts.vassals_inherit_before),
+                ("--include", &opts.vassals_include_before),
+            ]
+            .into_iter()
+            .flat_map(|(flag, files)| vassal_args(flag, files, base))
+            .chain(
+                opts.vassal_set
+                    .iter()
+                    .flat_map(|v| ["--set".into(), v.into()]),
+            )
+            .collect(),
+            args_after: [
+                ("--inherit", &opts.vassals_inherit),
+                ("--include", &opts.vassals_include),
+            ]
+            .into_iter()
+            .flat_map(|(flag, files)| vassal_args(flag, files, base))
+            .collect(),
         })
     }
 
@@ -186,6 +214,14 @@ impl Settings {
     fn pause(&self, quick_deaths: u32) -> Duration {
         (self.throttle * quick_deaths.max(1)).min(self.max_throttle)
     }
+}
+
+/// `FLAG FILE` for each of `files`, each made absolute against `base`.
+fn vassal_args(flag: &str, files: &[String], base: &Path) -> Vec<OsString> {
+    files
+        .iter()
+        .flat_map(|f| [OsString::from(flag), base.join(f).into_os_string()])
+        .collect()
 }
 
 /// One vassal: its file, and the instance running it.
@@ -526,8 +562,10 @@ impl Emperor {
         let (ours, theirs) = UnixStream::pair()?;
         let fd = theirs.as_raw_fd();
         let mut cmd = Command::new(&self.binary);
-        cmd.arg(flag)
+        cmd.args(&self.settings.args_before)
+            .arg(flag)
             .arg(&v.config)
+            .args(&self.settings.args_after)
             .current_dir(&v.cwd)
             .stdin(Stdio::null());
         for (name, value) in std::env::vars_os() {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use ruwsgi_event_loop::{
-    Balance, EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Siblings, StaticFiles,
-    Stopper,
+    Balance, EventLoop, Exchange, Handler, Listener, Options as LoopOptions, Routing, Siblings,
+    StaticFiles, Stopper,
 };
 use ruwsgi_shm::{ProcessIndex, ProcessKind, ProcessStatus, Scoreboard};
 
@@ -24,7 +24,9 @@ use crate::sys::{batch_scheduling, kill, raise_nofile_limit};
 /// open-files limit is raised first (one fd per connection). When static files are
 /// configured (`static-map`, `check-static`, ...), `handler` is wrapped in a
 /// [`StaticFiles`] that answers the mapped requests on the loop thread, whatever the
-/// service; otherwise it serves alone, at no cost.
+/// service; when routing is configured (`route*`, `response-route*`, `collect-header`,
+/// `pull-header`), in a [`Routing`] in front of that, whose request rules run first, as
+/// in uWSGI. Otherwise the handler serves alone, at no cost.
 pub(crate) fn serve_on_loop<H: Handler + 'static>(
     worker: &WorkerContext,
     sockets: &[Bound],
@@ -34,6 +36,21 @@ pub(crate) fn serve_on_loop<H: Handler + 'static>(
 ) -> Result<Box<dyn Serving>, ServiceError> {
     if options.static_files.is_configured() {
         let handler = StaticFiles::new(&options.static_files, handler).map_err(internal)?;
+        return serve_routed(worker, sockets, options, handler, extras);
+    }
+    serve_routed(worker, sockets, options, handler, extras)
+}
+
+fn serve_routed<H: Handler + 'static>(
+    worker: &WorkerContext,
+    sockets: &[Bound],
+    options: LoopOptions,
+    handler: H,
+    extras: LoopExtras,
+) -> Result<Box<dyn Serving>, ServiceError> {
+    if options.routes.is_configured() {
+        let handler = Routing::new(&options.routes, &options.static_files, worker.id, handler)
+            .map_err(internal)?;
         return serve_handler(worker, sockets, options, handler, extras);
     }
     serve_handler(worker, sockets, options, handler, extras)

@@ -233,6 +233,17 @@ pub struct Options {
     /// `emperor-graceful-shutdown`: vassals are stopped gracefully when their file goes
     /// and at SIGINT and SIGQUIT too (SIGTERM always stops them gracefully).
     pub emperor_graceful_shutdown: bool,
+    /// `vassals-inherit`: each vassal gets `--inherit FILE` (a template its own file's
+    /// values come before).
+    pub vassals_inherit: Vec<String>,
+    /// `vassals-include`: each vassal gets `--include FILE` after its own file.
+    pub vassals_include: Vec<String>,
+    /// `vassals-inherit-before`: `--inherit FILE` before the vassal's file.
+    pub vassals_inherit_before: Vec<String>,
+    /// `vassals-include-before`: `--include FILE` before the vassal's file.
+    pub vassals_include_before: Vec<String>,
+    /// `vassal-set`: each vassal gets `--set NAME=VALUE` before its file.
+    pub vassal_set: Vec<String>,
     /// `touch-workers-reload`: touching one of these replaces the workers only.
     pub touch_workers_reload: Vec<PathBuf>,
     /// `touch-chain-reload`: touching one of these replaces the workers one at a time.
@@ -427,6 +438,11 @@ impl Default for Options {
             emperor_throttle: Duration::from_millis(1000),
             emperor_max_throttle: Duration::from_secs(180),
             emperor_graceful_shutdown: false,
+            vassals_inherit: Vec::new(),
+            vassals_include: Vec::new(),
+            vassals_inherit_before: Vec::new(),
+            vassals_include_before: Vec::new(),
+            vassal_set: Vec::new(),
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
             touch_logreopen: Vec::new(),

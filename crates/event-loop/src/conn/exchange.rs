@@ -127,6 +127,7 @@ impl ExchangeState {
             thread: self.notes.thread,
             exception: self.notes.exception,
             vars: &self.notes.vars,
+            no_log: self.notes.no_log,
         }
     }
 
@@ -167,6 +168,13 @@ impl ExchangeState {
                 self.end(out);
             }
             Msg::File { .. } | Msg::Spill { .. } => self.abort(out),
+            Msg::Close(notes) => {
+                // Routing's bare `break`: no answer, the connection closes.
+                self.notes = notes;
+                self.ended = true;
+                self.keep = false;
+                self.aborted = true;
+            }
             // End before any head.
             Msg::Finish(notes) | Msg::Abort(notes) => {
                 self.notes = notes;
@@ -587,6 +595,7 @@ mod tests {
             thread: Some(3),
             exception: true,
             vars: vec![("k".into(), "v".into())],
+            no_log: false,
         };
         let (wire, ex, _) = run(GET, vec![Msg::Fail(notes)]);
         assert_eq!(

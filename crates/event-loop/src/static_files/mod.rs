@@ -51,10 +51,13 @@ use crate::error::Error;
 use crate::handler::{Handler, Head, Request, ResponseHead};
 use crate::reply::Reply;
 
+pub(crate) use http::http_date;
+pub(crate) use options::Config;
 pub use options::StaticOptions;
+pub(crate) use path::percent_decode;
 
 use http::Range;
-use options::{Config, ExpiresOn};
+use options::ExpiresOn;
 
 /// Serves files for the requests its options map, and hands every other request to
 /// `inner` (see the module doc). Capacity, idleness and flushing are the inner handler's.
@@ -74,14 +77,53 @@ enum Lookup {
     File(Box<Found>),
 }
 
+/// What a file's request is answered with, for the caller to send
+/// ([`Answer::send`]) or to put in place of an app's response (routing's `static`).
+pub(crate) enum Answer {
+    /// A head and a body in memory (a 304, a 416, or a file read under
+    /// `disable-sendfile`).
+    Bytes(ResponseHead, Vec<u8>),
+    /// A head and a range of a file: offset and length.
+    File(ResponseHead, File, u64, u64),
+    /// The file could not be read (logged): a 500.
+    Fail,
+}
+
+impl Answer {
+    /// Sends the answer.
+    pub(crate) fn send(self, reply: Reply) {
+        match self {
+            Answer::Bytes(head, body) => reply.respond(head, body),
+            Answer::File(head, file, offset, len) => reply.respond_file(head, file, offset, len),
+            Answer::Fail => reply.fail(),
+        }
+    }
+}
+
 /// A file found and opened.
-struct Found {
+pub(crate) struct Found {
     /// The resolved path of the file asked for (its name gives the media type).
     real: PathBuf,
     /// The root it was found under (resolved), for the `.gz` sibling's check.
     root: PathBuf,
     file: File,
     meta: Metadata,
+}
+
+impl Found {
+    /// Opens the file at `path` (routing's `static` action: any readable regular file,
+    /// its directory as its root for the `.gz` sibling); `None` when there is none.
+    pub(crate) fn at(path: &Path) -> Option<Found> {
+        let real = std::fs::canonicalize(path).ok()?;
+        let (file, meta) = open(&real)?;
+        let root = real.parent().map(Path::to_path_buf).unwrap_or_default();
+        Some(Found {
+            real,
+            root,
+            file,
+            meta,
+        })
+    }
 }
 
 /// What the filesystem says of a candidate path.
@@ -200,100 +242,6 @@ impl<H: Handler> StaticFiles<H> {
         }
         Lookup::Pass
     }
-
-    /// Answers `head` with the file `found` (see the module doc for the headers).
-    fn answer(&self, head: &Head, path: &[u8], found: Box<Found>, reply: Reply) {
-        let found = *found;
-        let config = &self.config;
-        let real = found.real.as_os_str().as_bytes();
-        let content_type = config.mime.of(real);
-        let gzip_rule = config.gzip_applies(real);
-        let (file, meta, encoded) = match gzip_rule
-            && header(head, "accept-encoding", b"HTTP_ACCEPT_ENCODING")
-                .is_some_and(http::accepts_gzip)
-        {
-            true => match config.gz_sibling(&found.real, &found.root) {
-                Some((file, meta)) => (file, meta, true),
-                None => (found.file, found.meta, false),
-            },
-            false => (found.file, found.meta, false),
-        };
-        let size = meta.len();
-        let mtime = meta.mtime();
-        let tag = http::etag(mtime, size);
-        let last_modified = http::http_date(mtime);
-        let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(9);
-        let mut add = |name: &str, value: &[u8]| headers.push((name.to_string(), value.to_vec()));
-        if let Some(ty) = content_type {
-            add("Content-Type", ty.as_bytes());
-        }
-        add("Last-Modified", last_modified.as_bytes());
-        add("ETag", tag.as_bytes());
-        add("Accept-Ranges", b"bytes");
-        if gzip_rule {
-            add("Vary", b"Accept-Encoding");
-        }
-        if encoded {
-            add("Content-Encoding", b"gzip");
-        }
-        if let Some((expires, max_age)) =
-            config.expires(real, path, head.uri(), content_type, mtime)
-        {
-            add("Expires", expires.as_bytes());
-            add("Cache-Control", format!("max-age={max_age}").as_bytes());
-        }
-        // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
-        let not_modified = match header(head, "if-none-match", b"HTTP_IF_NONE_MATCH") {
-            Some(v) => http::none_match(v, &tag),
-            None => header(head, "if-modified-since", b"HTTP_IF_MODIFIED_SINCE")
-                .and_then(http::parse_http_date)
-                .is_some_and(|since| mtime <= since),
-        };
-        if not_modified {
-            return reply.respond(ResponseHead::new(304, "Not Modified", headers), Vec::new());
-        }
-        let range = match header(head, "range", b"HTTP_RANGE") {
-            Some(r)
-                if header(head, "if-range", b"HTTP_IF_RANGE")
-                    .is_none_or(|v| http::if_range_holds(v, &tag, &last_modified)) =>
-            {
-                http::range(r, size)
-            }
-            _ => Range::Whole,
-        };
-        let (status, reason, offset, len) = match range {
-            Range::Whole => (200, "OK", 0, size),
-            Range::Part { start, end } => {
-                headers.push((
-                    "Content-Range".to_string(),
-                    format!("bytes {start}-{end}/{size}").into_bytes(),
-                ));
-                (206, "Partial Content", start, end - start + 1)
-            }
-            Range::Unsatisfiable => {
-                headers.retain(|(n, _)| n != "Content-Type" && n != "Content-Encoding");
-                headers.push((
-                    "Content-Range".to_string(),
-                    format!("bytes */{size}").into_bytes(),
-                ));
-                let head = ResponseHead::new(416, "Range Not Satisfiable", headers);
-                return reply.respond(head, Vec::new());
-            }
-        };
-        let response = ResponseHead::new(status, reason, headers);
-        if config.sendfile || head.is_head() {
-            // The loop adds Content-Length and, for HEAD, sends no byte of the file.
-            return reply.respond_file(response, file, offset, len);
-        }
-        let mut body = vec![0; len as usize];
-        match file.read_exact_at(&mut body, offset) {
-            Ok(()) => reply.respond(response, body),
-            Err(e) => {
-                log::error!("static files: cannot read {}: {e}", found.real.display());
-                reply.fail();
-            }
-        }
-    }
 }
 
 /// Logs and refuses a file that resolves outside its root.
@@ -358,6 +306,100 @@ impl Config {
             Ok(m) if m.is_file() => Resolved::File(real),
             Ok(m) if m.is_dir() => Resolved::Dir(real),
             _ => Resolved::Missing,
+        }
+    }
+
+    /// The answer to `head` with the file `found` (see the module doc for the headers);
+    /// `path` is the request's decoded path, for the `static-expires-path-info` rules.
+    pub(crate) fn answer(&self, head: &Head, path: &[u8], found: Found) -> Answer {
+        let config = self;
+        let real = found.real.as_os_str().as_bytes();
+        let content_type = config.mime.of(real);
+        let gzip_rule = config.gzip_applies(real);
+        let (file, meta, encoded) = match gzip_rule
+            && header(head, "accept-encoding", b"HTTP_ACCEPT_ENCODING")
+                .is_some_and(http::accepts_gzip)
+        {
+            true => match config.gz_sibling(&found.real, &found.root) {
+                Some((file, meta)) => (file, meta, true),
+                None => (found.file, found.meta, false),
+            },
+            false => (found.file, found.meta, false),
+        };
+        let size = meta.len();
+        let mtime = meta.mtime();
+        let tag = http::etag(mtime, size);
+        let last_modified = http::http_date(mtime);
+        let mut headers: Vec<(String, Vec<u8>)> = Vec::with_capacity(9);
+        let mut add = |name: &str, value: &[u8]| headers.push((name.to_string(), value.to_vec()));
+        if let Some(ty) = content_type {
+            add("Content-Type", ty.as_bytes());
+        }
+        add("Last-Modified", last_modified.as_bytes());
+        add("ETag", tag.as_bytes());
+        add("Accept-Ranges", b"bytes");
+        if gzip_rule {
+            add("Vary", b"Accept-Encoding");
+        }
+        if encoded {
+            add("Content-Encoding", b"gzip");
+        }
+        if let Some((expires, max_age)) =
+            config.expires(real, path, head.uri(), content_type, mtime)
+        {
+            add("Expires", expires.as_bytes());
+            add("Cache-Control", format!("max-age={max_age}").as_bytes());
+        }
+        // RFC 9110 §13.2.2: If-None-Match first; If-Modified-Since only without it.
+        let not_modified = match header(head, "if-none-match", b"HTTP_IF_NONE_MATCH") {
+            Some(v) => http::none_match(v, &tag),
+            None => header(head, "if-modified-since", b"HTTP_IF_MODIFIED_SINCE")
+                .and_then(http::parse_http_date)
+                .is_some_and(|since| mtime <= since),
+        };
+        if not_modified {
+            return Answer::Bytes(ResponseHead::new(304, "Not Modified", headers), Vec::new());
+        }
+        let range = match header(head, "range", b"HTTP_RANGE") {
+            Some(r)
+                if header(head, "if-range", b"HTTP_IF_RANGE")
+                    .is_none_or(|v| http::if_range_holds(v, &tag, &last_modified)) =>
+            {
+                http::range(r, size)
+            }
+            _ => Range::Whole,
+        };
+        let (status, reason, offset, len) = match range {
+            Range::Whole => (200, "OK", 0, size),
+            Range::Part { start, end } => {
+                headers.push((
+                    "Content-Range".to_string(),
+                    format!("bytes {start}-{end}/{size}").into_bytes(),
+                ));
+                (206, "Partial Content", start, end - start + 1)
+            }
+            Range::Unsatisfiable => {
+                headers.retain(|(n, _)| n != "Content-Type" && n != "Content-Encoding");
+                headers.push((
+                    "Content-Range".to_string(),
+                    format!("bytes */{size}").into_bytes(),
+                ));
+                let head = ResponseHead::new(416, "Range Not Satisfiable", headers);
+                return Answer::Bytes(head, Vec::new());
+            }
+        };
+        let response = ResponseHead::new(status, reason, headers);
+        if config.sendfile || head.is_head() {
+            // The loop adds Content-Length and, for HEAD, sends no byte of the file.
+            return Answer::File(response, file, offset, len);
+        }
+        let mut body = vec![0; len as usize];
+        match file.read_exact_at(&mut body, offset) {
+            Ok(()) => Answer::Bytes(response, body),
+            Err(e) => {
+                log::error!("static files: cannot read {}: {e}", found.real.display());
+                Answer::Fail
+            }
         }
     }
 
@@ -432,7 +474,7 @@ impl<H: Handler> Handler for StaticFiles<H> {
                 ),
                 b"Forbidden\n".to_vec(),
             ),
-            Lookup::File(found) => self.answer(&request.head, &path, found, reply),
+            Lookup::File(found) => self.config.answer(&request.head, &path, *found).send(reply),
         }
     }
 

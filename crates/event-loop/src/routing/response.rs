@@ -1,0 +1,71 @@
+//! [`ResponseEdits`]: what routing does to one request's response head, carried by its
+//! [`Reply`](crate::Reply) and applied once, to the first head it is given — the app's,
+//! or an answer of routing's own (a `redirect` gets the `addheader` headers too, as in
+//! uWSGI).
+
+use std::sync::Arc;
+
+use super::{run, End, Routes, State};
+use crate::handler::ResponseHead;
+use crate::reply::Notes;
+use crate::static_files::Answer;
+
+/// One request's routing state on its way to the response (see the module doc).
+#[derive(Debug)]
+pub(crate) struct ResponseEdits {
+    routes: Arc<Routes>,
+    state: State,
+}
+
+impl ResponseEdits {
+    pub(crate) fn new(routes: Arc<Routes>, state: State) -> Box<ResponseEdits> {
+        Box::new(ResponseEdits { routes, state })
+    }
+
+    /// Applies the edits to `head`, in uWSGI's order: the error rules run, `pull-header`
+    /// and `collect-header` copy the response's headers into variables (pulled ones leave
+    /// the head), the response rules run, then `delheader` drops and `addheader` adds
+    /// headers. The
+    /// `donotlog` and `logvar` notes go to `notes`. `Some` when a response rule answers
+    /// in place of the app: that answer, with the same headers dropped and added.
+    pub(crate) fn apply(self, head: &mut ResponseHead, notes: &mut Notes) -> Option<End> {
+        let ResponseEdits { routes, mut state } = self;
+        let status = Some(head.status);
+        let mut end = match routes.error.is_empty() {
+            true => None,
+            false => run(&routes, &routes.error, &mut state, status),
+        };
+        if end.is_none() && !routes.collect.is_empty() {
+            head.headers.retain(|(name, value)| {
+                let mut keep = true;
+                for (header, var, pull) in &routes.collect {
+                    if name.eq_ignore_ascii_case(header) {
+                        state.vars.set(var, value);
+                        keep &= !pull;
+                    }
+                }
+                keep
+            });
+        }
+        if end.is_none() && !routes.response.is_empty() {
+            end = run(&routes, &routes.response, &mut state, status);
+        }
+        notes.no_log |= state.no_log;
+        for (name, value) in state.logvars.drain(..) {
+            notes.set_var(name, value);
+        }
+        let edit = |head: &mut ResponseHead| {
+            if !state.del.is_empty() {
+                head.headers
+                    .retain(|(n, _)| !state.del.iter().any(|d| n.eq_ignore_ascii_case(d)));
+            }
+            head.headers.extend(state.add.iter().cloned());
+        };
+        match &mut end {
+            None => edit(head),
+            Some(End::Answer(Answer::Bytes(h, _) | Answer::File(h, ..))) => edit(h),
+            Some(End::Answer(Answer::Fail) | End::Close) => {}
+        }
+        end
+    }
+}
