@@ -49,6 +49,10 @@ pub struct Commands {
     pub log_encoder: Vec<String>,
     /// `log-req-encoder`: the same for request lines.
     pub log_req_encoder: Vec<String>,
+    /// `log-drain`: regular expressions of lines not to log.
+    pub log_drain: Vec<String>,
+    /// `log-filter`: regular expressions of the only lines to log.
+    pub log_filter: Vec<String>,
 }
 
 impl Commands {
@@ -106,6 +110,18 @@ impl Commands {
                 ("req-logger", &self.req_logger),
                 ("log-req-route", &self.log_req_route),
                 ("log-req-encoder", &self.log_req_encoder),
+            )?,
+            drain: each(
+                config,
+                "log-drain",
+                &self.log_drain,
+                ruwsgi_logging::pattern_of,
+            )?,
+            filter: each(
+                config,
+                "log-filter",
+                &self.log_filter,
+                ruwsgi_logging::pattern_of,
             )?,
         })
     }

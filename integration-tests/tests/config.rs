@@ -315,3 +315,66 @@ fn a_value_out_of_its_fields_range_names_the_included_file_and_line() {
         "ruwsgi: listen: \"99999999999\" is not valid (sockets.ini:2); expected a whole number that fits a u32"
     );
 }
+
+/// `GET /` of `wsgi_options.py` as JSON (`foo` is the app's `RUWSGI_T_FOO`, `gone` whether
+/// `RUWSGI_T_GONE` is in its `os.environ`).
+fn app_environ(addr: std::net::SocketAddr) -> serde_json::Value {
+    let r = ruwsgi_integration_tests::get(addr, "/");
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.text()))
+}
+
+/// `wsgi_options.py` behind a master on an HTTP socket, with `site.ini` of `dir` (whose
+/// `[uwsgi]` section is `ini` plus the app), started in `dir` with `RUWSGI_T_GONE` set.
+fn environ_server(
+    dir: &Path,
+    ini: &str,
+) -> (ruwsgi_integration_tests::Server, std::net::SocketAddr) {
+    use ruwsgi_integration_tests::{app, free_port, ServerBuilder};
+    let text = format!("[uwsgi]\n{ini}wsgi-file = {}\n", app("wsgi_options.py"));
+    std::fs::write(dir.join("site.ini"), text).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let args = [
+        "--master",
+        "--http-socket",
+        &addr.to_string(),
+        "--ini",
+        "site.ini",
+    ];
+    let mut server = ServerBuilder::new(args)
+        .cwd(dir)
+        .env("RUWSGI_T_GONE", "1")
+        .start();
+    server.wait_for_tcp(addr);
+    (server, addr)
+}
+
+/// `envdir` and `early-envdir` reach the app's `os.environ`: an envdir file's content
+/// (trailing newline dropped) sets a variable, an empty file unsets one the server
+/// inherited.
+#[test]
+fn envdir_variables_reach_the_apps_os_environ() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("early")).unwrap();
+    std::fs::write(dir.path().join("early/RUWSGI_T_GONE"), "").unwrap();
+    std::fs::create_dir(dir.path().join("late")).unwrap();
+    std::fs::write(dir.path().join("late/RUWSGI_T_FOO"), "from envdir\n").unwrap();
+    let (_server, addr) = environ_server(dir.path(), "early-envdir = early\nenvdir = late\n");
+    let v = app_environ(addr);
+    assert_eq!(v["foo"], "from envdir");
+    assert_eq!(v["gone"], false);
+}
+
+/// `if-reload` / `if-not-reload` tell a first start from the master's re-execution on
+/// SIGHUP: the app sees the first block's `env`, then after the reload the other's.
+#[test]
+fn if_reload_applies_after_a_reload_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = "if-not-reload\nenv = RUWSGI_T_FOO=first\nendif\n\
+               if-reload\nenv = RUWSGI_T_FOO=reloaded\nendif\n";
+    let (server, addr) = environ_server(dir.path(), ini);
+    assert_eq!(app_environ(addr)["foo"], "first");
+    server.signal(libc::SIGHUP);
+    ruwsgi_integration_tests::wait_until("the reloaded master's workers to serve", || {
+        (app_environ(addr)["foo"] == "reloaded").then_some(())
+    });
+}

@@ -456,6 +456,8 @@ fn rust_log_log_backupname_log_reopen_and_log_master() {
     assert!(!all.contains("not implemented"), "{all}");
 }
 
+/// `add-header` goes on every response; `del-header` (and its alias `rem-header`) takes a
+/// header off every response, in any case, the app's and `add-header`'s alike, as uWSGI.
 #[test]
 fn add_header_goes_on_every_response_over_http_and_uwsgi() {
     let uwsgi_port = free_port();
@@ -467,6 +469,12 @@ fn add_header_goes_on_every_response_over_http_and_uwsgi() {
         "X-Frame-Options: SAMEORIGIN",
         "--add-header",
         "X-Served-By:ruwsgi",
+        "--add-header",
+        "X-Dropped: too",
+        "--del-header",
+        "content-TYPE",
+        "--rem-header",
+        "x-dropped",
     ]);
     for r in [
         get(addr, "/"),
@@ -475,6 +483,9 @@ fn add_header_goes_on_every_response_over_http_and_uwsgi() {
     ] {
         assert_eq!(r.header("x-frame-options"), Some("SAMEORIGIN"), "{r:?}");
         assert_eq!(r.header("x-served-by"), Some("ruwsgi"), "{r:?}");
+        assert_eq!(r.header("content-type"), None, "the app's, removed: {r:?}");
+        assert_eq!(r.header("x-dropped"), None, "add-header's, removed: {r:?}");
+        assert_eq!(r.body, b"0123456789", "{r:?}");
     }
     let bad = run_ruwsgi([
         "--http-socket",
@@ -828,4 +839,44 @@ impl Drop for KillGroup {
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(-self.0, libc::SIGKILL) };
     }
+}
+
+/// `log-drain` drops the lines that match it, the app's own output included (captured, as
+/// uWSGI's log master takes it); `log-filter` keeps only the lines that match one of its
+/// patterns.
+#[test]
+fn log_drain_and_log_filter_choose_the_lines() {
+    let (server, addr) = serve_log_app(&["--log-drain", "printed by|GET /quiet"]);
+    for path in ["/print", "/quiet", "/loud"] {
+        assert_eq!(get(addr, path).status, 200);
+    }
+    let log = server.wait_for_log("GET /loud");
+    assert!(log.contains("GET /print"), "{log}");
+    assert!(
+        log.contains("from the app"),
+        "the app's other line stays: {log}"
+    );
+    assert!(!log.contains("printed by the app"), "{log}");
+    assert!(!log.contains("GET /quiet"), "{log}");
+
+    let (server, addr) = serve_log_app(&["--log-filter", "GET /keep", "--log-filter", "json"]);
+    for path in ["/print", "/drop", "/keep"] {
+        assert_eq!(get(addr, path).status, 200);
+    }
+    let log = server.wait_for_log("GET /keep");
+    assert!(log.contains("from the app"), "{log}");
+    assert!(!log.contains("GET /drop"), "{log}");
+    assert!(!log.contains("printed by the app"), "{log}");
+    assert!(
+        !log.contains("ready"),
+        "start-up lines are filtered too: {log}"
+    );
+
+    let bad = run_ruwsgi(["--http-socket", "127.0.0.1:0", "--log-drain", "(?=x)"]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("log-drain \"(?=x)\"") && err.contains("look-around"),
+        "{err}"
+    );
 }

@@ -1612,3 +1612,330 @@ fn flock_stops_a_second_instance_while_the_first_runs() {
     third.wait_for_tcp(addr);
     assert_eq!(get(addr, "/").status, 200);
 }
+
+/// The files in `dir` whose names start with `prefix`, sorted.
+fn files_starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The text of `path`, or nothing while it does not exist.
+fn text_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// `touch-logrotate`: creating (touching) the file rotates the `logto` file as FIFO `L`
+/// does: the old lines move to `server.log.TIME`, and the master keeps logging to a new
+/// `server.log`.
+#[test]
+fn touching_the_logrotate_file_rotates_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, trigger) = (dir.path().join("server.log"), dir.path().join("rotate"));
+    let (_server, addr) = Server::http([
+        "--builtin-handler".as_ref(),
+        "--master".as_ref(),
+        "--logto".as_ref(),
+        log.as_os_str(),
+        "--touch-logrotate".as_ref(),
+        trigger.as_os_str(),
+    ]);
+    assert_eq!(get(addr, "/").status, 200);
+    assert!(text_of(&log).contains("spawned worker 1"));
+    std::fs::write(&trigger, "").unwrap();
+    let rotated = wait_until("the rotated log file", || {
+        let files = files_starting(dir.path(), "server.log.");
+        (files.len() == 1).then(|| files[0].clone())
+    });
+    wait_until("the new log file", || {
+        text_of(&log).contains("rotated").then_some(())
+    });
+    let old = text_of(&rotated);
+    assert!(old.contains("spawned worker 1"), "{old}");
+    assert!(old.contains("triggering rotation of"), "{old}");
+    assert!(!text_of(&log).contains("spawned worker 1"));
+    assert_eq!(get(addr, "/").status, 200);
+}
+
+/// `touch-exec FILE COMMAND`: touching the file runs the command under the shell, once per
+/// touch, and the master logs its start and its exit status; a value without a command
+/// stops the server at start, naming the option and the value.
+#[test]
+fn touching_the_exec_file_runs_the_command_and_logs_its_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trigger, marks) = (dir.path().join("deploy"), dir.path().join("marks"));
+    std::fs::write(&trigger, "").unwrap();
+    let exec = format!(
+        "{} echo ran >> {}; exit 3",
+        trigger.display(),
+        marks.display()
+    );
+    let (server, _addr) = Server::http([
+        "--builtin-handler",
+        "--master",
+        "--touch-exec",
+        exec.as_str(),
+    ]);
+    server.wait_for_log("spawned worker 1");
+    assert!(!marks.exists(), "not run before a touch");
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&trigger)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    wait_until("the command's mark", || {
+        (text_of(&marks) == "ran\n").then_some(())
+    });
+    let log = server.wait_for_log("exited after");
+    assert!(
+        log.contains("[uwsgi-touch-exec] running \"echo ran >>"),
+        "{log}"
+    );
+    assert!(log.contains("(exit status 3)"), "{log}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(text_of(&marks), "ran\n", "once per touch");
+
+    let bad = run_ruwsgi([
+        "--builtin-handler",
+        "--http-socket",
+        "127.0.0.1:0",
+        "--master",
+        "--touch-exec",
+        "lonely-file",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("touch-exec \"lonely-file\": expected FILE COMMAND"),
+        "{stderr}"
+    );
+}
+
+/// `touch-signal FILE SIGNAL`: touching the file raises the uWSGI signal, and the handler
+/// the app registered for it (`uwsgi.register_signal(30, "workers", ...)` in
+/// `apps/background.py`) runs in each worker; a signal that is no number stops the server
+/// at start.
+#[test]
+fn touching_the_signal_file_raises_the_uwsgi_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trigger, events) = (dir.path().join("poke"), dir.path().join("events.log"));
+    let value = format!("{} 30", trigger.display());
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--master",
+        "--processes",
+        "2",
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("background.py"),
+        "--touch-signal",
+        &value,
+    ])
+    .env("BACKGROUND_LOG", &events)
+    .start();
+    server.wait_for_tcp(addr);
+    server.wait_for_log("spawned worker 2");
+    std::fs::write(&trigger, "").unwrap();
+    wait_until("the handler in both workers", || {
+        let runs = text_of(&events)
+            .lines()
+            .filter(|l| l.starts_with("everyone "))
+            .count();
+        (runs == 2).then_some(())
+    });
+    server.wait_for_log("[uwsgi-touch-signal] raising 30");
+
+    let bad = run_ruwsgi([
+        "--builtin-handler",
+        "--http-socket",
+        "127.0.0.1:0",
+        "--master",
+        "--touch-signal",
+        "f x",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("touch-signal \"f x\": the signal must be a number from 0 to 255"),
+        "{stderr}"
+    );
+}
+
+/// `logfile-chmod 600`: the `logto` file gets the mode at start, and again when the master
+/// reopens it (`touch-logreopen` after logrotate moved it away) and creates a new one.
+#[test]
+fn logfile_chmod_sets_the_log_mode_at_start_and_after_a_reopen() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (log, trigger) = (dir.path().join("server.log"), dir.path().join("reopen"));
+    let (_server, addr) = Server::http([
+        "--builtin-handler".as_ref(),
+        "--master".as_ref(),
+        "--logto".as_ref(),
+        log.as_os_str(),
+        "--logfile-chmod".as_ref(),
+        "600".as_ref(),
+        "--touch-logreopen".as_ref(),
+        trigger.as_os_str(),
+    ]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&log), 0o600);
+    std::fs::rename(&log, dir.path().join("moved.log")).unwrap();
+    std::fs::write(&trigger, "").unwrap();
+    wait_until("the reopened log", || {
+        text_of(&log).contains("log files reopened").then_some(())
+    });
+    assert_eq!(mode(&log), 0o600, "the new file gets the mode too");
+    assert_eq!(get(addr, "/").status, 200);
+}
+
+/// `logfile-chown`: as root with `uid nobody` and `gid nogroup`, the `logto` file belongs
+/// to them, so the unprivileged processes can reopen it; not as root the option is
+/// accepted, the file keeps its owner, and the server serves.
+#[test]
+fn logfile_chown_gives_the_log_to_uid_and_gid() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--builtin-handler".as_ref(),
+        "--master".as_ref(),
+        "--logto".as_ref(),
+        log.as_os_str(),
+        "--logfile-chown".as_ref(),
+    ];
+    if root {
+        args.extend(["--uid", "nobody", "--gid", "nogroup"].map(std::ffi::OsStr::new));
+    }
+    let (_server, addr) = Server::http(args);
+    assert_eq!(get(addr, "/").status, 200);
+    let meta = std::fs::metadata(&log).unwrap();
+    if root {
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert!(text_of(&log).contains("logfile-chown:"));
+    } else {
+        // SAFETY: getuid has no preconditions.
+        assert_eq!(meta.uid(), unsafe { libc::getuid() });
+        assert!(text_of(&log).contains("logfile-chown: not running as root"));
+    }
+}
+
+/// `wait-for-file`: the server waits (logging it) before it binds, so nothing accepts
+/// until the file appears a second and a half later; then it serves. A directory and a
+/// mount point already there (`wait-for-dir`, `wait-for-mountpoint /proc`) pass at once.
+#[test]
+fn wait_for_file_holds_the_start_until_the_file_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ready.flag");
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = Server::start([
+        "--builtin-handler".as_ref(),
+        "--master".as_ref(),
+        "--http-socket".as_ref(),
+        addr.to_string().as_ref(),
+        "--wait-for-dir".as_ref(),
+        dir.path().as_os_str(),
+        "--wait-for-mountpoint".as_ref(),
+        "/proc".as_ref(),
+        "--wait-for-file".as_ref(),
+        flag.as_os_str(),
+    ]);
+    server.wait_for_log(&format!("wait-for-file: waiting for {}", flag.display()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "bound before the file exists"
+    );
+    std::fs::write(&flag, "").unwrap();
+    server.wait_for_tcp(addr);
+    assert_eq!(get(addr, "/").status, 200);
+    let log = server.log();
+    assert!(
+        log.contains(&format!("{} found after", flag.display())),
+        "{log}"
+    );
+    // Paths are waited for in the options' order: wait-for-file before wait-for-dir.
+    assert!(log.contains(&format!("wait-for-dir: {} found", dir.path().display())));
+    assert!(log.contains("wait-for-mountpoint: /proc mounted"), "{log}");
+}
+
+/// `wait-for-fs-timeout`: a file still missing when the timeout has passed stops the
+/// server with status 1 and an error naming the option, the path and the timeout option;
+/// a stop signal during the wait ends the server at once with status 0.
+#[test]
+fn wait_for_fs_gives_up_at_its_timeout_and_stops_at_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never");
+    let start = Instant::now();
+    let out = run_ruwsgi([
+        "--builtin-handler".as_ref(),
+        "--http-socket".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--wait-for-fs".as_ref(),
+        missing.as_os_str(),
+        "--wait-for-fs-timeout".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "wait-for-fs {}: unavailable after 1 seconds (wait-for-fs-timeout)",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert!(start.elapsed() >= Duration::from_secs(1));
+
+    let mut server = Server::start([
+        "--builtin-handler".as_ref(),
+        "--http-socket".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--master".as_ref(),
+        "--wait-for-fs".as_ref(),
+        missing.as_os_str(),
+    ]);
+    server.wait_for_log("(max 60 seconds)");
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit().success());
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert!(server.log().contains("a stop signal came while waiting"));
+}
+
+/// `wait-for-socket`: the server waits until something listens at the address (here a
+/// listener the test opens a second later), then starts and serves.
+#[test]
+fn wait_for_socket_holds_the_start_until_the_socket_accepts() {
+    let awaited: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = Server::start([
+        "--builtin-handler",
+        "--http-socket",
+        &addr.to_string(),
+        "--wait-for-socket",
+        &awaited.to_string(),
+        "--wait-for-socket-timeout",
+        "20",
+    ]);
+    server.wait_for_log(&format!(
+        "wait-for-socket: waiting for {awaited} (max 20 seconds)"
+    ));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(!server.log().contains("ready after"));
+    let _listener = std::net::TcpListener::bind(awaited).unwrap();
+    server.wait_for_tcp(addr);
+    assert!(server
+        .log()
+        .contains(&format!("wait-for-socket: {awaited} ready after")));
+    assert_eq!(get(addr, "/").status, 200);
+}

@@ -777,3 +777,41 @@ fn thunder_lock_leaves_a_new_connection_to_the_idle_worker() {
     let (busy, idle) = (served_by(&log, "/slow"), served_by(&log, "/fast"));
     assert_ne!(busy, idle, "both requests went to worker {busy}:\n{log}");
 }
+
+/// `freebind` lets a TCP socket bind an address the machine does not have (TEST-NET-1,
+/// 192.0.2.0/24), which fails without it; `socket-rcvbuf` and `socket-sndbuf` size the
+/// listening socket's buffers, as the kernel reports them (`ss`; it doubles the value).
+#[test]
+fn freebind_and_socket_buffer_sizes() {
+    let absent = format!("192.0.2.77:{}", ruwsgi_integration_tests::free_port());
+    let args = ["--http-socket", absent.as_str(), "--builtin-handler"];
+    let refused = ruwsgi_integration_tests::run_ruwsgi(args);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let server =
+        ruwsgi_integration_tests::ServerBuilder::new(args.iter().copied().chain(["--freebind"]))
+            .start();
+    server.wait_for_log(&format!("bound to {absent}"));
+    drop(server);
+
+    let port = ruwsgi_integration_tests::free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = ruwsgi_integration_tests::ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--builtin-handler",
+        "--socket-rcvbuf",
+        "32768",
+        "--socket-sndbuf",
+        "49152",
+    ])
+    .start();
+    server.wait_for_tcp(addr);
+    let mut cmd = std::process::Command::new("ss");
+    cmd.args(["-ltmnH", &format!("sport = :{port}")]);
+    let out = ruwsgi_integration_tests::run_command(cmd);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rb65536,") && text.contains("tb98304,"),
+        "{text}"
+    );
+}

@@ -1347,3 +1347,262 @@ fn py_tracebacker_shows_what_each_thread_runs() {
     assert!(sleeping.ends_with("line = time.sleep(1.0)"), "{sleeping}");
     assert_eq!(slow.join().unwrap().text(), "slow done");
 }
+
+/// GETs `path` from the `pyopts_report.py` app and reads its JSON answer.
+fn pyopts_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let r = get(addr, path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    serde_json::from_str(&r.text()).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+}
+
+/// `pyargv` makes `sys.argv` `uwsgi` and its words (split on spaces and tabs, as uWSGI),
+/// `py-sys-executable` (`py-executable`'s alias) sets `sys.executable`, and each
+/// `pymodule-alias` is in `sys.modules` before the app is imported: a module by name (the
+/// very module object; one from the current directory too), a file run as the module NAME,
+/// and a directory as a package whose submodules import.
+#[test]
+fn pyopts_pyargv_py_executable_and_pymodule_alias_reach_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "VALUE = 'pkg ' + __name__\n").unwrap();
+    std::fs::write(pkg.join("sub.py"), "VALUE = 'sub ' + __name__\n").unwrap();
+    let target = app("pyopts_target.py");
+    let file_alias = format!("pyopts_file={target}");
+    let pkg_alias = format!("pyopts_pkg={}", pkg.display());
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut server = ServerBuilder::new([
+        "--http-socket",
+        &addr.to_string(),
+        "--wsgi-file",
+        &app("pyopts_report.py"),
+        "--pyargv",
+        " one  two\tthree ",
+        "--py-sys-executable",
+        "/opt/pyopts/bin/python",
+        "--pymodule-alias",
+        "pyopts_json=json",
+        "--pymodule-alias",
+        "pyopts_cwd=pyopts_target",
+        "--pymodule-alias",
+        &file_alias,
+        "--pymodule-alias",
+        &pkg_alias,
+    ])
+    .cwd(apps_dir())
+    .start();
+    server.wait_for_tcp(addr);
+    let report = pyopts_json(addr, "/report");
+    assert_eq!(
+        report["argv"],
+        serde_json::json!(["uwsgi", "one", "two", "three"])
+    );
+    assert_eq!(report["executable"], "/opt/pyopts/bin/python");
+    assert_eq!(report["json_alias_is_json"], true);
+    assert_eq!(report["cwd_alias"], "pyopts_target");
+    assert_eq!(
+        report["file_alias"],
+        serde_json::json!([
+            "pyopts_file",
+            "run from pyopts_target.py as pyopts_file",
+            target
+        ])
+    );
+    assert_eq!(
+        report["pkg_alias"],
+        serde_json::json!(["pkg pyopts_pkg", "sub pyopts_pkg.sub"])
+    );
+    server.wait_for_log(&format!(
+        "mapped virtual pymodule \"pyopts_file\" to real pymodule \"{target}\""
+    ));
+}
+
+/// A `pymodule-alias` that is not NAME=TARGET, or whose target cannot be imported, stops
+/// the start with an error naming the option and the value.
+#[test]
+fn pyopts_a_bad_pymodule_alias_stops_the_start() {
+    let file = app("pyopts_report.py");
+    let socket = format!("127.0.0.1:{}", free_port());
+    for (alias, says) in [
+        (
+            "no_equals_sign",
+            "pymodule-alias \"no_equals_sign\" is not NAME=TARGET",
+        ),
+        (
+            "pyopts_x=pyopts_no_such_module",
+            "pymodule-alias pyopts_x=pyopts_no_such_module failed",
+        ),
+    ] {
+        let out = run_ruwsgi([
+            "--http-socket",
+            &socket,
+            "--wsgi-file",
+            &file,
+            "--pymodule-alias",
+            alias,
+        ]);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
+
+/// `py-program-name` (`py-programname`'s alias) is the program name Python starts with:
+/// naming the test venv's python makes it `sys.executable` and the venv `sys.prefix`
+/// (Python finds the venv's `pyvenv.cfg` next to it), with no `home` given.
+#[test]
+fn pyopts_py_programname_is_where_python_finds_its_prefix() {
+    let venv = test_venv();
+    let python = venv.join("bin").join("python");
+    let (_server, addr) = serve(
+        "pyopts_report.py",
+        &["--py-program-name", python.to_str().unwrap()],
+    );
+    let report = pyopts_json(addr, "/report");
+    assert_eq!(report["executable"], python.to_str().unwrap());
+    assert_eq!(report["prefix"], venv.to_str().unwrap());
+}
+
+/// `wsgi-env-behavior cheat` is accepted, and each request still gets a new environ dict
+/// (uWSGI's `holy`): the previous request's dict and what the app put in it are not seen.
+/// Any other value is refused, naming the option and the value.
+#[test]
+fn pyopts_wsgi_env_behaviour_cheat_or_holy_gets_a_new_environ_per_request() {
+    let (_server, addr) = serve("pyopts_report.py", &["--wsgi-env-behavior", "cheat"]);
+    for _ in 0..2 {
+        let seen = pyopts_json(addr, "/env");
+        assert_eq!(seen["same_dict"], false);
+        assert_eq!(seen["leaked"], false);
+    }
+    let out = run_ruwsgi([
+        "--http-socket",
+        &format!("127.0.0.1:{}", free_port()),
+        "--wsgi-file",
+        &app("pyopts_report.py"),
+        "--wsgi-env-behaviour",
+        "sloppy",
+    ]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("wsgi-env-behaviour") && text.contains("\"sloppy\""),
+        "{text}"
+    );
+}
+
+/// `reload-on-exception-type`, `-value` and `-repr`: an exception of another type, value
+/// and repr recycles nothing; one of the named type (`ValueError` or `builtins.ValueError`),
+/// one whose `str()` is the named value and one written as the named repr each recycle the
+/// worker that served it (a new pid answers).
+#[test]
+fn pyopts_reload_on_exception_type_value_repr_recycle_only_on_a_match() {
+    let file = app("pyopts_report.py");
+    let (server, addr) = Server::http([
+        "--master",
+        "--wsgi-file",
+        &file,
+        "--reload-on-exception-type",
+        "ValueError",
+        "--reload-on-exception-value",
+        "boom 42",
+        "--reload-on-exception-repr",
+        "builtins.KeyError: 'k'",
+    ]);
+    let pid = |addr| pyopts_json(addr, "/pid").as_u64().expect("a pid");
+    let mut worker = pid(addr);
+    assert_eq!(get(addr, "/raise?TypeError:boom%2041").status, 500);
+    // The bridge logs a match before it answers.
+    assert!(
+        !server.log().contains("reload-on-exception-"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(pid(addr), worker);
+    for (raise, logged) in [
+        (
+            "ValueError:x",
+            "the app raised builtins.ValueError, which reload-on-exception-type names",
+        ),
+        (
+            "RuntimeError:boom%2042",
+            "which reload-on-exception-value names",
+        ),
+        (
+            "KeyError:k",
+            "the app raised builtins.KeyError: 'k', which reload-on-exception-repr names",
+        ),
+    ] {
+        assert_eq!(get(addr, &format!("/raise?{raise}")).status, 500);
+        server.wait_for_log(logged);
+        let old = worker;
+        worker = wait_until("the replacement worker", || {
+            let now = pid(addr);
+            (now != old).then_some(now)
+        });
+    }
+    let recycled = server
+        .log()
+        .matches("reload-on-exception-type, -value or -repr names; recycling")
+        .count();
+    assert_eq!(recycled, 3, "{}", server.log());
+}
+
+/// `thread-stacksize` (KiB) is the stack size of the threads that run the requests, as the
+/// app reads it with `pthread_getattr_np` from the thread serving it (Rust's default being
+/// 2 MiB).
+#[test]
+fn pyopts_thread_stacksize_is_the_stack_of_the_request_threads() {
+    let (_server, addr) = serve(
+        "pyopts_report.py",
+        &["--threads", "2", "--threads-stack-size", "5000"],
+    );
+    for _ in 0..4 {
+        let size = pyopts_json(addr, "/stack").as_u64().expect("a stack size");
+        assert!(
+            (5000 * 1024..5064 * 1024).contains(&size),
+            "stack of {size} bytes"
+        );
+    }
+}
+
+/// `py-auto-reload-ignore MODULE`: the py-autoreload look (here through its alias
+/// `python-auto-reload`) skips that module's file. Both modules' files change, the ignored
+/// one the latest: the reload names the other one, which it would not if the ignored file
+/// were looked at (the look names the newest changed file).
+#[test]
+fn pyopts_py_auto_reload_ignore_skips_the_named_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let (watched, ignored) = (
+        dir.path().join("pyopts_watched.py"),
+        dir.path().join("pyopts_ignored.py"),
+    );
+    std::fs::write(&watched, "X = 1\n").unwrap();
+    std::fs::write(&ignored, "X = 1\n").unwrap();
+    let (server, addr) = Server::http([
+        "--master",
+        "--python-auto-reload",
+        "1",
+        "--py-auto-reload-ignore",
+        "pyopts_ignored",
+        "--pythonpath",
+        dir.path().to_str().unwrap(),
+        "--wsgi-file",
+        &app("pyopts_autoreload.py"),
+    ]);
+    assert_eq!(get(addr, "/").status, 200);
+    let later = |secs| std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
+    let touch = |path: &PathBuf, when| {
+        let f = std::fs::File::options().append(true).open(path).unwrap();
+        f.set_modified(when).unwrap();
+    };
+    touch(&watched, later(3600));
+    touch(&ignored, later(7200));
+    let log = server.wait_for_log("changed; reloading");
+    let line = log
+        .lines()
+        .find(|l| l.contains("changed; reloading"))
+        .unwrap();
+    assert!(line.contains(watched.to_str().unwrap()), "{line}");
+    assert!(!log.contains(ignored.to_str().unwrap()), "{log}");
+}

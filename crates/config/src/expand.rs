@@ -24,6 +24,14 @@ fn proc_owner() -> (u32, u32) {
         .unwrap_or((0, 0))
 }
 
+/// The machine's host name, as gethostname(2) gives it (Linux keeps it in
+/// `/proc/sys/kernel/hostname`): `%h` and what `if-hostname` tests. Empty if unreadable.
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The name of `id` in an `/etc/passwd`-shaped file (name:x:id:...).
 fn name_of(file: &str, id: u32) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
@@ -55,9 +63,7 @@ impl Magic {
     pub fn for_file(name: &str, cwd: &Path, first: Option<&Magic>) -> Magic {
         let mut t: Vec<(char, String)> = Vec::new();
         let (uid, gid) = proc_owner();
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
+        let hostname = hostname();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

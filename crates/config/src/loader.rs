@@ -3,10 +3,12 @@
 //!
 //! 1. `UWSGI_*` environment variables, then the command line in order (its bare file
 //!    arguments last, as getopt leaves them), each config file spliced in where it is named.
-//!    Config-language keywords act as the entries arrive: `if-*` / `for` govern the entries
-//!    after them until `endif` / `endfor` (one level, as uWSGI: an inner `if-*` narrows the
-//!    outer one and the first `endif` ends both), `%(_)` is the tested value.
-//! 2. `$(VAR)`, `@(file)` and `%(key)` substitutions over every value.
+//!    Config-language keywords act as the entries arrive: `if-*` / `for*` / `else` govern
+//!    the entries after them until `endif` / `endfor` (one level, as uWSGI: an inner `if-*`
+//!    narrows the outer one and the first `endif` ends both), `%(_)` is the tested value;
+//!    `early-envdir` sets and unsets variables at once.
+//! 2. `$(VAR)`, `@(file)` and `%(key)` substitutions over every value; then each `envdir`
+//!    is read.
 //! 3. Each entry is checked against the option table: unknown keys warn (error on the command
 //!    line and under `strict`, whose last value counts wherever it was set), values are
 //!    validated and normalised (a number option's value from a file or variable that uWSGI
@@ -55,40 +57,71 @@ struct Entry {
     origin: Origin,
     /// A `set-placeholder` definition: a value for `%(key)`, not an option.
     placeholder_only: bool,
+    /// A value read from a file as it is (an envdir's variable): no substitution, no
+    /// template warnings.
+    verbatim: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Logic {
-    IfEnv,
-    IfNotEnv,
-    IfExists,
-    IfNotExists,
-    IfFile,
-    IfNotFile,
-    IfDir,
-    IfNotDir,
-    IfOpt,
-    IfNotOpt,
-    For,
-}
-
-impl Logic {
-    fn from_name(name: &str) -> Option<Logic> {
-        Some(match name {
-            "if-env" => Logic::IfEnv,
-            "if-not-env" => Logic::IfNotEnv,
-            "if-exists" => Logic::IfExists,
-            "if-not-exists" => Logic::IfNotExists,
-            "if-file" => Logic::IfFile,
-            "if-not-file" => Logic::IfNotFile,
-            "if-dir" => Logic::IfDir,
-            "if-not-dir" => Logic::IfNotDir,
-            "if-opt" => Logic::IfOpt,
-            "if-not-opt" => Logic::IfNotOpt,
-            "for" => Logic::For,
-            _ => return None,
-        })
+impl Entry {
+    /// An entry made by the loader itself (an envdir's `env` / `unenv`), with `origin` the
+    /// line that caused it.
+    fn verbatim(key: &str, value: String, origin: &Origin) -> Entry {
+        Entry {
+            key: key.to_string(),
+            written: key.to_string(),
+            value: Some(value),
+            origin: origin.clone(),
+            placeholder_only: false,
+            verbatim: true,
+        }
     }
+}
+
+/// The environment variable a master re-executed by a reload finds (ruwsgi-process
+/// `reexec.rs` sets it before `exec` and takes it out once the configuration is read): what
+/// `if-reload` tests, as uWSGI tests its `UWSGI_RELOADS`.
+const REEXEC_ENV: &str = "RUWSGI_REEXEC";
+
+/// What an `if-*` keyword tests (`if-not-*` tests the same and inverts the answer).
+#[derive(Debug, Clone)]
+enum Condition {
+    /// `if-env NAME[=VALUE]`: the variable is set (to VALUE).
+    Env,
+    /// `if-opt NAME[=VALUE]`: the option was given (as VALUE).
+    Opt,
+    /// `if-exists PATH`.
+    Exists,
+    /// `if-file PATH`: a regular file.
+    File,
+    /// `if-dir PATH`: a directory.
+    Dir,
+    /// `if-hostname NAME`: the machine's host name is NAME.
+    Hostname,
+    /// `if-hostname-match REGEX`: the host name matches (anywhere, as PCRE's search).
+    HostnameMatch(regex::Regex),
+    /// `if-reload`: this start is a reload.
+    Reload,
+    /// `if-plugin NAME`: the plugin is built into ruwsgi.
+    Plugin,
+}
+
+/// The block a config-language keyword opened: it governs the entries after it until
+/// `endif`, `endfor`, `end` (or `else`, which opens its own).
+#[derive(Debug, Clone)]
+enum Block {
+    /// `if-*` / `if-not-*`: the test is made again for each entry, as uWSGI does (an option
+    /// set inside the block counts for `if-opt`).
+    If {
+        condition: Condition,
+        negated: bool,
+        arg: String,
+    },
+    /// `for`, `for-glob`, `for-times`, `for-readline`: each entry once per item, `%(_)` the
+    /// item. The items are computed when the keyword is read.
+    For(Vec<String>),
+    /// `else`: its entries apply when the last test of the `if-*` block before it failed
+    /// (uWSGI's `logic_opt_if_failed`, which `endif` clears).
+    Else,
 }
 
 /// Collects entries from every source, then builds the [`Config`].
@@ -97,8 +130,14 @@ pub(crate) struct Loader {
     env: Vec<(String, String)>,
     cwd: PathBuf,
     entries: Vec<Entry>,
-    logic: Option<(Logic, String)>,
+    /// The open config-language block.
+    block: Option<Block>,
+    /// Whether the last test of an `if-*` block failed (what `else` reads).
+    if_failed: bool,
     logic_running: bool,
+    /// The `env` / `unenv` entries of `early-envdir`s, applied before every `env` option
+    /// (uWSGI sets them while it reads the config, and the options later).
+    early_env: Vec<Entry>,
     /// Whether `strict` is on: its last value once everything is read governs every entry
     /// (it can be turned off again: `strict = false`).
     strict: bool,
@@ -133,8 +172,10 @@ impl Loader {
             env,
             cwd,
             entries: Vec::new(),
-            logic: None,
+            block: None,
+            if_failed: false,
             logic_running: false,
+            early_env: Vec::new(),
             strict: false,
             first_magic: None,
             last_file: None,
@@ -180,9 +221,13 @@ impl Loader {
         let key = table::normalize(key);
         if !self.logic_running {
             if is_end(&key) {
-                self.logic = None;
-            } else if let Some((logic, arg)) = self.logic.clone() {
-                let values = self.evaluate(logic, &arg, value.as_deref());
+                self.block = None;
+                self.if_failed = false;
+            } else if key == "else" {
+                // Like `endif`, but the failed state stays for the `else` block to read.
+                self.block = None;
+            } else if let Some(block) = self.block.clone() {
+                let values = self.evaluate(&block, value.as_deref());
                 self.logic_running = true;
                 let mut result = Ok(());
                 for v in values {
@@ -198,44 +243,168 @@ impl Loader {
         self.add_one(&key, &written, value, origin)
     }
 
-    /// The values an entry governed by `logic` expands to (none when the condition is false).
-    fn evaluate(&self, logic: Logic, arg: &str, value: Option<&str>) -> Vec<Option<String>> {
-        let with = |datum: &str| vec![value.map(|v| v.replace("%(_)", datum))];
+    /// The values an entry governed by `block` expands to (none when it does not apply).
+    /// An `if-*` test records whether it failed, for `else`.
+    fn evaluate(&mut self, block: &Block, value: Option<&str>) -> Vec<Option<String>> {
+        let with = |datum: &str| value.map(|v| v.replace("%(_)", datum));
+        match block {
+            Block::If {
+                condition,
+                negated,
+                arg,
+            } => {
+                let (holds, datum) = self.test(condition, arg);
+                self.if_failed = holds == *negated;
+                if self.if_failed {
+                    vec![]
+                } else {
+                    // `if-reload` substitutes nothing, as uWSGI's.
+                    vec![match datum {
+                        Some(d) => with(&d),
+                        None => value.map(str::to_string),
+                    }]
+                }
+            }
+            Block::For(items) => items.iter().map(|item| with(item)).collect(),
+            // uWSGI's `else` substitutes nothing either.
+            Block::Else if self.if_failed => vec![value.map(str::to_string)],
+            Block::Else => vec![],
+        }
+    }
+
+    /// Whether `condition` holds for `arg`, and the `%(_)` of the block's entries (`None`:
+    /// no substitution).
+    fn test(&self, condition: &Condition, arg: &str) -> (bool, Option<String>) {
         let (name, expected) = match arg.split_once('=') {
             Some((n, e)) => (n, Some(e)),
             None => (arg, None),
         };
         let path = self.cwd.join(arg);
-        match logic {
-            Logic::IfEnv => match self.getenv(name) {
-                Some(v) if expected.is_none_or(|e| e == v) => with(v),
-                _ => vec![],
-            },
-            Logic::IfNotEnv => match self.getenv(name) {
-                Some(v) if expected.is_none_or(|e| e == v) => vec![],
-                v => with(v.unwrap_or("")),
-            },
-            Logic::IfOpt => match self.exported(name) {
-                Some(v) if expected.is_none_or(|e| e == v) => with(&v),
-                _ => vec![],
-            },
-            Logic::IfNotOpt => match self.exported(name) {
-                Some(v) if expected.is_none_or(|e| e == v) => vec![],
-                v => with(&v.unwrap_or_default()),
-            },
-            Logic::IfExists if path.exists() => with(arg),
-            Logic::IfNotExists if !path.exists() => with(arg),
-            Logic::IfFile if path.is_file() => with(arg),
-            Logic::IfNotFile if !path.is_file() => with(arg),
-            Logic::IfDir if path.is_dir() => with(arg),
-            Logic::IfNotDir if !path.is_dir() => with(arg),
-            Logic::For => arg
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .flat_map(with)
-                .collect(),
-            _ => vec![],
+        let arg_datum = Some(arg.to_string());
+        match condition {
+            Condition::Env | Condition::Opt => {
+                let found = match condition {
+                    Condition::Env => self.getenv(name).map(str::to_string),
+                    _ => self.exported(name),
+                };
+                let holds = found
+                    .as_deref()
+                    .is_some_and(|v| expected.is_none_or(|e| e == v));
+                (holds, Some(found.unwrap_or_default()))
+            }
+            Condition::Exists => (path.exists(), arg_datum),
+            Condition::File => (path.is_file(), arg_datum),
+            Condition::Dir => (path.is_dir(), arg_datum),
+            Condition::Hostname => (expand::hostname() == arg, arg_datum),
+            Condition::HostnameMatch(re) => (re.is_match(&expand::hostname()), arg_datum),
+            Condition::Reload => (self.getenv(REEXEC_ENV).is_some(), None),
+            Condition::Plugin => (builtin_plugin(arg), arg_datum),
         }
+    }
+
+    /// The block the config-language keyword `name` (canonical) opens with `arg`: `None` for
+    /// `endif` / `endfor`. A `for*` block's items are computed here; a bad argument is an
+    /// error naming the keyword, the argument and `origin`.
+    fn open_block(&self, name: &str, arg: &str, origin: &Origin) -> Result<Option<Block>, Error> {
+        let block = match name {
+            "for" => Block::For(
+                arg.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            "for-glob" => Block::For(self.glob(arg, origin)?),
+            "for-times" => {
+                let n: u64 = arg.trim().parse().map_err(|_| {
+                    Error::bad_value(name, arg, "a whole number of times such as 4", origin)
+                })?;
+                Block::For((1..=n).map(|i| i.to_string()).collect())
+            }
+            "for-readline" => {
+                let text = std::fs::read(self.cwd.join(arg)).map_err(|e| {
+                    Error::logic(format!("for-readline: cannot read {arg:?}: {e}"), origin)
+                })?;
+                Block::For(readlines(&String::from_utf8_lossy(&text)))
+            }
+            "else" => Block::Else,
+            _ => {
+                let negated = name.starts_with("if-not-");
+                let condition = match name.replacen("if-not-", "if-", 1).as_str() {
+                    "if-env" => Condition::Env,
+                    "if-opt" => Condition::Opt,
+                    "if-exists" => Condition::Exists,
+                    "if-file" => Condition::File,
+                    "if-dir" => Condition::Dir,
+                    "if-hostname" => Condition::Hostname,
+                    "if-hostname-match" => {
+                        Condition::HostnameMatch(regex::Regex::new(arg).map_err(|e| {
+                            let why = e.to_string();
+                            let why = why.lines().last().unwrap_or("").trim();
+                            Error::bad_value(
+                                name,
+                                arg,
+                                &format!("a regular expression ({why})"),
+                                origin,
+                            )
+                        })?)
+                    }
+                    "if-reload" => Condition::Reload,
+                    "if-plugin" => Condition::Plugin,
+                    _ => return Ok(None),
+                };
+                Block::If {
+                    condition,
+                    negated,
+                    arg: arg.to_string(),
+                }
+            }
+        };
+        Ok(Some(block))
+    }
+
+    /// `for-glob`'s items: glob(3) with uWSGI's `GLOB_MARK | GLOB_NOCHECK`: the matching
+    /// paths in sorted order, a directory's with a trailing `/`; no match gives the pattern
+    /// itself. A relative pattern matches under the loader's directory and gives relative
+    /// paths. As glob(3), `*` matches no `/` and no leading `.`.
+    fn glob(&self, pattern: &str, origin: &Origin) -> Result<Vec<String>, Error> {
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        let relative = !pattern.starts_with('/');
+        let base = format!("{}/", self.cwd.display().to_string().trim_end_matches('/'));
+        let full = if relative {
+            format!("{}{pattern}", glob::Pattern::escape(&base))
+        } else {
+            pattern.to_string()
+        };
+        let paths = glob::glob_with(&full, options).map_err(|e| {
+            Error::bad_value(
+                "for-glob",
+                pattern,
+                &format!("a glob pattern such as sites/*.ini ({})", e.msg),
+                origin,
+            )
+        })?;
+        let mut items: Vec<String> = paths
+            .filter_map(Result::ok)
+            .map(|p| {
+                let mut s = p.display().to_string();
+                if p.is_dir() && !s.ends_with('/') {
+                    s.push('/');
+                }
+                match s.strip_prefix(&base) {
+                    Some(rest) if relative => rest.to_string(),
+                    _ => s,
+                }
+            })
+            .collect();
+        items.sort();
+        if items.is_empty() {
+            items.push(pattern.to_string());
+        }
+        Ok(items)
     }
 
     /// uWSGI's `uwsgi_get_exported_opt`: the first value given for `key` (exactly as written,
@@ -265,13 +434,29 @@ impl Loader {
             value: value.clone(),
             origin: origin.clone(),
             placeholder_only: false,
+            verbatim: false,
         });
         let Some(spec) = spec else { return Ok(()) };
         match spec.kind {
             Kind::Logic => {
-                if let Some(logic) = Logic::from_name(spec.name) {
-                    let arg = value.unwrap_or_default();
-                    self.logic = Some((logic, arg));
+                let arg = value.unwrap_or_default();
+                if let Some(block) = self.open_block(spec.name, &arg, &origin)? {
+                    self.block = Some(block);
+                }
+            }
+            _ if spec.name == "early-envdir" => {
+                // uWSGI reads it at once, before any substitution.
+                let dir = value.unwrap_or_default();
+                for (name, set) in read_envdir(&self.cwd, spec.name, &dir, &origin)? {
+                    self.env.retain(|(k, _)| *k != name);
+                    let entry = match set {
+                        Some(v) => {
+                            self.env.push((name.clone(), v.clone()));
+                            Entry::verbatim("env", format!("{name}={v}"), &origin)
+                        }
+                        None => Entry::verbatim("unenv", name, &origin),
+                    };
+                    self.early_env.push(entry);
                 }
             }
             Kind::Include => {
@@ -304,6 +489,7 @@ impl Loader {
                     value: Some(set.to_string()),
                     origin,
                     placeholder_only: true,
+                    verbatim: false,
                 });
             }
             _ if spec.name == "strict" => {
@@ -329,6 +515,7 @@ impl Loader {
                     value: Some(ph.to_string()),
                     origin,
                     placeholder_only: true,
+                    verbatim: false,
                 });
             }
             _ => {}
@@ -455,9 +642,9 @@ impl Loader {
             }
         }
         self.substitute()?;
+        let entries = self.with_envdirs()?;
         let mut config = Config::default();
         let mut warned_not_yet: BTreeSet<&'static str> = BTreeSet::new();
-        let entries = std::mem::take(&mut self.entries);
         for e in &entries {
             if e.placeholder_only {
                 config.lines.push(Line::placeholder(
@@ -474,7 +661,10 @@ impl Loader {
             if spec.kind == Kind::Logic {
                 continue;
             }
-            let typed = self.validate(spec, e.value.as_deref(), &e.origin)?;
+            let typed = match &e.value {
+                Some(v) if e.verbatim => Typed::Text(v.clone()),
+                _ => self.validate(spec, e.value.as_deref(), &e.origin)?,
+            };
             let value = Value::new(typed, e.origin.clone());
             provider::check(spec, &value)?;
             if let Status::NotYet(issue) = spec.status {
@@ -494,6 +684,41 @@ impl Loader {
         }
         config.warnings = std::mem::take(&mut self.warnings);
         Ok(config)
+    }
+
+    /// Every entry in the order it is applied: the `early-envdir`s' variables first (uWSGI
+    /// sets them while it reads the config, before any `env` option is applied), then the
+    /// entries as given, then each `envdir`'s variables (uWSGI reads envdirs after every
+    /// other option is applied, so they win over `env`). An `early-envdir` unset that an
+    /// `env` also sets is dropped: ruwsgi applies every `unenv` after every `env`, and in
+    /// uWSGI the later `env` wins.
+    fn with_envdirs(&mut self) -> Result<Vec<Entry>, Error> {
+        let mut late = Vec::new();
+        for e in &self.entries {
+            if e.placeholder_only || table::lookup(&e.key).is_none_or(|s| s.name != "envdir") {
+                continue;
+            }
+            let dir = e.value.as_deref().unwrap_or("");
+            for (name, set) in read_envdir(&self.cwd, "envdir", dir, &e.origin)? {
+                late.push(match set {
+                    Some(v) => Entry::verbatim("env", format!("{name}={v}"), &e.origin),
+                    None => Entry::verbatim("unenv", name, &e.origin),
+                });
+            }
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let set_later: HashSet<String> = entries
+            .iter()
+            .chain(&late)
+            .filter(|e| {
+                !e.placeholder_only && table::lookup(&e.key).is_some_and(|s| s.name == "env")
+            })
+            .filter_map(|e| Some(e.value.as_deref()?.split_once('=')?.0.to_string()))
+            .collect();
+        let early = std::mem::take(&mut self.early_env)
+            .into_iter()
+            .filter(|e| e.key != "unenv" || !set_later.contains(e.value.as_deref().unwrap_or("")));
+        Ok(early.chain(entries).chain(late).collect())
     }
 
     fn unknown(&mut self, e: &Entry, placeholder: bool, config: &mut Config) -> Result<(), Error> {
@@ -662,9 +887,7 @@ impl Loader {
         match spec.name {
             "plugins" => {
                 for plugin in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let builtin = plugin.starts_with("python")
-                        || matches!(plugin, "http" | "corerouter" | "logfile");
-                    if !builtin {
+                    if !builtin_plugin(plugin) {
                         self.warn(format!(
                             "plugin {plugin:?} ({origin}) is not built into ruwsgi (Python and HTTP are); options that need it will not work"
                         ));
@@ -733,6 +956,74 @@ impl Loader {
         !table::lookup(&self.entries[i].key)
             .is_some_and(|s| matches!(s.kind, Kind::Logic | Kind::Include))
     }
+}
+
+/// Whether ruwsgi has the uWSGI plugin `name` built in (Python, HTTP): what `plugins`
+/// accepts without a warning and `if-plugin` tests.
+fn builtin_plugin(name: &str) -> bool {
+    name.starts_with("python") || matches!(name, "http" | "corerouter" | "logfile")
+}
+
+/// `for-readline`'s items: each line of `text` as uWSGI's `fgets` loop reads it, without
+/// its trailing `\r` / `\n` (uWSGI's `uwsgi_chomp`); an empty line is an item too.
+fn readlines(text: &str) -> Vec<String> {
+    text.split_inclusive('\n')
+        .map(|l| l.trim_end_matches(['\r', '\n']).to_string())
+        .collect()
+}
+
+/// A daemontools envdir as uWSGI's `uwsgi_envdir` reads it: each regular file (not hidden:
+/// no leading `.`) is a variable named as the file, sorted by name. An empty file unsets
+/// it (`None`); otherwise its content up to the first NUL byte (uWSGI reads it as a C
+/// string), without trailing spaces, tabs, `\r` and `\n`, is the value. An unreadable
+/// directory or file, or a name that cannot be a variable's, is an error naming `option`,
+/// `dir` and `origin`.
+fn read_envdir(
+    cwd: &Path,
+    option: &str,
+    dir: &str,
+    origin: &Origin,
+) -> Result<Vec<(String, Option<String>)>, Error> {
+    let fail = |what: String, e: std::io::Error| {
+        Error::logic(format!("{option}: cannot read {what}: {e}"), origin)
+    };
+    let path = cwd.join(dir);
+    let listing = std::fs::read_dir(&path).map_err(|e| fail(format!("directory {dir:?}"), e))?;
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| fail(format!("directory {dir:?}"), e))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut vars = Vec::new();
+    for name in names {
+        let file = path.join(&name);
+        let shown = format!("{:?}", Path::new(dir).join(&name).display().to_string());
+        // Following symbolic links, as uWSGI's stat.
+        let meta = std::fs::metadata(&file).map_err(|e| fail(shown.clone(), e))?;
+        if !meta.is_file() {
+            continue;
+        }
+        if name.contains('=') {
+            return Err(Error::logic(
+                format!("{option}: {shown} cannot name an environment variable (it holds '=')"),
+                origin,
+            ));
+        }
+        if meta.len() == 0 {
+            vars.push((name, None));
+            continue;
+        }
+        let bytes = std::fs::read(&file).map_err(|e| fail(shown.clone(), e))?;
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[..end]);
+        let value = text.trim_end_matches(['\r', '\n', '\t', ' ']).to_string();
+        vars.push((name, Some(value)));
+    }
+    Ok(vars)
 }
 
 /// The format of the file an include option names: the option's own (`ini`, `yaml`, ...),

@@ -673,3 +673,234 @@ fn include_inherit_and_set_as_uwsgi_orders_them() {
     let err = load(d.path(), "--set nothing").unwrap_err().to_string();
     assert!(err.contains("NAME=VALUE"), "{err}");
 }
+
+/// uWSGI's other spellings of the `if-*` keywords (`ifenv`, `ifexists`, `ifdir`,
+/// `if-directory`, `ifplugin`), and the tests on the host name, the plugins built in and
+/// whether this start is a reload (the variable a re-executed master finds).
+#[test]
+fn if_aliases_hostname_plugin_and_reload() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let d = dir_with(&[
+        ("sub/x", ""),
+        (
+            "a.ini",
+            &format!(
+                "[uwsgi]\nifenv = SET\nenv = A=%(_)\nendif\nifexists = sub/x\nenv = B=%(_)\nendif\n\
+                 ifdir = sub\nenv = C=1\nendif\nif-directory = sub/x\nenv = D=1\nendif\n\
+                 if-hostname = {host}\nenv = E=%(_)\nendif\nif-hostname = not-{host}\nenv = F=1\nendif\n\
+                 if-not-hostname = not-{host}\nenv = G=1\nendif\nif-not-hostname = {host}\nenv = H=1\nendif\n\
+                 if-hostname-match = ^.+$\nenv = I=1\nendif\nif-hostname-match = ^not-{host}$\nenv = J=1\nendif\n\
+                 if-not-hostname-match = ^not-{host}$\nenv = K=1\nendif\n\
+                 if-plugin = python3\nenv = L=%(_)\nendif\nifplugin = http\nenv = M=1\nendif\n\
+                 if-plugin = sse_offload\nenv = N=1\nendif\nif-not-plugin = sse_offload\nenv = O=%(_)\nendif\n\
+                 if-reload\nenv = P=%(_)\nendif\nif-not-reload =\nenv = Q=1\nendif\n"
+            ),
+        ),
+    ]);
+    let c = load_env(d.path(), "--ini a.ini", &[("SET", "yes")]).unwrap();
+    assert_eq!(
+        c.list("env"),
+        [
+            "A=yes".to_string(),
+            "B=sub/x".to_string(),
+            "C=1".to_string(),
+            format!("E={host}"),
+            "G=1".to_string(),
+            "I=1".to_string(),
+            "K=1".to_string(),
+            "L=python3".to_string(),
+            "M=1".to_string(),
+            "O=sse_offload".to_string(),
+            "Q=1".to_string(),
+        ]
+    );
+    let c = load_env(
+        d.path(),
+        "--ini a.ini",
+        &[("SET", "yes"), ("RUWSGI_REEXEC", "x")],
+    )
+    .unwrap();
+    let env = c.list("env");
+    assert!(
+        env.contains(&"P=%(_)") && !env.contains(&"Q=1"),
+        "a re-executed master's start is a reload; if-reload substitutes nothing: {env:?}"
+    );
+
+    let err = load(d.path(), "--if-hostname-match=(unclosed --master")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "if-hostname-match: \"(unclosed\" is not valid (command line --if-hostname-match); expected a regular expression ("
+        ),
+        "{err}"
+    );
+}
+
+/// `for-glob` repeats its lines per matching path (sorted, a directory's with a trailing
+/// `/`, the pattern itself when nothing matches); `for-times` counts from 1; `for-readline`
+/// repeats per line of a file (CR/LF dropped, empty lines kept); bad arguments are errors.
+#[test]
+fn for_glob_times_and_readline() {
+    let d = dir_with(&[
+        ("sites/b.ini", ""),
+        ("sites/a.ini", ""),
+        ("sites/.hidden.ini", ""),
+        ("sites/c.ini/x", ""),
+        ("sites/readme.txt", ""),
+        ("lines.txt", "one\r\n\n two \nlast"),
+        (
+            "a.ini",
+            "[uwsgi]\nfor-glob = sites/*.ini\nenv = G=%(_)\nendfor\n\
+             for-glob = nothing/*.ini\nenv = N=%(_)\nendfor\n\
+             for-times = 3\nsocket = /tmp/%(_).sock\nendfor\nfor-times = 0\nenv = Z=1\nendfor\n\
+             for-readline = lines.txt\npythonpath = [%(_)]\nendfor\n",
+        ),
+    ]);
+    let c = load(d.path(), "--ini a.ini").unwrap();
+    assert_eq!(
+        c.list("env"),
+        [
+            "G=sites/a.ini",
+            "G=sites/b.ini",
+            "G=sites/c.ini/",
+            "N=nothing/*.ini"
+        ]
+    );
+    assert_eq!(
+        c.list("socket"),
+        ["/tmp/1.sock", "/tmp/2.sock", "/tmp/3.sock"]
+    );
+    assert_eq!(c.list("pythonpath"), ["[one]", "[]", "[ two ]", "[last]"]);
+
+    let abs = format!("--for-glob={}/sites/*.ini --env=X=%(_)", d.path().display());
+    let c = load(d.path(), &abs).unwrap();
+    assert_eq!(
+        c.list("env")[0],
+        format!("X={}/sites/a.ini", d.path().display())
+    );
+
+    let err = load(d.path(), "--for-times=four").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "for-times: \"four\" is not valid (command line --for-times); expected a whole number of times such as 4"
+    );
+    let err = load(d.path(), "--for-readline=missing.txt")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("for-readline: cannot read \"missing.txt\": ")
+            && err.ends_with("(command line --for-readline)"),
+        "{err}"
+    );
+    let err = load(d.path(), "--for-glob=sites/[*.ini")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("for-glob: \"sites/[*.ini\" is not valid (command line --for-glob); expected a glob pattern"),
+        "{err}"
+    );
+}
+
+/// `else` applies its lines when the `if-*` block before it tested false, without `%(_)`;
+/// after an `endif` (which clears the failed state) or a `for` it applies nothing, as in
+/// uWSGI. uWSGI tests an `if-*` once per line of its block, so after an `if-*` with no
+/// lines nothing has failed yet and the `else` applies nothing either (`J`).
+#[test]
+fn else_inverts_the_if_block_before_it() {
+    let d = dir_with(&[(
+        "a.ini",
+        "[uwsgi]\nif-env = SET\nenv = A=1\nelse =\nenv = B=1\nendif\n\
+         if-env = UNSET\nenv = C=1\nelse\nenv = D=%(_)\nenv = E=1\nendif\n\
+         else =\nenv = F=1\nendif\n\
+         for = x\nenv = G=%(_)\nelse =\nenv = H=1\nendfor\n\
+         if-env = UNSET\nelse =\nenv = J=1\nendif\nenv = I=1\n",
+    )]);
+    let c = load_env(d.path(), "--ini a.ini", &[("SET", "1")]).unwrap();
+    assert_eq!(c.list("env"), ["A=1", "D=%(_)", "E=1", "G=x", "I=1"]);
+}
+
+/// `early-envdir` reads a daemontools envdir at once: later `$(VAR)` and `if-env` see its
+/// variables, and they become `env` / `unenv` entries (an empty file unsets) applied
+/// before every `env` option; `envdir` is read once the config is (after substitution, so
+/// `$(VAR)` does not see it) and its entries come after every other. Values are the file up
+/// to a NUL byte without trailing blanks; hidden files and directories are skipped.
+#[test]
+fn early_envdir_and_envdir_as_uwsgi_reads_them() {
+    let d = dir_with(&[
+        ("early/PORT", "8123 \t\r\n"),
+        ("early/MULTI", "line one\nline two\n"),
+        ("early/NUL", "before\0after"),
+        ("early/GONE", ""),
+        ("early/.hidden", "x"),
+        ("early/sub/IGNORED", "x"),
+        ("late/LATE", "from envdir\n"),
+        ("late/DROP", ""),
+        (
+            "a.ini",
+            "[uwsgi]\nenv = PORT=explicit\nhttp = :$(PORT)\nearly-envdir = early\n\
+             if-env = PORT=8123\nenv = SEEN=%(_)\nendif\nif-env = GONE\nenv = NOT=1\nendif\n\
+             envdir = $(ENVDIR)\nchdir = /$(LATE)\nenv = GONE=again\n",
+        ),
+    ]);
+    let env = [("GONE", "inherited"), ("ENVDIR", "late")];
+    let c = load_env(d.path(), "--ini a.ini", &env).unwrap();
+    assert_eq!(c.list("http"), [":8123"], "$(VAR) sees early-envdir");
+    assert_eq!(
+        c.list("env"),
+        [
+            "MULTI=line one\nline two",
+            "NUL=before",
+            "PORT=8123",
+            "PORT=explicit",
+            "SEEN=8123",
+            "GONE=again",
+            "LATE=from envdir",
+        ]
+    );
+    assert_eq!(
+        c.list("unenv"),
+        ["DROP"],
+        "early-envdir's unset of GONE gives way to the env that sets it"
+    );
+    assert_eq!(
+        c.str("chdir"),
+        Some("/$(LATE)"),
+        "envdir is read after $(VAR)"
+    );
+    assert_eq!(c.values("env")[0].origin, file("a.ini", 4));
+    assert_eq!(c.values("env")[6].origin, file("a.ini", 11));
+
+    let err = load(d.path(), "--early-envdir=missing")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("early-envdir: cannot read directory \"missing\": ")
+            && err.ends_with("(command line --early-envdir)"),
+        "{err}"
+    );
+    let d = dir_with(&[("bad/A=B", "x"), ("a.ini", "[uwsgi]\nenvdir = bad\n")]);
+    let err = load(d.path(), "--ini a.ini").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "envdir: \"bad/A=B\" cannot name an environment variable (it holds '=') (a.ini:2)"
+    );
+}
+
+/// Aliases added with the options they name: `vhost-host` turns `vhost` on (all it does in
+/// uWSGI), `rem-header` is `del-header`, `python-autoreload` is `py-autoreload`.
+#[test]
+fn aliases_of_vhost_del_header_and_py_autoreload() {
+    let d = dir_with(&[]);
+    let c = load(
+        d.path(),
+        "--vhost-host --rem-header Server --python-autoreload 2",
+    )
+    .unwrap();
+    assert!(c.flag("vhost"));
+    assert_eq!(c.list("del-header"), ["Server"]);
+    assert_eq!(c.u64("py-autoreload"), Some(2));
+}

@@ -70,15 +70,31 @@ pub(crate) enum ReadOutcome {
 }
 
 /// What every exchange of the loop shares, set up once from the options: which request
-/// lines to copy for the log, and the `add-header` headers.
+/// lines to copy for the log, and the `add-header` and `del-header` edits.
 #[derive(Debug)]
 pub(crate) struct ExchangePlan {
     pub(crate) log: crate::request_log::RequestLog,
-    pub(crate) add_headers: ExtraHeaders,
+    pub(crate) header_edits: Arc<HeaderEdits>,
 }
 
-/// Header fields every response gets (`add-header`), shared by the loop's exchanges.
-pub(crate) type ExtraHeaders = Arc<[(String, Vec<u8>)]>;
+/// What every response's head gets, shared by the loop's exchanges: `add-header` fields
+/// added, then `del-header` names removed (uWSGI removes them from every header added,
+/// its own additional headers included).
+#[derive(Debug, Default)]
+pub(crate) struct HeaderEdits {
+    pub(crate) add: Vec<(String, Vec<u8>)>,
+    pub(crate) del: Vec<String>,
+}
+
+impl HeaderEdits {
+    /// Applies the edits to a response's header fields.
+    pub(crate) fn apply(&self, headers: &mut Vec<(String, Vec<u8>)>) {
+        headers.extend(self.add.iter().cloned());
+        if !self.del.is_empty() {
+            headers.retain(|(n, _)| !self.del.iter().any(|d| n.eq_ignore_ascii_case(d)));
+        }
+    }
+}
 
 /// One client connection.
 #[derive(Debug)]
@@ -349,7 +365,7 @@ impl Conn {
             &new.head,
             uwsgi,
             line,
-            plan.add_headers.clone(),
+            plan.header_edits.clone(),
         ));
         self.buf.drain(..new.consumed);
         if new.body_len == Some(0) {

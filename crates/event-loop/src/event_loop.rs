@@ -22,8 +22,8 @@ use ruwsgi_proto::{Error as ProtoError, ErrorKind, Limits};
 use slab::Slab;
 
 use crate::balance::{over_share, Balance, Siblings};
-use crate::conn::ExchangePlan;
 use crate::conn::{Accepted, Conn, ParseError, Progress, ReadOutcome, State};
+use crate::conn::{ExchangePlan, HeaderEdits};
 use crate::exchange::{Exchange, ExchangeSink};
 use crate::handler::{Address, Handler};
 use crate::listen::Listener;
@@ -219,15 +219,15 @@ impl<H: Handler> EventLoop<H> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let plan = ExchangePlan {
             log: RequestLog::new(&options),
-            add_headers: options
-                .add_header_fields()
-                .map_err(|bad| {
+            header_edits: Arc::new(HeaderEdits {
+                add: options.add_header_fields().map_err(|bad| {
                     io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!("add-header {bad:?} is not `Name: value`"),
                     )
-                })?
-                .into(),
+                })?,
+                del: options.del_header.clone(),
+            }),
         };
         let limits = Limits {
             buffer_size: options.buffer_size,

@@ -102,6 +102,9 @@ pub struct Options {
     pub log_x_forwarded_for: bool,
     /// `add-header`: `Name: value` headers added to every response (repeatable).
     pub add_header: Vec<String>,
+    /// `del-header` (alias `rem-header`): header names removed from every response, the
+    /// app's and `add-header`'s alike (repeatable; any case).
+    pub del_header: Vec<String>,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
     /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).
     pub thunder_lock: bool,
@@ -178,6 +181,7 @@ impl Default for Options {
             log_micros: false,
             log_x_forwarded_for: false,
             add_header: Vec::new(),
+            del_header: Vec::new(),
             thunder_lock: false,
             worker_id: 1,
             max_requests: 0,

@@ -18,9 +18,7 @@ use mio::Waker;
 
 use crate::body_limit::BodyLimit;
 use crate::handler::{Gone, ResponseHead};
-use crate::routing::{End, ResponseEdits};
 use crate::spill::{BodyFile, SpillBudget};
-use crate::static_files::Answer;
 
 /// What a reply tells the loop. The messages that end the reply carry its [`Notes`].
 #[derive(Debug)]
@@ -77,6 +75,27 @@ impl Notes {
             None => self.vars.push((name, value)),
         }
     }
+}
+
+/// What edits a reply's first response head before it goes out (routing's response
+/// rules, `crate::routing`); given with [`Reply::set_edits`].
+pub(crate) trait HeadEdit: Send + std::fmt::Debug {
+    /// Edits `head` (and the exchange's `notes`); `Some` to answer in its place.
+    fn apply(self: Box<Self>, head: &mut ResponseHead, notes: &mut Notes) -> Option<Replacement>;
+}
+
+/// An answer that takes the place of the head a [`HeadEdit`] was given, and of what the
+/// handler sends after it.
+#[derive(Debug)]
+pub(crate) enum Replacement {
+    /// A head and a body in memory.
+    Bytes(ResponseHead, Vec<u8>),
+    /// A head and a range of a file: offset and length.
+    File(ResponseHead, File, u64, u64),
+    /// A 500 (the file to answer with could not be read).
+    Fail,
+    /// No answer: the connection closes.
+    Close,
 }
 
 /// A message for the connection `key` (slab key) whose id is `id` (a reused slab slot has
@@ -260,9 +279,9 @@ pub struct Reply {
     /// with the first piece of body: one message, and one write for the loop (a head
     /// written alone, then its body, waits on the client's delayed ACK under Nagle).
     pending_head: Option<ResponseHead>,
-    /// Routing's edits of the response head, applied to the first head given
-    /// ([`crate::routing`]); `None` without routing.
-    edits: Option<Box<ResponseEdits>>,
+    /// Edits of the response head (routing's response rules), applied to the first head
+    /// given; `None` without routing.
+    edits: Option<Box<dyn HeadEdit>>,
 }
 
 impl Reply {
@@ -279,43 +298,36 @@ impl Reply {
         }
     }
 
-    /// Gives the reply routing's edits of its response head.
-    pub(crate) fn set_edits(&mut self, edits: Box<ResponseEdits>) {
+    /// Gives the reply edits of its response head (routing's response rules).
+    pub(crate) fn set_edits(&mut self, edits: Box<dyn HeadEdit>) {
         self.edits = Some(edits);
     }
 
-    /// Applies routing's edits to the first head: `true` when a response rule answered in
-    /// its place, and that answer went out (the reply is then done: what the app sends
-    /// after it is dropped, and [`Reply::send`] says [`Gone`]).
+    /// Applies the edits to the first head: `true` when they answered in its place, and
+    /// that answer went out (the reply is then done: what the app sends after it is
+    /// dropped, and [`Reply::send`] says [`Gone`]).
     fn edit(&mut self, head: &mut ResponseHead) -> bool {
         let Some(edits) = self.edits.take() else {
             return false;
         };
-        match (*edits).apply(head, &mut self.notes) {
-            None => false,
-            Some(End::Answer(answer)) => {
-                self.pending_head = None;
-                let notes = self.end();
-                let _ = match answer {
-                    Answer::Bytes(head, body) => self.post(Msg::Respond(head, body, notes)),
-                    Answer::File(head, file, offset, len) => self.post(Msg::RespondFile {
-                        head,
-                        file,
-                        offset,
-                        len,
-                        notes,
-                    }),
-                    Answer::Fail => self.post(Msg::Fail(notes)),
-                };
-                true
-            }
-            Some(End::Close) => {
-                self.pending_head = None;
-                let notes = self.end();
-                let _ = self.post(Msg::Close(notes));
-                true
-            }
-        }
+        let Some(answer) = edits.apply(head, &mut self.notes) else {
+            return false;
+        };
+        self.pending_head = None;
+        let notes = self.end();
+        let _ = self.post(match answer {
+            Replacement::Bytes(head, body) => Msg::Respond(head, body, notes),
+            Replacement::File(head, file, offset, len) => Msg::RespondFile {
+                head,
+                file,
+                offset,
+                len,
+                notes,
+            },
+            Replacement::Fail => Msg::Fail(notes),
+            Replacement::Close => Msg::Close(notes),
+        });
+        true
     }
 
     /// Closes the connection without an answer (routing's bare `break`, as uWSGI).

@@ -45,7 +45,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use log::{Log, Metadata, Record};
 
-pub use outputs::{Chain, Encoder, LoggerSpec, LoggerTarget, Route};
+pub use outputs::{pattern_of, Chain, Encoder, LoggerSpec, LoggerTarget, Route};
 pub use time::{ctime, now_secs, strftime};
 
 /// Lines a process may have waiting for its writer. About a second of request lines at the
@@ -86,11 +86,21 @@ pub struct Settings {
     /// `req-logger`, `log-req-route`, `log-req-encoder`: the chain request lines take when
     /// it has a logger (else they take the general one).
     pub requests: Chain,
+    /// `log-drain`: lines matching any of these are not logged.
+    pub drain: Vec<regex::Regex>,
+    /// `log-filter`: when set, only lines matching one of these are logged.
+    pub filter: Vec<regex::Regex>,
 }
 
 impl Settings {
+    /// Whether lines take more than the plain way to standard error: then the app's own
+    /// output is captured too, so that every line meets the same rules (uWSGI's log
+    /// master).
     fn has_chain(&self) -> bool {
-        !self.general.is_empty() || !self.requests.is_empty()
+        !self.general.is_empty()
+            || !self.requests.is_empty()
+            || !self.drain.is_empty()
+            || !self.filter.is_empty()
     }
 }
 
@@ -206,6 +216,23 @@ struct Outlet {
     general: Option<outputs::Open>,
     requests: Option<outputs::Open>,
     fd: RawFd,
+    /// `log-drain` and `log-filter`, when either is set.
+    rules: Option<Box<LineRules>>,
+}
+
+/// `log-drain` and `log-filter`.
+struct LineRules {
+    drain: Vec<regex::Regex>,
+    filter: Vec<regex::Regex>,
+}
+
+impl LineRules {
+    /// Whether `line` is logged: it matches no drain, and a filter if there is one.
+    fn keep(&self, line: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(line);
+        !self.drain.iter().any(|r| r.is_match(&text))
+            && (self.filter.is_empty() || self.filter.iter().any(|r| r.is_match(&text)))
+    }
 }
 
 impl Outlet {
@@ -219,11 +246,25 @@ impl Outlet {
                 open(&settings.requests)
             },
             fd,
+            rules: (!settings.drain.is_empty() || !settings.filter.is_empty()).then(|| {
+                Box::new(LineRules {
+                    drain: settings.drain.clone(),
+                    filter: settings.filter.clone(),
+                })
+            }),
         }
     }
 
     /// Sends one line on its way; what reaches the plain log is appended to `plain`.
+    /// `log-drain` and `log-filter` apply to the general log, as uWSGI's log master applies
+    /// them, not to request lines a `req-logger` takes.
     fn write(&mut self, line: &[u8], request: bool, plain: &mut Vec<u8>) {
+        let own_logger = request && self.requests.is_some();
+        if let (false, Some(rules)) = (own_logger, &self.rules) {
+            if !rules.keep(line) {
+                return;
+            }
+        }
         let chain = match (request, &mut self.requests) {
             (true, Some(requests)) => Some(requests),
             _ => self.general.as_mut(),

@@ -142,6 +142,22 @@ fn facility_named(name: &str) -> Option<libc::c_int> {
     })
 }
 
+/// A log option's regular expression (`log-route`, `log-drain`, `log-filter`); the error
+/// says what is wrong with it.
+pub fn pattern_of(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern.trim()).map_err(|e| {
+        let lookaround = pattern.contains("(?=")
+            || pattern.contains("(?!")
+            || pattern.contains("(?<=")
+            || pattern.contains("(?<!");
+        if lookaround {
+            format!("{pattern:?} uses look-around, which ruwsgi's regular expressions do not have (uWSGI's PCRE does)")
+        } else {
+            format!("{pattern:?} is not a regular expression: {e}")
+        }
+    })
+}
+
 /// One `log-route` value: `NAME REGEX`.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -158,20 +174,9 @@ impl Route {
             .trim()
             .split_once(' ')
             .ok_or("a route is `LOGGER REGEX`")?;
-        let pattern = Regex::new(pattern.trim()).map_err(|e| {
-            let lookaround = pattern.contains("(?=")
-                || pattern.contains("(?!")
-                || pattern.contains("(?<=")
-                || pattern.contains("(?<!");
-            if lookaround {
-                format!("{pattern:?} uses look-around, which ruwsgi's regular expressions do not have (uWSGI's PCRE does)")
-            } else {
-                format!("{pattern:?} is not a regular expression: {e}")
-            }
-        })?;
         Ok(Route {
             logger: logger.to_string(),
-            pattern,
+            pattern: pattern_of(pattern)?,
         })
     }
 }

@@ -154,6 +154,7 @@ pub(crate) fn is_unix(address: &str) -> bool {
 /// bind(2) reports it.
 fn bind_unix(spec: &SocketSpec) -> io::Result<(Socket, Option<PathBuf>)> {
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    tune(&socket, spec)?;
     if let Some(name) = spec.address.strip_prefix('@') {
         // An abstract address is a sun_path starting with a NUL byte (unix(7)).
         let path = [b"\0", name.as_bytes()].concat();
@@ -178,8 +179,27 @@ fn bind_inet(spec: &SocketSpec) -> io::Result<Socket> {
     if spec.reuse_port {
         socket.set_reuse_port(true)?;
     }
+    if spec.tuning.freebind {
+        match addr {
+            SocketAddr::V4(_) => socket.set_freebind_v4(true)?,
+            SocketAddr::V6(_) => socket.set_freebind_v6(true)?,
+        }
+    }
+    tune(&socket, spec)?;
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// `socket-rcvbuf` and `socket-sndbuf`, on any socket (the kernel doubles the value for
+/// its bookkeeping, as socket(7) says; connections accepted from it inherit it).
+fn tune(socket: &Socket, spec: &SocketSpec) -> io::Result<()> {
+    if let Some(bytes) = spec.tuning.rcvbuf {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    if let Some(bytes) = spec.tuning.sndbuf {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    Ok(())
 }
 
 /// `:port` means every IPv4 interface, as in uWSGI.
@@ -220,6 +240,7 @@ mod tests {
             backlog: 100,
             chmod: None,
             reuse_port: false,
+            tuning: Default::default(),
             timeout: None,
         }
     }

@@ -213,15 +213,9 @@ impl Crons {
                 continue;
             }
             job.last_run = Some(now);
-            match Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&job.command)
-                .stdin(Stdio::null())
-                .spawn()
-            {
-                Ok(child) => {
+            match spawn_shell(&job.command) {
+                Ok(pid) => {
                     // Reaped by the master's loop ([`Crons::reaped`]), not waited for here.
-                    let pid = child.id();
                     log::info!("[uwsgi-cron] running \"{}\" (pid {pid})", job.command);
                     job.running = Some((pid, now));
                 }
@@ -249,6 +243,17 @@ impl Crons {
         }
         false
     }
+}
+
+/// Starts `command` under `/bin/sh -c` with stdin on `/dev/null` and the server's log as
+/// its output; returns its pid. The caller's master reaps it (cron jobs, `touch-exec`).
+pub(crate) fn spawn_shell(command: &str) -> std::io::Result<u32> {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .spawn()
+        .map(|child| child.id())
 }
 
 #[cfg(test)]

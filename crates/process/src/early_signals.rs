@@ -42,6 +42,14 @@ pub(crate) fn remember() {
     }
 }
 
+/// Whether [`remember`] caught a stop signal (TERM, INT, QUIT) not replayed yet.
+pub(crate) fn stop_pending() -> bool {
+    matches!(
+        EARLY_SIGNAL.load(Ordering::SeqCst),
+        SIGTERM | SIGINT | SIGQUIT
+    )
+}
+
 /// Raises again the stop signal [`remember`] caught, now that the worker's
 /// signal thread handles it.
 pub(crate) fn replay() {

@@ -7,10 +7,12 @@
 //!
 //! 1. stdin to `/dev/null` (unless `honour-stdin`), `umask`, `max-fd`, `limit-as`; then
 //!    `daemonize` (fork, `setsid`, log to the file; the umask becomes 0 unless `umask` is
-//!    given) or `logto`, with paths relative to the directory ruwsgi started in; then the
-//!    `flock` files and `pidfile` (same);
-//! 2. `chdir`; bind every socket (relative unix paths now resolve in the new directory),
-//!    `chmod-socket`, `chown-socket`;
+//!    given) or `logto`, with paths relative to the directory ruwsgi started in, the file
+//!    getting its `logfile-chmod` mode and `logfile-chown` owner; then the `flock` files
+//!    and `pidfile` (same);
+//! 2. `chdir`; wait for the `wait-for-*` paths and sockets (`wait_for.rs`); bind every
+//!    socket (relative unix paths now resolve in the new directory), `chmod-socket`,
+//!    `chown-socket`;
 //! 3. [`Service::initialize`] (the Python runtime starts with the starting user's rights,
 //!    as uWSGI's plugins do); drop privileges (`gid`, `uid`), then `logto2`, `pidfile2`
 //!    (under `master-as-root` the master keeps them, and each child drops them after its
@@ -79,6 +81,7 @@ mod subscribe;
 mod sys;
 mod touch;
 mod vassal;
+mod wait_for;
 mod worker;
 #[cfg(feature = "wsgi")]
 mod wsgi_service;
@@ -249,11 +252,15 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
         enabled: opts.vacuum,
         paths: Vec::new(),
     };
+    let log = absolute(&opts.daemonize)?.or(absolute(&opts.logto)?);
     detach(
         opts,
         absolute(&opts.daemonize)?.as_deref(),
         absolute(&opts.logto)?.as_deref(),
     )?;
+    if let Some(log) = &log {
+        logfile::Ownership::from_options(opts)?.apply_at_start(log)?;
+    }
     let locks = opts
         .flock
         .iter()
@@ -273,6 +280,9 @@ pub fn run_emperor(opts: &Options) -> Result<i32, Error> {
         .map(|p| absolute(&Some(p.clone())).map(Option::unwrap_or_default))
         .collect::<Result<Vec<_>, _>>()?;
     change_dir(opts)?;
+    if !wait_for::all(opts, &|| signals.stop_pending())? {
+        return Ok(0);
+    }
     let here =
         std::env::current_dir().map_err(|e| Error::os("cannot read the current directory", e))?;
     let settings = emperor::Settings::from_options(opts, &here)
@@ -306,8 +316,12 @@ fn serve(
 
     // A re-executed master is the same process: already detached, already logging.
     let detached = handover.is_some_and(|h| h.detached);
+    let ownership = logfile::Ownership::from_options(opts)?;
     if !detached {
         detach(opts, daemonize.as_deref(), logto.as_deref())?;
+        if let Some(log) = daemonize.as_ref().or(logto.as_ref()) {
+            ownership.apply_at_start(log)?;
+        }
     }
     // After daemonize: a lock is the process's, and its forked child would not hold it.
     // Absolute: `daemonize2` takes them again after `chdir`.
@@ -342,6 +356,17 @@ fn serve(
             )));
         }
         early_signals::remember();
+    }
+    // A stop signal while waiting ends the server, but not a re-executed master: the
+    // signal waits for its loop (or for the keeper of the previous workers).
+    let stop_pending = || {
+        handover.is_none()
+            && signals
+                .as_ref()
+                .map_or_else(early_signals::stop_pending, |s| s.stop_pending())
+    };
+    if !wait_for::all(opts, &stop_pending)? {
+        return Ok(0);
     }
     let somax = bind::somaxconn();
     let mut sockets = Vec::new();
@@ -419,6 +444,7 @@ fn serve(
             backlog: 100,
             chmod: None,
             reuse_port: false,
+            tuning: Default::default(),
             timeout: None,
         };
         log::info!(
@@ -488,6 +514,7 @@ fn serve(
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             opts.log_maxsize,
             board.clone(),
+            ownership,
         );
         if handover.is_some() && opts.log_reopen {
             files.reopen();
@@ -539,6 +566,7 @@ fn serve(
     }
     if let Some(log) = &logto2 {
         daemon::log_to(log)?;
+        ownership.apply_at_start(log)?;
     }
     if daemonize2.is_none() || detached {
         if let Some(p) = &pidfile2 {
@@ -564,6 +592,7 @@ fn serve(
         service.before_fork();
         daemon::daemonize(log)?;
         daemon_umask(opts);
+        ownership.apply_at_start(log)?;
         service.after_fork_child();
         // The parent that held the locks exits now: this process takes them again, waiting
         // for that exit to release them.
@@ -666,6 +695,9 @@ fn warn_needs_master(opts: &Options) {
         ("subscribe-to", !opts.subscribe_to.is_empty()),
         ("fs-reload", !opts.fs_reload.is_empty()),
         ("fs-brutal-reload", !opts.fs_brutal_reload.is_empty()),
+        ("touch-logrotate", !opts.touch_logrotate.is_empty()),
+        ("touch-exec", !opts.touch_exec.is_empty()),
+        ("touch-signal", !opts.touch_signal.is_empty()),
         (
             "evil-reload-on-rss",
             opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),
@@ -708,6 +740,7 @@ fn bind_stats(address: &str, sockets: &[SocketSpec]) -> Result<Bound, Error> {
         backlog: first.map_or(100, |s| s.backlog),
         chmod: first.and_then(|s| s.chmod),
         reuse_port: false,
+        tuning: Default::default(),
         timeout: None,
     })
 }

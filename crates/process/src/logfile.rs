@@ -10,11 +10,100 @@
 //! count (`ruwsgi_logging::follow_reopens`), reopens the files before it writes again (at
 //! the latest a second later). A line written between the two goes to the rotated file: it
 //! moves, it is not lost.
+//!
+//! `logfile-chmod` and `logfile-chown` ([`Ownership`]) give the file standard error goes
+//! to its mode and owner after it is opened at start (`logto`, `daemonize`, `logto2`,
+//! `daemonize2`), as uWSGI does, and again after each reopening or rotation by the master:
+//! in ruwsgi every process reopens the file itself, so a file a root master created anew
+//! must go to `uid`/`gid` before the unprivileged workers follow.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ruwsgi_shm::Scoreboard;
+
+use crate::error::{Error, ErrorKind};
+use crate::options::Options;
+use crate::privileges::{resolve_gid, resolve_uid};
+
+/// `logfile-chmod` and `logfile-chown`: the mode and owner the log file standard error
+/// goes to gets after each opening.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ownership {
+    /// `logfile-chmod`.
+    mode: Option<u32>,
+    /// `logfile-chown`: `uid` and `gid` (either may be unset: that id stays), applied only
+    /// while running as root (uWSGI does it as root only).
+    owner: Option<(Option<u32>, Option<u32>)>,
+}
+
+impl Ownership {
+    /// `logfile-chmod`, and `logfile-chown` with `uid` and `gid` resolved (an unknown name
+    /// is the error).
+    pub(crate) fn from_options(opts: &Options) -> Result<Ownership, Error> {
+        let owner = if opts.logfile_chown {
+            let uid = opts.uid.as_deref().map(resolve_uid).transpose()?;
+            let gid = opts.gid.as_deref().map(resolve_gid).transpose()?;
+            Some((uid.map(|u| u.as_raw()), gid.map(|g| g.as_raw())))
+        } else {
+            None
+        };
+        Ok(Ownership {
+            mode: opts.logfile_chmod,
+            owner,
+        })
+    }
+
+    /// At start: gives the log file at `path` its mode and owner, saying so, or saying why
+    /// `logfile-chown` does nothing. An owner that cannot be set stops the server (uWSGI
+    /// exits); a mode that cannot be set is logged.
+    pub(crate) fn apply_at_start(&self, path: &Path) -> Result<(), Error> {
+        if let Some((uid, gid)) = self.owner {
+            if !nix::unistd::geteuid().is_root() {
+                log::info!("logfile-chown: not running as root; the log file keeps its owner");
+            } else if uid.is_none() && gid.is_none() {
+                log::warn!(
+                    "logfile-chown: neither uid nor gid is set; the log file keeps its owner"
+                );
+            } else {
+                log::info!(
+                    "logfile-chown: {} given to uid {} gid {}",
+                    path.display(),
+                    uid.map_or("-".into(), |u| u.to_string()),
+                    gid.map_or("-".into(), |g| g.to_string())
+                );
+            }
+        }
+        self.apply(path)
+    }
+
+    /// Gives the log file at `path` its mode (`logfile-chmod`; a failure is logged) and,
+    /// when running as root, its owner (`logfile-chown`; a failure is the error).
+    pub(crate) fn apply(&self, path: &Path) -> Result<(), Error> {
+        if let Some(mode) = self.mode {
+            let perms = std::fs::Permissions::from_mode(mode);
+            if let Err(e) = std::fs::set_permissions(path, perms) {
+                log::warn!(
+                    "logfile-chmod {mode:o}: cannot chmod {}: {e}",
+                    path.display()
+                );
+            }
+        }
+        let Some((uid, gid)) = self.owner else {
+            return Ok(());
+        };
+        if !nix::unistd::geteuid().is_root() || (uid.is_none() && gid.is_none()) {
+            return Ok(());
+        }
+        std::os::unix::fs::chown(path, uid, gid).map_err(|e| {
+            Error::new(ErrorKind::Os(format!(
+                "logfile-chown: cannot chown {}: {e}",
+                path.display()
+            )))
+        })
+    }
+}
 
 /// One file that rotates.
 #[derive(Debug)]
@@ -33,17 +122,21 @@ struct Rotating {
 pub(crate) struct LogFiles {
     files: Vec<Rotating>,
     board: Arc<Scoreboard>,
+    /// Given to the file standard error goes to after each reopening.
+    ownership: Ownership,
 }
 
 impl LogFiles {
-    /// The log file at `stderr` (absolute; `log-backupname`, `log-maxsize`) if standard
-    /// error goes to one, and the file loggers' files; the processes forked from now on
-    /// follow their reopenings through `board`.
+    /// The log file at `stderr` (absolute; `log-backupname`, `log-maxsize`, given
+    /// `ownership` after each reopening) if standard error goes to one, and the file
+    /// loggers' files; the processes forked from now on follow their reopenings through
+    /// `board`.
     pub(crate) fn new(
         stderr: Option<PathBuf>,
         backup: Option<PathBuf>,
         maxsize: u64,
         board: Arc<Scoreboard>,
+        ownership: Ownership,
     ) -> LogFiles {
         let epoch = board.clone();
         ruwsgi_logging::follow_reopens(stderr.clone(), move || epoch.log_epoch());
@@ -64,6 +157,7 @@ impl LogFiles {
         LogFiles {
             files: main.into_iter().chain(loggers).collect(),
             board,
+            ownership,
         }
     }
 
@@ -87,6 +181,8 @@ impl LogFiles {
             ruwsgi_logging::reopen_loggers();
         } else if let Err(e) = ruwsgi_logging::reopen(&file.path) {
             log::error!("cannot reopen the log file {}: {e}", file.path.display());
+        } else if let Err(e) = self.ownership.apply(&file.path) {
+            log::error!("{e}");
         }
     }
 

@@ -46,7 +46,7 @@ use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
 use crate::subscribe::{Announce, Subscriptions};
 use crate::sys::{describe_status, kill, reap_one, reaped_now};
-use crate::touch::Touched;
+use crate::touch::{Action, Touched};
 use crate::vassal::{self, EmperorLink, Order};
 use crate::worker;
 
@@ -263,6 +263,13 @@ impl MasterSignals {
             .any(|(s, f)| *s == sig && f.swap(false, Ordering::AcqRel))
     }
 
+    /// Whether a stop signal (TERM, INT, QUIT) came and waits for the loop (the flag stays).
+    pub(crate) fn stop_pending(&self) -> bool {
+        self.flags
+            .iter()
+            .any(|(s, f)| matches!(*s, SIGTERM | SIGINT | SIGQUIT) && f.load(Ordering::Acquire))
+    }
+
     /// Removes the handlers (a forked child sets up its own).
     fn unregister(&mut self) {
         for sid in self.ids.drain(..) {
@@ -440,7 +447,9 @@ impl<'a> Master<'a> {
             &opts.touch_chain_reload,
             &opts.touch_logreopen,
         )
-        .with_fs(&opts.fs_reload, &opts.fs_brutal_reload);
+        .with_fs(&opts.fs_reload, &opts.fs_brutal_reload)
+        .with_touches(&opts.touch_logrotate, &opts.touch_exec, &opts.touch_signal)
+        .map_err(|e| Error::new(ErrorKind::Config(e)))?;
         let previous = match &startup.previous {
             Some(h) => {
                 // Copies of what is kept were adopted; the rest is closed here.
@@ -694,9 +703,9 @@ impl<'a> Master<'a> {
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.tick();
-                for (path, command) in self.touched.changed() {
+                for (path, action) in self.touched.changed() {
                     log::info!("{} changed", path.display());
-                    self.act(command);
+                    self.on_touch(action);
                 }
             }
         }
@@ -1099,6 +1108,20 @@ impl<'a> Master<'a> {
         }
     }
 
+    /// Does what a touched file asks: a command ([`Master::act`]), or, unless the server is
+    /// stopping, `touch-exec`'s command or `touch-signal`'s signal.
+    fn on_touch(&mut self, action: Action) {
+        match action {
+            Action::Command(command) => self.act(command),
+            _ if self.stopping.is_some() => log::info!("stopping: {action:?} ignored"),
+            Action::Exec(command) => self.touched.exec(&command),
+            Action::Signal(num) => match self.board.signals().raise(num) {
+                Ok(_) => log::info!("[uwsgi-touch-signal] raising {num}"),
+                Err(e) => log::warn!("[uwsgi-touch-signal] cannot raise {num}: {e}"),
+            },
+        }
+    }
+
     /// Does what a signal, a FIFO byte or a touched file asks.
     fn act(&mut self, command: Command) {
         let stopping = self.stopping.is_some();
@@ -1167,7 +1190,10 @@ impl<'a> Master<'a> {
             Command::ReopenLog => self.startup.log_files.iter().for_each(|f| f.reopen()),
             Command::RotateLog => match &self.startup.log_files {
                 Some(files) if files.has_main() => files.rotate_main(),
-                _ => log::warn!("master FIFO: L needs a log file (logto or daemonize)"),
+                _ => log::warn!(
+                    "rotating the log (FIFO L, touch-logrotate) needs a log file (logto or \
+                     daemonize)"
+                ),
             },
         }
     }
@@ -1652,6 +1678,9 @@ impl<'a> Master<'a> {
     fn reap(&mut self) {
         while let Some((pid, status)) = reap_one() {
             if self.crons.reaped(pid, status, ruwsgi_logging::now_secs()) {
+                continue;
+            }
+            if self.touched.reaped(pid, status) {
                 continue;
             }
             if let Some(control) = self.daemons.reaped(pid, status, self.stopping.is_some()) {

@@ -84,7 +84,8 @@ fn serve_handler<H: Handler + 'static>(
     }
     let event_loop = EventLoop::new(options, listeners, handler).map_err(internal)?;
     let mut record = scoreboard_sink(worker.scoreboard.clone(), worker.slot);
-    let mut recycle_check = RecycleCheck::new(worker, event_loop.stopper());
+    let mut recycle_check =
+        RecycleCheck::new(worker, event_loop.stopper(), extras.exception_recycle);
     let (id, max) = (worker.id, recycling.max_requests);
     let mut recycle = ask_replacement(worker);
     let reaper = worker.reaper;
@@ -128,6 +129,10 @@ pub(crate) struct LoopExtras {
     /// A descriptor the loop watches, and what it calls on the loop thread when it is
     /// readable (the WSGI service: the app's Python signal handlers).
     pub(crate) watch: Option<(OwnedFd, Box<dyn FnMut() + Send>)>,
+    /// Asked after a request whose app raised: whether the service wants the worker
+    /// recycled for that exception (the WSGI service: `reload-on-exception-type`, `-value`
+    /// and `-repr`, which the bridge matches).
+    pub(crate) exception_recycle: Option<Box<dyn FnMut() -> bool + Send>>,
 }
 
 /// What a worker that recycles itself does once it has stopped accepting: its slot says
@@ -144,11 +149,13 @@ fn ask_replacement(worker: &WorkerContext) -> impl FnMut() + Send + 'static {
 }
 
 /// `reload-on-exception`, `reload-on-rss` and `reload-on-as`: after each request the worker
-/// recycles itself if the app raised, or if its resident memory or address space (read
+/// recycles itself if the app raised (any exception, or one the service says matches, see
+/// [`LoopExtras::exception_recycle`]), or if its resident memory or address space (read
 /// then) is above its bound, as uWSGI checks after each request.
 struct RecycleCheck {
     id: usize,
     on_exception: bool,
+    exception_recycle: Option<Box<dyn FnMut() -> bool + Send>>,
     rss_limit: Option<u64>,
     as_limit: Option<u64>,
     mercy: Duration,
@@ -158,18 +165,24 @@ struct RecycleCheck {
 }
 
 impl RecycleCheck {
-    fn new(worker: &WorkerContext, stopper: Stopper) -> Option<RecycleCheck> {
+    fn new(
+        worker: &WorkerContext,
+        stopper: Stopper,
+        exception_recycle: Option<Box<dyn FnMut() -> bool + Send>>,
+    ) -> Option<RecycleCheck> {
         let (rss_limit, as_limit) = (
             worker.recycling.reload_on_rss,
             worker.recycling.reload_on_as,
         );
         let on_exception = worker.recycling.reload_on_exception;
-        if rss_limit.is_none() && as_limit.is_none() && !on_exception {
+        if rss_limit.is_none() && as_limit.is_none() && !on_exception && exception_recycle.is_none()
+        {
             return None;
         }
         Some(RecycleCheck {
             id: worker.id,
             on_exception,
+            exception_recycle,
             rss_limit,
             as_limit,
             mercy: worker.recycling.mercy,
@@ -186,6 +199,15 @@ impl RecycleCheck {
         if exception && self.on_exception {
             log::info!(
                 "worker {}: the app raised and reload-on-exception is set; recycling",
+                self.id
+            );
+            self.recycle();
+            return;
+        }
+        if exception && self.exception_recycle.as_mut().is_some_and(|asked| asked()) {
+            log::info!(
+                "worker {}: the app raised an exception reload-on-exception-type, -value or \
+                 -repr names; recycling",
                 self.id
             );
             self.recycle();

@@ -39,6 +39,12 @@ pub struct SocketOptions {
     pub chmod_socket: Option<u32>,
     /// `reuse-port`.
     pub reuse_port: bool,
+    /// `freebind`: TCP sockets may bind an address the machine does not have (yet).
+    pub freebind: bool,
+    /// `socket-rcvbuf`: the sockets' receive buffer, in bytes.
+    pub socket_rcvbuf: Option<usize>,
+    /// `socket-sndbuf`: the sockets' send buffer, in bytes.
+    pub socket_sndbuf: Option<usize>,
 }
 
 impl SocketOptions {
@@ -66,11 +72,28 @@ impl SocketOptions {
                     backlog: self.listen,
                     chmod: self.chmod_socket,
                     reuse_port: self.reuse_port,
+                    tuning: SocketTuning {
+                        freebind: self.freebind,
+                        rcvbuf: self.socket_rcvbuf,
+                        sndbuf: self.socket_sndbuf,
+                    },
                     timeout,
                 })
             })
             .collect()
     }
+}
+
+/// Socket options set on a socket before it binds (uWSGI sets them on every socket it
+/// binds; the accepted connections inherit the buffer sizes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketTuning {
+    /// `freebind`: `IP_FREEBIND` on TCP sockets.
+    pub freebind: bool,
+    /// `socket-rcvbuf`: `SO_RCVBUF`, in bytes.
+    pub rcvbuf: Option<usize>,
+    /// `socket-sndbuf`: `SO_SNDBUF`, in bytes.
+    pub sndbuf: Option<usize>,
 }
 
 /// One socket to bind (`socket`, `uwsgi-socket`, `http-socket`, `http`).
@@ -87,6 +110,8 @@ pub struct SocketSpec {
     pub chmod: Option<u32>,
     /// `reuse-port`.
     pub reuse_port: bool,
+    /// `freebind`, `socket-rcvbuf`, `socket-sndbuf`.
+    pub tuning: SocketTuning,
     /// The connections' own socket timeout (`http-timeout` for `http` addresses); none:
     /// `socket-timeout`.
     pub timeout: Option<Duration>,
@@ -250,6 +275,34 @@ pub struct Options {
     pub touch_chain_reload: Vec<PathBuf>,
     /// `touch-logreopen`: touching one of these reopens the log file (as FIFO `l`).
     pub touch_logreopen: Vec<PathBuf>,
+    /// `touch-logrotate`: touching one of these rotates the log file (as FIFO `L`).
+    pub touch_logrotate: Vec<PathBuf>,
+    /// `touch-exec`: `FILE COMMAND`; touching the file runs the command (`/bin/sh -c`).
+    pub touch_exec: Vec<String>,
+    /// `touch-signal`: `FILE SIGNAL`; touching the file raises the uWSGI signal.
+    pub touch_signal: Vec<String>,
+    /// `logfile-chown`: the log file (`logto`, `daemonize`, `logto2`, `daemonize2`) is
+    /// given to `uid` and `gid` after it is opened (when running as root).
+    pub logfile_chown: bool,
+    /// `logfile-chmod`: the mode the log file gets after it is opened (given in octal).
+    #[serde(deserialize_with = "octal")]
+    pub logfile_chmod: Option<u32>,
+    /// `wait-for-fs`: at start, wait until each of these paths exists.
+    pub wait_for_fs: Vec<PathBuf>,
+    /// `wait-for-file`: the same, for regular files.
+    pub wait_for_file: Vec<PathBuf>,
+    /// `wait-for-dir`: the same, for directories.
+    pub wait_for_dir: Vec<PathBuf>,
+    /// `wait-for-mountpoint`: the same, for directories something is mounted on.
+    pub wait_for_mountpoint: Vec<PathBuf>,
+    /// `wait-for-fs-timeout`: seconds the four above wait before the server stops (0: 60,
+    /// as uWSGI).
+    pub wait_for_fs_timeout: u64,
+    /// `wait-for-socket`: at start, wait until each of these sockets (`host:port`, a unix
+    /// path, `@name`) accepts a connection.
+    pub wait_for_socket: Vec<String>,
+    /// `wait-for-socket-timeout`: seconds `wait-for-socket` waits (0: 60, as uWSGI).
+    pub wait_for_socket_timeout: u64,
     /// `exit-on-reload`: a reload (SIGHUP, FIFO `r`/`R`, a touched or changed file) stops
     /// the server instead (gracefully for a graceful one), with status 0.
     pub exit_on_reload: bool,
@@ -446,6 +499,19 @@ impl Default for Options {
             touch_workers_reload: Vec::new(),
             touch_chain_reload: Vec::new(),
             touch_logreopen: Vec::new(),
+            touch_logrotate: Vec::new(),
+            touch_exec: Vec::new(),
+            touch_signal: Vec::new(),
+            logfile_chown: false,
+            logfile_chmod: None,
+            wait_for_fs: Vec::new(),
+            wait_for_file: Vec::new(),
+            wait_for_dir: Vec::new(),
+            wait_for_mountpoint: Vec::new(),
+            // uWSGI's defaults: 60 seconds each.
+            wait_for_fs_timeout: 60,
+            wait_for_socket: Vec::new(),
+            wait_for_socket_timeout: 60,
             exit_on_reload: false,
             fs_reload: Vec::new(),
             fs_brutal_reload: Vec::new(),

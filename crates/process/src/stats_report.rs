@@ -616,6 +616,7 @@ mod tests {
             backlog: 7,
             chmod: None,
             reuse_port: false,
+            tuning: Default::default(),
             timeout: None,
         })
         .unwrap()

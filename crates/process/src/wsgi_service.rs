@@ -153,6 +153,7 @@ impl Service for WsgiService {
         let extras = LoopExtras {
             stacks: Some(stacks),
             watch,
+            exception_recycle: exception_recycle(&handler, worker),
         };
         serve_on_loop(
             worker,
@@ -177,6 +178,26 @@ impl WsgiService {
         ruwsgi_wsgi::run_post_fork_hook();
         ruwsgi_wsgi::run_mule(mule.patch.as_deref()).map_err(internal)
     }
+}
+
+/// What tells the loop that the app raised an exception `reload-on-exception-type`, `-value`
+/// or `-repr` names (the bridge matches it); none when none of them is set, or without a
+/// master, which the recycling needs (warned by worker 1, as `reload-on-exception` is).
+fn exception_recycle(
+    handler: &WsgiHandler,
+    worker: &WorkerContext,
+) -> Option<Box<dyn FnMut() -> bool + Send>> {
+    let recycle = handler.exception_recycle()?;
+    if worker.master_pid.is_none() {
+        if worker.id == 1 {
+            log::warn!(
+                "reload-on-exception-type, -value and -repr need a master (--master): they \
+                 are ignored"
+            );
+        }
+        return None;
+    }
+    Some(Box::new(move || recycle.take()))
 }
 
 /// The Python stacks of the pool threads, for harakiri's log.

@@ -24,6 +24,7 @@ use ruwsgi_shm::{now_micros, ProcessIndex, Scoreboard, ThreadSlot};
 
 use crate::environ::{AddrCache, EnvironTemplate};
 use crate::error::Error;
+use crate::exception_recycle::ExceptionRecycle;
 use crate::file_wrapper::FileWrapper;
 use crate::input::Input;
 use crate::load::Apps;
@@ -51,6 +52,8 @@ struct Worker {
     board: Option<(Arc<Scoreboard>, ProcessIndex)>,
     /// Where each thread records its Python thread ident, so its stack can be read.
     stacks: Stacks,
+    /// `reload-on-exception-type`, `-value` and `-repr`.
+    recycle: Option<ExceptionRecycle>,
 }
 
 impl Worker {
@@ -146,6 +149,7 @@ pub struct WsgiHandler {
     load: Arc<Load>,
     threads: usize,
     stacks: Stacks,
+    recycle: Option<ExceptionRecycle>,
 }
 
 impl std::fmt::Debug for WsgiHandler {
@@ -158,7 +162,8 @@ impl std::fmt::Debug for WsgiHandler {
 }
 
 impl WsgiHandler {
-    /// Starts `opts.threads` Python threads serving `apps` (in the worker, after fork).
+    /// Starts `opts.threads` Python threads serving `apps` (in the worker, after fork),
+    /// each with a stack of `thread-stacksize` KiB if set.
     /// With a `board` (the scoreboard and this process's slot), thread `i` records the
     /// request it runs in `board.threads_of(slot)[i]`.
     pub fn new(
@@ -179,6 +184,7 @@ impl WsgiHandler {
         .map_err(Error::python)?;
         let load = Arc::new(Load::default());
         let stacks = Stacks::new(threads);
+        let recycle = ExceptionRecycle::new(opts);
         let worker = Arc::new(Worker {
             template,
             apps,
@@ -191,21 +197,36 @@ impl WsgiHandler {
             },
             board,
             stacks: stacks.clone(),
+            recycle: recycle.clone(),
         });
         let queue = Arc::new(Queue::default());
+        let stack = stack_size(opts.thread_stacksize);
         for i in 0..threads {
             let (w, q) = (worker.clone(), queue.clone());
-            std::thread::Builder::new()
-                .name(format!("ruwsgi-py-{i}"))
-                .spawn(move || pool_thread(w, q, i))
-                .map_err(|e| Error::python(format!("cannot start a python thread: {e}")))?;
+            let mut builder = std::thread::Builder::new().name(format!("ruwsgi-py-{i}"));
+            if let Some(bytes) = stack {
+                builder = builder.stack_size(bytes);
+            }
+            builder.spawn(move || pool_thread(w, q, i)).map_err(|e| {
+                let size = stack.map_or(String::new(), |b| {
+                    format!(" with a stack of {} KiB (thread-stacksize)", b >> 10)
+                });
+                Error::python(format!("cannot start a python thread{size}: {e}"))
+            })?;
         }
         Ok(WsgiHandler {
             queue,
             load,
             threads,
             stacks,
+            recycle,
         })
+    }
+
+    /// What tells the process manager that an app exception matched
+    /// `reload-on-exception-type`, `-value` or `-repr`; `None` when none is set.
+    pub fn exception_recycle(&self) -> Option<ExceptionRecycle> {
+        self.recycle.clone()
     }
 
     /// Reads the Python stacks of this handler's threads (thread `i` is the one whose
@@ -253,6 +274,32 @@ impl Handler for WsgiHandler {
 
     fn queued(&self) -> usize {
         self.load.busy().saturating_sub(self.threads)
+    }
+}
+
+/// The stack size in bytes of the request threads under `thread-stacksize KIB`: `None`
+/// when unset or 0, and, as uWSGI (whose `pthread_attr_setstacksize` then fails), when
+/// below the system's smallest thread stack (logged; the threads keep the default).
+fn stack_size(kib: Option<u64>) -> Option<usize> {
+    let kib = kib.filter(|&k| k > 0)?;
+    let bytes = usize::try_from(kib).ok().and_then(|k| k.checked_mul(1024));
+    match bytes {
+        Some(bytes) if bytes >= libc::PTHREAD_STACK_MIN => Some(bytes),
+        Some(_) => {
+            log::warn!(
+                "thread-stacksize {kib} (KiB) is below the smallest thread stack ({} KiB): the \
+                 python threads keep the default stack size",
+                libc::PTHREAD_STACK_MIN >> 10
+            );
+            None
+        }
+        None => {
+            log::warn!(
+                "thread-stacksize {kib} KiB is too large: the python threads keep the \
+                 default stack size"
+            );
+            None
+        }
     }
 }
 
@@ -316,7 +363,7 @@ fn serve(py: Python<'_>, w: &Worker, job: Job, thread: usize, cache: &mut AddrCa
         return;
     }
     reply.set_thread(thread);
-    let sr = StartResponse::new(reply, w.load.clone(), w.errors);
+    let sr = StartResponse::new(reply, w.load.clone(), w.errors, w.recycle.clone());
     let (env, app) = match w.template.build(py, &request, &w.apps, cache) {
         Ok(x) => x,
         Err(e) => {
@@ -504,5 +551,18 @@ fn close(py: Python<'_>, result: &Bound<'_, PyAny>) {
         if let Err(e) = close.call0() {
             log_exception(py, &e, "the response's close() failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_size_is_kib_unless_unset_zero_or_below_the_minimum() {
+        assert_eq!(stack_size(None), None);
+        assert_eq!(stack_size(Some(0)), None);
+        assert_eq!(stack_size(Some(1)), None);
+        assert_eq!(stack_size(Some(5000)), Some(5000 * 1024));
     }
 }

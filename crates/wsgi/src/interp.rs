@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -16,7 +16,7 @@ use crate::process_facts::interpreter_up;
 /// Python code for the slow, rare paths (path setup, app loading): clearer in Python and
 /// never on the request path.
 const HELPER: &str = r#"
-import glob, importlib, importlib.util, os, site, sys, threading
+import glob, importlib, importlib.util, os, site, sys, threading, types
 
 def setup(pythonpath, home, argv):
     sys.argv = list(argv) or ["ruwsgi"]
@@ -47,6 +47,37 @@ def setup(pythonpath, home, argv):
         found = sorted(glob.glob(p)) if glob.has_magic(p) else [p]
         paths += found
     sys.path[:0] = paths + front
+
+def alias_module(name, target):
+    """pymodule-alias NAME=TARGET, as uWSGI's init_uwsgi_vars: a TARGET with a "/" is a file
+    run as the module NAME (a directory: its __init__.py, as a package), any other is the
+    module of that name; either way it becomes sys.modules[NAME]."""
+    if "/" not in target:
+        # uWSGI has "." on sys.path by then; ruwsgi adds the cwd when it loads the apps.
+        cwd = os.getcwd()
+        added = cwd not in sys.path
+        if added:
+            sys.path.insert(0, cwd)
+        try:
+            sys.modules[name] = importlib.import_module(target)
+        finally:
+            if added and cwd in sys.path:
+                sys.path.remove(cwd)
+        return
+    package = os.path.isdir(target)
+    source = os.path.join(target, "__init__.py") if package else target
+    with open(source, "rb") as f:
+        code = compile(f.read(), source, "exec")
+    module = types.ModuleType(name)
+    module.__file__ = source
+    if package:
+        module.__path__ = [target]
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
 
 def tracebacker_report():
     import threading, traceback
@@ -138,13 +169,17 @@ def bundle(modules):
 const UWSGIDECORATORS: &str = include_str!("uwsgidecorators.py");
 
 static INIT: Once = Once::new();
+/// `py-auto-reload-ignore`: the modules [`module_files`] leaves out, set once at start.
+static AUTORELOAD_IGNORE: OnceLock<Vec<String>> = OnceLock::new();
 static HELPER_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// The GIL state taken in [`before_fork`], given back in `after_fork_*`.
 static FORK_GIL: Mutex<Option<pyo3::ffi::PyGILState_STATE>> = Mutex::new(None);
 
 /// Starts the interpreter: applies `env`/`unenv`, registers the `uwsgi` module, runs
-/// `Python::initialize()` and sets up `sys.path` (`home`, `pythonpath`).
+/// `Python::initialize()` (with the program name `py-programname` gives, if any), sets up
+/// `sys.path` (`home`, `pythonpath`), `sys.argv` (`pyargv`) and `sys.executable`
+/// (`py-executable`), then makes the `pymodule-alias` modules.
 ///
 /// Call it once, on the main thread, while the process is still single-threaded (it changes
 /// the environment); later calls do nothing.
@@ -155,6 +190,8 @@ pub fn initialize(opts: &Options) -> Result<(), Error> {
 }
 
 fn start(opts: &Options) -> Result<(), Error> {
+    let aliases = module_aliases(&opts.pymodule_alias)?;
+    let _ = AUTORELOAD_IGNORE.set(opts.py_auto_reload_ignore.clone());
     for kv in &opts.env {
         match kv.split_once('=') {
             // The process is single-threaded here (see the doc of `initialize`).
@@ -170,7 +207,11 @@ fn start(opts: &Options) -> Result<(), Error> {
         .clone()
         .or_else(venv_of_binary)
         .map(|h| std::path::absolute(&h).unwrap_or(h));
-    set_program_name(&program_name(home.as_deref()));
+    let program = match &opts.py_programname {
+        Some(name) => name.clone(),
+        None => program_name(home.as_deref()),
+    };
+    set_program_name(&program);
     pyo3::append_to_inittab!(uwsgi_module_init);
     Python::initialize();
     crate::process_facts::set_interpreter_up();
@@ -178,12 +219,30 @@ fn start(opts: &Options) -> Result<(), Error> {
         let code = CString::new(HELPER).expect("the helper has no NUL");
         let m = PyModule::from_code(py, &code, c"ruwsgi_loader.py", c"ruwsgi_loader")?;
         let home = home.map(|h| h.to_string_lossy().into_owned());
-        let argv: Vec<String> = std::env::args().collect();
+        let argv = match &opts.pyargv {
+            Some(words) => pyargv(words),
+            None => std::env::args().collect(),
+        };
         m.getattr("setup")?
             .call1((opts.pythonpath.clone(), home, argv))?;
+        if let Some(executable) = &opts.py_executable {
+            py.import("sys")?.setattr("executable", executable)?;
+        }
         m.getattr("bundle")?
             .call1((vec![("uwsgidecorators", UWSGIDECORATORS)],))?;
         crate::uwsgi_module::configure(py, opts)?;
+        for (name, target) in &aliases {
+            m.getattr("alias_module")?
+                .call1((name, target))
+                .map_err(|e| {
+                    let err = pyo3::exceptions::PyRuntimeError::new_err(format!(
+                        "pymodule-alias {name}={target} failed: {e}"
+                    ));
+                    err.set_cause(py, Some(e));
+                    err
+                })?;
+            log::info!("mapped virtual pymodule \"{name}\" to real pymodule \"{target}\"");
+        }
         let _ = HELPER_MODULE.set(py, m.unbind());
         Ok(())
     })
@@ -194,6 +253,32 @@ fn start(opts: &Options) -> Result<(), Error> {
 }
 
 use crate::uwsgi_module::uwsgi_module as uwsgi_module_init;
+
+/// `sys.argv` under `pyargv`: `uwsgi`, as uWSGI's first word, then the words of `words`
+/// split on spaces and tabs, empty ones left out (uWSGI's `strsep(" \t")`; no quoting).
+fn pyargv(words: &str) -> Vec<String> {
+    std::iter::once("uwsgi")
+        .chain(words.split([' ', '\t']).filter(|w| !w.is_empty()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `pymodule-alias` values as (NAME, TARGET) pairs, split at the first `=`; a value
+/// without a NAME, a `=` or a TARGET is a configuration error naming it.
+fn module_aliases(values: &[String]) -> Result<Vec<(String, String)>, Error> {
+    values
+        .iter()
+        .map(|value| match value.split_once('=') {
+            Some((name, target)) if !name.is_empty() && !target.is_empty() => {
+                Ok((name.to_string(), target.to_string()))
+            }
+            _ => Err(Error::new(crate::error::ErrorKind::Config(format!(
+                "pymodule-alias {value:?} is not NAME=TARGET (a module name, or a file path \
+                 with a /)"
+            )))),
+        })
+        .collect()
+}
 
 pub(crate) fn helper(py: Python<'_>) -> Result<&Bound<'_, PyModule>, Error> {
     HELPER_MODULE
@@ -316,36 +401,48 @@ pub fn app_threads() -> Vec<String> {
     })
 }
 
-/// The files of the modules now in `sys.modules` (their `__file__`), for py-autoreload:
-/// a snapshot of the dict is taken first, and each `__file__` is read from the module's
-/// `__dict__`, so no module code (a PEP 562 `__getattr__`) runs. Modules imported lazily
-/// (Django's views, imported by `urls.py` at the first request) are there once imported.
+/// The files of the modules now in `sys.modules` (their `__file__`), for py-autoreload,
+/// but for the modules `py-auto-reload-ignore` names (by their key in `sys.modules`, as
+/// uWSGI compares them): a snapshot of the dict is taken first, and each `__file__` is
+/// read from the module's `__dict__`, so no module code (a PEP 562 `__getattr__`) runs.
+/// Modules imported lazily (Django's views, imported by `urls.py` at the first request)
+/// are there once imported.
 pub fn module_files() -> Vec<std::path::PathBuf> {
     if !interpreter_up() {
         return Vec::new();
     }
-    Python::attach(|py| {
-        let snapshot = py.import("builtins").and_then(|b| b.getattr("list"));
-        let Ok(modules) = py
-            .import("sys")
-            .and_then(|sys| sys.getattr("modules"))
-            .and_then(|m| m.call_method0("values"))
-            .and_then(|v| snapshot?.call1((v,)))
-        else {
-            return Vec::new();
+    let ignore = AUTORELOAD_IGNORE.get().map_or(&[][..], Vec::as_slice);
+    Python::attach(|py| module_files_but(py, ignore))
+}
+
+/// [`module_files`] without the modules whose `sys.modules` key is in `ignore`.
+fn module_files_but(py: Python<'_>, ignore: &[String]) -> Vec<PathBuf> {
+    let snapshot = py.import("builtins").and_then(|b| b.getattr("list"));
+    let Ok(modules) = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .and_then(|m| m.call_method0("items"))
+        .and_then(|v| snapshot?.call1((v,)))
+    else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for item in modules.try_iter().into_iter().flatten().flatten() {
+        let Ok((name, module)) = item.extract::<(String, Bound<'_, PyAny>)>() else {
+            continue;
         };
-        let mut files = Vec::new();
-        for module in modules.try_iter().into_iter().flatten().flatten() {
-            let file = module
-                .getattr("__dict__")
-                .and_then(|d| d.get_item("__file__"))
-                .and_then(|f| f.extract::<String>());
-            if let Ok(file) = file {
-                files.push(std::path::PathBuf::from(file));
-            }
+        if ignore.contains(&name) {
+            continue;
         }
-        files
-    })
+        let file = module
+            .getattr("__dict__")
+            .and_then(|d| d.get_item("__file__"))
+            .and_then(|f| f.extract::<String>());
+        if let Ok(file) = file {
+            files.push(PathBuf::from(file));
+        }
+    }
+    files
 }
 
 /// Starts the interpreter once for the unit tests of every module.
@@ -394,6 +491,37 @@ mod tests {
             );
             assert_eq!(m.getattr("numproc").unwrap().extract::<usize>().unwrap(), 1);
         });
+    }
+
+    #[test]
+    fn pyargv_splits_on_spaces_and_tabs_after_uwsgi() {
+        assert_eq!(pyargv(" a  b\tc "), ["uwsgi", "a", "b", "c"]);
+        assert_eq!(pyargv(""), ["uwsgi"]);
+    }
+
+    #[test]
+    fn module_aliases_split_at_the_first_equals_sign() {
+        let values = ["a=b".to_string(), "c=./d=e.py".to_string()];
+        let pairs = module_aliases(&values).unwrap();
+        assert_eq!(pairs[1], ("c".to_string(), "./d=e.py".to_string()));
+        for bad in ["ab", "=b", "a="] {
+            let err = module_aliases(&[bad.to_string()]).unwrap_err().to_string();
+            assert!(err.contains(&format!("pymodule-alias {bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn module_files_leave_out_the_ignored_modules() {
+        test_init();
+        let files = Python::attach(|py| {
+            py.import("json").unwrap();
+            module_files_but(py, &["json".to_string()])
+        });
+        assert!(
+            !files.iter().any(|f| f.ends_with("json/__init__.py")),
+            "{files:?}"
+        );
+        assert!(files.iter().any(|f| f.ends_with("json/decoder.py")));
     }
 
     #[test]

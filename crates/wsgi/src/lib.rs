@@ -2,8 +2,9 @@
 //!
 //! # The interpreter
 //! [`initialize`] starts Python once, on the main thread of the master, after registering the
-//! `uwsgi` compatibility module and applying `env`/`unenv`, and sets up `sys.path` (`home`
-//! virtualenv, `pythonpath`). Around every `fork` the process manager calls [`before_fork`]
+//! `uwsgi` compatibility module and applying `env`/`unenv` (with `py-programname`'s program
+//! name, if given), and sets up `sys.path` (`home` virtualenv, `pythonpath`), `sys.argv`
+//! (`pyargv`), `sys.executable` (`py-executable`) and the `pymodule-alias` modules. Around every `fork` the process manager calls [`before_fork`]
 //! and [`after_fork_parent`] / [`after_fork_child`] (`PyOS_*` with the GIL held);
 //! [`app_threads`] names the threads a preloaded app started, which a fork loses.
 //!
@@ -22,7 +23,9 @@
 //! computed Content-Length, iterables chunk by chunk under back-pressure, a
 //! `wsgi.file_wrapper` over a real file with `sendfile`. The iterable's `close()` is always
 //! called. App errors answer 500 (or close the connection once the head is out) with the
-//! traceback in the log, and the worker keeps serving.
+//! traceback in the log, and the worker keeps serving; an exception that
+//! `reload-on-exception-type`, `-value` or `-repr` names is reported to the process manager
+//! through [`ExceptionRecycle`]. `thread-stacksize` sets the pool threads' stack size.
 //!
 //! # The `uwsgi` module
 //! `opt`, `worker_id()`, `numproc`, `version`, `version_info`, `hostname`, `buffer_size`,
@@ -40,6 +43,7 @@
 
 mod environ;
 mod error;
+mod exception_recycle;
 mod file_wrapper;
 mod guard;
 mod handler;
@@ -63,6 +67,7 @@ mod uwsgi_signals;
 mod uwsgi_spooler;
 
 pub use error::{Error, ErrorKind};
+pub use exception_recycle::ExceptionRecycle;
 pub use handler::WsgiHandler;
 pub use interp::{
     after_fork_child, after_fork_parent, app_threads, before_fork, initialize, module_files,

@@ -66,6 +66,41 @@ pub struct Options {
     /// its `sys.modules` ([`crate::module_files`]) and asks for a reload when one changed
     /// (the process manager's `WsgiService` runs the look; 0 or absent: off).
     pub py_autoreload: Option<u64>,
+    /// `py-auto-reload-ignore` entries: modules, by their name in `sys.modules`, whose files
+    /// the py-autoreload look skips ([`crate::module_files`]).
+    pub py_auto_reload_ignore: Vec<String>,
+    /// `pyargv "a b c"`: `sys.argv` becomes `["uwsgi", "a", "b", "c"]`, the words split on
+    /// spaces and tabs, as uWSGI's; unset: the command line ruwsgi was started with.
+    pub pyargv: Option<String>,
+    /// `py-executable` / `py-sys-executable`: the value `sys.executable` is set to once the
+    /// interpreter is up.
+    pub py_executable: Option<String>,
+    /// `py-programname` / `py-program-name`: the program name the interpreter starts with
+    /// (`Py_SetProgramName`), instead of the one ruwsgi picks (`home`'s python or the python
+    /// ruwsgi was built against): Python derives `sys.prefix`, its standard library and
+    /// `sys.executable` from it.
+    pub py_programname: Option<PathBuf>,
+    /// `pymodule-alias NAME=TARGET` entries: `sys.modules[NAME]` becomes the module TARGET
+    /// (a module name) or the module run from the file TARGET (a path: it has a `/`; a
+    /// directory is a package), before any app is imported.
+    pub pymodule_alias: Vec<String>,
+    /// `wsgi-env-behaviour` (`cheat` or `holy`, anything else is refused): ruwsgi always
+    /// builds a new environ for each request, uWSGI's `holy`.
+    #[serde(deserialize_with = "env_behaviour")]
+    pub wsgi_env_behaviour: Option<String>,
+    /// `reload-on-exception-type` entries: a worker recycles itself after a request whose
+    /// app raised an exception of one of these types (`module.Name`, or `Name` alone)
+    /// ([`crate::ExceptionRecycle`]).
+    pub reload_on_exception_type: Vec<String>,
+    /// `reload-on-exception-value` entries: the same, for an exception whose `str()` is one
+    /// of these.
+    pub reload_on_exception_value: Vec<String>,
+    /// `reload-on-exception-repr` entries: the same, for an exception written as
+    /// `module.Name: str(exception)`.
+    pub reload_on_exception_repr: Vec<String>,
+    /// `thread-stacksize N`: the stack size, in KiB, of the Python threads that run the
+    /// requests (unset or 0: Rust's default of 2 MiB).
+    pub thread_stacksize: Option<u64>,
     /// The number of worker processes (`uwsgi.numproc`, `wsgi.multiprocess`); not read from
     /// the configuration: the service sets it (1 until then).
     #[serde(skip, default = "one")]
@@ -100,6 +135,16 @@ impl Default for Options {
             vhost: false,
             py_tracebacker: None,
             py_autoreload: None,
+            py_auto_reload_ignore: Vec::new(),
+            pyargv: None,
+            py_executable: None,
+            py_programname: None,
+            pymodule_alias: Vec::new(),
+            wsgi_env_behaviour: None,
+            reload_on_exception_type: Vec::new(),
+            reload_on_exception_value: Vec::new(),
+            reload_on_exception_repr: Vec::new(),
+            thread_stacksize: None,
             numproc: 1,
             opt: Vec::new(),
         }
@@ -113,4 +158,16 @@ fn one() -> usize {
 /// A flag read the other way round (`wsgi-disable-file-wrapper` → `file_wrapper`).
 fn negated<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     bool::deserialize(d).map(|b| !b)
+}
+
+/// `wsgi-env-behaviour`: `cheat` or `holy` (uWSGI's two strategies); any other value is
+/// refused, naming the option and the value.
+fn env_behaviour<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    match value.as_deref() {
+        None | Some("cheat") | Some("holy") => Ok(value),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "wsgi-env-behaviour {other:?} is neither `cheat` nor `holy`"
+        ))),
+    }
 }

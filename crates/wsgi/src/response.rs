@@ -22,6 +22,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use ruwsgi_event_loop::{Gone, Reply, ResponseHead};
 use ruwsgi_proto::HeaderError;
 
+use crate::exception_recycle::ExceptionRecycle;
 use crate::guard::guard;
 use crate::pool_load::Load;
 use crate::traceback::log_exception;
@@ -200,10 +201,18 @@ pub(crate) struct StartResponse {
     load: Arc<Load>,
     released: std::sync::atomic::AtomicBool,
     errors: ErrorPolicy,
+    /// `reload-on-exception-type`, `-value` and `-repr`, which [`StartResponse::fail`]
+    /// compares the app's exception with.
+    recycle: Option<ExceptionRecycle>,
 }
 
 impl StartResponse {
-    pub(crate) fn new(reply: Reply, load: Arc<Load>, errors: ErrorPolicy) -> StartResponse {
+    pub(crate) fn new(
+        reply: Reply,
+        load: Arc<Load>,
+        errors: ErrorPolicy,
+        recycle: Option<ExceptionRecycle>,
+    ) -> StartResponse {
         StartResponse {
             state: Mutex::new(State {
                 reply: Some(reply),
@@ -214,6 +223,7 @@ impl StartResponse {
             load,
             released: std::sync::atomic::AtomicBool::new(false),
             errors,
+            recycle,
         }
     }
 
@@ -377,7 +387,9 @@ impl StartResponse {
     }
 
     /// The app failed with `e`: before the head went out the client gets a 500, after it
-    /// the connection is closed; the traceback goes to the log either way.
+    /// the connection is closed; the traceback goes to the log either way, and `e` is
+    /// compared with the `reload-on-exception-*` options ([`ExceptionRecycle`]) unless the
+    /// client was gone.
     pub(crate) fn fail(&self, py: Python<'_>, e: &PyErr) {
         let mut st = self.lock();
         let reply = st.reply.take();
@@ -402,6 +414,9 @@ impl StartResponse {
             );
         } else {
             log_exception(py, e, "app error");
+        }
+        if let (false, Some(recycle)) = (gone, &self.recycle) {
+            recycle.check(py, e);
         }
         let Some(mut reply) = reply else {
             self.release();

@@ -15,7 +15,7 @@ use ruwsgi_proto::{
 };
 
 use super::output::{Output, COALESCE, COPY_MAX};
-use super::ExtraHeaders;
+use super::HeaderEdits;
 use crate::body_limit::BodyLimit;
 use crate::exchange::{Exchange, ExchangeOutcome, RequestLine};
 use crate::handler::{Head, ResponseHead};
@@ -55,8 +55,8 @@ pub(crate) struct ExchangeState {
     /// The response ended abnormally (closing the connection after what was sent).
     aborted: bool,
     notes: Notes,
-    /// `add-header`: headers every response gets.
-    add_headers: ExtraHeaders,
+    /// `add-header` and `del-header`: what every response's head gets.
+    header_edits: Arc<HeaderEdits>,
 }
 
 impl ExchangeState {
@@ -66,7 +66,7 @@ impl ExchangeState {
         head: &Head,
         uwsgi: bool,
         request: Option<RequestLine>,
-        add_headers: ExtraHeaders,
+        header_edits: Arc<HeaderEdits>,
     ) -> ExchangeState {
         ExchangeState {
             started: now,
@@ -90,7 +90,7 @@ impl ExchangeState {
             ended: false,
             aborted: false,
             notes: Notes::default(),
-            add_headers,
+            header_edits,
         }
     }
 
@@ -233,7 +233,7 @@ impl ExchangeState {
             self.abort(out);
             return;
         }
-        head.headers.extend(self.add_headers.iter().cloned());
+        self.header_edits.apply(&mut head.headers);
         let ctx = ResponseContext {
             keep_alive: self.ctx.keep_alive && !closing,
             ..self.ctx
@@ -448,7 +448,7 @@ mod tests {
             super::super::read::parse_head(request, Protocol::Http, &Options::default(), &limits)
                 .unwrap()
                 .unwrap();
-        let mut ex = ExchangeState::new(Instant::now(), &new.head, false, None, Arc::from([]));
+        let mut ex = ExchangeState::new(Instant::now(), &new.head, false, None, Arc::default());
         ex.dispatched(0);
         ex
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{run, End, Routes, State};
 use crate::handler::ResponseHead;
-use crate::reply::Notes;
+use crate::reply::{HeadEdit, Notes, Replacement};
 use crate::static_files::Answer;
 
 /// One request's routing state on its way to the response (see the module doc).
@@ -21,14 +21,29 @@ impl ResponseEdits {
     pub(crate) fn new(routes: Arc<Routes>, state: State) -> Box<ResponseEdits> {
         Box::new(ResponseEdits { routes, state })
     }
+}
 
+impl HeadEdit for ResponseEdits {
+    fn apply(self: Box<Self>, head: &mut ResponseHead, notes: &mut Notes) -> Option<Replacement> {
+        let end = (*self).edit(head, notes)?;
+        Some(match end {
+            End::Answer(Answer::Bytes(head, body)) => Replacement::Bytes(head, body),
+            End::Answer(Answer::File(head, file, offset, len)) => {
+                Replacement::File(head, file, offset, len)
+            }
+            End::Answer(Answer::Fail) => Replacement::Fail,
+            End::Close => Replacement::Close,
+        })
+    }
+}
+
+impl ResponseEdits {
     /// Applies the edits to `head`, in uWSGI's order: the error rules run, `pull-header`
     /// and `collect-header` copy the response's headers into variables (pulled ones leave
     /// the head), the response rules run, then `delheader` drops and `addheader` adds
-    /// headers. The
-    /// `donotlog` and `logvar` notes go to `notes`. `Some` when a response rule answers
-    /// in place of the app: that answer, with the same headers dropped and added.
-    pub(crate) fn apply(self, head: &mut ResponseHead, notes: &mut Notes) -> Option<End> {
+    /// headers. The `donotlog` and `logvar` notes go to `notes`. `Some` when a rule
+    /// answers in place of the app: that answer, with the same headers dropped and added.
+    fn edit(self, head: &mut ResponseHead, notes: &mut Notes) -> Option<End> {
         let ResponseEdits { routes, mut state } = self;
         let status = Some(head.status);
         let mut end = match routes.error.is_empty() {
