@@ -2,6 +2,7 @@
 # one thread, so a plain global), which lets a test prove a routed answer never reached it.
 #
 # /xs?file=F&secret=S   answers "app body" with `X-Sendfile: F` (when given) and `X-Secret: S`
+# /xsw?file=F           answers with `X-Sendfile: F` and a body sent through write()
 # /status/NNN           answers with that status
 # anything else         answers JSON of what the routing rules may have changed in the environ
 #
@@ -19,6 +20,13 @@ def application(environ, start_response):
     query = parse_qs(environ.get("QUERY_STRING", ""))
     headers = [("X-Drop", "app"), ("X-Calls", str(CALLS))]
     status = "200 OK"
+    if path == "/xsw":
+        # The same headers, the body through write() (a response rule answers in its place:
+        # write() must not raise, and the next request on the connection is unharmed).
+        headers += [("Content-Type", "text/plain"), ("X-Sendfile", query["file"][0])]
+        write = start_response(status, headers)
+        write(b"app body via write")
+        return [b"app body after write"]
     if path == "/xs":
         headers.append(("Content-Type", "text/plain"))
         if "file" in query:

@@ -321,6 +321,8 @@ fn goto_skips_to_a_label_and_log_actions_shape_the_request_log() {
         "--route",
         "^/quiet donotlog:",
         "--route",
+        "^/quiet-close break:",
+        "--route",
         "^/say log:hello ${HTTP_HOST}",
         "--route-run",
         "logvar:who=${qs[u]}",
@@ -331,6 +333,8 @@ fn goto_skips_to_a_label_and_log_actions_shape_the_request_log() {
     server.wait_for_log("REQ skipper /skip?u=skipper");
 
     environ(&get(addr, "/quiet-7f3?u=hush"));
+    // A bare `break:` answers nothing, and its `donotlog` holds all the same.
+    assert!(exchange_raw(addr, b"GET /quiet-close HTTP/1.1\r\nHost: t\r\n\r\n").is_empty());
     environ(&request(addr, "/say?u=sayer", "said.example", &[]));
     server.wait_for_log("hello said.example");
     environ(&get(addr, "/loud-7f3?u=shout"));
@@ -339,6 +343,10 @@ fn goto_skips_to_a_label_and_log_actions_shape_the_request_log() {
     let log = server.wait_for_log("REQ shout /loud-7f3?u=shout");
     assert!(log.contains("REQ sayer /say?u=sayer"), "{log}");
     assert!(!log.contains("/quiet-7f3"), "donotlog: was logged:\n{log}");
+    assert!(
+        !log.contains("/quiet-close"),
+        "donotlog: was logged:\n{log}"
+    );
 }
 
 /// A rule that cannot work stops the server at start, exit status 1, with a message naming
@@ -412,4 +420,53 @@ fn request_rules_run_before_static_map_files() {
         (200, "other file\n"),
         "{r:?}"
     );
+}
+
+/// An absolute-form request target (`GET http://host/path`, which a server must accept)
+/// meets the same rules as its path: the rules see `PATH_INFO` as the app would.
+#[test]
+fn absolute_form_targets_meet_the_same_rules() {
+    let (_server, addr) = serve(&["--route", "^/admin break:403 Forbidden"]);
+    for target in [
+        "/admin",
+        "http://x/admin",
+        "HTTPS://x.example:8443/admin?a=1",
+    ] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let r = exchange(addr, raw.as_bytes());
+        assert_eq!(r.status, 403, "{target}: {r:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{target}: {r:?}");
+    }
+    let r = exchange(
+        addr,
+        b"GET http://x/fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(environ(&r)["PATH_INFO"], "/fine", "{r:?}");
+}
+
+/// A response rule that answers in place of an app writing with `write()` ends that
+/// response quietly: the app is not told its client left (no `OSError`, no log line), and
+/// the next request on the same kept-alive connection gets the app's own answer.
+#[test]
+fn a_replaced_response_leaves_the_next_request_on_the_connection_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "offload.txt", "offloaded via write\n");
+    let (server, addr) = serve(&[
+        "--collect-header",
+        "X-Sendfile X_SENDFILE",
+        "--response-route-if-not",
+        "empty:${X_SENDFILE} static:${X_SENDFILE}",
+    ]);
+    let mut stream = connect(addr);
+    let requests = format!(
+        "GET /xsw?file={file} HTTP/1.1\r\nHost: t\r\n\r\nGET /next HTTP/1.1\r\nHost: t\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, requests.as_bytes()).unwrap();
+    let first = read_response(&mut stream, false).unwrap();
+    assert_eq!(first.text(), "offloaded via write\n", "{first:?}");
+    let second = read_response(&mut stream, false).unwrap();
+    assert_eq!(environ(&second)["PATH_INFO"], "/next", "{second:?}");
+    let log = server.wait_for_log("GET /next");
+    assert!(!log.contains("went away"), "{log}");
+    assert!(!log.contains("OSError"), "{log}");
 }

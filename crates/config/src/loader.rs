@@ -153,6 +153,9 @@ pub(crate) struct Loader {
     template_lines: HashSet<(String, usize)>,
 }
 
+/// The most repetitions a `for-times` block may ask for.
+const MAX_FOR_TIMES: u64 = 100_000;
+
 fn is_end(name: &str) -> bool {
     matches!(name, "end" | "endif" | "endfor" | "end-if" | "end-for")
 }
@@ -315,9 +318,21 @@ impl Loader {
             ),
             "for-glob" => Block::For(self.glob(arg, origin)?),
             "for-times" => {
-                let n: u64 = arg.trim().parse().map_err(|_| {
-                    Error::bad_value(name, arg, "a whole number of times such as 4", origin)
-                })?;
+                // Each repetition is kept as a line of the configuration: a bound keeps a
+                // typo (an extra zero or five) from eating the memory.
+                let n: u64 = arg
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= MAX_FOR_TIMES)
+                    .ok_or_else(|| {
+                        Error::bad_value(
+                            name,
+                            arg,
+                            "a whole number of times such as 4, at most 100000",
+                            origin,
+                        )
+                    })?;
                 Block::For((1..=n).map(|i| i.to_string()).collect())
             }
             "for-readline" => {
@@ -621,10 +636,21 @@ impl Loader {
 
     /// Runs the substitution passes and validates every entry into a [`Config`].
     pub(crate) fn finish(mut self) -> Result<Config, Error> {
-        // `inherit` files last, in the order named (one may name another).
+        // `inherit` files last, in the order named (one may name another). Each file once:
+        // a second inherit of the same file would be a cycle (the includes' own check
+        // cannot see it, the file that named it being read already).
+        let mut inherited: HashSet<std::path::PathBuf> = HashSet::new();
         while !self.inherits.is_empty() {
             let (value, origin) = self.inherits.remove(0);
             let format = include_format("inherit", &value, &origin)?;
+            let id = std::fs::canonicalize(self.cwd.join(&value))
+                .unwrap_or_else(|_| self.cwd.join(&value));
+            if !inherited.insert(id) {
+                return Err(Error::logic(
+                    format!("config file {value} is inherited twice (an inherit cycle?)"),
+                    &origin,
+                ));
+            }
             self.include(format, &value, &origin)?;
         }
         // Keys some `%(key)` refers to are placeholders (computed before substitution).

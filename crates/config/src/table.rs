@@ -143,6 +143,9 @@ const fn not_yet(number: Option<u32>, title: &'static str) -> Status {
 /// Options no open issue brings.
 const UNFILED: Status = not_yet(None, "no issue filed yet");
 
+/// How the touch options differ from uWSGI's.
+const TOUCH: Status = Status::Differs("a removed file does not fire it (uWSGI's does)");
+
 /// How every routing rule differs from uWSGI's (the README lists the actions and
 /// conditions).
 const ROUTE: Status = Status::Differs(
@@ -347,19 +350,21 @@ pub static OPTIONS: &[OptionSpec] = &[
         "keep the master as root; workers, mules and spoolers drop to uid/gid after forking"),
     opt("gid", &[], None, Kind::Str, None, None, Status::Implemented,
         "run as this group (name or id) after binding"),
-    opt("touch-reload", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-reload", &[], None, Kind::List, None, None, TOUCH,
         "reload gracefully when this file is touched (checked every second)"),
-    opt("touch-workers-reload", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-workers-reload", &[], None, Kind::List, None, None, TOUCH,
         "replace the workers (not the master) when this file is touched"),
-    opt("touch-chain-reload", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-chain-reload", &[], None, Kind::List, None, None, TOUCH,
         "replace the workers one at a time when this file is touched (needs lazy-apps)"),
-    opt("touch-logreopen", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-logreopen", &[], None, Kind::List, None, None, TOUCH,
         "reopen the log file (logto, daemonize) when this file is touched"),
-    opt("touch-logrotate", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-logrotate", &[], None, Kind::List, None, None, TOUCH,
         "rotate the log file (logto, daemonize) when this file is touched"),
-    opt("touch-exec", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-exec", &[], None, Kind::List, None, None, Status::Differs(
+        "a removed file does not fire it (uWSGI's does); a value without a command or a valid signal stops the start"),
         "run a shell command when a file is touched: FILE COMMAND"),
-    opt("touch-signal", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("touch-signal", &[], None, Kind::List, None, None, Status::Differs(
+        "a removed file does not fire it (uWSGI's does); a value without a command or a valid signal stops the start"),
         "raise a uWSGI signal when a file is touched: FILE SIGNAL"),
     opt("logfile-chown", &[], None, Kind::Flag, None, None, Status::Differs(
         "given again after each reopening or rotation by the master"),
@@ -381,7 +386,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "wait at start until a file system is mounted on this directory"),
     opt("wait-for-fs-timeout", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
         "seconds wait-for-fs, -file, -dir and -mountpoint wait before the server stops"),
-    opt("wait-for-socket", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("wait-for-socket", &[], None, Kind::List, None, None, Status::Differs(
+        "waits before the sockets are bound (uWSGI: after dropping privileges), at the first start only"),
         "wait at start until this socket (host:port, a unix path or @name) accepts a connection"),
     opt("wait-for-socket-timeout", &[], None, Kind::Int, None, Some("60"), Status::Implemented,
         "seconds wait-for-socket waits before the server stops"),
@@ -696,11 +702,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         "(config logic) repeat the following lines for each space-separated item (%(_))"),
     opt("endfor", &["end-for"], None, Kind::Logic, None, None, Status::Implemented,
         "(config logic) end a for block"),
-    opt("for-glob", &[], None, Kind::Logic, None, None, Status::Implemented,
+    opt("for-glob", &[], None, Kind::Logic, None, None, Status::Differs(
+        "a value uWSGI would read leniently (a bad pattern or number, an unreadable file) stops the start"),
         "(config logic) repeat the following lines for each path the glob pattern matches (%(_), sorted)"),
-    opt("for-times", &[], None, Kind::Logic, None, None, Status::Implemented,
+    opt("for-times", &[], None, Kind::Logic, None, None, Status::Differs(
+        "a value uWSGI would read leniently (a bad pattern or number, an unreadable file) stops the start"),
         "(config logic) repeat the following lines N times, %(_) counting from 1"),
-    opt("for-readline", &[], None, Kind::Logic, None, None, Status::Implemented,
+    opt("for-readline", &[], None, Kind::Logic, None, None, Status::Differs(
+        "a value uWSGI would read leniently (a bad pattern or number, an unreadable file) stops the start"),
         "(config logic) repeat the following lines for each line of the file (%(_))"),
     opt("if-hostname", &[], None, Kind::Logic, None, None, Status::Implemented,
         "(config logic) apply the following lines if the machine's host name is NAME"),
@@ -722,9 +731,11 @@ pub static OPTIONS: &[OptionSpec] = &[
         "(config logic) apply the following lines if the plugin is not built in"),
     opt("else", &[], None, Kind::Logic, None, None, Status::Implemented,
         "(config logic) apply the following lines if the if-* block before tested false"),
-    opt("early-envdir", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("early-envdir", &[], None, Kind::List, None, None, Status::Differs(
+        "its variables show as env/unenv lines in --show-config; an unenv option removes them"),
         "read a daemontools envdir at once: later $(VAR) and if-env see it, and the app's processes get it"),
-    opt("envdir", &[], None, Kind::List, None, None, Status::Implemented,
+    opt("envdir", &[], None, Kind::List, None, None, Status::Differs(
+        "its variables show as env/unenv lines in --show-config; an unenv option removes them"),
         "read a daemontools envdir once the config is read: its variables are set like env (after every env)"),
     opt("max-fd", &[], None, Kind::Int, None, None, Status::Implemented,
         "set the open-files limit, soft and hard, to this number at start (above the hard limit: as root)"),

@@ -786,8 +786,12 @@ fn for_glob_times_and_readline() {
     let err = load(d.path(), "--for-times=four").unwrap_err().to_string();
     assert_eq!(
         err,
-        "for-times: \"four\" is not valid (command line --for-times); expected a whole number of times such as 4"
+        "for-times: \"four\" is not valid (command line --for-times); expected a whole number of times such as 4, at most 100000"
     );
+    let err = load(d.path(), "--for-times=10000000000")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at most 100000"), "{err}");
     let err = load(d.path(), "--for-readline=missing.txt")
         .unwrap_err()
         .to_string();

@@ -77,9 +77,9 @@ pub(crate) struct ExchangePlan {
     pub(crate) header_edits: Arc<HeaderEdits>,
 }
 
-/// What every response's head gets, shared by the loop's exchanges: `add-header` fields
-/// added, then `del-header` names removed (uWSGI removes them from every header added,
-/// its own additional headers included).
+/// What every response's head gets, shared by the loop's exchanges: `del-header` names
+/// removed from the handler's fields, then `add-header` fields added (uWSGI compares the
+/// removed names with the app's headers only, never with its added lines).
 #[derive(Debug, Default)]
 pub(crate) struct HeaderEdits {
     pub(crate) add: Vec<(String, Vec<u8>)>,
@@ -89,10 +89,10 @@ pub(crate) struct HeaderEdits {
 impl HeaderEdits {
     /// Applies the edits to a response's header fields.
     pub(crate) fn apply(&self, headers: &mut Vec<(String, Vec<u8>)>) {
-        headers.extend(self.add.iter().cloned());
         if !self.del.is_empty() {
             headers.retain(|(n, _)| !self.del.iter().any(|d| n.eq_ignore_ascii_case(d)));
         }
+        headers.extend(self.add.iter().cloned());
     }
 }
 

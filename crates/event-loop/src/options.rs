@@ -102,8 +102,8 @@ pub struct Options {
     pub log_x_forwarded_for: bool,
     /// `add-header`: `Name: value` headers added to every response (repeatable).
     pub add_header: Vec<String>,
-    /// `del-header` (alias `rem-header`): header names removed from every response, the
-    /// app's and `add-header`'s alike (repeatable; any case).
+    /// `del-header` (alias `rem-header`): header names removed from every response the
+    /// handler gives (repeatable; any case); `add-header`'s stay, as in uWSGI.
     pub del_header: Vec<String>,
     /// `thunder-lock`: each new connection wakes one of the workers sleeping on a shared
     /// listener (EPOLLEXCLUSIVE), instead of every one of them (default off).

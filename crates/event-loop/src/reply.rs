@@ -282,6 +282,8 @@ pub struct Reply {
     /// Edits of the response head (routing's response rules), applied to the first head
     /// given; `None` without routing.
     edits: Option<Box<dyn HeadEdit>>,
+    /// The edits answered in place of the handler's response ([`Reply::is_replaced`]).
+    replaced: bool,
 }
 
 impl Reply {
@@ -295,6 +297,7 @@ impl Reply {
             spilled: 0,
             pending_head: None,
             edits: None,
+            replaced: false,
         }
     }
 
@@ -314,7 +317,10 @@ impl Reply {
             return false;
         };
         self.pending_head = None;
-        let notes = self.end();
+        self.replaced = true;
+        let Some(notes) = self.end() else {
+            return true;
+        };
         let _ = self.post(match answer {
             Replacement::Bytes(head, body) => Msg::Respond(head, body, notes),
             Replacement::File(head, file, offset, len) => Msg::RespondFile {
@@ -332,8 +338,9 @@ impl Reply {
 
     /// Closes the connection without an answer (routing's bare `break`, as uWSGI).
     pub(crate) fn close(mut self) {
-        let notes = self.end();
-        let _ = self.post(Msg::Close(notes));
+        if let Some(notes) = self.end() {
+            let _ = self.post(Msg::Close(notes));
+        }
     }
 
     /// Above the high-water mark, within `spill_max` and while the worker's spill bound has
@@ -480,7 +487,7 @@ impl Reply {
         if self.edit(&mut head) {
             return;
         }
-        let notes = self.end();
+        let Some(notes) = self.end() else { return };
         let _ = self.post(Msg::Respond(head, body, notes));
     }
 
@@ -491,7 +498,7 @@ impl Reply {
         if self.edit(&mut head) {
             return;
         }
-        let notes = self.end();
+        let Some(notes) = self.end() else { return };
         let _ = self.post(Msg::RespondFile {
             head,
             file,
@@ -503,15 +510,17 @@ impl Reply {
 
     /// Ends the response normally.
     pub fn finish(mut self) {
-        let notes = self.end();
-        let _ = self.post(Msg::Finish(notes));
+        if let Some(notes) = self.end() {
+            let _ = self.post(Msg::Finish(notes));
+        }
     }
 
     /// Ends the response abnormally: the connection is closed after what was already sent
     /// (and answered with a 500 if no head was sent yet).
     pub fn abort(mut self) {
-        let notes = self.end();
-        let _ = self.post(Msg::Abort(notes));
+        if let Some(notes) = self.end() {
+            let _ = self.post(Msg::Abort(notes));
+        }
     }
 
     /// The app failed: if no head was sent yet the loop answers `500 Internal Server
@@ -520,8 +529,9 @@ impl Reply {
     /// exchange's record with an exception ([`Reply::mark_exception`]).
     pub fn fail(mut self) {
         self.notes.exception = true;
-        let notes = self.end();
-        let _ = self.post(Msg::Fail(notes));
+        if let Some(notes) = self.end() {
+            let _ = self.post(Msg::Fail(notes));
+        }
     }
 
     /// What the loop knows this request by: give it to [`Stopper::cut`](crate::Stopper::cut)
@@ -529,6 +539,13 @@ impl Reply {
     /// reply (harakiri).
     pub fn ticket(&self) -> u64 {
         self.link.id
+    }
+
+    /// Whether a routing rule answered in place of the handler's response (uWSGI's
+    /// X-Sendfile and error pages): what the handler sends is dropped and [`Reply::send`]
+    /// says [`Gone`], but the client is not gone — stop producing, quietly.
+    pub fn is_replaced(&self) -> bool {
+        self.replaced
     }
 
     /// Whether the client is already known to be gone.
@@ -548,6 +565,11 @@ impl Reply {
         self.notes.thread = Some(thread);
     }
 
+    /// Leaves the exchange out of the request log (routing's `donotlog`).
+    pub(crate) fn set_no_log(&mut self) {
+        self.notes.no_log = true;
+    }
+
     /// Records that the app raised while serving the request.
     pub fn mark_exception(&mut self) {
         self.notes.exception = true;
@@ -559,17 +581,21 @@ impl Reply {
         self.notes.set_var(name.into(), value.into());
     }
 
-    /// Marks the reply done and takes its notes for its last message.
-    fn end(&mut self) -> Notes {
+    /// Marks the reply done and takes its notes for its last message; `None` when it was
+    /// done already (a response rule answered in its place): nothing more may reach the
+    /// loop then, which may be serving the connection's next request.
+    fn end(&mut self) -> Option<Notes> {
+        if self.done {
+            return None;
+        }
         self.done = true;
-        std::mem::take(&mut self.notes)
+        Some(std::mem::take(&mut self.notes))
     }
 }
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        if !self.done {
-            let notes = self.end();
+        if let Some(notes) = self.end() {
             let _ = self.post(Msg::Abort(notes));
         }
     }

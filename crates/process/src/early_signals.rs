@@ -30,8 +30,14 @@ pub(crate) fn remember() {
         return;
     };
     for sig in [SIGTERM, SIGHUP, SIGINT, SIGQUIT] {
-        let action = move || EARLY_SIGNAL.store(sig, Ordering::SeqCst);
-        // SAFETY: the action only stores into an atomic, which is async-signal-safe.
+        // A HUP does not replace a stop signal already pending (a stop wins).
+        let action = move || {
+            let _ = EARLY_SIGNAL.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |pending| {
+                (sig != SIGHUP || pending == 0 || pending == SIGHUP).then_some(sig)
+            });
+        };
+        // SAFETY: the action only updates an atomic (a compare-and-swap loop), which is
+        // async-signal-safe.
         if let Ok(sid) = unsafe { signal_hook::low_level::register(sig, action) } {
             early.push(sid);
         }

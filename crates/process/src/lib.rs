@@ -357,16 +357,24 @@ fn serve(
         }
         early_signals::remember();
     }
-    // A stop signal while waiting ends the server, but not a re-executed master: the
-    // signal waits for its loop (or for the keeper of the previous workers).
-    let stop_pending = || {
-        handover.is_none()
-            && signals
+    // `wait-for-*`, at the first start only: a re-executed master's previous workers serve
+    // meanwhile, and what they needed was there. A stop signal, or an emperor's stop order
+    // (or its line closing), ends the wait and the server.
+    if handover.is_none() {
+        let stop_pending = || {
+            let signalled = signals
                 .as_ref()
-                .map_or_else(early_signals::stop_pending, |s| s.stop_pending())
-    };
-    if !wait_for::all(opts, &stop_pending)? {
-        return Ok(0);
+                .map_or_else(early_signals::stop_pending, |s| s.stop_pending());
+            let ordered = emperor.as_ref().is_some_and(|e| {
+                e.orders()
+                    .iter()
+                    .any(|o| !matches!(o, vassal::Order::Do(fifo::Command::Reload)))
+            });
+            signalled || ordered
+        };
+        if !wait_for::all(opts, &stop_pending)? {
+            return Ok(0);
+        }
     }
     let somax = bind::somaxconn();
     let mut sockets = Vec::new();

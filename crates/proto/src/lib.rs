@@ -76,7 +76,7 @@ pub use app_head::{
 pub use chunked::{is_token_byte, ChunkedDecoder, Decoded};
 pub use error::{Error, ErrorKind};
 pub use percent::percent_decode;
-pub use request::{parse_request, BodyFraming, Limits, Parsed};
+pub use request::{parse_request, split_target, BodyFraming, Limits, Parsed};
 pub use response::{
     decimal, declared_length, encode_chunk, encode_chunk_size, encode_last_chunk,
     encode_response_head, error_response, response_framing, DeclaredLength, Framing,

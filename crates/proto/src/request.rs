@@ -501,6 +501,29 @@ fn is_unreserved_or_sub(b: u8) -> bool {
         )
 }
 
+/// The path and query of a request-target: origin-form, or absolute-form whose scheme and
+/// authority are dropped (RFC 9112 §3.2.2: a server must accept it). The path is what
+/// becomes `PATH_INFO` (after percent-decoding), the query `QUERY_STRING`.
+#[inline]
+pub fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
+    let mut t = target;
+    for scheme in [&b"http://"[..], &b"https://"[..]] {
+        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &t[scheme.len()..];
+            let slash = rest
+                .iter()
+                .position(|&c| c == b'/' || c == b'?')
+                .unwrap_or(rest.len());
+            t = &rest[slash..];
+            break;
+        }
+    }
+    match t.iter().position(|&c| c == b'?') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

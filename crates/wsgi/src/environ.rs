@@ -53,26 +53,7 @@ fn latin1_string(b: &[u8]) -> Cow<'_, str> {
 
 pub(crate) use ruwsgi_proto::percent_decode;
 
-/// The path and query of a request-target (origin-form, or absolute-form whose
-/// scheme and authority are dropped, RFC 9112 §3.2).
-pub(crate) fn split_target(target: &[u8]) -> (&[u8], &[u8]) {
-    let mut t = target;
-    for scheme in [&b"http://"[..], &b"https://"[..]] {
-        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            let rest = &t[scheme.len()..];
-            let slash = rest
-                .iter()
-                .position(|&c| c == b'/' || c == b'?')
-                .unwrap_or(rest.len());
-            t = &rest[slash..];
-            break;
-        }
-    }
-    match t.iter().position(|&c| c == b'?') {
-        Some(i) => (&t[..i], &t[i + 1..]),
-        None => (t, &[]),
-    }
-}
+pub(crate) use ruwsgi_proto::split_target;
 
 /// How many keys the HTTP template's table is grown to hold before it is copied per request
 /// (see [`EnvironTemplate::new`]): past the 21 a 32-slot CPython dict holds, and few enough

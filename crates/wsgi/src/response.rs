@@ -277,8 +277,9 @@ impl StartResponse {
     }
 
     /// Sends `start` (the head, if it is still to go) and then what `body` sends, with the
-    /// GIL released: either may block on a slow client. False when the client is gone or
-    /// the loop has all the body it will send ([`Reply::is_complete`]).
+    /// GIL released: either may block on a slow client. False when the client is gone, the
+    /// loop has all the body it will send ([`Reply::is_complete`]), or a routing rule
+    /// answered in the app's place ([`Reply::is_replaced`]).
     fn transmit<F>(
         &self,
         py: Python<'_>,
@@ -304,10 +305,14 @@ impl StartResponse {
             (reply, r)
         });
         let complete = reply.is_complete();
+        // A routing rule that answered in the app's place (X-Sendfile, an error page) ends
+        // the reply: the rest of the body is not wanted, but the client is not gone, so the
+        // app is not told it is (no OSError, no "client went away").
+        let replaced = reply.is_replaced();
         let mut st = self.lock();
         st.reply = Some(reply);
-        st.gone |= result.is_err();
-        Ok(result.is_ok() && !complete)
+        st.gone |= result.is_err() && !replaced;
+        Ok(result.is_ok() && !complete && !replaced)
     }
 
     /// The whole body at once: head, body and end in one message to the loop

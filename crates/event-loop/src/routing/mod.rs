@@ -155,6 +155,14 @@ impl<H: Handler> Handler for Routing<H> {
                 vars: state.vars.list.clone(),
             });
         }
+        // The request rules' log notes go with the reply now: an answer that never passes
+        // through the edits (a bare `break`, an app failure) keeps them too.
+        if state.no_log {
+            reply.set_no_log();
+        }
+        for (name, value) in state.logvars.drain(..) {
+            reply.set_logvar(name, value);
+        }
         reply.set_edits(ResponseEdits::new(self.routes.clone(), state));
         match answer {
             None => self.inner.handle(request, reply),
@@ -258,7 +266,13 @@ fn run(routes: &Routes, rules: &[Rule], state: &mut State, status: Option<u16>) 
             Action::Break(Some(line)) => {
                 let (status, reason) =
                     status_line(&String::from_utf8_lossy(&expand(&state.vars, line)));
-                return Some(End::Answer(plain(status, reason, Vec::new())));
+                // uWSGI's `break` closes the connection after its answer.
+                let mut answer = plain(status, reason, Vec::new());
+                if let Answer::Bytes(head, _) = &mut answer {
+                    head.headers
+                        .push(("Connection".to_string(), b"close".to_vec()));
+                }
+                return Some(End::Answer(answer));
             }
             Action::Return(code) => {
                 let reason = reason(*code);
@@ -378,12 +392,7 @@ fn holds(cond: &Cond, vars: &Vars) -> (bool, Option<Groups>) {
         Cond::Empty(t) => text(t).is_empty(),
         Cond::Compare(how, a, b) => {
             let (a, b) = (text(a), text(b));
-            let num = |v: &[u8]| -> i64 {
-                std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0)
-            };
+            let num = |v: &[u8]| leading_number(v);
             match how {
                 Compare::Equal => a == b,
                 Compare::StartsWith => a.starts_with(&b),
@@ -435,12 +444,34 @@ fn ip_in(addr: &[u8], net: &[u8]) -> bool {
         (std::net::IpAddr::V6(a), std::net::IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
         _ => return false,
     };
-    let bits = bits.unwrap_or(width).min(width);
+    let bits = bits.unwrap_or(width);
+    if bits > width {
+        return false;
+    }
     if bits == 0 {
         return true;
     }
     let shift = width - bits;
     (a >> shift) == (n >> shift)
+}
+
+/// The number a text starts with, as uWSGI's `strtol` reads it for the number conditions:
+/// leading spaces, a sign, then digits (`12abc` is 12); 0 without digits or past `i64`.
+fn leading_number(v: &[u8]) -> i64 {
+    let v = v.trim_ascii_start();
+    let (sign, digits) = match v.first() {
+        Some(b'-') => (-1, &v[1..]),
+        Some(b'+') => (1, &v[1..]),
+        _ => (1, v),
+    };
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end])
+        .ok()
+        .and_then(|d| d.parse::<i64>().ok())
+        .map_or(0, |n| sign * n)
 }
 
 /// `rewrite`: the path (percent-decoded) becomes `PATH_INFO`; a `?QUERY` becomes the

@@ -40,8 +40,8 @@ impl HeadEdit for ResponseEdits {
 impl ResponseEdits {
     /// Applies the edits to `head`, in uWSGI's order: the error rules run, `pull-header`
     /// and `collect-header` copy the response's headers into variables (pulled ones leave
-    /// the head), the response rules run, then `delheader` drops and `addheader` adds
-    /// headers. The `donotlog` and `logvar` notes go to `notes`. `Some` when a rule
+    /// the head), the response rules run, then `delheader` drops the app's headers and `addheader`
+    /// adds its own. The `donotlog` and `logvar` notes go to `notes`. `Some` when a rule
     /// answers in place of the app: that answer, with the same headers dropped and added.
     fn edit(self, head: &mut ResponseHead, notes: &mut Notes) -> Option<End> {
         let ResponseEdits { routes, mut state } = self;
@@ -51,15 +51,23 @@ impl ResponseEdits {
             false => run(&routes, &routes.error, &mut state, status),
         };
         if end.is_none() && !routes.collect.is_empty() {
+            // uWSGI's order: a pulled header sets its variable and leaves; one that is not
+            // pulled sets the variable of every collect that names it.
             head.headers.retain(|(name, value)| {
-                let mut keep = true;
-                for (header, var, pull) in &routes.collect {
-                    if name.eq_ignore_ascii_case(header) {
-                        state.vars.set(var, value);
-                        keep &= !pull;
-                    }
+                let named = |pull: bool| {
+                    routes
+                        .collect
+                        .iter()
+                        .filter(move |(h, _, p)| *p == pull && name.eq_ignore_ascii_case(h))
+                };
+                if let Some((_, var, _)) = named(true).next() {
+                    state.vars.set(var, value);
+                    return false;
                 }
-                keep
+                for (_, var, _) in named(false) {
+                    state.vars.set(var, value);
+                }
+                true
             });
         }
         if end.is_none() && !routes.response.is_empty() {
@@ -69,6 +77,8 @@ impl ResponseEdits {
         for (name, value) in state.logvars.drain(..) {
             notes.set_var(name, value);
         }
+        // As uWSGI, whose removed names are compared with the app's headers only, never
+        // with the lines `addheader` adds.
         let edit = |head: &mut ResponseHead| {
             if !state.del.is_empty() {
                 head.headers

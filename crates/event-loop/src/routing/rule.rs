@@ -183,9 +183,9 @@ pub(crate) fn parse(line: &RouteLine) -> Result<(Phase, Rule), Error> {
             (Test::Match { var, re }, action(act).map_err(bad)?)
         }
     };
-    if phase == Phase::Response && matches!(action, Action::Rewrite { .. } | Action::FixPathInfo) {
+    if phase != Phase::Request && matches!(action, Action::Rewrite { .. } | Action::FixPathInfo) {
         return Err(bad(
-            "a response route cannot change the request: the app has already run".into(),
+            "an error or response route cannot change the request: the app has already run".into(),
         ));
     }
     if phase == Phase::Request && matches!(test, Test::Status(_)) {
@@ -204,11 +204,41 @@ fn split_space(value: &str) -> Result<(&str, &str), String> {
         })
 }
 
+/// Refuses a route variable ruwsgi does not have (`${mime[...]}`, `${uwsgi[status]}`):
+/// it would expand to nothing, and a rule that tests it would silently never hold.
+fn check_route_vars(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else { break };
+        let key = &after[..end];
+        if let (Some(open), true) = (key.find('['), key.ends_with(']')) {
+            let (name, arg) = (&key[..open], &key[open + 1..key.len() - 1]);
+            let known = match name {
+                "qs" | "cookie" | "httptime" => true,
+                "time" => matches!(arg, "unix" | "micros"),
+                "uwsgi" => matches!(arg, "wid" | "pid"),
+                _ => false,
+            };
+            if !known {
+                return Err(format!(
+                    "the route variable ${{{key}}} is not supported (ruwsgi has ${{qs[NAME]}}, \
+                     ${{cookie[NAME]}}, ${{time[unix]}}, ${{time[micros]}}, ${{httptime[SECS]}}, \
+                     ${{uwsgi[wid]}}, ${{uwsgi[pid]}})"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
 /// A condition `NAME:ARGS`.
 fn condition(text: &str) -> Result<Cond, String> {
     let (name, args) = text.split_once(':').ok_or_else(|| {
         format!("the condition {text:?} is not NAME:ARGS (such as empty:${{VAR}})")
     })?;
+    check_route_vars(args)?;
     let two = || -> Result<(String, String), String> {
         // A condition without `;` is false in uWSGI; a config that writes one means
         // something else, so it is refused here.
@@ -250,6 +280,7 @@ fn condition(text: &str) -> Result<Cond, String> {
 /// An action `NAME:ARGS` (`NAME:` or `NAME` when it takes none).
 fn action(text: &str) -> Result<Action, String> {
     let (name, args) = text.split_once(':').unwrap_or((text, ""));
+    check_route_vars(args)?;
     let arg = || args.to_string();
     let key_value = || -> Result<(String, String), String> {
         args.split_once('=')
@@ -386,6 +417,21 @@ mod tests {
                 "route-status",
                 "404 continue:",
                 "only a response has a status",
+            ),
+            (
+                "error-route",
+                "^/ fixpathinfo:",
+                "cannot change the request",
+            ),
+            (
+                "route",
+                "^/ addvar:X=${mime[PATH_INFO]}",
+                "${mime[PATH_INFO]} is not supported",
+            ),
+            (
+                "route-if",
+                "equal:${uwsgi[status]};404 continue:",
+                "is not supported",
             ),
         ] {
             let err = parse(&line(option, value)).unwrap_err().to_string();

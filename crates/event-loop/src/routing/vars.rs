@@ -39,10 +39,9 @@ impl Vars {
             worker,
         };
         let target = &h.target;
-        let (path, query) = match target.iter().position(|&b| b == b'?') {
-            Some(q) => (&target[..q], &target[q + 1..]),
-            None => (&target[..], &b""[..]),
-        };
+        // As the bridge and static files read it: an absolute-form target's scheme and
+        // authority are not part of the path the rules see.
+        let (path, query) = ruwsgi_proto::split_target(target);
         let protocol: &[u8] = match h.version {
             ruwsgi_proto::Version::Http10 => b"HTTP/1.0",
             ruwsgi_proto::Version::Http11 => b"HTTP/1.1",
@@ -125,29 +124,26 @@ impl Vars {
     /// `${NAME}` by its variable (or route variable `NAME[ARG]`); any other `$` stays.
     pub(crate) fn expand(&self, text: &str, groups: Option<&Groups>) -> Vec<u8> {
         let text = text.as_bytes();
-        let pass1: Vec<u8> = match groups {
-            Some(groups) => {
-                let mut out = Vec::with_capacity(text.len());
-                let mut i = 0;
-                while i < text.len() {
-                    match (text[i], text.get(i + 1)) {
-                        (b'$', Some(d)) if d.is_ascii_digit() => {
-                            let n = usize::from(d - b'0');
-                            if let Some(Some(g)) = groups.get(n) {
-                                out.extend_from_slice(g);
-                            }
-                            i += 2;
-                        }
-                        (b, _) => {
-                            out.push(b);
-                            i += 1;
-                        }
+        // `$N` is always the rule's group N, nothing when it has none (uWSGI's
+        // `uwsgi_regexp_apply_ovec`), so a `$1` in a `route-run` action is consumed too.
+        let groups = groups.map_or(&[][..], Vec::as_slice);
+        let mut pass1 = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match (text[i], text.get(i + 1)) {
+                (b'$', Some(d)) if d.is_ascii_digit() => {
+                    let n = usize::from(d - b'0');
+                    if let Some(Some(g)) = groups.get(n) {
+                        pass1.extend_from_slice(g);
                     }
+                    i += 2;
                 }
-                out
+                (b, _) => {
+                    pass1.push(b);
+                    i += 1;
+                }
             }
-            None => text.to_vec(),
-        };
+        }
         let mut out = Vec::with_capacity(pass1.len());
         let mut rest = &pass1[..];
         while let Some(at) = rest.iter().position(|&b| b == b'$') {
@@ -262,7 +258,7 @@ mod tests {
         );
         assert_eq!(
             v.expand("cost $5 ${unterminated", None),
-            b"cost $5 ${unterminated"
+            b"cost  ${unterminated"
         );
         assert_eq!(v.expand("${uwsgi[wid]}", None), b"2");
     }

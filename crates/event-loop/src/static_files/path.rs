@@ -34,21 +34,10 @@ impl std::fmt::Display for Refusal {
 /// The path of a request-target (origin-form, or absolute-form whose scheme and authority
 /// are dropped, RFC 9112 §3.2), without its query.
 pub(crate) fn target_path(target: &[u8]) -> &[u8] {
-    let mut t = target;
-    for scheme in [&b"http://"[..], &b"https://"[..]] {
-        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            let rest = &t[scheme.len()..];
-            let slash = rest
-                .iter()
-                .position(|&c| c == b'/' || c == b'?')
-                .unwrap_or(rest.len());
-            t = &rest[slash..];
-            break;
-        }
-    }
-    match t.iter().position(|&c| c == b'?' || c == b'#') {
-        Some(i) => &t[..i],
-        None => t,
+    let (path, _) = ruwsgi_proto::split_target(target);
+    match path.iter().position(|&c| c == b'#') {
+        Some(i) => &path[..i],
+        None => path,
     }
 }
 
