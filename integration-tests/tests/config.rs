@@ -378,3 +378,25 @@ fn if_reload_applies_after_a_reload_only() {
         (app_environ(addr)["foo"] == "reloaded").then_some(())
     });
 }
+
+/// `need-plugin` takes the plugins ruwsgi has built in and serves; one it lacks stops the
+/// start with status 1, naming it, as uWSGI exits when a needed plugin does not load.
+#[test]
+fn need_plugin_serves_with_built_in_plugins_and_stops_without() {
+    use ruwsgi_integration_tests::{get, run_ruwsgi, Server};
+    let (_server, addr) = Server::http(["--builtin-handler", "--need-plugin", "python3,http"]);
+    assert_eq!(get(addr, "/").status, 200);
+    let out = run_ruwsgi([
+        "--http-socket",
+        "127.0.0.1:0",
+        "--builtin-handler",
+        "--need-plugins",
+        "gevent",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("need-plugin: \"gevent\" is not valid"),
+        "{err}"
+    );
+}

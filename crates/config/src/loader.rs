@@ -894,6 +894,10 @@ impl Loader {
             "static-map" | "static-map2" if !v.contains('=') => {
                 return bad("MOUNTPOINT=PATH such as /static=./static")
             }
+            // uWSGI exits when a needed plugin does not load; ruwsgi loads none.
+            "need-plugin" if v.split(',').map(str::trim).any(|p| !builtin_plugin(p)) => {
+                return bad("plugins ruwsgi has built in (python, python3, http, ...)");
+            }
             name if HOOK_OPTIONS.contains(&name) && !v.contains(':') => {
                 return bad("ACTION:ARGUMENTS such as exec:./manage.py migrate");
             }

@@ -613,6 +613,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "the largest value, in bytes, of the cache the cache option creates"),
     opt("plugins", &["plugin"], None, Kind::List, None, None, Status::Implemented,
         "load plugins (ruwsgi has Python and HTTP built in)"),
+    opt("need-plugin", &["need-plugins"], None, Kind::List, None, None, Status::Implemented,
+        "require these plugins (comma-separated): a plugin ruwsgi does not have built in stops the start"),
     opt("plugins-dir", &[], None, Kind::List, None, None, Status::Implemented,
         "add a directory to the plugin search path (ignored: all built in)"),
     opt("disable-write-exception", &[], None, Kind::Flag, None, None, Status::Implemented,

@@ -908,3 +908,21 @@ fn aliases_of_vhost_del_header_and_py_autoreload() {
     assert_eq!(c.list("del-header"), ["Server"]);
     assert_eq!(c.u64("py-autoreload"), Some(2));
 }
+
+/// `need-plugin` (`need-plugins`) names plugins ruwsgi has built in, or stops the start
+/// naming the one it lacks, as uWSGI exits when a needed plugin does not load.
+#[test]
+fn need_plugin_accepts_the_built_in_and_refuses_the_rest() {
+    let d = dir_with(&[]);
+    let c = load(d.path(), "--need-plugin python3,http --need-plugins python").unwrap();
+    assert_eq!(c.list("need-plugin"), ["python3,http", "python"]);
+    let err = load(d.path(), "--need-plugin python3,gevent")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "need-plugin: \"python3,gevent\" is not valid (command line --need-plugin)"
+        ),
+        "{err}"
+    );
+}
