@@ -420,15 +420,45 @@ fn reload_on_exception_recycles_the_worker_whose_app_raised() {
     assert_eq!(pid_of(addr, "/"), new);
 }
 
+/// `evil-reload-on-rss` and `evil-reload-on-as`: the master kills a worker whose resident
+/// memory (or address space) grew past the bound, and a new one serves.
 #[test]
 fn evil_reload_on_rss_kills_a_worker_that_grew() {
-    let (server, addr) = health_server(1, 1, &["--evil-reload-on-rss", "100"]);
+    for (option, what) in [
+        (
+            "--evil-reload-on-rss",
+            "resident memory, over evil-reload-on-rss",
+        ),
+        (
+            "--evil-reload-on-as",
+            "address space, over evil-reload-on-as",
+        ),
+    ] {
+        evil_reload_kills_a_worker_that_grew(option, what);
+    }
+}
+
+fn evil_reload_kills_a_worker_that_grew(option: &str, what: &str) {
+    // The address space starts well above the resident memory (the interpreter's and
+    // threads' mappings): its bound is set from the worker's own size at start.
+    let bound = if option == "--evil-reload-on-as" {
+        let (server, addr) = health_server(1, 1, &[]);
+        let pid = pid_of(addr, "/");
+        let size = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap();
+        let pages: u64 = size.split_whitespace().next().unwrap().parse().unwrap();
+        drop(server);
+        ((pages * 4096) >> 20) + 60
+    } else {
+        100
+    };
+    let bound = bound.to_string();
+    let (server, addr) = health_server(1, 1, &[option, &bound]);
     let first = pid_of(addr, "/");
     for _ in 0..3 {
         assert_eq!(pid_of(addr, "/grow"), first);
     }
     // The master looks once a second.
-    server.wait_for_log("over evil-reload-on-rss (100 MB); killing it");
+    server.wait_for_log(&format!("{what} ({bound} MB); killing it"));
     wait_until("the killed worker to be gone", || {
         (!pid_alive(first)).then_some(())
     });

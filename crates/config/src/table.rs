@@ -321,6 +321,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "recycle a worker whose resident memory exceeds this many megabytes after a request"),
     opt("evil-reload-on-rss", &[], None, Kind::Int, None, None, Status::Implemented,
         "kill a worker whose resident memory exceeds this many megabytes"),
+    opt("evil-reload-on-as", &[], None, Kind::Int, None, None, Status::Implemented,
+        "kill a worker whose address space exceeds this many megabytes"),
     opt("exit-on-reload", &[], None, Kind::Flag, None, None, Status::Implemented,
         "stop (status 0) when a reload is asked for, for a supervisor to start the server again"),
     opt("reload-mercy", &[], None, Kind::Int, None, Some("60"), Status::Implemented,

@@ -710,6 +710,10 @@ fn warn_needs_master(opts: &Options) {
             "evil-reload-on-rss",
             opts.evil_reload_on_rss.is_some_and(|mb| mb > 0),
         ),
+        (
+            "evil-reload-on-as",
+            opts.evil_reload_on_as.is_some_and(|mb| mb > 0),
+        ),
     ];
     for (name, _) in set.iter().filter(|(_, on)| *on) {
         log::warn!("{name} needs a master (--master): it is ignored");

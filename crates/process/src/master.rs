@@ -41,7 +41,7 @@ use crate::reexec::{self, Handover};
 use crate::service::{MuleContext, Service, SpoolerContext, WorkerContext};
 use crate::signal_timers::{self, SignalTimers};
 use crate::spooler::{Spool, SpoolerLoop, SpoolerSpec};
-use crate::stats::{log_stats, rss_bytes};
+use crate::stats::{log_stats, memory_usage, rss_bytes};
 use crate::stats_report::{listen_queue, Carried, Report, WorkerEntry};
 use crate::stats_server::{Page, StatsServer};
 use crate::subscribe::{Announce, Subscriptions};
@@ -734,26 +734,42 @@ impl<'a> Master<'a> {
             let (Some(pid), Some(slot)) = (self.workers[idx].pid, self.workers[idx].slot) else {
                 continue;
             };
-            let rss = rss_bytes(pid);
-            if let Some(rss) = rss {
+            let usage = memory_usage(pid);
+            if let Some((rss, _)) = usage {
                 self.board.process(slot).rss.store(rss, Ordering::Relaxed);
             }
             if self.stopping.is_some() || self.paused {
                 continue;
             }
-            let evil = self.opts.evil_reload_on_rss.filter(|&mb| mb > 0);
-            if let (Some(rss), Some(mb)) = (rss, evil) {
-                if rss > mb << 20 {
-                    log::warn!(
-                        "worker {} (pid {pid}) uses {} MB of resident memory, over \
-                         evil-reload-on-rss ({mb} MB); killing it",
-                        idx + 1,
-                        rss >> 20
-                    );
-                    self.workers[idx].restarting = true;
-                    kill(pid, Signal::SIGKILL);
-                    continue;
-                }
+            // `evil-reload-on-rss` and `evil-reload-on-as`: killed at once, respawned.
+            let over = usage.and_then(|(rss, size)| {
+                [
+                    (
+                        "resident memory",
+                        "evil-reload-on-rss",
+                        rss,
+                        self.opts.evil_reload_on_rss,
+                    ),
+                    (
+                        "address space",
+                        "evil-reload-on-as",
+                        size,
+                        self.opts.evil_reload_on_as,
+                    ),
+                ]
+                .into_iter()
+                .find(|&(.., bytes, mb)| mb.is_some_and(|mb| mb > 0 && bytes > mb << 20))
+            });
+            if let Some((what, option, bytes, Some(mb))) = over {
+                log::warn!(
+                    "worker {} (pid {pid}) uses {} MB of {what}, over {option} ({mb} MB); \
+                     killing it",
+                    idx + 1,
+                    bytes >> 20
+                );
+                self.workers[idx].restarting = true;
+                kill(pid, Signal::SIGKILL);
+                continue;
             }
             if self.board.process(slot).status() != ProcessStatus::Ready {
                 continue;

@@ -348,6 +348,8 @@ pub struct Options {
     /// `evil-reload-on-rss`: the master kills a worker whose resident memory is above this
     /// many megabytes (checked once a second).
     pub evil_reload_on_rss: Option<u64>,
+    /// `evil-reload-on-as`: the same for the address space.
+    pub evil_reload_on_as: Option<u64>,
     /// `cheaper`: cheaper mode's fewest workers (`processes` is the most; unset or 0: off).
     pub cheaper: Option<usize>,
     /// `cheaper-initial`: workers at start (default `cheaper`).
@@ -529,6 +531,7 @@ impl Default for Options {
             reload_on_as: None,
             reload_on_exception: false,
             evil_reload_on_rss: None,
+            evil_reload_on_as: None,
             cheaper: None,
             cheaper_initial: None,
             cheaper_step: None,
