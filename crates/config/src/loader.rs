@@ -995,14 +995,14 @@ fn builtin_plugin(name: &str) -> bool {
 }
 
 /// `for-readline`'s items: each line of `text` as uWSGI's `fgets` loop reads it, without
-/// its trailing `\r` / `\n` (uWSGI's `uwsgi_chomp`); an empty line is an item too.
+/// its trailing `\r` / `\n` (as uWSGI trims it); an empty line is an item too.
 fn readlines(text: &str) -> Vec<String> {
     text.split_inclusive('\n')
         .map(|l| l.trim_end_matches(['\r', '\n']).to_string())
         .collect()
 }
 
-/// A daemontools envdir as uWSGI's `uwsgi_envdir` reads it: each regular file (not hidden:
+/// A daemontools envdir as uWSGI reads it: each regular file (not hidden:
 /// no leading `.`) is a variable named as the file, sorted by name. An empty file unsets
 /// it (`None`); otherwise its content up to the first NUL byte (uWSGI reads it as a C
 /// string), without trailing spaces, tabs, `\r` and `\n`, is the value. An unreadable
@@ -1057,7 +1057,7 @@ fn read_envdir(
 }
 
 /// The format of the file an include option names: the option's own (`ini`, `yaml`, ...),
-/// or for `include` and `inherit` the file's extension, as uWSGI's `uwsgi_opt_load`.
+/// or for `include` and `inherit` the file's extension, as uWSGI picks it.
 fn include_format(option: &str, value: &str, origin: &Origin) -> Result<Format, Error> {
     if let Some(format) = Format::from_option(option) {
         return Ok(format);

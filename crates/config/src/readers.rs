@@ -64,8 +64,8 @@ impl Format {
         })
     }
 
-    /// The format of a bare command-line file argument, by extension (as uWSGI's
-    /// `uwsgi_opt_load`).
+    /// The format of a bare command-line file argument, by extension (as uWSGI picks
+    /// it).
     pub fn from_path(path: &str) -> Option<Format> {
         let ext = path.rsplit_once('.')?.1;
         Some(match ext {

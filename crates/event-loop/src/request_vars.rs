@@ -55,23 +55,21 @@ pub(crate) fn request_line(head: &Head, peer: &Address) -> RequestLine {
 /// uwsgi packet's own variable, or for HTTP the request line's parts, the peer's address
 /// and port, `SERVER_NAME` (the host name, as uWSGI's HTTP parser sets it), an empty
 /// `SCRIPT_NAME`, and `HTTP_*`, `CONTENT_TYPE`, `CONTENT_LENGTH` from the headers
-/// (repeated headers joined with `, `). `SERVER_PORT` is not known here (the listening
-/// address is not passed down): it reads as missing.
+/// (repeated headers joined as [`repeat_separator`] says). `SERVER_PORT` is not known
+/// here (the listening address is not passed down): it reads as missing.
 pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let h = match head {
         Head::Uwsgi(p) => return p.var(name.as_bytes()).map(text),
         Head::Http(h) => h,
     };
-    let (path, query) = match h.target.iter().position(|&b| b == b'?') {
-        Some(q) => (&h.target[..q], Some(&h.target[q + 1..])),
-        None => (&h.target[..], None),
-    };
+    // As the environ has them: an absolute-form target's path, percent-decoded.
+    let (path, query) = ruwsgi_proto::split_target(&h.target);
     let header = match name {
         "REQUEST_METHOD" => return Some(h.method.clone()),
         "REQUEST_URI" => return Some(text(&h.target)),
-        "PATH_INFO" => return Some(text(path)),
-        "QUERY_STRING" => return Some(query.map(text).unwrap_or_default()),
+        "PATH_INFO" => return Some(text(&ruwsgi_proto::percent_decode(path))),
+        "QUERY_STRING" => return Some(text(query)),
         "SERVER_PROTOCOL" => {
             return Some(
                 match h.version {
@@ -108,7 +106,18 @@ pub(crate) fn cgi_var(head: &Head, peer: &Address, name: &str) -> Option<String>
         .filter(|(k, _)| k.eq_ignore_ascii_case(&header))
         .map(|(_, v)| text(v));
     let first = values.next()?;
-    Some(values.fold(first, |all, v| all + ", " + &v))
+    let sep = repeat_separator(&header);
+    Some(values.fold(first, |all, v| all + sep + &v))
+}
+
+/// What joins the values of a header sent more than once into its one CGI variable, as the
+/// WSGI environ joins them: `, ` (RFC 9110 §5.3), `; ` for `Cookie` (RFC 6265 §5.4).
+pub(crate) fn repeat_separator(header: &str) -> &'static str {
+    if header.eq_ignore_ascii_case("cookie") {
+        "; "
+    } else {
+        ", "
+    }
 }
 
 /// The host name (`SERVER_NAME` on HTTP sockets, in the request log and the WSGI environ;
@@ -120,4 +129,41 @@ pub fn hostname() -> &'static str {
         Ok(name) => name.to_string_lossy().into_owned(),
         Err(_) => "localhost".to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ruwsgi_proto::{parse_request, Limits, Parsed};
+
+    fn head(raw: &[u8]) -> Head {
+        let limits = Limits {
+            buffer_size: 8192,
+            max_headers: 100,
+        };
+        match parse_request(raw, &limits).unwrap() {
+            Parsed::Complete((h, _), _) => Head::Http(h),
+            Parsed::Partial => panic!("partial"),
+        }
+    }
+
+    /// A header sent twice is one variable, joined as the WSGI environ joins it: cookies
+    /// with `; `, the others with `, `.
+    #[test]
+    fn repeated_headers_join_as_in_the_environ() {
+        let h = head(b"GET /p?q HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nAccept: a/b\r\nCookie: b=2\r\nAccept: c/d\r\n\r\n");
+        let peer = Address::Unix(String::new());
+        assert_eq!(
+            cgi_var(&h, &peer, "HTTP_COOKIE").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(
+            cgi_var(&h, &peer, "HTTP_ACCEPT").as_deref(),
+            Some("a/b, c/d")
+        );
+        assert_eq!(cgi_var(&h, &peer, "PATH_INFO").as_deref(), Some("/p"));
+        let h = head(b"GET http://x/a%20b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(cgi_var(&h, &peer, "PATH_INFO").as_deref(), Some("/a b"));
+        assert_eq!(cgi_var(&h, &peer, "QUERY_STRING").as_deref(), Some("q=1"));
+    }
 }

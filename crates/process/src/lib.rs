@@ -359,7 +359,8 @@ fn serve(
     }
     // `wait-for-*`, at the first start only: a re-executed master's previous workers serve
     // meanwhile, and what they needed was there. A stop signal, or an emperor's stop order
-    // (or its line closing), ends the wait and the server.
+    // (or its line closing), ends the wait and the server; a reload order the emperor
+    // sends meanwhile is dropped (the configuration is read already).
     if handover.is_none() {
         let stop_pending = || {
             let signalled = signals

@@ -79,7 +79,7 @@ pub use percent::percent_decode;
 pub use request::{parse_request, split_target, BodyFraming, Limits, Parsed};
 pub use response::{
     decimal, declared_length, encode_chunk, encode_chunk_size, encode_last_chunk,
-    encode_response_head, error_response, response_framing, DeclaredLength, Framing,
+    encode_response_head, error_response, reason_phrase, response_framing, DeclaredLength, Framing,
     ResponseContext, ResponseFraming,
 };
 pub use uwsgi::{encode_uwsgi, parse_uwsgi};

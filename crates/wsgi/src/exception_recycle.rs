@@ -2,8 +2,8 @@
 //! exceptions after which a worker recycles itself.
 //!
 //! The bridge compares every exception the app raises while serving a request (the one
-//! answered with a 500, or that closes the connection after the head) with the options, as
-//! uWSGI's `uwsgi_manage_exception` does, each option with what its name says:
+//! answered with a 500, or that closes the connection after the head) with the options,
+//! each option with what its name says (uWSGI 2.0 compares `str()` for all three):
 //! - `reload-on-exception-type`: the type written as uWSGI writes it, `module.Name`
 //!   (`builtins.ValueError`, `myapp.errors.Gone`), or `Name` alone;
 //! - `reload-on-exception-value`: `str(exception)`;

@@ -49,7 +49,7 @@ def setup(pythonpath, home, argv):
     sys.path[:0] = paths + front
 
 def alias_module(name, target):
-    """pymodule-alias NAME=TARGET, as uWSGI's init_uwsgi_vars: a TARGET with a "/" is a file
+    """pymodule-alias NAME=TARGET, as uWSGI reads it: a TARGET with a "/" is a file
     run as the module NAME (a directory: its __init__.py, as a package), any other is the
     module of that name; either way it becomes sys.modules[NAME]."""
     if "/" not in target:
@@ -255,7 +255,7 @@ fn start(opts: &Options) -> Result<(), Error> {
 use crate::uwsgi_module::uwsgi_module as uwsgi_module_init;
 
 /// `sys.argv` under `pyargv`: `uwsgi`, as uWSGI's first word, then the words of `words`
-/// split on spaces and tabs, empty ones left out (uWSGI's `strsep(" \t")`; no quoting).
+/// split on spaces and tabs, empty ones left out (as uWSGI splits it; no quoting).
 fn pyargv(words: &str) -> Vec<String> {
     std::iter::once("uwsgi")
         .chain(words.split([' ', '\t']).filter(|w| !w.is_empty()))

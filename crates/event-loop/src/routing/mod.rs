@@ -487,7 +487,7 @@ fn rewrite(vars: &mut Vars, to: &[u8]) {
         Some(new) => new.to_vec(),
         None => old,
     };
-    vars.set(b"PATH_INFO", &vars::percent_decode(path));
+    vars.set(b"PATH_INFO", &ruwsgi_proto::percent_decode(path));
     vars.set(b"QUERY_STRING", &query);
 }
 
@@ -540,45 +540,7 @@ fn status_line(line: &str) -> (u16, String) {
     (code, text)
 }
 
-/// The standard reason phrase of `code` (RFC 9110), `Unknown` for others.
+/// The standard reason phrase of `code`, `Unknown` for others.
 fn reason(code: u16) -> &'static str {
-    match code {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        418 => "I'm a teapot",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
+    ruwsgi_proto::reason_phrase(code).unwrap_or("Unknown")
 }

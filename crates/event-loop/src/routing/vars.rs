@@ -56,7 +56,7 @@ impl Vars {
         };
         vars.set(b"REQUEST_METHOD", h.method.as_bytes());
         vars.set(b"REQUEST_URI", target);
-        vars.set(b"PATH_INFO", &percent_decode(path));
+        vars.set(b"PATH_INFO", &ruwsgi_proto::percent_decode(path));
         vars.set(b"QUERY_STRING", query);
         vars.set(b"SERVER_PROTOCOL", protocol);
         vars.set(b"SCRIPT_NAME", b"");
@@ -84,12 +84,8 @@ impl Vars {
             };
             match vars.list.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, prev)) => {
-                    let sep: &[u8] = if name.eq_ignore_ascii_case("cookie") {
-                        b"; "
-                    } else {
-                        b", "
-                    };
-                    prev.extend_from_slice(sep);
+                    let sep = crate::request_vars::repeat_separator(name);
+                    prev.extend_from_slice(sep.as_bytes());
                     prev.extend_from_slice(value);
                 }
                 None => vars.list.push((key, value.clone())),
@@ -124,8 +120,8 @@ impl Vars {
     /// `${NAME}` by its variable (or route variable `NAME[ARG]`); any other `$` stays.
     pub(crate) fn expand(&self, text: &str, groups: Option<&Groups>) -> Vec<u8> {
         let text = text.as_bytes();
-        // `$N` is always the rule's group N, nothing when it has none (uWSGI's
-        // `uwsgi_regexp_apply_ovec`), so a `$1` in a `route-run` action is consumed too.
+        // `$N` is always the rule's group N, nothing when it has none (as uWSGI expands
+        // it), so a `$1` in a `route-run` action is consumed too.
         let groups = groups.map_or(&[][..], Vec::as_slice);
         let mut pass1 = Vec::with_capacity(text.len());
         let mut i = 0;
@@ -221,11 +217,6 @@ fn pair_value(list: &[u8], sep: u8, key: &[u8]) -> Option<Vec<u8>> {
         let eq = item.iter().position(|&b| b == b'=')?;
         (&item[..eq] == key).then(|| item[eq + 1..].to_vec())
     })
-}
-
-/// `%XX` decoded once (a bad escape stays as written), as a `PATH_INFO` is.
-pub(crate) fn percent_decode(path: &[u8]) -> Vec<u8> {
-    crate::static_files::percent_decode(path).into_owned()
 }
 
 #[cfg(test)]

@@ -54,7 +54,6 @@ use crate::reply::Reply;
 pub(crate) use http::http_date;
 pub(crate) use options::Config;
 pub use options::StaticOptions;
-pub(crate) use path::percent_decode;
 
 use http::Range;
 use options::ExpiresOn;
